@@ -1,0 +1,127 @@
+"""One registry of named model specs: ``get_model``, ``get_spec``, ``list_models`` (timm-style wildcards).
+
+A *spec* is a frozen dataclass that describes one network completely. Every spec type provides:
+- ``family`` (class attribute or property): the architecture family, used to group models in the analysis;
+- ``min_resolution`` (class attribute): the smallest square input the network accepts;
+- ``build() -> nn.Module``.
+Specs are validated in ``__post_init__`` (ValueError naming the field and the allowed range) and round-trip
+through plain JSON with ``spec_to_dict`` / ``spec_from_dict`` so that a sweep task can carry one to a worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+_REGISTRY: dict[str, ModelInfo] = {}
+_SPEC_TYPES: dict[str, type] = {}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered variant: its name, default input resolution and spec."""
+
+    name: str
+    spec: Any
+    resolution: int = 224
+
+    @property
+    def family(self) -> str:
+        return self.spec.family
+
+
+def spec_type(cls: type) -> type:
+    """Class decorator: make a spec type known to ``spec_from_dict``."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} must be a dataclass")
+    _SPEC_TYPES[cls.__name__] = cls
+    return cls
+
+
+def register(name: str, spec: Any, resolution: int = 224) -> None:
+    """Register ``spec`` under ``name`` with its default (native) input resolution."""
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is registered twice")
+    if type(spec).__name__ not in _SPEC_TYPES:
+        raise TypeError(f"{type(spec).__name__} is not decorated with @spec_type")
+    _REGISTRY[name] = ModelInfo(name=name, spec=spec, resolution=resolution)
+
+
+def _ensure_loaded() -> None:
+    # Importing the family modules fills the registry; done lazily so `models.registry` has no cycles.
+    import models.families  # noqa: F401
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching an fnmatch ``pattern`` (e.g. ``"regnetx_*"``), sorted."""
+    _ensure_loaded()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registration of ``name``; ValueError with close matches when unknown."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `python -m profiler list`"
+        raise ValueError(f"unknown model {name!r}{hint}") from None
+
+
+def replace_spec(spec: Any, **overrides: Any) -> Any:
+    """``dataclasses.replace`` that names unknown fields and their close matches."""
+    fields = [f.name for f in dataclasses.fields(spec)]
+    for key in overrides:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=3, cutoff=0.5)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(
+                f"{type(spec).__name__} has no field {key!r}{hint}; valid fields: {', '.join(fields)}"
+            )
+    return dataclasses.replace(spec, **overrides)
+
+
+def get_spec(name: str, **overrides: Any) -> Any:
+    """The spec registered as ``name``, with ``overrides`` applied (and validated)."""
+    return replace_spec(model_info(name).spec, **overrides)
+
+
+def get_model(name: str, **overrides: Any) -> nn.Module:
+    """Build the registered model ``name``; ``overrides`` replace spec fields (e.g. ``num_classes=10``)."""
+    return get_spec(name, **overrides).build()
+
+
+def spec_to_dict(spec: Any) -> dict[str, Any]:
+    """A JSON-safe dict that ``spec_from_dict`` turns back into an equal spec."""
+    return {"type": type(spec).__name__, **dataclasses.asdict(spec)}
+
+
+def _tuplify(value: Any) -> Any:
+    # JSON has no tuples; specs use tuples so that they stay hashable.
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def spec_from_dict(data: dict[str, Any]) -> Any:
+    """Inverse of ``spec_to_dict``."""
+    _ensure_loaded()
+    data = dict(data)
+    type_name = data.pop("type", None)
+    if type_name not in _SPEC_TYPES:
+        raise ValueError(f"unknown spec type {type_name!r}; known: {', '.join(sorted(_SPEC_TYPES))}")
+    return _SPEC_TYPES[type_name](**{k: _tuplify(v) for k, v in data.items()})
+
+
+def spec_hash(spec: Any) -> str:
+    """A short stable hash of a spec (same spec → same hash on any machine)."""
+    blob = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,16 @@
+"""``profiler sweep`` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+
+from profiler.errors import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="(not implemented yet)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise UsageError("'sweep' is not implemented yet")
