@@ -1,0 +1,222 @@
+"""Crash-safe results store: one SQLite row per measurement, committed as it is measured.
+
+A run directory holds ``results.sqlite`` (WAL journal: a committed row survives a SIGKILL of the writer at any
+moment) and ``meta.json`` (environment, config). ``load_results`` turns a run directory, a CSV or a Parquet file
+into the DataFrame that analysis, report and baseline read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import UsageError
+
+SCHEMA_VERSION = 1
+DB_NAME = "results.sqlite"
+META_NAME = "meta.json"
+TABLE = "measurements"
+
+# (column, SQLite type). Counts are per image (batch 1) at the measured resolution; latencies are per batch.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("task_key", "TEXT PRIMARY KEY"),
+    ("model", "TEXT"),
+    ("family", "TEXT"),
+    ("spec_json", "TEXT"),
+    ("spec_hash", "TEXT"),
+    ("macs", "INTEGER"),
+    ("params", "INTEGER"),
+    ("acts", "INTEGER"),
+    ("acts_all", "INTEGER"),
+    ("backend", "TEXT"),
+    ("device", "TEXT"),
+    ("device_name", "TEXT"),
+    ("dtype", "TEXT"),
+    ("memory_format", "TEXT"),
+    ("batch", "INTEGER"),
+    ("resolution", "INTEGER"),
+    ("repeat", "INTEGER"),
+    ("latency_ms", "REAL"),
+    ("latency_ms_median", "REAL"),
+    ("latency_ms_mean", "REAL"),
+    ("latency_ms_iqr", "REAL"),
+    ("latency_ms_p5", "REAL"),
+    ("latency_ms_p95", "REAL"),
+    ("latency_ms_min", "REAL"),
+    ("latency_cv", "REAL"),
+    ("n_samples", "INTEGER"),
+    ("throughput_ips", "REAL"),
+    ("stable", "INTEGER"),
+    ("samples_ms", "TEXT"),
+    ("status", "TEXT"),
+    ("error", "TEXT"),
+    ("details_json", "TEXT"),
+    ("worker_pid", "INTEGER"),
+    ("started_at", "TEXT"),
+    ("duration_s", "REAL"),
+)
+COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
+_JSON_COLUMNS = ("samples_ms",)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # autocommit: each INSERT is durable
+    conn.execute("PRAGMA journal_mode=WAL")
+    # WAL + NORMAL survives a crash of the writing process; FULL would add power-loss safety at fsync cost.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class ResultStore:
+    """The measurements of one run directory."""
+
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection) -> None:
+        self.run_dir = run_dir
+        self._conn = conn
+
+    @classmethod
+    def create(cls, run_dir: Path | str, meta: dict[str, Any]) -> ResultStore:
+        """Create a new run directory (must not hold a run already) and write ``meta.json``."""
+        run_dir = Path(run_dir)
+        if (run_dir / DB_NAME).exists():
+            raise UsageError(f"{run_dir} already holds a run; resume it or choose another run id")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        conn = _connect(run_dir / DB_NAME)
+        cols = ", ".join(f'"{name}" {sqltype}' for name, sqltype in COLUMNS)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        store = cls(run_dir, conn)
+        store.write_meta({"schema_version": SCHEMA_VERSION, **meta})
+        return store
+
+    @classmethod
+    def open(cls, run_dir: Path | str) -> ResultStore:
+        """Open an existing run directory; a foreign or corrupt one raises UsageError (not a traceback)."""
+        run_dir = Path(run_dir)
+        db = run_dir / DB_NAME
+        if not run_dir.is_dir():
+            raise UsageError(f"{run_dir} is not a directory")
+        if not db.is_file():
+            raise UsageError(f"{run_dir} is not an archprof run directory (no {DB_NAME})")
+        try:
+            conn = _connect(db)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})")}
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{db} is corrupt or not an SQLite database: {exc}") from None
+        if version != SCHEMA_VERSION or not have:
+            raise UsageError(f"{db} is not an archprof results database (schema {version}, table {TABLE!r})")
+        missing = [c for c in COLUMN_NAMES if c not in have]
+        if missing:
+            raise UsageError(f"{db} lacks columns {missing}; it was written by another version")
+        return cls(run_dir, conn)
+
+    # --- metadata -------------------------------------------------------------------------------------
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        """Write ``meta.json`` atomically (temp file + rename) so a kill never leaves half a file."""
+        tmp = self.run_dir / (META_NAME + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        tmp.replace(self.run_dir / META_NAME)
+
+    def read_meta(self) -> dict[str, Any]:
+        path = self.run_dir / META_NAME
+        if not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path} is not valid JSON: {exc}") from None
+
+    # --- rows -----------------------------------------------------------------------------------------
+    def add(self, row: dict[str, Any]) -> None:
+        """Insert (or replace, on a retried task) one measurement; committed before returning."""
+        unknown = set(row) - set(COLUMN_NAMES)
+        if unknown:
+            raise ValueError(f"unknown result columns {sorted(unknown)}; known: {COLUMN_NAMES}")
+        if not row.get("task_key"):
+            raise ValueError("a result row needs a task_key")
+        values = {k: row.get(k) for k in COLUMN_NAMES}
+        for k in _JSON_COLUMNS:
+            if values[k] is not None and not isinstance(values[k], str):
+                values[k] = json.dumps(values[k])
+        if isinstance(values["stable"], bool):
+            values["stable"] = int(values["stable"])
+        names = ", ".join(f'"{k}"' for k in COLUMN_NAMES)
+        marks = ", ".join("?" for _ in COLUMN_NAMES)
+        self._conn.execute(f"INSERT OR REPLACE INTO {TABLE} ({names}) VALUES ({marks})", list(values.values()))
+
+    def task_status(self) -> dict[str, str]:
+        """``task_key -> status`` of every stored row."""
+        return dict(self._conn.execute(f"SELECT task_key, status FROM {TABLE}").fetchall())
+
+    def done_keys(self, include_failed: bool = True) -> set[str]:
+        """Keys already measured (failed rows count as done unless ``include_failed`` is False)."""
+        return {k for k, s in self.task_status().items() if include_failed or s == "ok"}
+
+    def rows(self) -> list[dict[str, Any]]:
+        cur = self._conn.execute(f"SELECT * FROM {TABLE} ORDER BY started_at, task_key")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def dataframe(self):  # -> pandas.DataFrame
+        """All rows as a DataFrame, ``samples_ms`` parsed back into lists."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.rows(), columns=list(COLUMN_NAMES))
+        for k in _JSON_COLUMNS:
+            df[k] = df[k].map(lambda s: json.loads(s) if isinstance(s, str) else None)
+        df["stable"] = df["stable"].map(lambda v: None if pd.isna(v) else bool(v))
+        return df
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_results(path: Path | str):  # -> pandas.DataFrame
+    """Results from a run directory, a CSV or a Parquet file, as a DataFrame (see docs/architecture.md)."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        with ResultStore.open(path) as store:
+            return store.dataframe()
+    if not path.exists():
+        raise UsageError(f"{path} does not exist (expected a run directory, a .csv or a .parquet file)")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            raise UsageError(f"{path}: unknown format {suffix!r}; expected a run directory, .csv or .parquet")
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if "samples_ms" in df.columns:
+        df["samples_ms"] = df["samples_ms"].map(lambda s: json.loads(s) if isinstance(s, str) else s)
+    return df
+
+
+def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path:
+    """Write a run's rows as CSV or Parquet (``samples_ms`` kept as a JSON string); returns the path."""
+    if fmt not in ("csv", "parquet"):
+        raise UsageError(f"unknown export format {fmt!r}; valid: csv, parquet")
+    run_dir = Path(run_dir)
+    df = load_results(run_dir)
+    df["samples_ms"] = df["samples_ms"].map(lambda v: json.dumps(v) if v is not None else None)
+    out = Path(out) if out else run_dir / f"results.{fmt}"
+    if fmt == "csv":
+        df.to_csv(out, index=False)
+    else:
+        df.to_parquet(out, index=False)
+    return out
+
