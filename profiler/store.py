@@ -181,11 +181,26 @@ class ResultStore:
         self.close()
 
 
+def resolve_run(arg: Path | str, results_dir: Path | str = "results") -> Path:
+    """A path as given if it exists, else the run id ``arg`` under ``results_dir``; ``latest`` is the newest run."""
+    path, root = Path(arg), Path(results_dir)
+    if path.exists():
+        return path
+    if str(arg) == "latest":
+        runs = [d for d in root.glob("*/") if (d / DB_NAME).is_file()] if root.is_dir() else []
+        if not runs:
+            raise UsageError(f"no runs under {root}/ yet; run `python -m profiler sweep` first")
+        return max(runs, key=lambda d: (d / DB_NAME).stat().st_mtime)
+    if (root / str(arg)).exists():
+        return root / str(arg)
+    return path
+
+
 def load_results(path: Path | str):  # -> pandas.DataFrame
-    """Results from a run directory, a CSV or a Parquet file, as a DataFrame (see docs/architecture.md)."""
+    """Results from a run directory (path, run id or ``latest``), a CSV or a Parquet file (docs/architecture.md)."""
     import pandas as pd
 
-    path = Path(path)
+    path = resolve_run(path)
     if path.is_dir():
         with ResultStore.open(path) as store:
             return store.dataframe()
@@ -210,7 +225,7 @@ def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path
     """Write a run's rows as CSV or Parquet (``samples_ms`` kept as a JSON string); returns the path."""
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"unknown export format {fmt!r}; valid: csv, parquet")
-    run_dir = Path(run_dir)
+    run_dir = resolve_run(run_dir)
     df = load_results(run_dir)
     df["samples_ms"] = df["samples_ms"].map(lambda v: json.dumps(v) if v is not None else None)
     out = Path(out) if out else run_dir / f"results.{fmt}"
