@@ -1,0 +1,103 @@
+"""Timing engine: eager PyTorch and ONNX Runtime, on CPU and CUDA, with one protocol and one result type.
+
+>>> from profiler.timing import TimingConfig, measure          # doctest: +SKIP
+>>> r = measure(models.get_model("resnet18"), backend="eager", device="cpu", dtype="fp32",
+...             batch=1, resolution=224, config=TimingConfig())  # doctest: +SKIP
+>>> r.stats["latency_ms_median"], len(r.samples_ms)               # doctest: +SKIP
+(23.1, 30)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import UsageError
+from profiler.timing.device import (
+    CudaEventTimer,
+    HostTimer,
+    apply_precision,
+    check_device,
+    precision_context,
+    read_precision_switches,
+)
+from profiler.timing.protocol import (
+    BACKENDS,
+    DEVICES,
+    DTYPES,
+    MEMORY_FORMATS,
+    DeviceOOMError,
+    ExportError,
+    MeasurementError,
+    OutputMismatchError,
+    ProviderError,
+    TimingConfig,
+    TimingResult,
+    summarize,
+    validate_request,
+)
+
+__all__ = [
+    "BACKENDS",
+    "DEVICES",
+    "DTYPES",
+    "MEMORY_FORMATS",
+    "CudaEventTimer",
+    "DeviceOOMError",
+    "ExportError",
+    "HostTimer",
+    "MeasurementError",
+    "OutputMismatchError",
+    "ProviderError",
+    "TimingConfig",
+    "TimingResult",
+    "UsageError",
+    "apply_precision",
+    "check_device",
+    "measure",
+    "precision_context",
+    "read_precision_switches",
+    "summarize",
+]
+
+
+def measure(
+    model: Any,
+    *,
+    backend: str,
+    device: str,
+    dtype: str,
+    batch: int,
+    resolution: int,
+    memory_format: str = "contiguous",
+    config: TimingConfig | None = None,
+    cache_key: str | None = None,
+    cache_dir: Path | str | None = None,
+    timer: Any = None,
+) -> TimingResult:
+    """Time ``model`` on a (batch, 3, resolution, resolution) input; every sample kept, summarized.
+
+    ``model`` is converted in place (moved to the device, cast to the dtype). ``cache_key`` (e.g. a spec
+    hash) lets the ONNX export be reused; ``timer`` replaces the per-iteration timer (tests).
+    Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails.
+    """
+    validate_request(backend, device, dtype, memory_format, batch, resolution)
+    check_device(device)
+    config = config or TimingConfig()
+    if backend == "eager":
+        from profiler.timing.eager import measure_eager
+
+        samples, details = measure_eager(
+            model, device=device, dtype=dtype, batch=batch, resolution=resolution,
+            memory_format=memory_format, config=config, timer=timer,
+        )
+    else:
+        from profiler.timing.onnx import measure_onnx
+
+        samples, details = measure_onnx(
+            model, device=device, dtype=dtype, batch=batch, resolution=resolution, config=config,
+            cache_key=cache_key, cache_dir=cache_dir, timer=timer,
+        )
+    details = {"backend": backend, "device": device, "dtype": dtype, "memory_format": memory_format,
+               "batch": batch, "resolution": resolution, "config": config.to_dict(), **details}
+    return TimingResult(samples_ms=samples, stats=summarize(samples, batch), details=details)

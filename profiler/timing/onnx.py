@@ -1,0 +1,143 @@
+"""ONNX Runtime timing: export (cached), verify against eager, check the provider, time with IO binding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from profiler.timing.device import HostTimer, precision_context
+from profiler.timing.eager import make_input, prepare
+from profiler.timing.onnx_export import export_onnx
+from profiler.timing.protocol import OUTPUT_RTOL, OutputMismatchError, ProviderError, TimingConfig, run_protocol
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+_GRAPH_OPT = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+              "all": "ORT_ENABLE_ALL"}
+
+
+def provider_options(device: str, dtype: str) -> dict[str, str]:
+    """Explicit provider options: ORT's CUDA EP enables TF32 by default, so say it both ways."""
+    if device == "cuda":
+        return {"device_id": "0", "use_tf32": "1" if dtype == "tf32" else "0", "cudnn_conv_algo_search": "EXHAUSTIVE"}
+    return {}
+
+
+def make_session(path: Path | str, device: str, dtype: str, config: TimingConfig) -> tuple[Any, dict[str, Any]]:
+    """An InferenceSession on the asked provider; ProviderError when ORT silently picked another."""
+    import onnxruntime as ort
+
+    wanted = PROVIDERS[device]
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _GRAPH_OPT[config.ort_graph_optimization])
+    if config.threads is not None:
+        opts.intra_op_num_threads = config.threads
+        opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    p_opts = provider_options(device, dtype)
+    providers: list[Any] = [(wanted, p_opts)] if p_opts else [wanted]
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:  # e.g. "CUDAExecutionProvider is not in available provider names"
+        raise ProviderError(
+            f"asked {wanted}, session creation failed ({exc}); available: {ort.get_available_providers()}"
+        ) from exc
+    check_providers(session, wanted)
+    details = {
+        "provider": wanted,
+        "providers_active": list(session.get_providers()),
+        "provider_options": p_opts,
+        "graph_optimization_level": config.ort_graph_optimization,
+        "intra_op_threads": opts.intra_op_num_threads,  # 0 = ORT's default (one per physical core)
+        "inter_op_threads": opts.inter_op_num_threads,
+        "execution_mode": "sequential",
+        "onnxruntime": ort.__version__,
+    }
+    return session, details
+
+
+def check_providers(session: Any, wanted: str) -> None:
+    """ORT falls back to CPU silently when CUDA libraries are missing: fail loudly instead."""
+    active = list(session.get_providers())
+    if not active or active[0] != wanted:
+        raise ProviderError(
+            f"asked {wanted}, got {active}; onnxruntime-gpu missing or CUDA libraries not found"
+            if wanted == "CUDAExecutionProvider"
+            else f"asked {wanted}, got {active}"
+        )
+
+
+def bind_io(session: Any, x: Any, out: Any, device: str) -> Any:
+    """IO binding to device-resident torch tensors (input ``x``, preallocated ``out``): no copies are timed."""
+    import numpy as np
+
+    binding = session.io_binding()
+    np_dtype = {"torch.float32": np.float32, "torch.float16": np.float16}[str(x.dtype)]
+    dev_id = x.device.index or 0
+    binding.bind_input(session.get_inputs()[0].name, device, dev_id, np_dtype, tuple(x.shape), x.data_ptr())
+    binding.bind_output(session.get_outputs()[0].name, device, dev_id, np_dtype, tuple(out.shape), out.data_ptr())
+    return binding
+
+
+def output_error(actual: Any, reference: Any) -> float:
+    """max |actual - reference| / max |reference| in fp32 (inf when anything is not finite)."""
+    import torch
+
+    a, r = actual.float().cpu(), reference.float().cpu()
+    if not bool(torch.isfinite(a).all()):
+        return float("inf")
+    scale = max(float(r.abs().max()), 1e-6)  # guard a degenerate all-zero output
+    return float((a - r).abs().max()) / scale
+
+
+def measure_onnx(
+    model: Any,
+    *,
+    device: str,
+    dtype: str,
+    batch: int,
+    resolution: int,
+    config: TimingConfig,
+    cache_key: str | None = None,
+    cache_dir: Path | str | None = None,
+    timer: Any = None,
+) -> tuple[list[float], dict[str, Any]]:
+    """Samples (ms per batch) and details of ONNX Runtime inference of ``model``."""
+    import torch
+
+    # Eager fp32 reference on the target device with TF32 off: the truth every dtype is compared with.
+    with precision_context("fp32", device, cudnn_benchmark=False), torch.inference_mode():
+        model = prepare(model, device, "fp32", "contiguous")
+        x32 = make_input(batch, resolution, device, "fp32", "contiguous")
+        reference = model(x32)
+    graph_dtype = "fp16" if dtype == "fp16" else "fp32"
+    # Export on CPU in the graph dtype (fp16: model.half(), so the graph holds fp16 weights and kernels).
+    model = prepare(model, "cpu", graph_dtype, "contiguous")
+    path, export_details = export_onnx(
+        model, make_input(batch, resolution, "cpu", graph_dtype, "contiguous"), dtype=dtype, batch=batch,
+        resolution=resolution, cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
+    )
+    del model  # ORT holds its own copy of the weights; free the device memory for the session
+
+    session, details = make_session(path, device, dtype, config)
+    x = x32.to(torch.float16) if graph_dtype == "fp16" else x32
+    out = torch.empty(tuple(reference.shape), dtype=x.dtype, device=device)
+    binding = bind_io(session, x, out, device)
+
+    def step() -> None:
+        session.run_with_iobinding(binding)
+
+    step()
+    err = output_error(out, reference)
+    tol = OUTPUT_RTOL[dtype]
+    details |= {"max_output_error_rel": err, "output_tolerance_rel": tol, "output_checked": config.check_outputs}
+    if config.check_outputs and not err <= tol:
+        raise OutputMismatchError(
+            f"onnxruntime {dtype} output differs from eager fp32 by {err:.3g} of the output scale "
+            f"(tolerance {tol:g}); exporter {export_details['exporter']}, opset {export_details['opset']}"
+        )
+    if timer is None:
+        # ORT's Run blocks until its CUDA stream is done; a device-wide sync on both sides makes that explicit.
+        timer = HostTimer(torch.cuda.synchronize if device == "cuda" else None)
+    samples, warm = run_protocol(lambda: timer(step), config)
+    details |= export_details | warm | {"timer": getattr(timer, "name", type(timer).__name__), "io_binding": True}
+    return samples, details

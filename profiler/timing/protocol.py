@@ -1,0 +1,160 @@
+"""The timing protocol: configuration, result type, errors, choices and summary statistics.
+
+Pure Python + numpy (no torch) so that a sweep or the analysis can import the types cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from profiler.errors import UsageError
+
+BACKENDS = ("eager", "onnxruntime")
+DEVICES = ("cpu", "cuda")
+DTYPES = ("fp32", "tf32", "fp16", "bf16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
+
+# Max |ort - eager_fp32| divided by max |eager_fp32| (the output's scale). Random-init networks give small
+# logits (|y| ~ 0.1), so an absolute tolerance would be meaningless; relative-to-scale is not fooled by
+# near-zero elements the way an element-wise relative error is. A wrong graph gives errors of order 1.
+# fp32: different kernels (Winograd/FFT, fused BN) → ~1e-6..1e-5; 1e-3 leaves two decades of margin.
+# tf32: 10-bit mantissa (u ≈ 4.9e-4) per conv, accumulated over ~50 layers → ~1e-3; allow 1e-2.
+# fp16: same mantissa as tf32 plus fp16 storage of every activation (resnet18 measured 5.6e-4); allow 3e-2.
+# bf16: 7-bit mantissa (u ≈ 3.9e-3), 8x coarser than fp16; allow 1e-1.
+OUTPUT_RTOL = {"fp32": 1e-3, "tf32": 1e-2, "fp16": 3e-2, "bf16": 1e-1}
+
+# A run whose coefficient of variation exceeds this is flagged unstable (noise would blur a 5 % effect).
+UNSTABLE_CV = 0.05
+
+
+class MeasurementError(RuntimeError):
+    """One measurement failed (a sweep records it as a failed row and goes on)."""
+
+
+class ExportError(MeasurementError):
+    """torch.onnx.export failed with every exporter tried."""
+
+
+class OutputMismatchError(MeasurementError):
+    """ONNX Runtime's outputs differ from eager PyTorch beyond the dtype's tolerance."""
+
+
+class ProviderError(MeasurementError):
+    """The execution provider actually in use is not the one asked for."""
+
+
+class DeviceOOMError(MeasurementError):
+    """The device ran out of memory for this (model, batch, resolution)."""
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """Knobs of the protocol; every field is recorded with each result (``details["config"]``)."""
+
+    iters: int = 30  # timed iterations (each one a sample)
+    warmup_iters: int = 3  # at least this many warm-up iterations …
+    warmup_s: float = 0.2  # … and at least this long
+    warmup_max_s: float = 30.0  # give up warming after this long (a very slow model is then "stable enough")
+    cudnn_benchmark: bool = True
+    threads: int | None = None  # torch / ORT intra-op threads; None = library default (recorded)
+    ort_graph_optimization: str = "all"  # disable | basic | extended | all
+    opset: int | None = None  # None = the exporter's default (the actual opset is recorded)
+    check_outputs: bool = True  # compare ORT against eager before timing
+
+    def __post_init__(self) -> None:
+        if self.iters < 1:
+            raise UsageError(f"iters must be >= 1, got {self.iters}")
+        if self.warmup_iters < 0 or self.warmup_s < 0:
+            raise UsageError("warmup_iters and warmup_s must be >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be >= 1 or None, got {self.threads}")
+        if self.ort_graph_optimization not in ("disable", "basic", "extended", "all"):
+            raise UsageError(
+                f"ort_graph_optimization {self.ort_graph_optimization!r}; valid: disable, basic, extended, all"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TimingResult:
+    """Every per-iteration sample (ms per batch), their summary, and backend details."""
+
+    samples_ms: list[float]
+    stats: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """UsageError naming the valid values when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise UsageError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+
+
+def validate_request(backend: str, device: str, dtype: str, memory_format: str, batch: int, resolution: int) -> None:
+    """Reject requests that can never be measured (before building or exporting anything)."""
+    check_choice("backend", backend, BACKENDS)
+    check_choice("device", device, DEVICES)
+    check_choice("dtype", dtype, DTYPES)
+    check_choice("memory format", memory_format, MEMORY_FORMATS)
+    if batch < 1 or resolution < 1:
+        raise UsageError(f"batch and resolution must be >= 1, got batch={batch}, resolution={resolution}")
+    if device == "cpu" and dtype == "tf32":
+        raise UsageError("tf32 is a CUDA tensor-core mode; valid on cpu: fp32, bf16 (eager), fp16 (onnxruntime)")
+    if backend == "eager" and device == "cpu" and dtype == "fp16":
+        # Many CPU fp16 kernels are missing or emulated: a timing would measure the fallback, not the model.
+        raise UsageError("fp16 eager on cpu is not a meaningful setting; valid on cpu: fp32, bf16")
+    if backend == "onnxruntime" and dtype == "bf16":
+        raise UsageError("onnxruntime has no bf16 kernels for most conv ops; valid for onnxruntime: fp32, tf32, fp16")
+    if backend == "onnxruntime" and memory_format != "contiguous":
+        raise UsageError("onnxruntime chooses its own layouts; valid memory format for onnxruntime: contiguous")
+
+
+def summarize(samples_ms: list[float], batch: int) -> dict[str, Any]:
+    """The ``stats`` of a result row from per-iteration samples (ms per batch).
+
+    >>> s = summarize([10.0, 11.0, 12.0, 13.0], batch=8)
+    >>> s["latency_ms_median"], s["n_samples"], round(s["throughput_ips"], 1)
+    (11.5, 4, 695.7)
+    """
+    if not samples_ms:
+        raise ValueError("no samples to summarize")
+    x = np.asarray(samples_ms, dtype=np.float64)
+    median = float(np.median(x))
+    mean = float(x.mean())
+    q25, q75 = np.percentile(x, [25, 75])
+    # Sample std (ddof=1); a single sample has no spread, report 0.
+    cv = float(x.std(ddof=1) / mean) if x.size > 1 and mean > 0 else 0.0
+    return {
+        "latency_ms_median": median,
+        "latency_ms_mean": mean,
+        "latency_ms_iqr": float(q75 - q25),
+        "latency_ms_p5": float(np.percentile(x, 5)),
+        "latency_ms_p95": float(np.percentile(x, 95)),
+        "latency_ms_min": float(x.min()),
+        "latency_cv": cv,
+        "n_samples": int(x.size),
+        "throughput_ips": batch * 1000.0 / median if median > 0 else float("nan"),
+        "stable": bool(cv <= UNSTABLE_CV),
+    }
+
+
+def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig) -> tuple[list[float], dict[str, Any]]:
+    """Warm up (≥ warmup_iters and ≥ warmup_s), then take ``config.iters`` samples of ``time_once_ms()``."""
+    warm_n = 0
+    t0 = time.perf_counter()
+    while True:
+        time_once_ms()
+        warm_n += 1
+        elapsed = time.perf_counter() - t0
+        if (warm_n >= config.warmup_iters and elapsed >= config.warmup_s) or elapsed >= config.warmup_max_s:
+            break
+    samples = [float(time_once_ms()) for _ in range(config.iters)]
+    return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4)}
