@@ -31,7 +31,9 @@ class DenseLayer(nn.Module):
 
     def __init__(self, c_in: int, growth: int, bn_size: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(*_bn_relu_conv(c_in, bn_size * growth, 1), *_bn_relu_conv(bn_size * growth, growth, 3))
+        self.body = nn.Sequential(
+            *_bn_relu_conv(c_in, bn_size * growth, 1), *_bn_relu_conv(bn_size * growth, growth, 3)
+        )
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:  # list of (B, c_i, H, W) → (B, growth, H, W)
         return self.body(torch.cat(features, 1))

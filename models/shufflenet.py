@@ -29,7 +29,7 @@ V1_STEM_CHANNELS = 24
 
 def _round_to(value: float, divisor: int) -> int:
     # Nearest positive multiple of ``divisor``; all 1.0× values of Table 1 are already multiples of 4·g.
-    return max(divisor, int(round(value / divisor)) * divisor)
+    return max(divisor, round(value / divisor) * divisor)
 
 
 class ShuffleV1Unit(nn.Module):
@@ -122,9 +122,7 @@ class ShuffleV2Unit(nn.Module):
         self.stride = stride
         half = c_out // 2
         if stride == 2:
-            self.branch1 = nn.Sequential(
-                conv_bn(c_in, c_in, 3, stride, groups=c_in, act=None), conv_bn(c_in, half, 1)
-            )
+            self.branch1 = nn.Sequential(conv_bn(c_in, c_in, 3, stride, groups=c_in, act=None), conv_bn(c_in, half, 1))
         else:
             self.branch1 = None
         self.branch2 = nn.Sequential(
@@ -182,8 +180,11 @@ class ShuffleNetV2(nn.Module):
         self.stem = nn.Sequential(conv_bn(3, stem, 3, 2), nn.MaxPool2d(3, 2, 1))
         stages, c_in = [], stem
         for repeats, c_out in zip(spec.stage_repeats, stage_channels, strict=True):
-            stages.append(nn.Sequential(*(ShuffleV2Unit(c_in if j == 0 else c_out, c_out, 2 if j == 0 else 1)
-                                          for j in range(repeats))))
+            stages.append(
+                nn.Sequential(
+                    *(ShuffleV2Unit(c_in if j == 0 else c_out, c_out, 2 if j == 0 else 1) for j in range(repeats))
+                )
+            )
             c_in = c_out
         self.stages = nn.Sequential(*stages)
         self.conv5 = conv_bn(c_in, last, 1)
