@@ -1,16 +1,32 @@
-"""``profiler analyze`` (placeholder until its issue lands)."""
+"""``profiler analyze PATH [--json] [--boot N] [--seed S]``: test whether √FLOPs + activations beats FLOPs alone."""
 
 from __future__ import annotations
 
 import argparse
 
-from profiler.errors import UsageError
+from profiler.commands.common import print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="(not implemented yet)")
+    p = sub.add_parser(
+        "analyze",
+        help="fit runtime forms per cell, run the test battery and leave-one-family-out prediction; give a verdict",
+    )
+    p.add_argument("path", help="run directory, .csv or .parquet (columns: model, family, macs, params, acts, latency_ms)")
+    p.add_argument("--json", action="store_true", help="print every number as JSON")
+    p.add_argument("--boot", type=int, default=2000, help="cluster-bootstrap draws (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'analyze' is not implemented yet")
+    from profiler.analysis import analyze_frame, load_frame
+
+    result = analyze_frame(load_frame(args.path), n_boot=args.boot, seed=args.seed)
+    if args.json:
+        print_json(result)
+    else:
+        from profiler.analysis.summary import render
+
+        render(result)
+    return 0

@@ -1,0 +1,121 @@
+"""Loading, validating and aggregating results for the analysis; splitting them into cells.
+
+The unit of observation is one (model, resolution) in one *cell* — a (device, backend, batch, dtype,
+memory_format) combination, using only the columns that are present. Repeats of a model in a cell are reduced to
+the median ``latency_ms``; their count is kept as ``n_repeats`` (reported, not used as a weight: between-model
+misspecification, not timing noise, dominates the residuals).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from profiler.errors import UsageError
+
+REQUIRED = ("model", "family", "macs", "params", "acts", "latency_ms")
+NUMERIC = ("macs", "params", "acts", "latency_ms")
+CELL_KEYS = ("device", "backend", "batch", "dtype", "memory_format")
+# M4 has 4 coefficients; the tests and the held-out fits need a few residual degrees of freedom on top.
+MIN_OBS = 8
+MIN_FAMILIES = 2
+
+
+def _rows(mask: pd.Series, limit: int = 8) -> str:
+    idx = [str(i) for i in mask[mask].index[:limit]]
+    more = f" (+{int(mask.sum()) - limit} more)" if mask.sum() > limit else ""
+    return ", ".join(idx) + more
+
+
+def validate(df: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+    """Check columns and values; drop rows whose ``status`` is not ``"ok"``. UsageError names what is wrong."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise UsageError(
+            f"{source}: missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED)} "
+            f"(optional: batch, resolution, {', '.join(k for k in CELL_KEYS if k != 'batch')})"
+        )
+    if "status" in df.columns:
+        df = df[df["status"].astype(str) == "ok"]
+    if df.empty:
+        raise UsageError(f"{source}: no rows with status 'ok'")
+    df = df.copy()
+    for col in NUMERIC:
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = vals.isna() | ~np.isfinite(vals.astype(float))
+        if bad.any():
+            raise UsageError(f"{source}: column {col!r} is not a finite number in row(s) {_rows(bad)}")
+        nonpos = vals <= 0
+        if nonpos.any():
+            raise UsageError(f"{source}: column {col!r} must be > 0; row(s) {_rows(nonpos)} are not")
+        df[col] = vals.astype(float)
+    for col in ("model", "family"):
+        empty = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if empty.any():
+            raise UsageError(f"{source}: column {col!r} is empty in row(s) {_rows(empty)}")
+    return df
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell, model, resolution): median latency, ``n_repeats``; counts must agree across repeats."""
+    df = df.copy()
+    if "resolution" not in df.columns:
+        df["resolution"] = np.nan
+    keys = [k for k in CELL_KEYS if k in df.columns]
+    group = [*keys, "model", "resolution"]
+    g = df.groupby(group, dropna=False, sort=True)
+    spread = g[["macs", "acts"]].nunique()
+    if (spread > 1).any().any():
+        bad = spread[(spread > 1).any(axis=1)].index[:5].tolist()
+        raise UsageError(f"counts differ between repeats of the same model and resolution: {bad}")
+    out = g.agg(
+        family=("family", "first"),
+        macs=("macs", "first"),
+        params=("params", "first"),
+        acts=("acts", "first"),
+        latency_ms=("latency_ms", "median"),
+        n_repeats=("latency_ms", "size"),
+    ).reset_index()
+    return out
+
+
+def load_frame(path: str | Path) -> pd.DataFrame:
+    """A run directory, CSV or Parquet file → validated rows aggregated per (cell, model, resolution)."""
+    from profiler.store import load_results
+
+    return aggregate(validate(load_results(path), source=str(path)))
+
+
+def cell_keys(df: pd.DataFrame) -> list[str]:
+    """The cell-defining columns present in ``df``."""
+    return [k for k in CELL_KEYS if k in df.columns]
+
+
+def cell_label(key: dict) -> str:
+    """``device=V100 backend=eager ...`` for a cell key."""
+    return " ".join(f"{k}={v}" for k, v in key.items()) or "all"
+
+
+def split_cells(df: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
+    """[(cell key dict, rows)] in a stable order."""
+    keys = cell_keys(df)
+    if not keys:
+        return [({}, df.reset_index(drop=True))]
+    out = []
+    for vals, sub in df.groupby(keys, dropna=False, sort=True):
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        key = {k: (v.item() if hasattr(v, "item") else v) for k, v in zip(keys, vals, strict=True)}
+        out.append((key, sub.reset_index(drop=True)))
+    return out
+
+
+def check_cell(cell: pd.DataFrame, label: str) -> str | None:
+    """Why a cell cannot be analyzed, or None."""
+    n, nf = len(cell), cell["family"].nunique()
+    if n < MIN_OBS:
+        return f"cell {label}: {n} models; the fits need at least {MIN_OBS}"
+    if nf < MIN_FAMILIES:
+        return f"cell {label}: {nf} family; leave-one-family-out needs at least {MIN_FAMILIES}"
+    return None

@@ -1,0 +1,85 @@
+"""Text rendering of an ``analyze_frame`` result (rich tables)."""
+
+from __future__ import annotations
+
+from profiler.analysis.verdict import fmt_p
+
+
+def _f(x: float | None, spec: str = ".3g") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def render(result: dict, console=None) -> None:
+    """Print the summary: per cell the verdict, fits, tests and held-out errors."""
+    from rich.console import Console
+    from rich.table import Table
+
+    con = console or Console(width=max(Console().width, 120), highlight=False, markup=False)
+    con.print(f"Claim: {result['claim']}")
+    con.print("Forms: " + "  ".join(f"{k}: {v}" for k, v in result["forms"].items()))
+    con.print("Units: F in GMAC per image, A in M activations, P in M params; t = latency_ms per batch.\n")
+    for c in result["cells"]:
+        v = c["verdict"]
+        con.rule(f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families)")
+        con.print(f"Verdict: {v['text']}")
+        for cav in v["caveats"]:
+            con.print(f"  caveat: {cav}")
+
+        fits = Table(title="Fits (WLS, weights 1/t̂²): coefficient ± SE", show_lines=False)
+        for col in ("form", "const", "F", "sqrtF", "A", "P", "R²w", "AIC", "BIC", "rms rel", "log rms"):
+            fits.add_column(col, justify="right")
+        for name, f in c["forms"].items():
+            w = f["wls"]
+            cells = [
+                f"{_f(w['coef'][k])}±{_f(w['se'][k], '.2g')}" if k in w["coef"] else ""
+                for k in ("const", "F", "sqrtF", "A", "P")
+            ]
+            fits.add_row(
+                name, *cells, _f(w["r2"], ".4f"), _f(w["aic"], ".1f"), _f(w["bic"], ".1f"),
+                _f(w["rms_rel_resid"], ".3f"), _f(f["log"]["rms_log_resid"], ".3f"),
+            )
+        con.print(fits)
+
+        held = c["heldout"]
+        ho = Table(title=f"Leave-one-family-out ({held.get('n', 0)} models, {held.get('n_families', 0)} families)")
+        for col in ("form", "MAPE [95 % CI]", "median APE", "RMS log err", "within ±10 %"):
+            ho.add_column(col)
+        for name, m in held.get("forms", {}).items():
+            lo, hi = m["ci95"]["mape"]
+            ho.add_row(
+                name, f"{100 * m['mape']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]",
+                f"{100 * m['median_ape']:.1f} %", _f(m["rms_log"], ".3f"), f"{100 * m['within10']:.0f} %",
+            )
+        con.print(ho)
+        for key, comp in held.get("comparisons", {}).items():
+            lo, hi = comp["mape_reduction_ci"]
+            llo, lhi = comp["rms_log_reduction_ci"]
+            con.print(
+                f"  {key}: MAPE reduction {100 * comp['mape_reduction']:.0f} % (95 % CI {100 * lo:.0f}–{100 * hi:.0f}),"
+                f" RMS-log reduction {100 * comp['rms_log_reduction']:.0f} % ({100 * llo:.0f}–{100 * lhi:.0f})"
+            )
+
+        t = c["tests"]
+        con.print("Tests (p_holm: Holm across cells)")
+        for r in t["nested_hc3"]:
+            con.print(
+                f"  F-test (HC3) {r['small']} ⊂ {r['big']} [{'+'.join(r['terms'])}]: F = {r['F']:.2f}, "
+                f"{fmt_p(r['p'])}, holm {fmt_p(r['p_holm'])}"
+            )
+        for r in t["j"]:
+            con.print(f"  J test of {r['null']} vs {r['alt']}: t = {r['t']:.2f}, {fmt_p(r['p'])}, holm {fmt_p(r['p_holm'])}")
+        for r in t["encompassing"]:
+            con.print(
+                f"  encompassing {r['a']} vs {r['b']}: {r['a']} rejected {fmt_p(r['p_a'])}; "
+                f"{r['b']} rejected {fmt_p(r['p_b'])}"
+            )
+        for r in t["vuong"]:
+            con.print(f"  Vuong {r['a']} vs {r['b']}: z = {_f(r['z'], '.2f')} (> 0 favours {r['a']}), {fmt_p(r['p'])}")
+        d = t["diagnostics"]
+        con.print(
+            "  Breusch–Pagan: " + ", ".join(f"{k} {fmt_p(v['breusch_pagan']['p'])}" for k, v in d.items())
+        )
+        con.print("  RESET: " + ", ".join(f"{k} {fmt_p(v['reset']['p'])}" for k, v in d.items()))
+        con.print(f"  VIF(√F, A) = {t['vif']['sqrtF']:.1f} (r = {t['vif']['corr']:.3f})\n")
+    for s in result.get("skipped", []):
+        con.print(f"skipped: {s['reason']}")
