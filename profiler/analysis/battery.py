@@ -34,7 +34,7 @@ def fit_stats(fit: FittedForm) -> dict:
         "llf": float(res.llf),
         "aic": float(res.aic),
         "bic": float(res.bic),
-        "n_params": int(len(names)),
+        "n_params": len(names),
         "rms_rel_resid": float(np.sqrt(np.mean((np.asarray(res.resid) / res.model.endog) ** 2))),
     }
 
@@ -134,7 +134,7 @@ def breusch_pagan(fit: FittedForm) -> dict:
     from statsmodels.stats.diagnostic import het_breuschpagan
 
     res = fit.result
-    lm, lm_p, f, f_p = het_breuschpagan(res.wresid, res.model.exog, robust=True)
+    lm, lm_p, _f, _f_p = het_breuschpagan(res.wresid, res.model.exog, robust=True)
     return {"lm": float(lm), "p": float(lm_p)}
 
 

@@ -114,13 +114,13 @@ def heldout(cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj:
     ok = np.all([np.isfinite(p) for p in preds.values()], axis=0)
     fam = cell["family"].to_numpy()
     if ok.sum() == 0 or len(pd.unique(fam[ok])) < 2:
-        return {"n": int(ok.sum()), "n_families": int(len(pd.unique(fam[ok]))), "forms": {}, "comparisons": {}}
+        return {"n": int(ok.sum()), "n_families": len(pd.unique(fam[ok])), "forms": {}, "comparisons": {}}
     preds = {f: p[ok] for f, p in preds.items()}
     boot = cluster_bootstrap(preds, t[ok], fam[ok], n_boot=n_boot, seed=seed, alpha_adj=alpha_adj)
     forms = {f: {**error_metrics(p, t[ok]), "ci95": boot["forms"][f]} for f, p in preds.items()}
     return {
         "n": int(ok.sum()),
-        "n_families": int(len(pd.unique(fam[ok]))),
+        "n_families": len(pd.unique(fam[ok])),
         "n_boot": n_boot,
         "seed": seed,
         "forms": forms,

@@ -35,8 +35,13 @@ def render(result: dict, console=None) -> None:
                 for k in ("const", "F", "sqrtF", "A", "P")
             ]
             fits.add_row(
-                name, *cells, _f(w["r2"], ".4f"), _f(w["aic"], ".1f"), _f(w["bic"], ".1f"),
-                _f(w["rms_rel_resid"], ".3f"), _f(f["log"]["rms_log_resid"], ".3f"),
+                name,
+                *cells,
+                _f(w["r2"], ".4f"),
+                _f(w["aic"], ".1f"),
+                _f(w["bic"], ".1f"),
+                _f(w["rms_rel_resid"], ".3f"),
+                _f(f["log"]["rms_log_resid"], ".3f"),
             )
         con.print(fits)
 
@@ -47,8 +52,11 @@ def render(result: dict, console=None) -> None:
         for name, m in held.get("forms", {}).items():
             lo, hi = m["ci95"]["mape"]
             ho.add_row(
-                name, f"{100 * m['mape']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]",
-                f"{100 * m['median_ape']:.1f} %", _f(m["rms_log"], ".3f"), f"{100 * m['within10']:.0f} %",
+                name,
+                f"{100 * m['mape']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]",
+                f"{100 * m['median_ape']:.1f} %",
+                _f(m["rms_log"], ".3f"),
+                f"{100 * m['within10']:.0f} %",
             )
         con.print(ho)
         for key, comp in held.get("comparisons", {}).items():
@@ -67,7 +75,9 @@ def render(result: dict, console=None) -> None:
                 f"{fmt_p(r['p'])}, holm {fmt_p(r['p_holm'])}"
             )
         for r in t["j"]:
-            con.print(f"  J test of {r['null']} vs {r['alt']}: t = {r['t']:.2f}, {fmt_p(r['p'])}, holm {fmt_p(r['p_holm'])}")
+            con.print(
+                f"  J test of {r['null']} vs {r['alt']}: t = {r['t']:.2f}, {fmt_p(r['p'])}, holm {fmt_p(r['p_holm'])}"
+            )
         for r in t["encompassing"]:
             con.print(
                 f"  encompassing {r['a']} vs {r['b']}: {r['a']} rejected {fmt_p(r['p_a'])}; "
@@ -76,9 +86,7 @@ def render(result: dict, console=None) -> None:
         for r in t["vuong"]:
             con.print(f"  Vuong {r['a']} vs {r['b']}: z = {_f(r['z'], '.2f')} (> 0 favours {r['a']}), {fmt_p(r['p'])}")
         d = t["diagnostics"]
-        con.print(
-            "  Breusch–Pagan: " + ", ".join(f"{k} {fmt_p(v['breusch_pagan']['p'])}" for k, v in d.items())
-        )
+        con.print("  Breusch–Pagan: " + ", ".join(f"{k} {fmt_p(v['breusch_pagan']['p'])}" for k, v in d.items()))
         con.print("  RESET: " + ", ".join(f"{k} {fmt_p(v['reset']['p'])}" for k, v in d.items()))
         con.print(f"  VIF(√F, A) = {t['vif']['sqrtF']:.1f} (r = {t['vif']['corr']:.3f})\n")
     for s in result.get("skipped", []):
