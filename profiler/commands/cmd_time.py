@@ -1,16 +1,79 @@
-"""``profiler time`` (placeholder until its issue lands)."""
+"""``profiler time MODEL --backend B --device D --batch N --resolution R --dtype T [--json]``: time one model."""
 
 from __future__ import annotations
 
 import argparse
 
-from profiler.errors import UsageError
+from profiler.commands.common import print_json, resolve_model
+
+# Duplicated from profiler.timing.protocol so that building the parser imports nothing heavy.
+BACKENDS = ("eager", "onnxruntime")
+DEVICES = ("cpu", "cuda")
+DTYPES = ("fp32", "tf32", "fp16", "bf16")
+MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("time", help="(not implemented yet)")
+    p = sub.add_parser("time", help="time one model (eager or ONNX Runtime, CPU or CUDA)")
+    p.add_argument("model", help="registered model name (see `profiler list`)")
+    p.add_argument("--backend", choices=BACKENDS, default="eager")
+    p.add_argument("--device", choices=DEVICES, default="cpu")
+    p.add_argument("--batch", type=int, default=1, help="images per batch (default 1)")
+    p.add_argument("--resolution", type=int, default=None, help="input side in pixels (default: the model's)")
+    p.add_argument("--dtype", choices=DTYPES, default="fp32", help="precision (default fp32; tf32 is CUDA only)")
+    p.add_argument("--memory-format", choices=MEMORY_FORMATS, default="contiguous")
+    p.add_argument("--iters", type=int, default=30, help="timed iterations (default 30)")
+    p.add_argument("--warmup-s", type=float, default=0.2, help="minimum warm-up seconds (default 0.2)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: library default)")
+    p.add_argument("--cache-dir", default=None, help="ONNX export cache (default $ARCHPROF_CACHE/onnx)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'time' is not implemented yet")
+    import models
+    from profiler import environment
+    from profiler.errors import UsageError
+    from profiler.timing import MeasurementError, TimingConfig, check_device, measure, validate_request
+
+    info = resolve_model(args.model)
+    resolution = args.resolution or info.resolution
+    min_res = getattr(type(info.spec), "min_resolution", 1)
+    if resolution < min_res:
+        raise UsageError(f"{args.model} needs resolution >= {min_res}, got {resolution}")
+    config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=args.threads)
+    # Before building the model: an impossible request is a usage error, said at once.
+    validate_request(args.backend, args.device, args.dtype, args.memory_format, args.batch, resolution)
+    check_device(args.device)
+    try:
+        result = measure(
+            info.spec.build(), backend=args.backend, device=args.device, dtype=args.dtype, batch=args.batch,
+            resolution=resolution, memory_format=args.memory_format, config=config,
+            cache_key=models.spec_hash(info.spec), cache_dir=args.cache_dir,
+        )
+    except MeasurementError as exc:
+        print(f"measurement failed: {type(exc).__name__}: {exc}")
+        return 1
+    env = environment.capture(args.device)
+    s = result.stats
+    if args.json:
+        print_json({
+            "model": args.model, "family": info.family, "backend": args.backend, "device": args.device,
+            "batch": args.batch, "resolution": resolution, "dtype": args.dtype,
+            "memory_format": args.memory_format, **s, "samples_ms": result.samples_ms,
+            "details": result.details, "env": env,
+        })
+        return 0
+    where = env.get("gpu_name") if args.device == "cuda" else env.get("cpu_model")
+    print(f"{args.model}  {args.backend}/{args.device} ({where})  batch {args.batch}  {resolution}px  "
+          f"{args.dtype}  {args.memory_format}")
+    print(f"  latency   median {s['latency_ms_median']:.3f} ms   IQR {s['latency_ms_iqr']:.3f} ms   "
+          f"p5 {s['latency_ms_p5']:.3f}   p95 {s['latency_ms_p95']:.3f}   min {s['latency_ms_min']:.3f}")
+    print(f"  throughput {s['throughput_ips']:.1f} images/s   CV {100 * s['latency_cv']:.1f} %   "
+          f"{s['n_samples']} samples" + ("" if s["stable"] else "   (UNSTABLE: CV above 5 %)"))
+    d = result.details
+    if args.backend == "onnxruntime":
+        print(f"  onnx: exporter {d.get('exporter')}, opset {d.get('opset')}, provider {d.get('provider')}, "
+              f"graph opt {d.get('graph_optimization_level')}, max output error {d.get('max_output_error_rel'):.2e}"
+              f" of scale")
+    return 0

@@ -58,6 +58,7 @@ __all__ = [
     "precision_context",
     "read_precision_switches",
     "summarize",
+    "validate_request",
 ]
 
 
