@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_analysis import synth  # tests/ is on sys.path (rootdir-less test modules)
 
 from profiler.cli import main
-from tests.test_analysis import synth
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "profiler" / "data" / "published_pycls_v100.csv"
 
@@ -25,7 +25,7 @@ def _write(tmp_path: Path, df: pd.DataFrame) -> str:
     [
         (lambda d: d.drop(columns=["acts"]), "acts"),
         (lambda d: d.assign(macs=-d["macs"]), "'macs' must be > 0"),
-        (lambda d: d.assign(latency_ms=["x"] + list(d["latency_ms"][1:])), "'latency_ms' is not a finite number"),
+        (lambda d: d.assign(latency_ms=["x", *list(d["latency_ms"][1:])]), "'latency_ms' is not a finite number"),
         (lambda d: d.head(5), "at least 8"),
         (lambda d: d.assign(family="one"), "family"),
     ],
