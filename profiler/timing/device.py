@@ -57,10 +57,14 @@ def read_precision_switches() -> dict[str, Any]:
     """The global switches that decide fp32 math and cuDNN algorithm choice, as they are now."""
     import torch
 
+    try:
+        matmul_precision = torch.get_float32_matmul_precision()
+    except RuntimeError:  # torch ≥ 2.9 refuses to answer when legacy and per-backend APIs were mixed
+        matmul_precision = None
     return {
         "matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
         "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "float32_matmul_precision": matmul_precision,
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
     }
 
@@ -74,8 +78,12 @@ def precision_context(precision: str, device: str, cudnn_benchmark: bool = True)
     try:
         yield apply_precision(precision, device, cudnn_benchmark)
     finally:
-        torch.set_float32_matmul_precision(before["float32_matmul_precision"])
-        torch.backends.cuda.matmul.allow_tf32 = before["matmul_allow_tf32"]
+        # matmul.allow_tf32 is derived from the matmul precision: setting it again would mix the legacy and
+        # per-backend APIs (torch ≥ 2.9 then refuses get_float32_matmul_precision), so restore only the latter.
+        if before["float32_matmul_precision"] is not None:
+            torch.set_float32_matmul_precision(before["float32_matmul_precision"])
+        else:
+            torch.backends.cuda.matmul.allow_tf32 = before["matmul_allow_tf32"]
         torch.backends.cudnn.allow_tf32 = before["cudnn_allow_tf32"]
         torch.backends.cudnn.benchmark = before["cudnn_benchmark"]
 
