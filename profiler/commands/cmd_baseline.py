@@ -1,16 +1,58 @@
-"""``profiler baseline`` (placeholder until its issue lands)."""
+"""``profiler baseline save RUN [--name NAME]``: store a run's counts and latency samples as a CI baseline."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from profiler.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("baseline", help="(not implemented yet)")
-    p.set_defaults(func=run)
+    p = sub.add_parser("baseline", help="save a run as a baseline for `profiler check`")
+    actions = p.add_subparsers(dest="baseline_action", required=True, metavar="ACTION")
+    s = actions.add_parser("save", help="write results/baselines/<device-key>/<name>.json from a run")
+    s.add_argument("run", help="run directory, run id under results/, 'latest', or a CSV/Parquet export")
+    s.add_argument("--name", help="baseline name (default: the run's config name, else the run id)")
+    s.add_argument("--root", default="results/baselines", help="baselines directory (default: %(default)s)")
+    s.add_argument("--no-layers", action="store_true", help="skip per-layer counts (faster for big sweeps)")
+    s.set_defaults(func=run)
+
+
+def default_name(meta: dict, run_path: Path) -> str:
+    """The sweep config's name recorded in meta.json, else the config file's stem, else the run directory's name."""
+    from profiler.baseline import run_config_field, slugify
+
+    name = run_config_field(meta, "name")
+    if not name:
+        path = run_config_field(meta, "path") or meta.get("config_path")
+        name = Path(str(path)).stem if path else run_path.stem
+    return slugify(str(name))
+
+
+def read_run(run: str) -> tuple[object, dict, Path]:
+    """(rows DataFrame, meta.json dict — empty for a CSV/Parquet export, resolved path) of a run."""
+    from profiler.store import ResultStore, load_results, resolve_run
+
+    path = resolve_run(run)
+    df = load_results(path)
+    meta: dict = {}
+    if path.is_dir():
+        with ResultStore.open(path) as store:
+            meta = store.read_meta()
+    return df, meta, path
 
 
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'baseline' is not implemented yet")
+    from profiler.baseline import build_baseline, save_baseline, slugify
+
+    df, meta, path = read_run(args.run)
+    if not meta:
+        raise UsageError(f"{path} has no meta.json (environment); save a baseline from a run directory")
+    name = slugify(args.name) if args.name else default_name(meta, path)
+    doc = build_baseline(df, meta, name=name, source=str(path), with_layers=not args.no_layers)
+    out = save_baseline(doc, args.root)
+    n_samples = sum(e["n_samples"] for e in doc["entries"].values())
+    print(f"saved {len(doc['entries'])} settings ({n_samples} samples) to {out}")
+    print(f"device key: {doc['device_key']}; reference model: {doc['reference_model'] or 'none'}")
+    return 0

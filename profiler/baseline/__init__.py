@@ -1,0 +1,43 @@
+"""CI check against stored latency baselines: device keys, baseline files, the noise-aware rule, comparison.
+
+>>> from profiler.baseline import judge_latency, LatencyRule
+>>> judge_latency([10.0] * 30, [10.2] * 30, rule=LatencyRule(threshold=0.10)).outcome   # +2 %: under threshold
+'unchanged'
+"""
+
+from profiler.baseline.compare import LATENCY_MODES, CheckReport, EntryResult, compare
+from profiler.baseline.files import (
+    DEFAULT_ROOT,
+    build_baseline,
+    find_baseline,
+    load_baseline,
+    run_config_field,
+    run_environment,
+    save_baseline,
+)
+from profiler.baseline.keys import device_key, entry_key, slugify
+from profiler.baseline.render import FORMATS, render
+from profiler.baseline.rule import LatencyRule, LatencyVerdict, judge_latency, speed_factors
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "FORMATS",
+    "LATENCY_MODES",
+    "CheckReport",
+    "EntryResult",
+    "LatencyRule",
+    "LatencyVerdict",
+    "build_baseline",
+    "compare",
+    "device_key",
+    "entry_key",
+    "find_baseline",
+    "judge_latency",
+    "load_baseline",
+    "render",
+    "run_config_field",
+    "run_environment",
+    "save_baseline",
+    "slugify",
+    "speed_factors",
+]

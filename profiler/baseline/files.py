@@ -1,0 +1,176 @@
+"""Baseline files: build one from a run's rows, write/read it, and find the one for a device key.
+
+Layout: ``results/baselines/<device-key>/<name>.json``. One entry per (model, backend, dtype, batch, resolution,
+memory_format): counts (and per-layer counts where the counter is importable), spec hash, median and IQR of the
+latency, and every per-iteration sample pooled over repeats (the significance test needs them).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from profiler.baseline.keys import device_key, entry_key
+from profiler.errors import UsageError
+
+FORMAT = "archprof-baseline"
+VERSION = 1
+DEFAULT_ROOT = Path("results/baselines")
+COUNT_FIELDS = ("macs", "params", "acts")  # compared exactly; acts_all is stored for information only
+
+
+def run_environment(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The environment dict of a run's ``meta.json`` (under ``environment``, or the meta itself)."""
+    for key in ("environment", "env"):
+        if isinstance(meta.get(key), Mapping):
+            return dict(meta[key])
+    return {k: v for k, v in meta.items() if k in ("cpu_model", "gpu_name", "torch", "onnxruntime", "torch_threads")}
+
+
+def run_config_field(meta: Mapping[str, Any], field: str) -> Any:
+    """``field`` of the sweep config recorded in ``meta.json`` (None where absent)."""
+    cfg = meta.get("config")
+    if isinstance(cfg, Mapping):
+        if field in cfg:
+            return cfg[field]
+        for section in cfg.values():  # e.g. [check] reference_model = ...
+            if isinstance(section, Mapping) and field in section:
+                return section[field]
+    return meta.get(field)
+
+
+def pool_rows(df) -> dict[str, dict[str, Any]]:  # df: pandas.DataFrame of store rows
+    """Group a run's rows by entry key; samples pooled over repeats, failures kept as errors."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in df.to_dict("records"):
+        key = entry_key(row)
+        e = out.setdefault(key, {
+            "model": row["model"], "backend": row["backend"], "dtype": row["dtype"], "batch": int(row["batch"]),
+            "resolution": int(row["resolution"]), "memory_format": row.get("memory_format") or "contiguous",
+            "spec_hash": row.get("spec_hash"), "counts": None, "samples_ms": [], "repeat_medians_ms": [],
+            "errors": [],
+        })
+        if row.get("status", "ok") != "ok":
+            e["errors"].append(str(row.get("error") or "failed"))
+            continue
+        if e["counts"] is None and _has_counts(row):
+            e["counts"] = {k: int(row[k]) for k in (*COUNT_FIELDS, "acts_all") if _present(row.get(k))}
+        samples = row.get("samples_ms")
+        samples = [float(s) for s in samples] if samples is not None and len(samples) else []
+        e["samples_ms"].extend(samples)
+        if _present(row.get("latency_ms")):
+            e["repeat_medians_ms"].append(float(row["latency_ms"]))
+    return out
+
+
+def _present(v: Any) -> bool:
+    return v is not None and v == v  # NaN != NaN
+
+
+def _has_counts(row: Mapping[str, Any]) -> bool:
+    return all(_present(row.get(k)) for k in COUNT_FIELDS)
+
+
+def layer_counts(model: str, resolution: int) -> dict[str, list[int]] | None:
+    """``{layer: [macs, params, acts]}`` for layers that carry any count; None when counting is unavailable."""
+    try:
+        from profiler.counting import count_model
+    except ImportError:
+        return None
+    try:
+        counts = count_model(model, resolution)
+    except Exception:  # a count failure must not block saving latency; the spec hash still names the change
+        return None
+    return {
+        lay.name: [int(lay.macs), int(lay.params), int(lay.acts)]
+        for lay in counts.layers
+        if lay.macs or lay.params or lay.acts
+    }
+
+
+def build_baseline(
+    df, meta: Mapping[str, Any], *, name: str, source: str = "", with_layers: bool = True
+) -> dict[str, Any]:
+    """The baseline document of one run (all rows must be on one device)."""
+    import numpy as np
+
+    if df.empty:
+        raise UsageError(f"run {source or '?'} has no rows to make a baseline from")
+    devices = sorted(set(df["device"].dropna()))
+    if len(devices) != 1:
+        raise UsageError(f"a baseline covers one device; run {source or '?'} has {devices or 'none'}")
+    env = run_environment(meta)
+    if not env:
+        raise UsageError(f"run {source or '?'} records no environment in meta.json; cannot derive a device key")
+    entries: dict[str, Any] = {}
+    layers_cache: dict[tuple[str, int], Any] = {}
+    for key, e in pool_rows(df).items():
+        if e["errors"] and not e["samples_ms"]:
+            continue  # a failed measurement is not a reference for anything
+        s = np.asarray(e["samples_ms"], float)
+        e["latency_ms_median"] = float(np.median(s)) if s.size else None
+        e["latency_ms_iqr"] = float(np.subtract(*np.percentile(s, [75, 25]))) if s.size else None
+        e["n_samples"] = int(s.size)
+        e["n_repeats"] = len(e["repeat_medians_ms"])
+        e["samples_ms"] = [round(x, 5) for x in s.tolist()]
+        if with_layers:
+            lk = (e["model"], e["resolution"])
+            if lk not in layers_cache:
+                layers_cache[lk] = layer_counts(*lk)
+            e["layers"] = layers_cache[lk]
+        del e["errors"]
+        entries[key] = e
+    if not entries:
+        raise UsageError(f"run {source or '?'} has no successful measurement to make a baseline from")
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name,
+        "device": devices[0],
+        "device_key": device_key(env, devices[0]),
+        "reference_model": run_config_field(meta, "reference_model"),
+        "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "source_run": source,
+        "environment": env,
+        "entries": dict(sorted(entries.items())),
+    }
+
+
+def save_baseline(doc: Mapping[str, Any], root: Path | str = DEFAULT_ROOT) -> Path:
+    """Write ``<root>/<device-key>/<name>.json`` (atomically) and return its path."""
+    path = Path(root) / doc["device_key"] / f"{doc['name']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_baseline(path: Path | str) -> dict[str, Any]:
+    """Read and validate a baseline file (UsageError naming the problem)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"baseline {path} does not exist; create one with `python -m profiler baseline save RUN`")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"baseline {path} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise UsageError(f"{path} is not an archprof baseline (format field {doc.get('format')!r})")
+    if doc.get("version") != VERSION:
+        raise UsageError(f"baseline {path} has version {doc.get('version')}; this code reads version {VERSION}")
+    for k in ("device_key", "entries", "name"):
+        if k not in doc:
+            raise UsageError(f"baseline {path} lacks the {k!r} field")
+    return doc
+
+
+def find_baseline(root: Path | str, name: str, key: str) -> tuple[Path | None, list[Path]]:
+    """The baseline ``name`` for device ``key`` under ``root`` (or None) and those of the same name for other keys."""
+    root = Path(root)
+    exact = root / key / f"{name}.json"
+    others = sorted(p for p in root.glob(f"*/{name}.json") if p != exact) if root.is_dir() else []
+    return (exact if exact.is_file() else None), others

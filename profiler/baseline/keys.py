@@ -1,0 +1,60 @@
+"""Device keys (which machine + software a baseline belongs to) and entry keys (one measured setting)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# The columns that identify one measured setting inside a baseline (the device is in the device key).
+ENTRY_FIELDS = ("model", "backend", "dtype", "batch", "resolution", "memory_format")
+# A normalization cell: every setting except the model (the reference model is measured once per cell).
+CELL_FIELDS = ENTRY_FIELDS[1:]
+
+
+def slugify(text: str, max_len: int = 120) -> str:
+    """Lower-case ``[a-z0-9.-]`` slug: ``"Intel(R) Xeon(R) CPU @ 2.20GHz"`` → ``"intel-xeon-cpu-2.20ghz"``."""
+    text = re.sub(r"\((r|tm|c)\)", "", text.lower())
+    text = re.sub(r"[^a-z0-9.]+", "-", text).strip("-.")
+    return re.sub(r"-{2,}", "-", text)[:max_len].strip("-") or "unknown"
+
+
+def _major_minor(version: Any) -> str:
+    """``"2.13.0+cpu"`` → ``"2.13"``; unknown → ``"na"`` (a missing library still gives a stable key)."""
+    if not version:
+        return "na"
+    m = re.match(r"(\d+)\.(\d+)", str(version))
+    return f"{m.group(1)}.{m.group(2)}" if m else slugify(str(version))
+
+
+def device_key(env: Mapping[str, Any], device: str) -> str:
+    """Slug naming the hardware and the software that set latency: processor, threads, torch, ORT (, CUDA).
+
+    Minor library versions change kernels (and so latency); patch versions are assumed not to.
+
+    >>> device_key({"cpu_model": "AMD EPYC 7B13", "torch_threads": 2, "torch": "2.13.0+cpu",
+    ...             "onnxruntime": "1.22.1"}, "cpu")
+    'cpu-amd-epyc-7b13-t2-torch2.13-ort1.22'
+    """
+    if device == "cuda":
+        parts = ["cuda", str(env.get("gpu_name") or "unknown-gpu"), f"cuda{_major_minor(env.get('torch_cuda'))}"]
+    elif device == "cpu":
+        parts = ["cpu", str(env.get("cpu_model") or "unknown-cpu"), f"t{env.get('torch_threads') or 'na'}"]
+    else:
+        raise ValueError(f"unknown device {device!r}; valid: cpu, cuda")
+    parts += [f"torch{_major_minor(env.get('torch'))}", f"ort{_major_minor(env.get('onnxruntime'))}"]
+    return slugify("-".join(parts))
+
+
+def entry_key(row: Mapping[str, Any]) -> str:
+    """``"resnet18|eager|fp32|b1|r64|contiguous"``: the key of one setting in a baseline's ``entries``."""
+    return (
+        f"{row['model']}|{row['backend']}|{row['dtype']}|b{int(row['batch'])}|r{int(row['resolution'])}"
+        f"|{row.get('memory_format') or 'contiguous'}"
+    )
+
+
+def cell_of(entry: Mapping[str, Any]) -> tuple:
+    """The normalization cell of an entry (or row): its setting without the model."""
+    return (str(entry["backend"]), str(entry["dtype"]), int(entry["batch"]), int(entry["resolution"]),
+            str(entry.get("memory_format") or "contiguous"))
