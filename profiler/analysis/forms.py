@@ -111,8 +111,12 @@ class FittedForm:
         # New observations get the same weighting law as the fit: w ∝ 1/t̂², on the fit's normalization.
         scale = float(np.mean(self.weights * self.result.fittedvalues**2))
         w_new = scale / np.maximum(mean, 1e-12) ** 2
-        sf = self.result.get_prediction(x, weights=w_new).summary_frame(alpha=alpha)
-        return sf.reset_index(drop=True)
+        # One row at a time: statsmodels rejects a weights vector whose length equals the number of columns.
+        frames = [
+            self.result.get_prediction(x[i : i + 1], weights=w_new[i : i + 1]).summary_frame(alpha=alpha)
+            for i in range(len(x))
+        ]
+        return pd.concat(frames, ignore_index=True)
 
 
 def fit_form(cell: pd.DataFrame, form: str, weights: np.ndarray | None = None) -> FittedForm:

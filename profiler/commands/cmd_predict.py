@@ -1,16 +1,126 @@
-"""``profiler predict`` (placeholder until its issue lands)."""
+"""``profiler predict MODEL | --space S [--samples N] --from PATH [--form M3] [--cell KEY=VALUE ...]``.
+
+Predicted latency (ms per batch of the cell) with a 95 % prediction interval for models that were not measured,
+from their counts and a form fitted to one cell of measured results.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from profiler.commands.common import print_json
 from profiler.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="(not implemented yet)")
+    p = sub.add_parser("predict", help="predict latency of unmeasured models from a fitted runtime form")
+    p.add_argument("model", nargs="?", help="registered model name (or use --space)")
+    p.add_argument("--space", help="design space to sample models from, e.g. RegNetX")
+    p.add_argument("--samples", type=int, default=10, help="number of design-space samples (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
+    p.add_argument("--form", default="M3", help="form to fit: M0 M1 M2 M3 M4 P (default M3)")
+    p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE", help="select a cell, e.g. device=cuda")
+    p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
 
+def _select_cell(df, selectors: list[str]):
+    from profiler.analysis.data import cell_label, split_cells
+
+    want = {}
+    for s in selectors:
+        key, sep, val = s.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--cell expects KEY=VALUE, got {s!r}")
+        want[key] = val
+    cells = [(k, c) for k, c in split_cells(df) if all(str(k.get(kk)) == v for kk, v in want.items())]
+    if len(cells) != 1:
+        listing = "; ".join(cell_label(k) for k, _ in split_cells(df))
+        what = "no cell matches" if not cells else f"{len(cells)} cells match"
+        raise UsageError(f"{what} {want or '(no --cell given)'}; cells in the data: {listing}")
+    return cells[0]
+
+
+def _counts_of_model(name: str, resolution: int | None) -> list[dict]:
+    from profiler.commands.common import resolve_model
+
+    info = resolve_model(name)
+    res = resolution or info.resolution
+    try:
+        from profiler.counting import count_model
+    except ImportError:
+        raise UsageError("profiler.counting.count_model is not available in this checkout yet") from None
+    c = count_model(name, res)
+    return [
+        {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params, "acts": c.acts}
+    ]
+
+
+def _counts_of_space(space: str, n: int, seed: int, resolution: int | None) -> list[dict]:
+    import models
+
+    res = resolution or 224
+    try:
+        specs = models.sample(space, n, seed)
+    except NotImplementedError:
+        raise UsageError("design-space sampling (models.sample) is not available in this checkout yet") from None
+    except (KeyError, ValueError) as exc:
+        raise UsageError(f"cannot sample space {space!r}: {exc}") from None
+    rows = []
+    for i, spec in enumerate(specs):
+        if not hasattr(spec, "complexity"):
+            raise UsageError(f"specs of space {space!r} have no complexity(); cannot count them without tracing")
+        c = spec.complexity(res)
+        rows.append({"model": f"{space}-sample{i}", "family": spec.family, "resolution": res, **c})
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'predict' is not implemented yet")
+    import pandas as pd
+
+    from profiler.analysis import fit_form, load_frame
+    from profiler.analysis.forms import check_form
+
+    if bool(args.model) == bool(args.space):
+        raise UsageError("give either a MODEL name or --space S (not both)")
+    if args.samples < 1:
+        raise UsageError(f"--samples must be at least 1 (got {args.samples})")
+    try:
+        form = check_form(args.form)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    key, cell = _select_cell(load_frame(args.source), args.cell)
+    if len(cell) < 4:
+        raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
+    rows = (
+        _counts_of_model(args.model, args.resolution)
+        if args.model
+        else _counts_of_space(args.space, args.samples, args.seed, args.resolution)
+    )
+    new = pd.DataFrame(rows)
+    sf = fit_form(cell, form).predict_interval(new, alpha=0.05)
+    measured = dict(zip(zip(cell["model"], cell["resolution"], strict=True), cell["latency_ms"], strict=True))
+    out = []
+    for r, (_, p) in zip(rows, sf.iterrows(), strict=True):
+        out.append(
+            {
+                **r,
+                "predicted_ms": float(p["mean"]),
+                "pi95_ms": [float(p["obs_ci_lower"]), float(p["obs_ci_upper"])],
+                "measured_ms": measured.get((r["model"], r["resolution"])),
+            }
+        )
+    if args.json:
+        print_json({"cell": key, "form": form, "predictions": out})
+        return 0
+    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; 95 % prediction intervals")
+    for r in out:
+        lo, hi = r["pi95_ms"]
+        seen = f"  (measured {r['measured_ms']:.3g})" if r["measured_ms"] is not None else ""
+        print(
+            f"{r['model']:<28} {r['macs'] / 1e9:8.3f} GMAC {r['acts'] / 1e6:8.2f} M acts  "
+            f"{r['predicted_ms']:9.3f} ms  [{lo:.3f}, {hi:.3f}]{seen}"
+        )
+    return 0
