@@ -7,7 +7,7 @@ from typing import Any
 
 from profiler.timing.device import HostTimer, precision_context
 from profiler.timing.eager import make_input, prepare
-from profiler.timing.onnx_export import export_onnx
+from profiler.timing.onnx_export import export_onnx, load_cached
 from profiler.timing.protocol import OUTPUT_RTOL, OutputMismatchError, ProviderError, TimingConfig, run_protocol
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -104,19 +104,24 @@ def measure_onnx(
     """Samples (ms per batch) and details of ONNX Runtime inference of ``model``."""
     import torch
 
-    # Eager fp32 reference on the target device with TF32 off: the truth every dtype is compared with.
-    with precision_context("fp32", device, cudnn_benchmark=False), torch.inference_mode():
-        model = prepare(model, device, "fp32", "contiguous")
-        x32 = make_input(batch, resolution, device, "fp32", "contiguous")
-        reference = model(x32)
     graph_dtype = "fp16" if dtype == "fp16" else "fp32"
-    # Export on CPU in the graph dtype (fp16: model.half(), so the graph holds fp16 weights and kernels).
-    model = prepare(model, "cpu", graph_dtype, "contiguous")
-    path, export_details = export_onnx(
-        model, make_input(batch, resolution, "cpu", graph_dtype, "contiguous"), dtype=dtype, batch=batch,
-        resolution=resolution, cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
-    )
-    del model  # ORT holds its own copy of the weights; free the device memory for the session
+    x32 = make_input(batch, resolution, device, "fp32", "contiguous")
+    cached = load_cached(cache_key, cache_dir, resolution, batch, dtype)
+    if cached is not None:
+        path, export_details, ref_np = cached
+        reference = torch.from_numpy(ref_np)
+    else:
+        # Eager fp32 on the target device with TF32 off: the truth every dtype is compared with.
+        with precision_context("fp32", device, cudnn_benchmark=False), torch.inference_mode():
+            reference = prepare(model, device, "fp32", "contiguous")(x32).cpu()
+        # Export on CPU in the graph dtype (fp16: model.half(), so the graph holds fp16 weights and kernels).
+        model = prepare(model, "cpu", graph_dtype, "contiguous")
+        path, export_details = export_onnx(
+            model, make_input(batch, resolution, "cpu", graph_dtype, "contiguous"), dtype=dtype, batch=batch,
+            resolution=resolution, cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
+            reference=reference.numpy(),
+        )
+    del model  # ORT holds its own copy of the weights; free the memory for the session
 
     session, details = make_session(path, device, dtype, config)
     x = x32.to(torch.float16) if graph_dtype == "fp16" else x32

@@ -31,6 +31,32 @@ def cache_path(cache_dir: Path, cache_key: str, resolution: int, batch: int, dty
     return Path(cache_dir) / f"{cache_key}_r{resolution}_b{batch}_{GRAPH_DTYPE[dtype]}.onnx"
 
 
+def reference_path(path: Path) -> Path:
+    """Eager fp32 output of the exported weights on the fixed input: ``*.ref.npy`` next to the graph."""
+    return path.with_suffix(".ref.npy")
+
+
+def load_cached(
+    cache_key: str | None, cache_dir: Path | str | None, resolution: int, batch: int, dtype: str
+) -> tuple[Path, dict[str, Any], Any] | None:
+    """(graph path, export details, reference output) of a complete cache entry, else None.
+
+    The reference travels with the graph because a rebuilt model has fresh random weights: ORT must be
+    checked against eager output of the weights that were exported, not of whatever model is at hand.
+    """
+    import numpy as np
+
+    if cache_key is None:
+        return None
+    path = cache_path(Path(cache_dir) if cache_dir is not None else default_cache_dir(), cache_key,
+                      resolution, batch, dtype)
+    meta_path, ref_path = path.with_suffix(".json"), reference_path(path)
+    if not (path.exists() and meta_path.exists() and ref_path.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    return path, meta | {"cache_hit": True, "onnx_path": str(path)}, np.load(ref_path)
+
+
 def _opset_of(path: Path) -> int | None:
     import onnx
 
@@ -70,27 +96,25 @@ def export_onnx(
     cache_dir: Path | str | None = None,
     opset: int | None = None,
     exporters: tuple[str, ...] = EXPORTERS,
+    reference: Any = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Export ``model`` (already in the graph dtype, on CPU) for input ``x``; return the file and details.
 
-    With a ``cache_key`` the file is reused across calls and processes; without one it goes to a temporary
-    directory (nothing identifies the model, so nothing may be reused). Details record the exporter used,
-    the opset in the file, and why the first exporter was abandoned (``fallback_reason``).
+    With a ``cache_key`` the file lands in the cache (``load_cached`` finds it, with ``reference``, a numpy
+    array saved beside it); without one it goes to a temporary directory (nothing identifies the model).
+    Details record the exporter used, the opset in the file, and why an exporter was abandoned.
     """
+    import numpy as np
     import torch
 
     if cache_key is not None:
-        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        path = cache_path(cache_dir, cache_key, resolution, batch, dtype)
-        meta_path = path.with_suffix(".json")
-        if path.exists() and meta_path.exists():
-            meta = json.loads(meta_path.read_text())
-            return path, meta | {"cache_hit": True, "onnx_path": str(path)}
+        path = cache_path(Path(cache_dir) if cache_dir is not None else default_cache_dir(), cache_key,
+                          resolution, batch, dtype)
+        path.parent.mkdir(parents=True, exist_ok=True)
     else:
-        cache_dir = Path(tempfile.mkdtemp(prefix="archprof-onnx-"))
-        path = cache_dir / f"model_r{resolution}_b{batch}_{GRAPH_DTYPE[dtype]}.onnx"
-        meta_path = path.with_suffix(".json")
+        tmp_dir = Path(tempfile.mkdtemp(prefix="archprof-onnx-"))
+        path = tmp_dir / f"model_r{resolution}_b{batch}_{GRAPH_DTYPE[dtype]}.onnx"
+    meta_path = path.with_suffix(".json")
 
     failures: dict[str, str] = {}
     ops: set[str] = set()
@@ -115,8 +139,13 @@ def export_onnx(
             "graph_dtype": GRAPH_DTYPE[dtype],
             "static_batch": batch,
         }
-        os.replace(tmp, path)
+        # Reference and meta first, the graph last: load_cached only trusts an entry whose graph exists.
+        if reference is not None:
+            with open(reference_path(path).with_suffix(".tmp.npy"), "wb") as f:
+                np.save(f, reference)
+            os.replace(reference_path(path).with_suffix(".tmp.npy"), reference_path(path))
         meta_path.write_text(json.dumps(meta, indent=2))
+        os.replace(tmp, path)
         return path, meta | {"cache_hit": False, "onnx_path": str(path)}
 
     named = f" (operator: {', '.join(sorted(ops))})" if ops else ""
