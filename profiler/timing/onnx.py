@@ -131,6 +131,8 @@ def measure_onnx(
     def step() -> None:
         session.run_with_iobinding(binding)
 
+    if device == "cuda":
+        torch.cuda.synchronize()  # the input was written on torch's stream; ORT reads it on its own
     step()
     err = output_error(out, reference)
     tol = OUTPUT_RTOL[dtype]
