@@ -1,16 +1,112 @@
-"""``profiler sweep`` (placeholder until its issue lands)."""
+"""``profiler sweep [--config FILE] [--device auto|cpu|cuda] [--run-id ID] [--resume ID] [--dry-run]``.
+
+Measures every (model × setting × repeat) of a sweep definition into ``results/<run-id>/``, one row per
+measurement committed as it is measured; ``--resume`` continues a killed or failed run where it stopped.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import sys
+from pathlib import Path
 
 from profiler.errors import UsageError
 
+DEFAULT_CONFIG = {"cpu": "quick-cpu.toml", "cuda": "regnet-claim.toml"}
+_ROOT = Path(__file__).resolve().parents[2]  # the checkout: experiments/ lives here
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="(not implemented yet)")
+    p = sub.add_parser("sweep", help="measure a sweep of models and settings (crash-safe, resumable)")
+    p.add_argument("--config", default=None,
+                   help="sweep definition (TOML); default experiments/quick-cpu.toml on CPU, "
+                        "experiments/regnet-claim.toml on CUDA")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto (default): CUDA when present, else CPU")
+    p.add_argument("--run-id", default=None, help="name of the run directory (default: timestamp-config)")
+    p.add_argument("--resume", metavar="ID", default=None, help="continue run ID (a run id or a path)")
+    p.add_argument("--retry-failed", action="store_true", help="with --resume: measure failed rows again")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and a time estimate; measure nothing")
+    p.add_argument("--results-dir", default="results", help="where run directories live (default results/)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.set_defaults(func=run)
 
 
+def _device(arg: str) -> str:
+    import torch
+
+    from profiler.timing import check_device
+
+    if arg == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        print("note: no CUDA device found; sweeping on CPU", file=sys.stderr)
+        return "cpu"
+    check_device(arg)
+    return arg
+
+
+def _config_path(arg: str | None, device: str) -> Path:
+    if arg is None:
+        return _ROOT / "experiments" / DEFAULT_CONFIG[device]
+    path = Path(arg)
+    if not path.exists() and (_ROOT / "experiments" / path.name).exists() and path.parent == Path("."):
+        return _ROOT / "experiments" / path.name  # `--config quick-cpu.toml` from anywhere
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'sweep' is not implemented yet")
+    from profiler.config import load_config, parse_config
+    from profiler.store import ResultStore, resolve_run
+    from profiler.sweep import estimate_seconds, plan_with_skips, run_sweep
+
+    if args.retry_failed and not args.resume:
+        raise UsageError("--retry-failed needs --resume ID")
+    if args.resume and args.run_id:
+        raise UsageError("give either --resume ID (continue a run) or --run-id ID (a new run), not both")
+    device = _device(args.device)
+    if args.resume:
+        run_dir = resolve_run(args.resume, args.results_dir)
+        with ResultStore.open(run_dir) as store:  # foreign or corrupt → UsageError (exit 2)
+            meta = store.read_meta()
+        text = (meta.get("config") or {}).get("text")
+        if args.config:
+            config = load_config(_config_path(args.config, device))
+        elif text is None:
+            raise UsageError(f"{run_dir}/meta.json holds no sweep config; pass --config FILE")
+        else:
+            config = parse_config(text, (meta.get("config") or {}).get("path", "<meta.json>"))
+    else:
+        config = load_config(_config_path(args.config, device))
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(args.results_dir) / (args.run_id or f"{stamp}-{config.name}")
+
+    tasks, skipped = plan_with_skips(config, device)
+    if args.dry_run:
+        models = {t.model for t in tasks}
+        est = estimate_seconds(config, tasks)
+        print(f"sweep {config.name} ({config.path}) on {device}: {len(tasks)} measurements, {len(models)} models, "
+              f"{len({t.group_key for t in tasks})} worker processes, {config.repeats} repeat(s)")
+        for note in skipped:
+            print(f"  skipped: {note}")
+        print(f"estimated time: {est / 60:.1f} min (rough; from MAC counts)")
+        print(f"would write: {run_dir}")
+        return 0
+    if not tasks:
+        raise UsageError(f"{config.path}: the plan on {device} is empty (every combination was skipped)")
+    run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume), show_progress=not args.no_progress,
+              retry_failed=args.retry_failed, argv=sys.argv)
+    from profiler.sweep import session_summary
+
+    s = session_summary(run_dir)
+    if args.no_progress and s:
+        print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
+              f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
+    run_id = run_dir.name if run_dir.parent == Path(args.results_dir) else str(run_dir)
+    print(f"results: {run_dir}/")
+    print("next:")
+    print(f"  python -m profiler analyze {run_dir}")
+    print(f"  python -m profiler report {run_id}")
+    print(f"  python -m profiler export {run_id} --format csv")
+    return 0

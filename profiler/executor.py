@@ -1,0 +1,185 @@
+"""Executors run sweep tasks and yield result rows; the measurement code does not know which one runs it.
+
+- ``SubprocessExecutor`` (default): a fresh ``python -m profiler.worker`` process per group of tasks (one model,
+  one repeat), so a crash, a leak or allocator/cuDNN state never outlives a model. A worker that dies turns its
+  in-flight task into a failed row naming the exit signal, and a new worker takes the rest of the group; a task
+  running longer than its ``timeout_s`` is killed the same way.
+- ``InlineExecutor``: the same work in this process (debugging; no isolation).
+A cluster executor (e.g. Ray, one worker per GPU) implements the same ``run(tasks) -> Iterator[row]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+from profiler.tasks import Task
+from profiler.worker import PARENT_PID_ENV
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])  # holds profiler/ and models/
+
+
+class Executor(ABC):
+    """Runs tasks, yielding one result row (store.COLUMNS) per task, in any order, each task exactly once."""
+
+    on_start: Callable[[Task], None] | None = None  # called when a task begins (progress display)
+
+    def __init__(self) -> None:
+        self._queue: list[Task] = []
+
+    def submit(self, tasks: Iterable[Task]) -> None:
+        """Queue tasks for the next ``run()``."""
+        self._queue.extend(tasks)
+
+    def run(self, tasks: Iterable[Task] | None = None) -> Iterator[dict[str, Any]]:
+        """Run ``tasks`` (or the submitted ones) and yield their rows as they are measured."""
+        todo = list(tasks) if tasks is not None else self._queue
+        self._queue = []
+        return self._run(todo)
+
+    @abstractmethod
+    def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]: ...
+
+
+class InlineExecutor(Executor):
+    """Measure in this process (no isolation: a crash ends the sweep)."""
+
+    def __init__(self, counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None) -> None:
+        super().__init__()
+        self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
+
+    def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
+        from profiler.worker import run_tasks
+
+        yield from run_tasks(tasks, self.counts_dir, self.onnx_cache_dir, on_start=self.on_start)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name} ({-code})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class SubprocessExecutor(Executor):
+    """One worker process per group of consecutive tasks sharing ``Task.group_key``."""
+
+    def __init__(self, log_path: Path | str | None = None, counts_dir: Path | str | None = None,
+                 onnx_cache_dir: Path | str | None = None) -> None:
+        super().__init__()
+        self.log_path = Path(log_path) if log_path else None
+        self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
+
+    def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
+        for _, group in groupby(tasks, key=lambda t: t.group_key):
+            pending = list(group)
+            while pending:
+                yield from self._worker(pending)
+
+    def _spawn(self) -> tuple[subprocess.Popen, Any]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env[PARENT_PID_ENV] = str(os.getpid())
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _worker's finally
+        else:
+            log = subprocess.DEVNULL
+        proc = subprocess.Popen([sys.executable, "-m", "profiler.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=log, env=env)
+        return proc, log
+
+    def _stderr_tail(self, offset: int) -> str:
+        if self.log_path is None or not self.log_path.is_file():
+            return ""
+        with open(self.log_path, "rb") as f:
+            f.seek(offset)
+            lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
+        return lines[-1][:500] if lines else ""
+
+    def _worker(self, pending: list[Task]) -> Iterator[dict[str, Any]]:
+        """Run ``pending`` in one worker; removes each task from ``pending`` once it has a row."""
+        by_key = {t.key: t for t in pending}
+        offset = self.log_path.stat().st_size if self.log_path and self.log_path.is_file() else 0
+        proc, log = self._spawn()
+        lines: queue.Queue[bytes | None] = queue.Queue()
+
+        def read() -> None:
+            for line in proc.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        job = {"tasks": [t.to_dict() for t in pending], "counts_dir": _str(self.counts_dir),
+               "onnx_cache_dir": _str(self.onnx_cache_dir)}
+        inflight: Task | None = None
+        started_any = False
+        # Until the first task starts, the worker is importing and building: allow it the first task's timeout.
+        deadline = time.monotonic() + pending[0].timeout_s
+        try:
+            try:
+                proc.stdin.write((json.dumps(job) + "\n").encode())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            while True:
+                try:
+                    line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    task = inflight or pending[0]
+                    proc.kill()
+                    proc.wait()
+                    pending.remove(task)
+                    yield task.failed_row(f"timed out after {task.timeout_s:g} s; worker killed",
+                                          worker_pid=proc.pid)
+                    return
+                if line is None:
+                    break
+                msg = json.loads(line)
+                if msg["event"] == "start":
+                    inflight, started_any = by_key[msg["key"]], True
+                    deadline = time.monotonic() + inflight.timeout_s
+                    if self.on_start is not None:
+                        self.on_start(inflight)
+                elif msg["event"] == "row":
+                    task = by_key[msg["row"]["task_key"]]
+                    pending.remove(task)
+                    inflight = None
+                    yield msg["row"]
+            code = proc.wait()
+            if not pending:
+                return
+            reason = f"worker {_describe_exit(code)}"
+            tail = self._stderr_tail(offset)
+            if tail:
+                reason += f"; last stderr line: {tail}"
+            # A worker that died before starting anything would die again: fail the whole group, don't loop.
+            victims = [inflight] if inflight is not None else ([] if started_any else list(pending))
+            if not victims:
+                victims = [pending[0]]
+            for task in victims:
+                pending.remove(task)
+                yield task.failed_row(reason, worker_pid=proc.pid)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if log is not subprocess.DEVNULL:
+                log.close()
+
+
+def _str(p: Path | str | None) -> str | None:
+    return None if p is None else str(p)
