@@ -15,6 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("run", help="run directory, run id under results/, 'latest', or a CSV/Parquet export")
     s.add_argument("--name", help="baseline name (default: the run's config name, else the run id)")
     s.add_argument("--root", default="results/baselines", help="baselines directory (default: %(default)s)")
+    s.add_argument("--reference", help="reference model for machine-speed normalization (default: the config's)")
     s.add_argument("--no-layers", action="store_true", help="skip per-layer counts (faster for big sweeps)")
     s.set_defaults(func=run)
 
@@ -51,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{path} has no meta.json (environment); save a baseline from a run directory")
     name = slugify(args.name) if args.name else default_name(meta, path)
     doc = build_baseline(df, meta, name=name, source=str(path), with_layers=not args.no_layers)
+    if args.reference:
+        if not any(e["model"] == args.reference for e in doc["entries"].values()):
+            models = sorted({e["model"] for e in doc["entries"].values()})
+            raise UsageError(f"reference model {args.reference!r} is not in run {path}; measured: {models}")
+        doc["reference_model"] = args.reference
     out = save_baseline(doc, args.root)
     n_samples = sum(e["n_samples"] for e in doc["entries"].values())
     print(f"saved {len(doc['entries'])} settings ({n_samples} samples) to {out}")

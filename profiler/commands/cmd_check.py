@@ -48,22 +48,29 @@ def _config_extras(path: Path) -> dict[str, Any]:
 
 def _measure(args: argparse.Namespace, config_path: Path, tmp: str) -> str:
     """Run the config's sweep into a run directory and return its path."""
-    import dataclasses
-    import fnmatch
-
     from profiler.config import load_config
     from profiler.sweep import run_sweep
 
     cfg = load_config(config_path)
     device = args.device or _config_device(cfg)
-    if args.models and dataclasses.is_dataclass(cfg) and isinstance(getattr(cfg, "models", None), list | tuple):
-        ref = _config_extras(config_path)["reference_model"]
-        keep = [m for m in cfg.models if isinstance(m, str) and (fnmatch.fnmatchcase(m, args.models) or m == ref)]
-        if not keep:
-            raise UsageError(f"--models {args.models!r} matches none of the config's models {list(cfg.models)}")
-        cfg = dataclasses.replace(cfg, models=type(cfg.models)(keep))
+    if args.models:
+        cfg = _restrict(cfg, args.models, args.reference or _config_extras(config_path)["reference_model"])
     run_dir = Path(args.keep_run) if args.keep_run else Path(tmp) / "check-run"
     return str(run_sweep(cfg, device=device, run_dir=run_dir, show_progress=False))
+
+
+def _restrict(cfg: Any, pattern: str, reference: str | None) -> Any:
+    """The config with only the models matching ``pattern`` (plus the reference model) in every group."""
+    import dataclasses
+    import fnmatch
+
+    keep = lambda m: fnmatch.fnmatchcase(m, pattern) or m == reference  # noqa: E731
+    groups = tuple(dataclasses.replace(g, models=tuple(m for m in g.models if keep(m))) for g in cfg.groups)
+    groups = tuple(g for g in groups if g.models)
+    if not any(keep(m) and m != reference for m in cfg.models):
+        raise UsageError(f"--models {pattern!r} matches none of the config's models: {', '.join(cfg.models)}")
+    models = {n: e for n, e in cfg.models.items() if keep(n)}
+    return dataclasses.replace(cfg, groups=groups, models=models)
 
 
 def _config_device(cfg: Any) -> str:
