@@ -1,16 +1,45 @@
-"""``profiler report`` (placeholder until its issue lands)."""
+"""``profiler report PATH [-o OUT.html]``: one self-contained HTML report (verdict, figures, tables)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from profiler.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="(not implemented yet)")
+    p = sub.add_parser("report", help="render a self-contained HTML report of a run or results file")
+    p.add_argument("path", help="run directory, run id, 'latest', .csv or .parquet")
+    p.add_argument("-o", "--output", help="output file (default: reports/<run-id>.html)")
+    p.add_argument("--boot", type=int, default=2000, help="cluster-bootstrap draws (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=run)
 
 
+def default_output(path: str) -> Path:
+    """reports/<run-id>.html: the run directory's name, or the file's stem (its run's name for an export)."""
+    from profiler.store import resolve_run
+
+    resolved = resolve_run(path)
+    if resolved.is_dir():
+        name = resolved.resolve().name
+    elif resolved.stem in ("results",) and (resolved.parent / "meta.json").is_file():
+        name = resolved.resolve().parent.name  # results/<run-id>/results.csv from `profiler export`
+    else:
+        name = resolved.stem
+    return Path("reports") / f"{name}.html"
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'report' is not implemented yet")
+    from profiler.report import write_report
+
+    if args.boot < 100:
+        raise UsageError(f"--boot must be at least 100 (got {args.boot})")
+    out = Path(args.output) if args.output else default_output(args.path)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"output {out} should end in .html")
+    write_report(args.path, out, n_boot=args.boot, seed=args.seed)
+    size_kb = out.stat().st_size / 1024
+    print(f"wrote {out} ({size_kb:.0f} KiB)")
+    return 0

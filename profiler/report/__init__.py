@@ -1,0 +1,25 @@
+"""The self-contained HTML report of a run: verdict first, then the evidence (figures, tables, environment).
+
+>>> from profiler.report import build_report
+>>> html = build_report("profiler/data/published_pycls_v100.csv", n_boot=200)  # doctest: +SKIP
+
+``build_report(path)`` → HTML string; ``write_report(path, out)`` writes it. Figures come from ``plots`` and
+``plots_raw`` (one function per plot, DataFrame → matplotlib Figure), tables from ``tables``, peaks from ``peaks``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from profiler.report.render import build_context, build_report, render_html
+
+__all__ = ["build_context", "build_report", "render_html", "write_report"]
+
+
+def write_report(path: Path | str, out: Path | str, *, n_boot: int = 2000, seed: int = 0) -> Path:
+    """Render the report of ``path`` (run directory, run id, ``latest``, CSV or Parquet) into ``out``."""
+    html = build_report(path, n_boot=n_boot, seed=seed)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    return out
