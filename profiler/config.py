@@ -8,6 +8,7 @@ A sweep file (every key optional except ``[models]``; see ``experiments/quick-cp
     repeats = 1                   # independent process repeats of every measurement
     task_timeout_s = 600          # a measurement running longer is killed and recorded as failed
     count = true                  # count macs/params/acts (once per spec and resolution)
+    isolation = "model"           # a fresh worker process per "model" (× repeat), or per "repeat" (cheaper)
     [models]
     include = ["resnet50", "regnetx_*"]            # names or fnmatch patterns (see `profiler list`)
     exclude = ["regnetx_32gf"]
@@ -40,7 +41,8 @@ BACKENDS = ("eager", "onnxruntime")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 FAULTS = ("raise", "crash", "hang")
-TOP_KEYS = ("name", "description", "seed", "shuffle", "repeats", "task_timeout_s", "count",
+ISOLATION = ("model", "repeat")
+TOP_KEYS = ("name", "description", "seed", "shuffle", "repeats", "task_timeout_s", "count", "isolation",
             "models", "settings", "timing", "subsweep", "faults")
 MODEL_KEYS = ("include", "exclude", "samples")
 SAMPLE_KEYS = ("space", "n", "seed", "macs_range", "resolution")
@@ -93,6 +95,7 @@ class SweepConfig:
     repeats: int = 1
     task_timeout_s: float = 600.0
     count: bool = True
+    isolation: str = "model"
     timing: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, str] = field(default_factory=dict)
     groups: tuple[Group, ...] = ()
@@ -274,12 +277,15 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
     for model, kind in faults.items():
         if kind not in FAULTS:
             raise ck.fail(f"faults.{model}", f"invalid value {kind!r}; valid values: {', '.join(FAULTS)}")
+    isolation = raw.get("isolation", "model")
+    if isolation not in ISOLATION:
+        raise ck.fail("isolation", f"invalid value {isolation!r}; valid values: {', '.join(ISOLATION)}")
     return SweepConfig(
         name=ck.typed(raw.get("name", Path(path).stem), str, "name", "a string"), path=path, text=text,
         description=ck.typed(raw.get("description", ""), str, "description", "a string"),
         seed=seed, shuffle=ck.typed(raw.get("shuffle", True), bool, "shuffle", "true or false"), repeats=repeats,
         task_timeout_s=float(timeout), count=ck.typed(raw.get("count", True), bool, "count", "true or false"),
-        timing=timing, faults=dict(faults), groups=tuple(groups), models=entries, raw=raw,
+        isolation=isolation, timing=timing, faults=dict(faults), groups=tuple(groups), models=entries, raw=raw,
     )
 
 

@@ -64,6 +64,7 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
                                     backend=backend, device=device, dtype=dtype, memory_format=mf,
                                     batch=batch, resolution=res, repeat=0, timing=timing, count=config.count,
                                     timeout_s=config.task_timeout_s, fault=config.faults.get(name),
+                                    isolation=config.isolation,
                                 ))
     tasks: list[Task] = []
     seen: set[str] = set()

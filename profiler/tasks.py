@@ -31,6 +31,7 @@ class Task:
     count: bool = True  # fill macs/params/acts (cached per spec and resolution)
     timeout_s: float = 600.0
     fault: str | None = None  # test hook (config [faults]): "raise" | "crash" | "hang"
+    isolation: str = "model"  # a fresh worker process per "model" (and repeat) or per "repeat"
 
     @property
     def key(self) -> str:
@@ -40,8 +41,8 @@ class Task:
 
     @property
     def group_key(self) -> str:
-        """Tasks with the same group key run in one worker process (one model, one repeat)."""
-        return f"{self.spec_hash}|rep{self.repeat}"
+        """Consecutive tasks with the same group key run in one worker process (one model or one repeat)."""
+        return f"rep{self.repeat}" if self.isolation == "repeat" else f"{self.spec_hash}|rep{self.repeat}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

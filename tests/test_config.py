@@ -60,6 +60,8 @@ def test_plan_is_reproducible_shuffled_and_grouped() -> None:
     changes = sum(a != b for a, b in itertools.pairwise(groups))
     assert changes == 2 * n_models - 1  # each model's settings run together (one worker per model and repeat)
     assert [t.repeat for t in tasks] == sorted(t.repeat for t in tasks)  # repeats outermost
+    per_repeat = plan(parse_config('isolation = "repeat"\n' + text), "cpu")
+    assert len({t.group_key for t in per_repeat}) == 2  # one worker process per repeat
 
 
 def test_plan_skips_impossible_combinations() -> None:
@@ -95,6 +97,7 @@ def test_task_round_trips_through_json() -> None:
         ("repeats = 0\n" + MINIMAL, ["repeats", ">= 1"]),
         (MINIMAL + "[timing]\niters = 0\n", ["[timing]", "iters"]),
         (MINIMAL + "[timing]\nwarmup = 1\n", ["[timing]", "warmup", "warmup_s"]),
+        ("isolation = 'gpu'\n" + MINIMAL, ["isolation", "'gpu'", "model, repeat"]),
         (MINIMAL + "[faults]\nresnet18 = 'explode'\n", ["faults.resnet18", "crash"]),
         (MINIMAL + "[faults]\nresnet50 = 'raise'\n", ["[faults]", "resnet50", "resnet18"]),
         ("name = 'x'\n", ["[models]", "required"]),
