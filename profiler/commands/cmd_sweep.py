@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(_config_path(args.config, device))
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.results_dir) / (args.run_id or f"{stamp}-{config.name}")
+        if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "results.sqlite").exists():
+            raise UsageError(f"{run_dir} exists and is not an archprof run; choose another --run-id")
 
     tasks, skipped = plan_with_skips(config, device)
     if args.dry_run:
