@@ -9,7 +9,7 @@ width ``g_i`` (``w_b // g_i`` groups). AnyNetY adds SE after the 3×3 conv (sque
 >>> spec = AnyNetSpec(depths=(1, 1, 2, 3), widths=(32, 64, 128, 256), bot_muls=(1, 1, 1, 1), group_ws=(8,) * 4)
 >>> cx = spec.complexity(224)
 >>> cx["macs"], cx["params"], cx["acts"]
-(139264000, 1239272, 1418984)
+(100507648, 816264, 1870056)
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class AnyNetSpec:
                 raise ValueError(
                     f"{type(self).__name__}.{field} must have one entry per stage ({n}), got {getattr(self, field)!r}"
                 )
-        for i, (d, w, bm, gw) in enumerate(zip(self.depths, self.widths, self.bot_muls, self.group_ws)):
+        for i, (d, w, bm, gw) in enumerate(zip(self.depths, self.widths, self.bot_muls, self.group_ws, strict=True)):
             check_range(self, f"depths[{i}]", d, 1, 128)
             check_range(self, f"widths[{i}]", w, 1, 65536)
             check_range(self, f"bot_muls[{i}]", bm, 1 / 64, 64)
@@ -131,7 +131,7 @@ def anynet_complexity(spec: AnyNetSpec, resolution: int = 224) -> dict[str, int]
     w0 = spec.stem_w
     macs, params, acts = 27 * w0 * h * h, 27 * w0 + 2 * w0, w0 * h * h
     w_in = w0
-    for d, w, bm, gw in zip(spec.depths, spec.widths, spec.bot_muls, spec.group_ws):
+    for d, w, bm, gw in zip(spec.depths, spec.widths, spec.bot_muls, spec.group_ws, strict=True):
         w_b = round(w * bm)
         h2 = (h - 1) // _STAGE_STRIDE + 1  # 3×3/2 pad 1 and 1×1/2 pad 0 give the same size
         hw, hw2 = h * h, h2 * h2

@@ -52,11 +52,11 @@ def adjust_block_compatibility(
     ws: list[int], bms: list[float], gws: list[int]
 ) -> tuple[list[int], list[float], list[int]]:
     """pycls ``adjust_block_compatibility``: group width ≤ bottleneck width, bottleneck width a multiple of it."""
-    vs = [int(max(1, w * b)) for w, b in zip(ws, bms)]
-    gws = [int(min(g, v)) for g, v in zip(gws, vs)]
-    ms = [math.lcm(g, int(b)) if b > 1 else g for g, b in zip(gws, bms)]
-    vs = [max(m, int(round(v / m) * m)) for v, m in zip(vs, ms)]
-    ws = [int(v / b) for v, b in zip(vs, bms)]
+    vs = [int(max(1, w * b)) for w, b in zip(ws, bms, strict=True)]
+    gws = [int(min(g, v)) for g, v in zip(gws, vs, strict=True)]
+    ms = [math.lcm(g, int(b)) if b > 1 else g for g, b in zip(gws, bms, strict=True)]
+    vs = [max(m, int(round(v / m) * m)) for v, m in zip(vs, ms, strict=True)]
+    ws = [int(v / b) for v, b in zip(vs, bms, strict=True)]
     return ws, bms, gws
 
 
@@ -105,11 +105,11 @@ class RegNetSpec:
         ws, ds = generate_regnet(self.w0, self.wa, self.wm, self.depth, self.q)
         n = len(ws)
         ws, bms, gws = adjust_block_compatibility(ws, [self.bot_mul] * n, [self.group_w] * n)
-        return tuple(zip(ds, ws, bms, gws))
+        return tuple(zip(ds, ws, bms, gws, strict=True))
 
     def to_anynet(self) -> AnyNetSpec:
         """The equivalent :class:`AnyNetSpec` (what ``build`` and ``complexity`` use)."""
-        ds, ws, bms, gws = zip(*self.stages())
+        ds, ws, bms, gws = zip(*self.stages(), strict=True)
         return AnyNetSpec(depths=ds, widths=ws, bot_muls=bms, group_ws=gws, se_ratio=self.se_ratio,
                           stem_w=self.stem_w, num_classes=self.num_classes)
 
