@@ -204,3 +204,20 @@ def test_renderers_show_verdicts_and_annotations() -> None:
     data = json.loads(render(report, "json"))
     assert data["exit_code"] == 1 and {e["verdict"] for e in data["entries"]} == {"fail", "warn", "pass"}
     assert "result: FAIL" in render(report, "table")
+
+
+def test_count_change_names_the_layer(monkeypatch) -> None:
+    import profiler.baseline.files as files
+
+    base = build_baseline(rows(), META, name="ci-check", with_layers=False)
+    for e in base["entries"].values():
+        e["layers"] = {"stem.conv": [40, 8, 30], "head.fc": [10, 2, 10]}
+    # The "current model code": the stem conv lost MACs, a new layer appeared (counting itself is not run here).
+    monkeypatch.setattr(files, "layer_counts", lambda model, res: {"stem.conv": [39, 8, 30], "head.fc": [10, 2, 10],
+                                                                   "extra.bn": [0, 2, 0]})
+    changed = dict(COUNTS, shufflenet_v2_x0_5=(49, 12, 40))
+    report = compare(base, rows(counts=changed), current_key=base["device_key"], latency="off")
+    msgs = next(e for e in report.entries if e.verdict == "fail").messages
+    assert "layer 'stem.conv': macs 40 → 39" in msgs
+    assert "layer 'extra.bn' added (macs, params, acts = [0, 2, 0])" in msgs
+    assert not any("head.fc" in m for m in msgs)
