@@ -46,6 +46,7 @@ def compare(name: str, args: argparse.Namespace) -> dict:
             m = timer.blocked_autorange(min_run_time=args.min_run_time)
         theirs.append(m.median * 1e3)  # s → ms
     ours_ms, theirs_ms = statistics.median(ours), statistics.median(theirs)
+    print(f"{name}: ours {ours_ms:.3f} ms, torch.utils.benchmark {theirs_ms:.3f} ms", file=sys.stderr)
     return {"model": name, "resolution": resolution, "batch": args.batch, "device": args.device,
             "ours_ms": ours_ms, "torch_benchmark_ms": theirs_ms, "ratio": ours_ms / theirs_ms,
             "ours_rounds_ms": ours, "torch_rounds_ms": theirs}
