@@ -52,11 +52,11 @@ def log_axes(ax, which: str = "xy") -> None:
         (ax.set_xscale if name == "x" else ax.set_yscale)("log")
         lo, hi = ax.get_xlim() if name == "x" else ax.get_ylim()
         axis.set_major_formatter(FuncFormatter(_plain))
-        if hi / max(lo, 1e-300) < 100:
+        span = hi / max(lo, 1e-300)
+        if span < 100:
 
-            def minor(v: float, _pos=None) -> str:
-                digit = f"{v:.0e}"[0]
-                return f"{v:g}" if digit in "25" else ""
+            def minor(v: float, _pos=None, every: bool = span < 3) -> str:
+                return f"{v:g}" if every or f"{v:.0e}"[0] in "25" else ""
 
             axis.set_minor_formatter(FuncFormatter(minor))
         else:

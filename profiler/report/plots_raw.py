@@ -120,7 +120,8 @@ def latency_distributions(raw: pd.DataFrame, models: list[str] | None = None, k:
     )
     ax.invert_yaxis()
     setting = ", ".join(f"{c}={first[c]}" for c in ["backend", "device", "dtype", "batch"] if c in ok)
-    ax.set_xlabel(f"per-iteration latency relative to the model's median (%)   [{setting}]")
+    ax.set_title(setting, fontsize=8, loc="left")
+    ax.set_xlabel("per-iteration latency relative to the model's median (%)")
     ax.grid(True, axis="x", alpha=0.25)
     return fig
 

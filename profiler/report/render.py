@@ -95,12 +95,14 @@ def header(raw: pd.DataFrame, meta: dict, source: str) -> dict:
     ok = raw[raw["status"].astype(str) == "ok"] if "status" in raw else raw
     device = _values(ok, "device_name") if "device_name" in ok and ok["device_name"].notna().any() else None
     device = device or env.get("gpu_name") or _values(ok, "device")
-    started = meta.get("started_at") or env.get("captured_at")
+    run = meta.get("run") if isinstance(meta.get("run"), dict) else {}  # profiler.sweep writes run/environment/config
+    started = run.get("started_at") or meta.get("started_at") or env.get("captured_at")
     if not started and "started_at" in raw and raw["started_at"].notna().any():
         started = f"{raw['started_at'].dropna().min()} – {raw['started_at'].dropna().max()}"
     config = meta.get("config")
     if isinstance(config, dict):
-        config = config.get("path") or config.get("name") or json.dumps(config, default=str)[:200]
+        named = " ".join(str(config[k]) for k in ("name", "path") if config.get(k))
+        config = named or json.dumps(config, default=str)[:200]
     versions = ", ".join(
         f"{k} {env[k]}" for k in ("torch", "torch_cuda", "cudnn", "onnxruntime", "onnx", "python") if env.get(k)
     )
@@ -118,7 +120,7 @@ def header(raw: pd.DataFrame, meta: dict, source: str) -> dict:
         "resolution": _values(ok, "resolution"),
         "when": started or "not recorded",
         "config": config or "not recorded",
-        "commit": env.get("git_commit") or meta.get("git_commit") or "not recorded",
+        "commit": run.get("git_commit") or env.get("git_commit") or meta.get("git_commit") or "not recorded",
         "source": source,
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -212,6 +214,7 @@ def build_context(raw: pd.DataFrame, meta: dict, source: str, *, n_boot: int = 2
         "claim": None,
         "forms": {},
         "more_cells": 0,
+        "config_text": None,
     }
     frame = result = None
     try:
@@ -254,8 +257,16 @@ def build_context(raw: pd.DataFrame, meta: dict, source: str, *, n_boot: int = 2
     ]
     ctx["per_model"] = tables.per_model(raw)
     ctx["failed"] = tables.failed(raw)
-    extra = {"config": meta["config"]} if "config" in meta else {}
+    extra = {f"run.{k}": v for k, v in (meta.get("run") or {}).items()} if isinstance(meta.get("run"), dict) else {}
     extra.update({k: meta[k] for k in ("argv", "started_at", "run_id") if k in meta})
+    config = meta.get("config")
+    if isinstance(config, dict):
+        extra.update({f"config.{k}": config[k] for k in ("name", "path") if k in config})
+        ctx["config_text"] = config.get("text")
+    elif config is not None:
+        extra["config"] = config
+    for i, session in enumerate(meta.get("sessions") or []):
+        extra[f"session {i + 1}"] = session
     ctx["environment"] = tables.environment(env, extra) if env or extra else None
     return ctx
 

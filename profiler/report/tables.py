@@ -241,7 +241,10 @@ def heldout(cell: dict) -> list[Table]:
 def per_model(raw: pd.DataFrame) -> Table:
     """Every measured (model, setting): counts, median latency over repeats, spread, throughput. Sortable."""
     ok = raw[raw["status"].astype(str) == "ok"] if "status" in raw else raw
-    keys = [c for c in ("model", "family", "backend", "device", "dtype", "batch", "resolution") if c in ok]
+    # A setting with one value across the run is in the page header; a column of it would only add width.
+    keys = ["model", "family"] + [
+        c for c in ("backend", "device", "dtype", "batch", "resolution") if c in ok and ok[c].nunique(dropna=False) > 1
+    ]
     agg = {
         "macs": ("macs", "first"),
         "params": ("params", "first"),
@@ -282,7 +285,9 @@ def per_model(raw: pd.DataFrame) -> Table:
             _num(r["acts"] / 1e6, ".2f"),
             _num(r["latency_ms"], ".4g"),
         ]
-        row += [_num(r[c], ".3g" if c != "n_samples" else ".0f") for c in extra] + [_num(r["repeats"], "d")]
+        row += [_num(r[c], {"latency_ms_iqr": ".3g", "throughput_ips": ",.0f"}.get(c, ".0f")) for c in extra] + [
+            _num(r["repeats"], "d")
+        ]
         rows.append(row)
     return _table(f"Per-model results ({len(rows)} rows; click a column header to sort)", headers, rows, sortable=True)
 
