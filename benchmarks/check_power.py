@@ -53,13 +53,24 @@ def samples_of(model: nn.Module, resolution: int, cfg: TimingConfig) -> list[flo
                    config=cfg).samples_ms
 
 
+def paired(ref: nn.Module, target: nn.Module, resolution: int, cfg: TimingConfig, rounds: int):
+    """Reference and target samples, measured in ``rounds`` alternating blocks and pooled (like a sweep's
+    repeats) so that slow changes of the machine's load hit both alike."""
+    r, t = [], []
+    for _ in range(rounds):
+        r += samples_of(ref, resolution, cfg)
+        t += samples_of(target, resolution, cfg)
+    return r, t
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20, help="trials per condition (default: %(default)s)")
     ap.add_argument("--model", default="resnet18")
     ap.add_argument("--reference", default="regnetx_200mf")
     ap.add_argument("--resolution", type=int, default=64)
-    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--iters", type=int, default=30, help="timed iterations per round")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating reference/target rounds, pooled")
     ap.add_argument("--factors", type=float, nargs="+", default=[1.3, 2.0])
     ap.add_argument("--threshold", type=float, default=0.10)
     ap.add_argument("--alpha", type=float, default=0.01)
@@ -73,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     target, ref = models.get_model(args.model), models.get_model(args.reference)
     conditions = {1.0: target, **{f: Slowed(target, f) for f in args.factors}}
     t_start = time.perf_counter()
-    base_ref, base_t = samples_of(ref, args.resolution, cfg), samples_of(target, args.resolution, cfg)
+    base_ref, base_t = paired(ref, target, args.resolution, cfg, args.rounds)
     trials: dict[float, list[dict]] = {f: [] for f in conditions}
     for _ in range(args.n):
         for f, m in conditions.items():
-            factor = median_ratio(base_ref, samples_of(ref, args.resolution, cfg))
-            cur = samples_of(m, args.resolution, cfg)
+            cur_ref, cur = paired(ref, m, args.resolution, cfg, args.rounds)
+            factor = median_ratio(base_ref, cur_ref)
             norm = judge_latency(base_t, cur, factor=factor, rule=rule)
             raw = judge_latency(base_t, cur, factor=1.0, rule=rule)
             trials[f].append({"factor": factor, "norm_ratio": norm.norm_ratio, "ratio": norm.ratio,
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = {
         "model": args.model, "reference": args.reference, "resolution": args.resolution, "iters": args.iters,
+        "rounds": args.rounds,
         "n": args.n, "threshold": args.threshold, "alpha": args.alpha, "threads": args.threads,
         "cpu_count": os.cpu_count(), "load_avg_1_5_15": load,
         "baseline_median_ms": float(np.median(base_t)), "elapsed_s": round(elapsed, 1), "conditions": {},
