@@ -76,6 +76,11 @@ def test_header_names_device_versions_config_and_commit(html: str) -> None:
         assert text in head, text
 
 
+def test_synthetic_fixture_is_labelled(html: str) -> None:
+    head = html.split('id="verdict"')[0]
+    assert 'class="banner">SYNTHETIC DATA' in head  # the fixture's rows say "synthetic": true in details_json
+
+
 def test_verdict_comes_first_then_evidence(html: str) -> None:
     cells = rendered_report()[0]["cells"]
     assert len(cells) == 2  # eager and onnxruntime
@@ -124,6 +129,7 @@ def test_plain_csv_with_minimal_columns(tmp_path: Path) -> None:
     html = build_report(path, n_boot=N_BOOT)
     assert '<span class="badge">' in html and "cell all" in html
     assert "analysis unavailable" not in html and "Failed measurements" not in html
+    assert "SYNTHETIC" not in html  # no details_json here: nothing says these rows are synthetic
     assert "Roofline</b>: figure unavailable" in html  # no device: the roofline says why it is skipped
     assert "ONNX Runtime vs eager PyTorch</b>: figure unavailable" in html
 

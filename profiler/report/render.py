@@ -89,6 +89,13 @@ def _values(df: pd.DataFrame, col: str) -> str:
     return ", ".join(vals) if vals else "not recorded"
 
 
+def _synthetic_rows(raw: pd.DataFrame) -> bool:
+    """True when any row's details say ``"synthetic": true`` (test fixtures, examples): the page must say so."""
+    if "details_json" not in raw:
+        return False
+    return bool(raw["details_json"].astype(str).str.contains('"synthetic": true', regex=False).any())
+
+
 def header(raw: pd.DataFrame, meta: dict, source: str) -> dict:
     """What was measured, on what, when, by which config and commit."""
     env = _env(meta)
@@ -108,7 +115,7 @@ def header(raw: pd.DataFrame, meta: dict, source: str) -> dict:
     )
     return {
         "title": Path(source).name,
-        "synthetic": bool(meta.get("synthetic")),
+        "synthetic": bool(meta.get("synthetic")) or _synthetic_rows(raw),
         "measured": f"{ok['model'].nunique()} models in {ok['family'].nunique()} families, "
         f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed",
         "device": device,

@@ -311,6 +311,6 @@ def environment(env: dict, extra: dict) -> Table:
     """Key/value rows of the captured environment and of the run's configuration."""
     rows = []
     for k, v in {**env, **extra}.items():
-        text = v if isinstance(v, str) else json.dumps(v, default=str)
+        text = "not recorded" if v is None else v if isinstance(v, str) else json.dumps(v, default=str)
         rows.append([_c(str(k)), _c(text)])
     return _table("Environment and configuration", ["key", "value"], rows)
