@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     target, ref = models.get_model(args.model), models.get_model(args.reference)
     conditions = {1.0: target, **{f: Slowed(target, f) for f in args.factors}}
     t_start = time.perf_counter()
+    # One throwaway round: the first measurements of a process pay one-off costs (allocator growth, oneDNN
+    # primitive creation, page faults) that would bias the baseline low-speed and every later ratio with it.
+    paired(ref, target, args.resolution, cfg, 1)
     base_ref, base_t = paired(ref, target, args.resolution, cfg, args.rounds)
     trials: dict[float, list[dict]] = {f: [] for f in conditions}
     for _ in range(args.n):
