@@ -183,7 +183,7 @@ def run_sweep(
                     timed_s += sum(row["samples_ms"]) / 1000.0
                 progress.advance(row)
         wall_s = time.perf_counter() - t0
-        session = {"started_at": started, "wall_s": round(wall_s, 3), "timed_s": round(timed_s, 3),
+        session = {"started_at": started, "wall_s": round(wall_s, 4), "timed_s": round(timed_s, 6),
                    "overhead_ratio": round(wall_s / timed_s, 2) if timed_s > 0 else None,
                    "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": len(tasks) - len(todo),
                    "argv": argv if argv is not None else sys.argv}

@@ -61,7 +61,7 @@ def test_meta_holds_environment_config_and_session(tiny_run: tuple[Path, object]
     df = load_results(run_dir)
     timed_s = sum(sum(s) for s in df["samples_ms"]) / 1000
     assert session["rows"] == 4 and session["timed_s"] == pytest.approx(timed_s, abs=1e-3)
-    assert session["overhead_ratio"] == pytest.approx(session["wall_s"] / session["timed_s"], rel=1e-2)
+    assert session["overhead_ratio"] == pytest.approx(session["wall_s"] / session["timed_s"], rel=2e-2)
     assert session["overhead_ratio"] > 1
 
 

@@ -105,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress and s:
         print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
               f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
-    run_id = run_dir.name if run_dir.parent == Path(args.results_dir) else str(run_dir)
+    # A bare run id resolves under results/ only; elsewhere the commands need the path.
+    ref = run_dir.name if run_dir.parent == Path("results") else str(run_dir)
     print(f"results: {run_dir}/")
     print("next:")
-    print(f"  python -m profiler analyze {run_dir}")
-    print(f"  python -m profiler report {run_id}")
-    print(f"  python -m profiler export {run_id} --format csv")
+    for cmd in (f"analyze {ref}", f"report {ref}", f"export {ref} --format csv"):
+        print(f"  python -m profiler {cmd}")
     return 0
