@@ -9,6 +9,7 @@ A sweep file (every key optional except ``[models]``; see ``experiments/quick-cp
     task_timeout_s = 600          # a measurement running longer is killed and recorded as failed
     count = true                  # count macs/params/acts (once per spec and resolution)
     isolation = "model"           # a fresh worker process per "model" (× repeat), or per "repeat" (cheaper)
+    reference_model = "resnet18"  # for `profiler check`: machine-speed normalization (one of the models)
     [models]
     include = ["resnet50", "regnetx_*"]            # names or fnmatch patterns (see `profiler list`)
     exclude = ["regnetx_32gf"]
@@ -43,7 +44,7 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 FAULTS = ("raise", "crash", "hang")
 ISOLATION = ("model", "repeat")
 TOP_KEYS = ("name", "description", "seed", "shuffle", "repeats", "task_timeout_s", "count", "isolation",
-            "models", "settings", "timing", "subsweep", "faults")
+            "reference_model", "models", "settings", "timing", "subsweep", "faults")
 MODEL_KEYS = ("include", "exclude", "samples")
 SAMPLE_KEYS = ("space", "n", "seed", "macs_range", "resolution")
 SETTING_KEYS = ("batches", "resolutions", "backends", "dtypes", "memory_formats")
@@ -96,6 +97,7 @@ class SweepConfig:
     task_timeout_s: float = 600.0
     count: bool = True
     isolation: str = "model"
+    reference_model: str | None = None  # `profiler check` normalizes machine speed by this model
     timing: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, str] = field(default_factory=dict)
     groups: tuple[Group, ...] = ()
@@ -280,7 +282,11 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
     isolation = raw.get("isolation", "model")
     if isolation not in ISOLATION:
         raise ck.fail("isolation", f"invalid value {isolation!r}; valid values: {', '.join(ISOLATION)}")
+    reference = raw.get("reference_model")
+    if reference is not None and reference not in entries:
+        raise ck.fail("reference_model", f"{reference!r} is not one of this sweep's models: {', '.join(entries)}")
     return SweepConfig(
+        reference_model=reference,
         name=ck.typed(raw.get("name", Path(path).stem), str, "name", "a string"), path=path, text=text,
         description=ck.typed(raw.get("description", ""), str, "description", "a string"),
         seed=seed, shuffle=ck.typed(raw.get("shuffle", True), bool, "shuffle", "true or false"), repeats=repeats,
