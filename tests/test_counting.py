@@ -1,0 +1,193 @@
+"""profiler.counting: reference counts (pycls), fvcore == FlopCounterMode/2 == closed form, acts definition, CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import models
+from profiler.cli import main
+from profiler.counting import CountingError, count, count_model
+
+# pycls reference values (224×224, batch 1); pycls adds c_out MACs per bias, we do not (hence the 0.01 %).
+REFERENCE = {
+    "resnet50": {"macs": 4_089_185_256, "params": 25_557_032, "acts": 11_315_688},
+    "regnetx_400mf": {"macs": 397_678_568, "params": 5_157_512, "acts": 3_143_272},
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_reference_counts_match_pycls(name: str) -> None:
+    if name not in models.list_models():
+        pytest.fail(f"{name} is not registered")
+    ref, c = REFERENCE[name], count_model(name)
+    assert abs(c.macs - ref["macs"]) / ref["macs"] < 1e-4
+    assert (c.params, c.acts) == (ref["params"], ref["acts"])
+
+
+def _one_per_family() -> list[str]:
+    seen: dict[str, str] = {}
+    for n in models.list_models():
+        seen.setdefault(models.model_info(n).family, n)
+    return sorted(seen.values())
+
+
+@pytest.mark.parametrize("name", _one_per_family())
+def test_fvcore_equals_flop_counter_and_fake_method(name: str) -> None:
+    res = max(64, models.model_info(name).spec.min_resolution)
+    model = models.get_model(name).eval()
+    ref = count(model, (1, 3, res, res))
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:  # real tensors: independent of our fake path
+        model(torch.zeros(1, 3, res, res))
+    assert ref.macs == fc.get_total_flops() // 2 > 0
+    fast = count(model, (1, 3, res, res), method="torch")
+    assert (fast.macs, fast.params, fast.acts, fast.acts_all) == (ref.macs, ref.params, ref.acts, ref.acts_all)
+    assert [(r.name, r.macs, r.acts, r.output_shape) for r in fast.layers] == [
+        (r.name, r.macs, r.acts, r.output_shape) for r in ref.layers
+    ]
+    # the per-module rows are each module's own share: they add up to the totals
+    assert sum(r.macs for r in ref.layers) == ref.macs
+    assert sum(r.params for r in ref.layers) == ref.params
+    assert sum(r.acts for r in ref.layers) == ref.acts
+
+
+def _sampled(space: str, k: int = 2) -> list:
+    try:
+        specs = models.sample(space, 24, seed=0)
+    except NotImplementedError:
+        pytest.skip(f"models.sample({space!r}) is not implemented yet")
+    return sorted(specs, key=lambda s: s.complexity(64)["params"])[:k]  # the cheapest ones keep the test fast
+
+
+@pytest.mark.parametrize("space", ["anynetx_a", "anynetx_c", "anynetx_e", "regnetx", "regnety"])
+def test_closed_form_equals_fvcore_and_flop_counter(space: str) -> None:
+    for spec in _sampled(space):
+        for res in (64, 96):
+            analytic = spec.complexity(res)
+            model = spec.build().eval()
+            traced = count(model, (1, 3, res, res))
+            with torch.no_grad(), FlopCounterMode(display=False) as fc:
+                model(torch.zeros(1, 3, res, res))
+            # the closed form counts the FC bias as MACs (pycls); the traced counts do not
+            assert abs(analytic["macs"] - traced.macs) <= spec.num_classes, (spec, res)
+            assert traced.macs == fc.get_total_flops() // 2
+            assert (analytic["params"], analytic["acts"]) == (traced.params, traced.acts), (spec, res)
+
+
+class _Toy(nn.Module):
+    """conv 3→8 (8×16×16) → BN → ReLU → maxpool (8×8×8) → conv → GAP → linear 8→5."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(8, 8, 1)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.pool(torch.relu(self.bn(self.conv(x)))))
+        return self.fc(self.gap(y + y).flatten(1))
+
+
+def test_acts_definition_on_a_toy_model(caplog: pytest.LogCaptureFixture, capsys) -> None:
+    with caplog.at_level(logging.DEBUG):
+        c = count(_Toy(), (2, 3, 16, 16))
+    # convs 2·8·16·16 + 2·8·8·8, maxpool 2·8·8·8, fc 2·5; not BN, ReLU, add, global pool
+    assert c.acts == 2 * (8 * 256 + 8 * 64 + 8 * 64 + 5)
+    assert c.macs == 2 * (8 * 27 * 256 + 8 * 8 * 64 + 8 * 5)
+    assert c.params == 216 + 16 + 72 + 45
+    # acts_all: conv, bn, relu, maxpool, conv2, add, mean (GAP), addmm: views (flatten, t) not counted
+    per_image = 8 * 256 * 3 + 8 * 64 * 3 + 8 + 5
+    assert c.acts_all == 2 * per_image
+    assert c.uncounted_ops == {"aten::max_pool2d": 1, "aten::add": 1}  # relu: fvcore ignores it
+    assert capsys.readouterr() == ("", "") and not [r for r in caplog.records if "fvcore" in r.name]
+
+
+class _Functional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(4, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.conv2d(x, self.w)  # (B, 4, H, W): MACs counted, but no module for acts to see
+        b = y.flatten(2)  # (B, 4, HW)
+        return torch.baddbmm(b, b, b.transpose(1, 2) @ b)  # baddbmm: no fvcore rule
+
+
+def test_uncounted_mac_ops_are_reported_and_strict_raises() -> None:
+    c = count(_Functional(), (1, 3, 4, 4))
+    assert c.uncounted_ops["aten::baddbmm"] == 1
+    assert c.uncounted_ops["conv outside a module (not in acts)"] == 1
+    with pytest.raises(CountingError, match="baddbmm"):
+        count(_Functional(), (1, 3, 4, 4), strict=True)
+
+
+class _Broken(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Unflatten(1, (3, 5)))  # 4 channels cannot be 3×5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+@dataclass(frozen=True)
+class _BrokenSpec:
+    num_classes: int = 1000
+    min_resolution: ClassVar[int] = 8
+
+    def build(self) -> nn.Module:
+        return _Broken()
+
+
+def test_untraceable_model_error_names_model_and_layer() -> None:
+    with pytest.raises(CountingError, match=r"_BrokenSpec.*body\.1.*Unflatten"):
+        count_model(_BrokenSpec(), resolution=8)
+
+
+def test_count_model_checks_resolution_and_batch_scaling() -> None:
+    with pytest.raises(ValueError, match="minimum is 32"):
+        count_model("resnet18", resolution=16)
+    with pytest.raises(ValueError, match="resnet50"):
+        count_model("resnet5O")
+    one, two = count_model("resnet18", 64), count_model("resnet18", 64, batch=3)
+    assert (two.macs, two.acts, two.acts_all, two.params) == (3 * one.macs, 3 * one.acts, 3 * one.acts_all, one.params)
+    model = models.get_model("resnet18")
+    model.train()
+    count(model, (1, 3, 32, 32))
+    assert model.training  # mode restored
+
+
+def test_cli_json_table_and_errors(capsys) -> None:
+    assert main(["count", "resnet18", "--resolution", "64", "--batch", "2", "--json", "--method", "torch"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert {"model", "resolution", "batch", "macs", "params", "acts", "acts_all", "uncounted_ops"} <= set(obj)
+    assert (obj["model"], obj["resolution"], obj["batch"]) == ("resnet18", 64, 2)
+    assert obj["macs"] == 2 * count_model("resnet18", 64).macs
+    assert main(["count", "resnet18", "--resolution", "64", "--per-layer"]) == 0
+    out = capsys.readouterr().out
+    assert "GMACs" in out and "stem.0.0" in out and "1x64x32x32" in out
+    assert main(["count", "resnet18", "--resolution", "64", "--csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("resnet18,64,1,")
+    assert main(["count", "resnt18"]) == 2
+    assert "resnet18" in capsys.readouterr().err
+    assert main(["count", "resnet50", "--resolution", "16"]) == 2
+    assert "minimum is 32" in capsys.readouterr().err
+
+
+def test_cli_space_reports_rate(capsys) -> None:
+    if "anynetx_e" not in models.SPACES:
+        pytest.skip("design spaces are not registered yet")
+    assert main(["count", "--space", "anynetx_e", "--samples", "50", "--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["samples"] == 50 and obj["samples_per_s"] > 0 and obj["mean_macs"] > 0
+    assert main(["count", "--space", "anynetx_z"]) == 2
