@@ -50,7 +50,9 @@ class _CountCache:
             return self.mem[key]
         from profiler.counting import count_model
 
-        c = count_model(spec, task.resolution, batch=1)
+        # Fake tensors under FlopCounterMode: no kernels run, no fvcore needed on the GPU host; the golden test
+        # shows it equals fvcore's count on every registered model.
+        c = count_model(spec, task.resolution, batch=1, method="torch")
         counts = {"macs": c.macs, "params": c.params, "acts": c.acts, "acts_all": c.acts_all}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "analyze",
         help="fit runtime forms per cell, run the test battery and leave-one-family-out prediction; give a verdict",
     )
-    p.add_argument("path", help="run directory, .csv or .parquet (columns: model, family, macs, params, acts, latency_ms)")
+    p.add_argument(
+        "path", help="run directory, .csv or .parquet (columns: model, family, macs, params, acts, latency_ms)"
+    )
     p.add_argument("--json", action="store_true", help="print every number as JSON")
     p.add_argument("--boot", type=int, default=2000, help="cluster-bootstrap draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")

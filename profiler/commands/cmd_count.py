@@ -27,8 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         choices=("fvcore", "torch"),
-        default="fvcore",
-        help="fvcore jit trace (reference) or FlopCounterMode on fake tensors (fast, same numbers)",
+        default=None,
+        help="fvcore jit trace (reference; default for one model) or FlopCounterMode on fake tensors "
+        "(same numbers without running kernels; default for --all, where fvcore takes minutes)",
     )
     p.add_argument("--strict", action="store_true", help="fail if an op that may carry MACs went uncounted")
     p.add_argument("--all", action="store_true", help="every registered model at its default resolution")
@@ -69,6 +70,7 @@ def _count(name: str, args: argparse.Namespace, resolution: int | None, batch: i
 
 
 def _run_one(args: argparse.Namespace) -> int:
+    args.method = args.method or "fvcore"
     resolution, c = _count(args.model, args, args.resolution, args.batch)
     obj = {
         "model": args.model,
@@ -95,6 +97,8 @@ def _run_all(args: argparse.Namespace) -> int:
     import models
     from profiler.counting.golden import golden_counts, write_golden
 
+    # The golden test binds the two methods on every model, so the fast one is safe for the whole registry.
+    args.method = args.method or "torch"
     names = models.list_models(args.model or "*")
     if args.write_golden:
         doc = golden_counts(names, method=args.method)
