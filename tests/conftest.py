@@ -14,3 +14,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for modules of small forward passes, restored afterwards.
+
+    Tiny inputs gain nothing from intra-op threads, and on a shared 2-core runner OpenMP spin-waiting made such
+    tests up to ~10x slower in CPU time. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

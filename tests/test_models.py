@@ -44,14 +44,7 @@ TORCHVISION_PARAMS = {
 OTHER_REFERENCE_PARAMS = {"mobilenet_v1": 4_231_976}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny inputs gain nothing from intra-op threads, and on a shared 2-core runner OpenMP spin-waiting made
-    # these forward passes ~8× slower in CPU time; restored afterwards so other test modules are unaffected.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def count_params(name: str) -> int:

@@ -18,13 +18,7 @@ ZOO = {f"regnetx_{s}": p for s, p in zip(SIZES, ZOO_X, strict=True)} | {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only add spin-wait overhead (10x on a loaded 2-core CI box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_all_24_registered() -> None:

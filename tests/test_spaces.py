@@ -19,13 +19,7 @@ MAX_PARAMS = 6_000_000  # keep the traced models cheap to build and trace (test 
 MAX_BLOCKS = 28
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only add spin-wait overhead (10x on a loaded 2-core CI box)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def traced_counts(model: nn.Module, resolution: int) -> dict[str, int]:

@@ -18,14 +18,7 @@ from models.blocks import ChannelShuffle, channel_shuffle
 from models.mobilenet import make_divisible
 from models.shufflenet import ShuffleNetV1Spec, ShuffleV1Unit, ShuffleV2Unit
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # See tests/test_models.py: one intra-op thread keeps small forward passes fast on a shared runner.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fvcore_conv_fc_macs(model: torch.nn.Module, resolution: int) -> int:
