@@ -295,4 +295,4 @@ def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0) -> str:
 
     resolved = resolve_run(path)
     raw = load_results(resolved)
-    return render_html(build_context(raw, _meta_for(resolved), str(path), n_boot=n_boot, seed=seed))
+    return render_html(build_context(raw, _meta_for(resolved), str(resolved), n_boot=n_boot, seed=seed))
