@@ -107,6 +107,15 @@ def test_one_model_slower_on_a_slower_machine_fails() -> None:
     assert verdicts(warn)["mobilenet_v2"] == "warn" and warn.exit_code == 0
 
 
+def test_noisy_reference_alone_raises_no_alarm() -> None:
+    # The model is unchanged; only the reference happened to run fast (factor 0.8). Normalized, the model looks
+    # 25 % slower; the raw samples show no slowdown, so it is no regression.
+    v = judge_latency(samples(10.0, seed=1), samples(10.0, seed=2), factor=0.8)
+    assert v.norm_ratio > 1.2 and v.outcome == "unchanged"
+    # A real 2x slowdown with the same fast reference is still caught.
+    assert judge_latency(samples(10.0, seed=1), samples(20.0, seed=2), factor=0.8).outcome == "regression"
+
+
 def test_speed_factors_fall_back_to_geometric_mean() -> None:
     a, b = ("eager", "fp32", 1, 64, "contiguous"), ("onnxruntime", "fp32", 1, 64, "contiguous")
     factors, text = speed_factors({a: 2.0}, [a, b])
