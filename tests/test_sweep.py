@@ -107,7 +107,8 @@ def test_counts_are_computed_once_per_spec_and_resolution(tmp_path: Path, monkey
     class FakeCounts:
         macs, params, acts, acts_all = 10, 20, 30, 40
 
-    def fake_count_model(spec: object, resolution: int, batch: int = 1) -> FakeCounts:
+    def fake_count_model(spec: object, resolution: int, batch: int = 1, method: str = "fvcore") -> FakeCounts:
+        assert method == "torch"  # workers count on fake tensors (no kernels, no fvcore on GPU hosts)
         calls.append(resolution)
         return FakeCounts()
 
