@@ -14,6 +14,7 @@ from profiler.baseline.files import (
     run_config_field,
     run_environment,
     save_baseline,
+    single_device,
 )
 from profiler.baseline.keys import device_key, entry_key, slugify
 from profiler.baseline.render import FORMATS, render
@@ -38,6 +39,7 @@ __all__ = [
     "run_config_field",
     "run_environment",
     "save_baseline",
+    "single_device",
     "slugify",
     "speed_factors",
 ]

@@ -91,17 +91,23 @@ def layer_counts(model: str, resolution: int) -> dict[str, list[int]] | None:
     }
 
 
+def single_device(df, source: str, what: str) -> str:
+    """The one device of a run's rows; UsageError when the run is empty or mixes devices."""
+    if df.empty:
+        raise UsageError(f"run {source or '?'} has no rows for {what}")
+    devices = sorted(set(df["device"].dropna()))
+    if len(devices) != 1:
+        raise UsageError(f"{what} covers one device; run {source or '?'} has {devices or 'none'}")
+    return devices[0]
+
+
 def build_baseline(
     df, meta: Mapping[str, Any], *, name: str, source: str = "", with_layers: bool = True
 ) -> dict[str, Any]:
     """The baseline document of one run (all rows must be on one device)."""
     import numpy as np
 
-    if df.empty:
-        raise UsageError(f"run {source or '?'} has no rows to make a baseline from")
-    devices = sorted(set(df["device"].dropna()))
-    if len(devices) != 1:
-        raise UsageError(f"a baseline covers one device; run {source or '?'} has {devices or 'none'}")
+    device = single_device(df, source, "a baseline")
     env = run_environment(meta)
     if not env:
         raise UsageError(f"run {source or '?'} records no environment in meta.json; cannot derive a device key")
@@ -129,8 +135,8 @@ def build_baseline(
         "format": FORMAT,
         "version": VERSION,
         "name": name,
-        "device": devices[0],
-        "device_key": device_key(env, devices[0]),
+        "device": device,
+        "device_key": device_key(env, device),
         "reference_model": run_config_field(meta, "reference_model"),
         "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "source_run": source,

@@ -113,7 +113,15 @@ def _select_baseline(args: argparse.Namespace, name: str, key: str, warn: list[s
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from profiler.baseline import LatencyRule, compare, device_key, load_baseline, render, run_environment
+    from profiler.baseline import (
+        LatencyRule,
+        compare,
+        device_key,
+        load_baseline,
+        render,
+        run_environment,
+        single_device,
+    )
     from profiler.commands.cmd_baseline import default_name, read_run
 
     if not 0 < args.threshold < 10:
@@ -131,19 +139,15 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="archprof-check-") as tmp:
         run_path = args.run or _measure(args, config_path, tmp)
         df, meta, path = read_run(run_path)
-    if df.empty:
-        raise UsageError(f"run {path} has no rows to check")
-    devices = sorted(set(df["device"].dropna()))
-    if len(devices) != 1:
-        raise UsageError(f"a check covers one device; run {path} has {devices or 'none'}")
+    device = single_device(df, str(path), "a check")
     env = run_environment(meta)
     notes: list[str] = []
     if not env:
         from profiler.environment import capture
 
-        env = capture(devices[0])
+        env = capture(device)
         notes.append(f"{path} records no environment; the device key is this machine's")
-    key = device_key(env, devices[0])
+    key = device_key(env, device)
     name = args.name or extras.get("name") or default_name(meta, path)
     bpath = _select_baseline(args, name, key, notes)
     baseline = load_baseline(bpath)
