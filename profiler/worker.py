@@ -119,7 +119,8 @@ def run_tasks(
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-            _release(task.device)
+        if row["status"] == "failed":
+            _release(task.device)  # outside the except block: its traceback no longer pins the failed tensors
         row["duration_s"] = round(time.perf_counter() - t0, 4)
         if task.device == "cuda" and row["status"] == "ok":
             row["device_name"] = _cuda_name()
