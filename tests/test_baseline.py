@@ -116,6 +116,21 @@ def test_noisy_reference_alone_raises_no_alarm() -> None:
     assert judge_latency(samples(10.0, seed=1), samples(20.0, seed=2), factor=0.8).outcome == "regression"
 
 
+def test_spread_between_processes_is_not_a_regression() -> None:
+    # Each process is tight, but processes differ (as on a shared VM): baseline processes at 10/12/13 ms, current
+    # ones at 12.8–14 ms. Pooled samples look slower and significant; the process ranges overlap, so no alarm.
+    base = [*samples(10.0, seed=1), *samples(12.0, seed=2), *samples(13.0, seed=3)]
+    cur = [*samples(13.5, seed=4), *samples(14.0, seed=5), *samples(12.8, seed=6)]
+    pooled_only = judge_latency(base, cur)
+    assert pooled_only.outcome == "regression"  # what the process-blind rule would say
+    v = judge_latency(base, cur, baseline_process_ms=[10.0, 12.0, 13.0], current_process_ms=[13.5, 14.0, 12.8])
+    assert v.outcome == "unchanged"
+    # A 2x slowdown of every process separates the ranges and is caught.
+    slow = [*samples(20.0, seed=4), *samples(24.0, seed=5), *samples(26.0, seed=6)]
+    assert judge_latency(base, slow, baseline_process_ms=[10.0, 12.0, 13.0],
+                         current_process_ms=[20.0, 24.0, 26.0]).outcome == "regression"
+
+
 def test_speed_factors_fall_back_to_geometric_mean() -> None:
     a, b = ("eager", "fp32", 1, 64, "contiguous"), ("onnxruntime", "fp32", 1, 64, "contiguous")
     factors, text = speed_factors({a: 2.0}, [a, b])

@@ -180,7 +180,9 @@ def _judge(key: str, b: Mapping[str, Any], c: Mapping[str, Any], latency: str, r
         res.messages.append("reference model: defines the machine-speed factor")
         res.latency = judge_latency(b["samples_ms"], c["samples_ms"], factor=1.0, rule=rule)
         return res
-    res.latency = v = judge_latency(b["samples_ms"], c["samples_ms"], factor=factor, rule=rule)
+    res.latency = v = judge_latency(b["samples_ms"], c["samples_ms"], factor=factor, rule=rule,
+                                    baseline_process_ms=b.get("repeat_medians_ms") or (),
+                                    current_process_ms=c.get("repeat_medians_ms") or ())
     if v.outcome == "regression":
         res.messages.append(f"latency regressed: normalized ratio {v.norm_ratio:.3f} > {1 + rule.threshold:.2f}, "
                             f"p = {v.p_slower:.2g} < {rule.alpha}")
