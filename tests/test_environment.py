@@ -48,8 +48,21 @@ def test_capture_cuda_falls_back_to_smi(monkeypatch):
     assert env["gpu_name"] == "NVIDIA A100-SXM4-40GB" and env["gpu_power_w"] == pytest.approx(61.2)
 
 
-def test_git_commit_is_a_hash_in_a_checkout():
-    commit = environment.git_commit()
-    if commit is None:
-        pytest.skip("not a git checkout")
-    assert len(commit.removesuffix("-dirty")) == 40
+def test_git_commit_is_head_and_marks_dirty_trees(monkeypatch, tmp_path):
+    # A repository of its own, so the test runs (and can fail) whatever the checkout it runs from.
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    monkeypatch.setattr(environment, "_PROJECT_ROOT", tmp_path)
+    assert environment.git_commit() is None  # not a repository yet
+    git("init", "-q")
+    (tmp_path / "f.txt").write_text("a")
+    git("add", "f.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    head = git("rev-parse", "HEAD")
+    assert environment.git_commit() == head and len(head) == 40
+    (tmp_path / "f.txt").write_text("b")
+    assert environment.git_commit() == head + "-dirty"
