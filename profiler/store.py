@@ -181,6 +181,14 @@ class ResultStore:
         self.close()
 
 
+def meta_environment(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The environment recorded in a run's ``meta.json`` (key ``environment``, or ``env`` in older files)."""
+    for key in ("environment", "env"):
+        if isinstance(meta.get(key), dict):
+            return dict(meta[key])
+    return None
+
+
 def resolve_run(arg: Path | str, results_dir: Path | str = "results") -> Path:
     """A path as given if it exists, else the run id ``arg`` under ``results_dir``; ``latest`` is the newest run."""
     path, root = Path(arg), Path(results_dir)

@@ -24,9 +24,11 @@ COUNT_FIELDS = ("macs", "params", "acts")  # compared exactly; acts_all is store
 
 def run_environment(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The environment dict of a run's ``meta.json`` (under ``environment``, or the meta itself)."""
-    for key in ("environment", "env"):
-        if isinstance(meta.get(key), Mapping):
-            return dict(meta[key])
+    from profiler.store import meta_environment
+
+    env = meta_environment(dict(meta))
+    if env is not None:
+        return env
     return {k: v for k, v in meta.items() if k in ("cpu_model", "gpu_name", "torch", "onnxruntime", "torch_threads")}
 
 

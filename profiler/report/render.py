@@ -76,9 +76,11 @@ def _meta_for(path: Path) -> dict:
 
 
 def _env(meta: dict) -> dict:
-    for key in ("environment", "env"):
-        if isinstance(meta.get(key), dict):
-            return meta[key]
+    from profiler.store import meta_environment
+
+    env = meta_environment(meta)
+    if env is not None:
+        return env
     return {k: v for k, v in meta.items() if not isinstance(v, dict | list)}
 
 
