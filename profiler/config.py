@@ -37,10 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import UsageError
+from profiler.timing.protocol import BACKENDS, DTYPES, MEMORY_FORMATS
 
-BACKENDS = ("eager", "onnxruntime")
-DTYPES = ("fp32", "tf32", "fp16", "bf16")
-MEMORY_FORMATS = ("contiguous", "channels_last")
 FAULTS = ("raise", "crash", "hang")
 ISOLATION = ("model", "repeat")
 TOP_KEYS = ("name", "description", "seed", "shuffle", "repeats", "task_timeout_s", "count", "isolation",
