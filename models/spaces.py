@@ -22,7 +22,6 @@ True
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +49,6 @@ _COMPAT_WIDTHS = {(b, g): tuple(w for w in WIDTHS if (w // b) % g == 0) for b in
 
 def _pick(rng: np.random.Generator, choices: tuple) -> Any:
     return choices[int(rng.integers(len(choices)))]
-
-
-def _non_decreasing(xs: tuple) -> bool:
-    return all(a <= b for a, b in itertools.pairwise(xs))
 
 
 def _draw_stages(rng: np.random.Generator, choices: list[np.ndarray], non_decreasing: bool) -> tuple[int, ...]:
