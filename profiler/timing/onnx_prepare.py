@@ -193,10 +193,11 @@ def prepare_graphs(
 
     A static fallback with no ``batches`` is left to ``measure`` (one export per batch it is asked for).
     """
+    order = graph_dtypes(dtypes)  # validates first
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     wanted = {GRAPH_DTYPE[d] for d in dtypes}
     made: dict[str, tuple[Entry, bool]] = {}
-    for g in graph_dtypes(dtypes):
+    for g in order:
         final = entry_dir(cache, cache_key, resolution, g)
         entry, now = load_entry(final), False
         if entry is None:
