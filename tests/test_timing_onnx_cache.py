@@ -39,6 +39,7 @@ def test_fp16_is_converted_from_the_fp32_export(tmp_path):
     d = r.details
     assert d["graph_dtype"] == "fp16" and d["export_path"] == "dynamic-fp16-converted"
     assert d["converter"].startswith("onnxconverter-common") and d["cpu_check_error_rel"] <= 3e-2
+    assert d["fp16_casts_added"] == 0  # conv, bn, relu, mean, gemm: all have fp16 kernels, nothing left in fp32
     assert 0 < d["max_output_error_rel"] <= d["output_tolerance_rel"]  # fp16 rounding is visible, within bounds
     import onnx
 
@@ -112,7 +113,7 @@ def test_publish_first_writer_wins(tmp_path):
     with onnx_cache.staging(tmp_path) as a, onnx_cache.staging(tmp_path) as b:
         onnx_cache.save_reference(a, np.zeros((2, 3)), np.zeros((2, 1)))
         onnx_cache.save_reference(b, np.ones((2, 3)), np.ones((2, 1)))
-        won, mine = onnx_cache.publish(a, final, {"who": "a"})
+        _, mine = onnx_cache.publish(a, final, {"who": "a"})
         lost, theirs = onnx_cache.publish(b, final, {"who": "b"})
     assert mine is True and theirs is False and lost.meta["who"] == "a"
     assert lost.reference()[0].sum() == 0  # b's reference never mixed into a's entry
@@ -146,3 +147,24 @@ def test_check_graph_catches_a_baked_batch(tmp_path):
     onnx_export.export_graph(model, torch.from_numpy(x), tmp_path / "m.onnx", dynamic=False)
     with pytest.raises(Exception, match=r"(?i)dimension|shape|index"):
         onnx_prepare.check_graph(tmp_path / "m.onnx", x, y, "fp32")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["fp32", "fp16"])
+def test_cuda_one_graph_serves_batch_1_and_64(tmp_path, dtype):
+    import onnxruntime
+
+    import models
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime has no CUDA provider here")
+    prepared = prepare_onnx(models.get_model("resnet18"), resolution=64, dtypes=[dtype], cache_key="r18",
+                            cache_dir=tmp_path)
+    for batch in (1, 64):
+        r = measure(models.get_model("resnet18"), backend="onnxruntime", device="cuda", dtype=dtype, batch=batch,
+                    resolution=64, config=TimingConfig(iters=5, warmup_s=0.05), cache_key="r18", cache_dir=tmp_path)
+        d = r.details
+        assert d["cache_hit"] is True and d["export_path"] == prepared[dtype]["export_path"]
+        assert d["providers_active"][0] == "CUDAExecutionProvider"
+        assert d["max_output_error_rel"] <= d["output_tolerance_rel"] and d["phases"]["export_s"] == 0.0
+    assert len(list(tmp_path.rglob("*.onnx"))) == (2 if dtype == "fp16" else 1)

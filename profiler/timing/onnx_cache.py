@@ -5,10 +5,10 @@ Layout (format version 2, in the directory name so that no older entry is ever r
     {cache_key}_r{resolution}_{graph_dtype}.onnx-v2/            the dynamic-batch graph (every batch)
     {cache_key}_r{resolution}_b{batch}_{graph_dtype}.onnx-v2/   a static-batch fallback graph
 
-each holding ``model.onnx``, ``reference.npz`` (``input``: the fixed fp32 input of ``REF_BATCH`` images;
-``output``: eager fp32 output of the exported weights on it) and ``meta.json`` (how it was made). A dynamic entry
-whose export or check failed holds ``meta.json`` only, with ``failed`` saying why: readers go to the static
-fallback without trying the dynamic export again.
+(``_o{opset}`` before the suffix when an opset was asked for), each holding ``model.onnx``, ``reference.npz``
+(``input``: the fixed fp32 input of ``REF_BATCH`` images; ``output``: eager fp32 output of the exported weights
+on it) and ``meta.json`` (how it was made). A dynamic entry whose export or check failed holds ``meta.json`` only,
+with ``failed`` saying why: readers go to the static fallback without trying the dynamic export again.
 
 Graph, reference and meta are staged in a private directory and renamed into place together, so concurrent
 preparers (a prefetch pool, two sweeps sharing a cache) can only ever publish a consistent set: the first rename
@@ -53,10 +53,12 @@ class Entry:
             return ref["input"], ref["output"]
 
 
-def entry_dir(cache_dir: Path, cache_key: str, resolution: int, graph_dtype: str, batch: int | None = None) -> Path:
-    """Where the entry of one (spec, resolution, graph dtype[, static batch]) lives."""
+def entry_dir(cache_dir: Path, cache_key: str, resolution: int, graph_dtype: str, batch: int | None = None,
+              opset: int | None = None) -> Path:
+    """Where the entry of one (spec, resolution, graph dtype[, static batch][, asked opset]) lives."""
     static = f"_b{batch}" if batch is not None else ""
-    return Path(cache_dir) / f"{cache_key}_r{resolution}{static}_{graph_dtype}.onnx-v{FORMAT_VERSION}"
+    asked = f"_o{opset}" if opset is not None else ""  # None = the exporter's default opset
+    return Path(cache_dir) / f"{cache_key}_r{resolution}{static}_{graph_dtype}{asked}.onnx-v{FORMAT_VERSION}"
 
 
 def load_entry(path: Path) -> Entry | None:

@@ -178,7 +178,7 @@ def graph_dtypes(dtypes: Sequence[str]) -> list[str]:
 def static_graph(model: Any, *, graph_dtype: str, batch: int, resolution: int, cache_dir: Path, cache_key: str,
                  opset: int | None, reason: str | None) -> tuple[Entry, bool]:
     """The static-batch entry of ``batch`` (made now if missing); (entry, made now)."""
-    final = entry_dir(cache_dir, cache_key, resolution, graph_dtype, batch)
+    final = entry_dir(cache_dir, cache_key, resolution, graph_dtype, batch, opset)
     entry = load_entry(final)
     if entry is not None:
         return entry, False
@@ -198,7 +198,7 @@ def prepare_graphs(
     wanted = {GRAPH_DTYPE[d] for d in dtypes}
     made: dict[str, tuple[Entry, bool]] = {}
     for g in order:
-        final = entry_dir(cache, cache_key, resolution, g)
+        final = entry_dir(cache, cache_key, resolution, g, opset=opset)
         entry, now = load_entry(final), False
         if entry is None:
             now = True
