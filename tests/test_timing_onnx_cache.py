@@ -168,3 +168,22 @@ def test_cuda_one_graph_serves_batch_1_and_64(tmp_path, dtype):
         assert d["providers_active"][0] == "CUDAExecutionProvider"
         assert d["max_output_error_rel"] <= d["output_tolerance_rel"] and d["phases"]["export_s"] == 0.0
     assert len(list(tmp_path.rglob("*.onnx"))) == (2 if dtype == "fp16" else 1)
+
+
+def _prepare_in_child(cache_dir: str) -> dict:
+    torch.manual_seed(int.from_bytes(__import__("os").urandom(4), "little"))  # each process: its own weights
+    return prepare_onnx(Tiny(), resolution=16, dtypes=["fp32", "fp16"], cache_key="tiny", cache_dir=cache_dir)
+
+
+@pytest.mark.slow
+def test_concurrent_preparers_publish_one_consistent_entry(tmp_path):
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_prepare_in_child, [str(tmp_path)] * 2)
+    assert {r["fp32"]["onnx_path"] for r in results} == {str(tmp_path / "tiny_r16_fp32.onnx-v2" / "model.onnx")}
+    assert graphs(tmp_path) == ["tiny_r16_fp16.onnx-v2", "tiny_r16_fp32.onnx-v2"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stage-")]
+    for dtype in ("fp32", "fp16"):  # whichever process won, its graph and its reference agree
+        r = ort(tmp_path, dtype=dtype, batch=2)
+        assert r.details["cache_hit"] is True and r.details["max_output_error_rel"] <= r.details["output_tolerance_rel"]
