@@ -69,6 +69,24 @@ def test_injected_cuda_style_timer_reaches_samples(resnet18):
     assert r.samples_ms == [3.0] * 5 and r.details["timer"] == "cuda_event"
 
 
+def test_eager_phases_separate_warmup_from_timed(resnet18):
+    import time
+
+    calls = []
+
+    def timer(step):
+        # Slow warm-up calls, fast timed ones: swapped phases would fail the lower bounds below.
+        calls.append(1)
+        time.sleep(0.06 if len(calls) <= 3 else 0.01)
+        return 2.0
+
+    r = measure(resnet18, backend="eager", device="cpu", dtype="fp32", batch=1, resolution=32,
+                config=TimingConfig(iters=4, warmup_iters=3, warmup_s=0.0), timer=timer)
+    phases = r.details["phases"]
+    assert set(phases) == {"load_s", "warmup_s", "timed_s"} and all(v >= 0 for v in phases.values())
+    assert phases["warmup_s"] >= 0.18 and phases["timed_s"] >= 0.04 and len(calls) == 7
+
+
 def test_fp16_eager_cpu_is_a_usage_error(resnet18):
     with pytest.raises(UsageError, match="fp32, bf16"):
         measure(resnet18, backend="eager", device="cpu", dtype="fp16", batch=1, resolution=32, config=FAST)

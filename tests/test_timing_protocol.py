@@ -67,6 +67,8 @@ def test_run_protocol_warms_up_for_time_and_iterations(monkeypatch):
     assert samples == [2.5] * 7
     assert warm["warmup_iters_done"] >= 4  # 0.45 s at 0.1 s per iteration, more than warmup_iters=3
     assert len(calls) == warm["warmup_iters_done"] + 7
+    # Timed loop: one clock read before it and one after, 0.1 s apart on this clock.
+    assert warm["timed_s_done"] == pytest.approx(0.1)
 
 
 def test_run_protocol_min_warmup_iters():

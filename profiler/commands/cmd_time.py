@@ -73,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
           f"{s['n_samples']} samples" + ("" if s["stable"] else "   (UNSTABLE: CV above 5 %)"))
     d = result.details
     if args.backend == "onnxruntime":
-        print(f"  onnx: exporter {d.get('exporter')}, opset {d.get('opset')}, provider {d.get('provider')}, "
+        print(f"  onnx: {d.get('export_path')} by {d.get('exporter')}, opset {d.get('opset')}, "
+              f"provider {d.get('provider')}, "
               f"graph opt {d.get('graph_optimization_level')}, max output error {d.get('max_output_error_rel'):.2e}"
               f" of scale")
+    if phases := d.get("phases"):
+        print("  phases    " + "   ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in phases.items()))
     return 0

@@ -21,6 +21,7 @@ from profiler.timing.device import (
     precision_context,
     read_precision_switches,
 )
+from profiler.timing.onnx_prepare import prepare_onnx
 from profiler.timing.protocol import (
     BACKENDS,
     DEVICES,
@@ -56,6 +57,7 @@ __all__ = [
     "check_device",
     "measure",
     "precision_context",
+    "prepare_onnx",
     "read_precision_switches",
     "summarize",
     "validate_request",
@@ -79,7 +81,9 @@ def measure(
     """Time ``model`` on a (batch, 3, resolution, resolution) input; every sample kept, summarized.
 
     ``model`` is converted in place (moved to the device, cast to the dtype). ``cache_key`` (e.g. a spec
-    hash) lets the ONNX export be reused; ``timer`` replaces the per-iteration timer (tests).
+    hash) lets the ONNX export be reused (``prepare_onnx`` makes it ahead of time); ``timer`` replaces the
+    per-iteration timer (tests). ``details["phases"]`` holds the wall seconds of this call's phases
+    (onnxruntime: export_s, load_s, warmup_s, timed_s; eager: load_s, warmup_s, timed_s).
     Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails.
     """
     validate_request(backend, device, dtype, memory_format, batch, resolution)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from profiler.timing.device import CudaEventTimer, HostTimer, precision_context, torch_threads
@@ -50,12 +51,19 @@ def measure_eager(
     config: TimingConfig,
     timer: Any = None,
 ) -> tuple[list[float], dict[str, Any]]:
-    """Samples (ms per batch) and details of eager inference; ``timer`` overrides the device's timer."""
+    """Samples (ms per batch) and details of eager inference; ``timer`` overrides the device's timer.
+
+    ``details["phases"]``: load_s (move/cast the model, make the input), warmup_s, timed_s (wall seconds).
+    """
     import torch
 
     with precision_context(dtype, device, config.cudnn_benchmark) as switches, torch_threads(config.threads) as n:
+        t0 = time.perf_counter()
         model = prepare(model, device, dtype, memory_format)
         x = make_input(batch, resolution, device, dtype, memory_format)
+        if device == "cuda":
+            torch.cuda.synchronize()  # the copies to the device belong to loading, not to the first warm-up run
+        load_s = time.perf_counter() - t0
         if timer is None:
             timer = CudaEventTimer() if device == "cuda" else HostTimer()
 
@@ -75,5 +83,7 @@ def measure_eager(
             "torch_interop_threads": torch.get_num_interop_threads(),
             "inference_mode": True,
             **warm,
+            # warm-up holds cuDNN's algorithm search (cudnn.benchmark) on CUDA
+            "phases": {"load_s": load_s, "warmup_s": warm["warmup_s_done"], "timed_s": warm["timed_s_done"]},
         }
     return samples, details

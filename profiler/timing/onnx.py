@@ -1,13 +1,16 @@
-"""ONNX Runtime timing: export (cached), verify against eager, check the provider, time with IO binding."""
+"""ONNX Runtime timing: graph from the cache (made if missing), check the provider and outputs, time with IO binding."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from profiler.timing.device import HostTimer, precision_context
-from profiler.timing.eager import make_input, prepare
-from profiler.timing.onnx_export import export_onnx, load_cached
+from profiler.timing.device import HostTimer
+from profiler.timing.eager import make_input, torch_dtype
+from profiler.timing.onnx_prepare import REF_SEED, ensure_graph
 from profiler.timing.protocol import OUTPUT_RTOL, OutputMismatchError, ProviderError, TimingConfig, run_protocol
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -89,6 +92,20 @@ def output_error(actual: Any, reference: Any) -> float:
     return float((a - r).abs().max()) / scale
 
 
+def timed_input(batch: int, resolution: int, ref_in: Any) -> Any:
+    """A (batch, 3, R, R) fp32 CPU input whose leading rows are the reference input (the rest seeded random).
+
+    The output check then compares those rows with the reference output: one graph and one stored reference
+    serve every batch, and the check runs at the very batch that is timed.
+    """
+    import torch
+
+    x = make_input(batch, resolution, "cpu", "fp32", "contiguous", seed=REF_SEED + 1)
+    k = min(batch, ref_in.shape[0])
+    x[:k] = torch.from_numpy(ref_in[:k])
+    return x
+
+
 def measure_onnx(
     model: Any,
     *,
@@ -101,50 +118,60 @@ def measure_onnx(
     cache_dir: Path | str | None = None,
     timer: Any = None,
 ) -> tuple[list[float], dict[str, Any]]:
-    """Samples (ms per batch) and details of ONNX Runtime inference of ``model``."""
+    """Samples (ms per batch) and details of ONNX Runtime inference of ``model``.
+
+    The graph comes from the cache when ``prepare_onnx`` (or an earlier measurement) made it, else it is made
+    here. ``details["phases"]``: export_s (0.0 on a cache hit), load_s (reference, session, IO binding),
+    warmup_s (the checked first run, where ORT's cuDNN algorithm search happens, plus the warm-up loop) and
+    timed_s (the timed loop), all wall seconds by ``time.perf_counter``.
+    """
     import torch
 
-    graph_dtype = "fp16" if dtype == "fp16" else "fp32"
-    x32 = make_input(batch, resolution, device, "fp32", "contiguous")
-    cached = load_cached(cache_key, cache_dir, resolution, batch, dtype)
-    if cached is not None:
-        path, export_details, ref_np = cached
-        reference = torch.from_numpy(ref_np)
-    else:
-        # Eager fp32 on the target device with TF32 off: the truth every dtype is compared with.
-        with precision_context("fp32", device, cudnn_benchmark=False), torch.inference_mode():
-            reference = prepare(model, device, "fp32", "contiguous")(x32).cpu()
-        # Export on CPU in the graph dtype (fp16: model.half(), so the graph holds fp16 weights and kernels).
-        model = prepare(model, "cpu", graph_dtype, "contiguous")
-        path, export_details = export_onnx(
-            model, make_input(batch, resolution, "cpu", graph_dtype, "contiguous"), dtype=dtype, batch=batch,
-            resolution=resolution, cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
-            reference=reference.numpy(),
-        )
-    del model  # ORT holds its own copy of the weights; free the memory for the session
+    with contextlib.ExitStack() as stack:
+        if cache_key is None:  # nothing identifies the model: a private cache, removed afterwards
+            cache_dir, cache_key = stack.enter_context(tempfile.TemporaryDirectory(prefix="archprof-onnx-")), "model"
+        t0 = time.perf_counter()
+        entry, export_details = ensure_graph(model, dtype=dtype, batch=batch, resolution=resolution,
+                                             cache_key=cache_key, cache_dir=cache_dir, opset=config.opset)
+        del model  # ORT holds its own copy of the weights; free the memory for the session
+        t_export = time.perf_counter()
+        export_s = 0.0 if export_details["cache_hit"] else t_export - t0
+        load_from = t0 if export_details["cache_hit"] else t_export  # reading a cached entry is loading
+        export_details.pop("export_s", None)  # the entry's own making time; the phase is measured here
 
-    session, details = make_session(path, device, dtype, config)
-    x = x32.to(torch.float16) if graph_dtype == "fp16" else x32
-    out = torch.empty(tuple(reference.shape), dtype=x.dtype, device=device)
-    binding = bind_io(session, x, out, device)
+        ref_in, ref_out = entry.reference()
+        session, details = make_session(entry.graph, device, dtype, config)
+        graph_dtype = export_details["graph_dtype"]
+        x = timed_input(batch, resolution, ref_in).to(device=device, dtype=torch_dtype(graph_dtype))
+        out = torch.empty((batch, *ref_out.shape[1:]), dtype=x.dtype, device=device)
+        binding = bind_io(session, x, out, device)
+        if device == "cuda":
+            torch.cuda.synchronize()  # the input was written on torch's stream; ORT reads it on its own
+        load_s = time.perf_counter() - load_from
 
     def step() -> None:
         session.run_with_iobinding(binding)
 
-    if device == "cuda":
-        torch.cuda.synchronize()  # the input was written on torch's stream; ORT reads it on its own
+    t_first = time.perf_counter()
     step()
-    err = output_error(out, reference)
+    first_run_s = time.perf_counter() - t_first
+    k = min(batch, ref_in.shape[0])
+    err = output_error(out[:k], torch.from_numpy(ref_out[:k]))
     tol = OUTPUT_RTOL[dtype]
-    details |= {"max_output_error_rel": err, "output_tolerance_rel": tol, "output_checked": config.check_outputs}
+    details |= {"max_output_error_rel": err, "output_tolerance_rel": tol, "output_checked": config.check_outputs,
+                "output_checked_rows": k}
     if config.check_outputs and not err <= tol:
         raise OutputMismatchError(
             f"onnxruntime {dtype} output differs from eager fp32 by {err:.3g} of the output scale "
-            f"(tolerance {tol:g}); exporter {export_details['exporter']}, opset {export_details['opset']}"
+            f"(tolerance {tol:g}); exporter {export_details.get('exporter')}, opset {export_details.get('opset')}, "
+            f"export path {export_details.get('export_path')}"
         )
     if timer is None:
         # ORT's Run blocks until its CUDA stream is done; a device-wide sync on both sides makes that explicit.
         timer = HostTimer(torch.cuda.synchronize if device == "cuda" else None)
     samples, warm = run_protocol(lambda: timer(step), config)
-    details |= export_details | warm | {"timer": getattr(timer, "name", type(timer).__name__), "io_binding": True}
+    phases = {"export_s": export_s, "load_s": load_s, "warmup_s": first_run_s + warm["warmup_s_done"],
+              "timed_s": warm["timed_s_done"]}
+    details |= export_details | warm | {"timer": getattr(timer, "name", type(timer).__name__), "io_binding": True,
+                                        "first_run_s": first_run_s, "phases": phases}
     return samples, details

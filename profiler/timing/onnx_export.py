@@ -1,13 +1,16 @@
-"""ONNX export with exporter fallback, cached on disk by (model spec, resolution, batch, dtype)."""
+"""torch → ONNX export of one graph, with a dynamic or static batch axis and an exporter fallback.
+
+Where graphs are kept (the cache) is ``onnx_cache``; which graphs are made for a request is ``onnx_prepare``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ EXPORTERS = ("dynamo", "torchscript")
 GRAPH_DTYPE = {"fp32": "fp32", "tf32": "fp32", "fp16": "fp16"}
 _OP_PATTERN = re.compile(r"\b([A-Za-z_]\w*::\w+(?:\.\w+)*)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+BATCH_AXIS = "batch"  # name of the symbolic first input/output dimension in a dynamic graph
 
 
 def default_cache_dir() -> Path:
@@ -26,45 +30,15 @@ def default_cache_dir() -> Path:
     return Path(root) / "onnx" if root else Path.home() / ".cache" / "archprof" / "onnx"
 
 
-def cache_path(cache_dir: Path, cache_key: str, resolution: int, batch: int, dtype: str) -> Path:
-    """Where the export of one (spec, resolution, batch, graph dtype) lives."""
-    return Path(cache_dir) / f"{cache_key}_r{resolution}_b{batch}_{GRAPH_DTYPE[dtype]}.onnx"
-
-
-def reference_path(path: Path) -> Path:
-    """Eager fp32 output of the exported weights on the fixed input: ``*.ref.npy`` next to the graph."""
-    return path.with_suffix(".ref.npy")
-
-
-def load_cached(
-    cache_key: str | None, cache_dir: Path | str | None, resolution: int, batch: int, dtype: str
-) -> tuple[Path, dict[str, Any], Any] | None:
-    """(graph path, export details, reference output) of a complete cache entry, else None.
-
-    The reference travels with the graph because a rebuilt model has fresh random weights: ORT must be
-    checked against eager output of the weights that were exported, not of whatever model is at hand.
-    """
-    import numpy as np
-
-    if cache_key is None:
-        return None
-    path = cache_path(Path(cache_dir) if cache_dir is not None else default_cache_dir(), cache_key,
-                      resolution, batch, dtype)
-    meta_path, ref_path = path.with_suffix(".json"), reference_path(path)
-    if not (path.exists() and meta_path.exists() and ref_path.exists()):
-        return None
-    meta = json.loads(meta_path.read_text())
-    return path, meta | {"cache_hit": True, "onnx_path": str(path)}, np.load(ref_path)
-
-
-def _opset_of(path: Path) -> int | None:
+def opset_of(path: Path) -> int | None:
+    """The default-domain opset a graph file declares."""
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
-def _export_once(model: Any, x: Any, path: Path, exporter: str, opset: int | None) -> None:
+def _export_once(model: Any, x: Any, path: Path, exporter: str, opset: int | None, dynamic: bool = False) -> None:
     import torch
 
     kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
@@ -73,9 +47,15 @@ def _export_once(model: Any, x: Any, path: Path, exporter: str, opset: int | Non
     # The exporters print progress and warnings; keep the CLI's stdout clean (the JSON goes there).
     with contextlib.redirect_stdout(io.StringIO()):
         if exporter == "dynamo":
+            if dynamic:
+                # torch.export's own spelling (torch >= 2.5); the legacy dynamic_axes is only translated into it.
+                # min=1 so a batch-1 request is valid even though the example input has batch 2.
+                kwargs["dynamic_shapes"] = ({0: torch.export.Dim(BATCH_AXIS, min=1)},)
             # external_data=False: one self-contained file, so the cache entry is a single atomic rename.
             torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False, **kwargs)
         else:
+            if dynamic:
+                kwargs["dynamic_axes"] = {"input": {0: BATCH_AXIS}, "output": {0: BATCH_AXIS}}
             torch.onnx.export(model, (x,), str(path), dynamo=False, do_constant_folding=True, **kwargs)
 
 
@@ -85,45 +65,31 @@ def operator_of(message: str) -> str | None:
     return match.group(1) if match else None
 
 
-def export_onnx(
+def export_graph(
     model: Any,
     x: Any,
+    path: Path,
     *,
-    dtype: str,
-    batch: int,
-    resolution: int,
-    cache_key: str | None,
-    cache_dir: Path | str | None = None,
+    dynamic: bool,
     opset: int | None = None,
     exporters: tuple[str, ...] = EXPORTERS,
-    reference: Any = None,
-) -> tuple[Path, dict[str, Any]]:
-    """Export ``model`` (already in the graph dtype, on CPU) for input ``x``; return the file and details.
+) -> dict[str, Any]:
+    """Export ``model`` (in the graph dtype, on CPU) for example input ``x`` to ``path``; return its details.
 
-    With a ``cache_key`` the file lands in the cache (``load_cached`` finds it, with ``reference``, a numpy
-    array saved beside it); without one it goes to a temporary directory (nothing identifies the model).
-    Details record the exporter used, the opset in the file, and why an exporter was abandoned.
+    ``dynamic`` makes the first axis symbolic (one graph for every batch); otherwise the graph is fixed to
+    ``x.shape[0]``. Exporters are tried in order; details record the one used, the opset in the file, and why
+    earlier ones were abandoned. ExportError (naming the operator when one is named) when every exporter fails.
     """
-    import numpy as np
     import torch
-
-    if cache_key is not None:
-        path = cache_path(Path(cache_dir) if cache_dir is not None else default_cache_dir(), cache_key,
-                          resolution, batch, dtype)
-        path.parent.mkdir(parents=True, exist_ok=True)
-    else:
-        tmp_dir = Path(tempfile.mkdtemp(prefix="archprof-onnx-"))
-        path = tmp_dir / f"model_r{resolution}_b{batch}_{GRAPH_DTYPE[dtype]}.onnx"
-    meta_path = path.with_suffix(".json")
 
     failures: dict[str, str] = {}
     ops: set[str] = set()
     for exporter in exporters:
-        # A unique temporary name then os.replace: parallel workers never see a half-written file.
+        # A unique temporary name then os.replace: nobody ever sees a half-written file.
         fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=path.parent)
         os.close(fd)
         try:
-            _export_once(model, x, Path(tmp), exporter, opset)
+            _export_once(model, x, Path(tmp), exporter, opset, dynamic)
         except Exception as exc:
             message = _ANSI.sub("", f"{exc} {exc.__cause__ or ''}")
             if op := operator_of(message):
@@ -131,23 +97,40 @@ def export_onnx(
             failures[exporter] = f"{type(exc).__name__}: {message.strip()[:2000]}"
             Path(tmp).unlink(missing_ok=True)
             continue
-        meta = {
+        os.replace(tmp, path)
+        return {
             "exporter": exporter,
-            "opset": _opset_of(Path(tmp)),
+            "opset": opset_of(path),
             "fallback_reason": "; ".join(f"{k} failed: {v[:500]}" for k, v in failures.items()) or None,
             "exported_with_torch": torch.__version__,
-            "graph_dtype": GRAPH_DTYPE[dtype],
-            "static_batch": batch,
+            "batch_axis": BATCH_AXIS if dynamic else None,
+            "static_batch": None if dynamic else int(x.shape[0]),
         }
-        # Reference and meta first, the graph last: load_cached only trusts an entry whose graph exists.
-        if reference is not None:
-            with open(reference_path(path).with_suffix(".tmp.npy"), "wb") as f:
-                np.save(f, reference)
-            os.replace(reference_path(path).with_suffix(".tmp.npy"), reference_path(path))
-        meta_path.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, path)
-        return path, meta | {"cache_hit": False, "onnx_path": str(path)}
-
     named = f" (operator: {', '.join(sorted(ops))})" if ops else ""
     reasons = "; ".join(f"{k}: {v[:600]}" for k, v in failures.items())
-    raise ExportError(f"ONNX export failed with every exporter{named}: {reasons}")
+    kind = "dynamic-batch" if dynamic else "static-batch"
+    raise ExportError(f"{kind} ONNX export failed with every exporter{named}: {reasons}")
+
+
+def convert_to_fp16(src: Path, dst: Path) -> dict[str, Any]:
+    """fp16 copy of the fp32 graph ``src`` (onnxconverter-common), inputs and outputs fp16 too.
+
+    ``keep_io_types=False``: the timed graph takes and returns fp16, as a half-precision eager model does, so the
+    IO binding is fp16 and no Cast sits in the timed path.
+    """
+    import onnx
+    import onnxconverter_common
+    from onnxconverter_common import float16
+
+    source = onnx.load(str(src))
+    casts_before = sum(n.op_type == "Cast" for n in source.graph.node)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "the value is truncated" for tiny constants: expected in fp16
+        converted = float16.convert_float_to_float16(source, keep_io_types=False)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=dst.parent)
+    os.close(fd)
+    onnx.save(converted, tmp)
+    os.replace(tmp, dst)
+    # Ops on the converter's block list stay fp32 behind Cast pairs: the count says whether the graph is all fp16.
+    return {"converter": f"onnxconverter-common {onnxconverter_common.__version__} float16",
+            "fp16_casts_added": sum(n.op_type == "Cast" for n in converted.graph.node) - casts_before}

@@ -147,7 +147,10 @@ def summarize(samples_ms: list[float], batch: int) -> dict[str, Any]:
 
 
 def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig) -> tuple[list[float], dict[str, Any]]:
-    """Warm up (≥ warmup_iters and ≥ warmup_s), then take ``config.iters`` samples of ``time_once_ms()``."""
+    """Warm up (≥ warmup_iters and ≥ warmup_s), then take ``config.iters`` samples of ``time_once_ms()``.
+
+    Also returns the wall seconds of both loops (``warmup_s_done``, ``timed_s_done``): the phases of a row.
+    """
     warm_n = 0
     t0 = time.perf_counter()
     while True:
@@ -156,5 +159,7 @@ def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig) -> tup
         elapsed = time.perf_counter() - t0
         if (warm_n >= config.warmup_iters and elapsed >= config.warmup_s) or elapsed >= config.warmup_max_s:
             break
+    t1 = time.perf_counter()
     samples = [float(time_once_ms()) for _ in range(config.iters)]
-    return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4)}
+    timed_s = time.perf_counter() - t1  # wall of the timed loop, timer overhead included (the samples exclude it)
+    return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4), "timed_s_done": round(timed_s, 4)}
