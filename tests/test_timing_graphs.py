@@ -206,3 +206,48 @@ def test_ort_cuda_graph_is_a_provider_option_on_cuda_only():
     assert provider_options("cuda", "fp16", cuda_graph=True)["enable_cuda_graph"] == "1"
     assert "enable_cuda_graph" not in provider_options("cuda", "fp16")
     assert provider_options("cpu", "fp32") == {}
+
+
+# --- end to end on CPU (slow: each compiles a registered network, ~10-40 s on a busy 2-core machine) -----------
+
+E2E = """
+name = "launch-e2e"
+count = false
+[models]
+include = ["mobilenet_v1_x0_25"]
+[settings]
+resolutions = [32]
+backends = ["eager", "cudagraph", "compile"]
+[timing]
+iters = 3
+warmup_iters = 1
+warmup_s = 0.0
+threads = 1
+"""
+
+
+@pytest.mark.slow
+def test_compile_sweep_end_to_end_on_cpu(tmp_path):
+    from profiler.executor import InlineExecutor
+    from profiler.report.overhead import overhead_frame
+    from profiler.store import load_results
+    from profiler.sweep import run_sweep
+
+    run_dir = run_sweep(parse_config(E2E, "e2e.toml"), device="cpu", run_dir=tmp_path / "run", show_progress=False,
+                        executor=InlineExecutor(), argv=["test"])
+    df = load_results(run_dir)
+    assert sorted(df["backend"]) == ["compile", "eager"] and (df["status"] == "ok").all()  # cudagraph: skipped
+    d = json.loads(df.loc[df["backend"] == "compile", "details_json"].iloc[0])
+    assert d["compile_mode"] == "default" and d["phases"]["compile_s"] > 0 and d["compile_graphs"] >= 1
+    assert d["max_output_error_rel"] <= d["output_tolerance_rel"]
+    [row] = overhead_frame(df).to_dict("records")
+    assert row["graph_backend"] == "compile" and row["overhead_ms"] == pytest.approx(row["eager"] - row["compile"])
+
+
+@pytest.mark.slow
+def test_time_command_compile_on_cpu(capsys):
+    argv = ["time", "mobilenet_v1_x0_25", "--backend", "compile", "--resolution", "32", "--iters", "3",
+            "--threads", "1", "--compile-mode", "reduce-overhead"]  # on a CPU inductor skips the CUDA graphs
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "compile/cpu" in out and "inductor mode reduce-overhead" in out and "(not in latency)" in out
