@@ -251,3 +251,13 @@ def test_time_command_compile_on_cpu(capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "compile/cpu" in out and "inductor mode reduce-overhead" in out and "(not in latency)" in out
+
+
+def test_shipped_launch_overhead_sweep_plans_three_backends():
+    from profiler.config import load_config
+
+    config = load_config("experiments/launch-overhead.toml")
+    tasks = plan_with_skips(config, "cuda")[0]
+    assert {t.backend for t in tasks} == {"eager", "cudagraph", "compile"} and {t.batch for t in tasks} == {1, 64}
+    assert len({config.models[t.model].family for t in tasks}) >= 3  # a verdict per backend needs 3 families
+    assert "cudagraph" not in {t.backend for t in plan_with_skips(config, "cpu")[0]}
