@@ -27,6 +27,7 @@ _EST_MIN_ITER_S = {"cpu": 2e-4, "cuda": 1.5e-3}  # launch-bound floor per forwar
 _EST_WORKER_S = 6.0  # start a process, import torch/models/onnxruntime
 _EST_EXPORT_S = 4.0  # torch.onnx export + session creation
 _EST_COUNT_S = 2.0
+_EST_COMPILE_S = {"cpu": 30.0, "cuda": 40.0}  # torch.compile (inductor) of a mid-size network, warm cache
 
 
 def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[str]]:
@@ -35,6 +36,7 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
     from profiler.timing import validate_request
 
     timing = config.timing_config().to_dict()
+    ort_cuda_graph = bool(timing.get("ort_cuda_graph"))
     per_model: dict[str, list[Task]] = {}
     skipped: list[str] = []
     for group in config.groups:
@@ -55,7 +57,8 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
                         for dtype in s.dtypes:
                             for mf in s.memory_formats:
                                 try:
-                                    validate_request(backend, device, dtype, mf, batch, res)
+                                    validate_request(backend, device, dtype, mf, batch, res,
+                                                     ort_cuda_graph=ort_cuda_graph)
                                 except UsageError as exc:
                                     skipped.append(f"{backend}/{device}/{dtype}/{mf}: {exc}")
                                     continue
@@ -109,6 +112,7 @@ def estimate_seconds(config: SweepConfig, tasks: list[Task]) -> float:
     total += _EST_COUNT_S * len({(t.spec_hash, t.resolution) for t in tasks if t.count})
     total += _EST_EXPORT_S * len({(t.spec_hash, t.resolution, t.batch, t.dtype, t.repeat)
                                   for t in tasks if t.backend == "onnxruntime"})
+    total += sum(_EST_COMPILE_S[t.device] for t in tasks if t.backend == "compile")
     for t in tasks:
         iter_s = max(_EST_MIN_ITER_S[t.device],
                      macs_224[t.spec_hash] * (t.resolution / 224) ** 2 * t.batch / _EST_MACS_PER_S[t.device])

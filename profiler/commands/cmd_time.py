@@ -7,14 +7,15 @@ import argparse
 from profiler.commands.common import print_json, resolve_model
 
 # Duplicated from profiler.timing.protocol so that building the parser imports nothing heavy.
-BACKENDS = ("eager", "onnxruntime")
+BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
 DEVICES = ("cpu", "cuda")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("time", help="time one model (eager or ONNX Runtime, CPU or CUDA)")
+    p = sub.add_parser("time", help="time one model (eager, CUDA graph, torch.compile or ONNX Runtime; CPU or CUDA)")
     p.add_argument("model", help="registered model name (see `profiler list`)")
     p.add_argument("--backend", choices=BACKENDS, default="eager")
     p.add_argument("--device", choices=DEVICES, default="cpu")
@@ -24,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-format", choices=MEMORY_FORMATS, default="contiguous")
     p.add_argument("--iters", type=int, default=30, help="timed iterations (default 30)")
     p.add_argument("--warmup-s", type=float, default=0.2, help="minimum warm-up seconds (default 0.2)")
+    p.add_argument("--compile-mode", choices=COMPILE_MODES, default="default", help="torch.compile mode (--backend "
+                   "compile)")
+    p.add_argument("--ort-cuda-graph", action="store_true", help="onnxruntime on cuda: replay a captured CUDA graph")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: library default)")
     p.add_argument("--cache-dir", default=None, help="ONNX export cache (default $ARCHPROF_CACHE/onnx)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -41,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
     min_res = getattr(type(info.spec), "min_resolution", 1)
     if resolution < min_res:
         raise UsageError(f"{args.model} needs resolution >= {min_res}, got {resolution}")
-    config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=args.threads)
+    config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=args.threads,
+                          compile_mode=args.compile_mode, ort_cuda_graph=args.ort_cuda_graph)
     # Before building the model: an impossible request is a usage error, said at once.
-    validate_request(args.backend, args.device, args.dtype, args.memory_format, args.batch, resolution)
+    validate_request(args.backend, args.device, args.dtype, args.memory_format, args.batch, resolution,
+                     ort_cuda_graph=config.ort_cuda_graph)
     check_device(args.device)
     try:
         result = measure(
@@ -76,7 +82,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"  onnx: {d.get('export_path')} by {d.get('exporter')}, opset {d.get('opset')}, "
               f"provider {d.get('provider')}, "
               f"graph opt {d.get('graph_optimization_level')}, max output error {d.get('max_output_error_rel'):.2e}"
-              f" of scale")
+              f" of scale" + (", CUDA graph" if d.get("ort_cuda_graph") else ""))
+    elif args.backend in ("compile", "cudagraph"):
+        how = f"inductor mode {d.get('compile_mode')}" if args.backend == "compile" else "torch.cuda.CUDAGraph replay"
+        print(f"  {args.backend}: {how}, compile {d.get('compile_s'):.2f} s (not in latency), max output error "
+              f"{d.get('max_output_error_rel'):.2e} of scale")
     if phases := d.get("phases"):
         print("  phases    " + "   ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in phases.items()))
     return 0

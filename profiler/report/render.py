@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from profiler.report import plots, plots_raw, tables
+from profiler.report import overhead, plots, plots_raw, tables
 from profiler.report.peaks import find_peak
 
 MAX_CELLS = 4  # per-cell figures beyond this would drown the report; the tables still cover every cell
@@ -264,6 +264,7 @@ def build_context(raw: pd.DataFrame, meta: dict, source: str, *, n_boot: int = 2
             n_points=300,
         ),
     ]
+    ctx["launch"] = overhead.launch_section(raw, result["cells"] if result is not None else [], _figure)
     ctx["per_model"] = tables.per_model(raw)
     ctx["failed"] = tables.failed(raw)
     extra = {f"run.{k}": v for k, v in (meta.get("run") or {}).items()} if isinstance(meta.get("run"), dict) else {}

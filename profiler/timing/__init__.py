@@ -1,4 +1,5 @@
-"""Timing engine: eager PyTorch and ONNX Runtime, on CPU and CUDA, with one protocol and one result type.
+"""Timing engine: eager PyTorch, CUDA graphs, torch.compile and ONNX Runtime, on CPU and CUDA, with one protocol
+and one result type.
 
 >>> from profiler.timing import TimingConfig, measure          # doctest: +SKIP
 >>> r = measure(models.get_model("resnet18"), backend="eager", device="cpu", dtype="fp32",
@@ -24,9 +25,11 @@ from profiler.timing.device import (
 from profiler.timing.onnx_prepare import prepare_onnx
 from profiler.timing.protocol import (
     BACKENDS,
+    COMPILE_MODES,
     DEVICES,
     DTYPES,
     MEMORY_FORMATS,
+    CompileError,
     DeviceOOMError,
     ExportError,
     MeasurementError,
@@ -40,9 +43,11 @@ from profiler.timing.protocol import (
 
 __all__ = [
     "BACKENDS",
+    "COMPILE_MODES",
     "DEVICES",
     "DTYPES",
     "MEMORY_FORMATS",
+    "CompileError",
     "CudaEventTimer",
     "DeviceOOMError",
     "ExportError",
@@ -86,10 +91,17 @@ def measure(
     (onnxruntime: export_s, load_s, warmup_s, timed_s; eager: load_s, warmup_s, timed_s).
     Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails.
     """
-    validate_request(backend, device, dtype, memory_format, batch, resolution)
-    check_device(device)
     config = config or TimingConfig()
-    if backend == "eager":
+    validate_request(backend, device, dtype, memory_format, batch, resolution, ort_cuda_graph=config.ort_cuda_graph)
+    check_device(device)
+    if backend in ("cudagraph", "compile"):
+        from profiler.timing.graphs import measure_graph
+
+        samples, details = measure_graph(
+            model, backend=backend, device=device, dtype=dtype, batch=batch, resolution=resolution,
+            memory_format=memory_format, config=config, timer=timer,
+        )
+    elif backend == "eager":
         from profiler.timing.eager import measure_eager
 
         samples, details = measure_eager(

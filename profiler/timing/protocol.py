@@ -15,7 +15,9 @@ import numpy as np
 
 from profiler.errors import UsageError
 
-BACKENDS = ("eager", "onnxruntime")
+BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")
+CUDA_ONLY_BACKENDS = ("cudagraph",)  # a CUDA graph replays device work; there is nothing to capture on a CPU
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")  # torch.compile(mode=...)
 DEVICES = ("cpu", "cuda")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
 MEMORY_FORMATS = ("contiguous", "channels_last")
@@ -49,6 +51,10 @@ class ProviderError(MeasurementError):
     """The execution provider actually in use is not the one asked for."""
 
 
+class CompileError(MeasurementError):
+    """torch.compile (or CUDA graph capture) could not turn the model into the backend's executable form."""
+
+
 class DeviceOOMError(MeasurementError):
     """The device ran out of memory for this (model, batch, resolution)."""
 
@@ -65,7 +71,9 @@ class TimingConfig:
     threads: int | None = None  # torch / ORT intra-op threads; None = library default (recorded)
     ort_graph_optimization: str = "all"  # disable | basic | extended | all
     opset: int | None = None  # None = the exporter's default (the actual opset is recorded)
-    check_outputs: bool = True  # compare ORT against eager before timing
+    check_outputs: bool = True  # compare every non-eager backend against eager fp32 before timing
+    compile_mode: str = "default"  # torch.compile mode of the "compile" backend (COMPILE_MODES)
+    ort_cuda_graph: bool = False  # onnxruntime on cuda: capture the session in a CUDA graph (enable_cuda_graph)
 
     def __post_init__(self) -> None:
         if self.iters < 1:
@@ -78,6 +86,10 @@ class TimingConfig:
             raise UsageError(
                 f"ort_graph_optimization {self.ort_graph_optimization!r}; valid: disable, basic, extended, all"
             )
+        if self.compile_mode not in COMPILE_MODES:
+            raise UsageError(f"compile_mode {self.compile_mode!r}; valid: {', '.join(COMPILE_MODES)}")
+        if not isinstance(self.ort_cuda_graph, bool):
+            raise UsageError(f"ort_cuda_graph must be true or false, got {self.ort_cuda_graph!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,8 +110,14 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise UsageError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
 
 
-def validate_request(backend: str, device: str, dtype: str, memory_format: str, batch: int, resolution: int) -> None:
-    """Reject requests that can never be measured (before building or exporting anything)."""
+def validate_request(
+    backend: str, device: str, dtype: str, memory_format: str, batch: int, resolution: int, *,
+    ort_cuda_graph: bool = False,
+) -> None:
+    """Reject requests that can never be measured (before building or exporting anything).
+
+    ``ort_cuda_graph`` is ``TimingConfig.ort_cuda_graph``: ONNX Runtime's CUDA graph exists only on cuda.
+    """
     check_choice("backend", backend, BACKENDS)
     check_choice("device", device, DEVICES)
     check_choice("dtype", dtype, DTYPES)
@@ -108,9 +126,13 @@ def validate_request(backend: str, device: str, dtype: str, memory_format: str, 
         raise UsageError(f"batch and resolution must be >= 1, got batch={batch}, resolution={resolution}")
     if device == "cpu" and dtype == "tf32":
         raise UsageError("tf32 is a CUDA tensor-core mode; valid on cpu: fp32, bf16 (eager), fp16 (onnxruntime)")
-    if backend == "eager" and device == "cpu" and dtype == "fp16":
+    if backend in CUDA_ONLY_BACKENDS and device != "cuda":
+        raise UsageError(f"{backend} replays captured CUDA work, cuda only; valid on cpu: eager, compile, onnxruntime")
+    if backend == "onnxruntime" and ort_cuda_graph and device != "cuda":
+        raise UsageError("ort_cuda_graph (--ort-cuda-graph) exists only on ONNX Runtime's CUDA provider; on cpu: off")
+    if backend in ("eager", "compile") and device == "cpu" and dtype == "fp16":
         # Many CPU fp16 kernels are missing or emulated: a timing would measure the fallback, not the model.
-        raise UsageError("fp16 eager on cpu is not a meaningful setting; valid on cpu: fp32, bf16")
+        raise UsageError(f"fp16 {backend} on cpu is not a meaningful setting; valid on cpu: fp32, bf16")
     if backend == "onnxruntime" and dtype == "bf16":
         raise UsageError("onnxruntime has no bf16 kernels for most conv ops; valid for onnxruntime: fp32, tf32, fp16")
     if backend == "onnxruntime" and memory_format != "contiguous":
