@@ -1,0 +1,188 @@
+"""Measured device peaks: matmul throughput per dtype, copy bandwidth and the per-op launch cost.
+
+``measure_peaks(device)`` times, with ``torch.utils.benchmark.Timer`` (``blocked_autorange``; on CUDA its timer
+synchronizes at the end of each block only):
+
+- ``matmul_tflops``: ``a @ b`` of two n×n matrices, 2·n³ FLOP per call (n = 4096 on CUDA, 1024 on CPU);
+  fp32/tf32/fp16/bf16 on CUDA, fp32/bf16 on CPU (fp16 and tf32 are ``None`` there: not a CPU eager precision).
+- ``copy_bandwidth_gbs``: ``dst.copy_(src)`` on the device, (bytes read + bytes written) / time, 10⁹ B/s; the
+  buffers (256 MiB on CUDA, 64 MiB on CPU) are larger than the caches.
+- ``launch_us``: ``x.add_(1)`` on a one-element tensor, back to back: per call wall time on CPU; on CUDA the host's
+  launch rate (the device finishes each tiny kernel before the next is launched, so this is the launch cost).
+
+Peaks (matmul, copy) are the fastest of the timed blocks, since interference from other processes only slows a
+block down; the launch cost is the median block, a typical per-op cost. Both statistics are stored.
+
+CPU peaks are measured with one intra-op thread unless ``threads`` is given (the sweeps' rule), and saved under the
+device key of that thread count. Saved to ``$ARCHPROF_CACHE/peaks/<device-key>.json`` (default
+``~/.cache/archprof/peaks``); a sweep copies the file of its device key into ``meta.json`` ``environment["peaks"]``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import UsageError
+
+MATMUL_N = {"cuda": 4096, "cpu": 1024}
+QUICK_MATMUL_N = {"cuda": 2048, "cpu": 384}
+COPY_MIB = {"cuda": 256, "cpu": 64}
+DTYPES = {"cuda": ("fp32", "tf32", "fp16", "bf16"), "cpu": ("fp32", "bf16")}
+SCHEMA_KEYS = ("device", "device_name", "matmul_tflops", "copy_bandwidth_gbs", "launch_us", "measured_at", "torch")
+
+
+def peaks_dir() -> Path:
+    """``$ARCHPROF_CACHE/peaks`` if set, else ``~/.cache/archprof/peaks``."""
+    root = os.environ.get("ARCHPROF_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "archprof") / "peaks"
+
+
+def _key_env(env: Mapping[str, Any], device: str, threads: int | None) -> dict[str, Any]:
+    # CPU peaks depend on the thread count they were measured with: the key names that count (default 1, the
+    # sweeps' rule), not the count of the process that asks.
+    out = dict(env)
+    if device == "cpu":
+        out["torch_threads"] = threads or 1
+    return out
+
+
+def peaks_key(device: str, env: Mapping[str, Any] | None = None, threads: int | None = None) -> str:
+    """The device key (``profiler.baseline.keys.device_key``) a peaks file is stored under; on CPU it names
+    ``threads`` (default 1) instead of the environment's thread count."""
+    from profiler.baseline.keys import device_key
+    from profiler.environment import capture
+
+    return device_key(_key_env(env if env is not None else capture(device), device, threads), device)
+
+
+def _time_s(stmt: str, env: dict[str, Any], threads: int, min_run_s: float) -> tuple[float, float]:
+    """(fastest block, median block) seconds per call of ``stmt``."""
+    from torch.utils.benchmark import Timer
+
+    m = Timer(stmt=stmt, globals=env, num_threads=threads).blocked_autorange(min_run_time=min_run_s)
+    return float(min(m.times)), float(m.median)
+
+
+def _matmul_tflops(device: str, dtype: str, n: int, threads: int, min_run_s: float) -> tuple[float, float]:
+    import torch
+
+    from profiler.timing.device import precision_context
+
+    tdtype = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device=device, dtype=tdtype)
+    b = torch.randn(n, n, generator=gen).to(device=device, dtype=tdtype)
+    with precision_context(dtype, device), torch.inference_mode():  # tf32 switches on for tf32 only
+        fastest, median = _time_s("a @ b", {"a": a, "b": b}, threads, min_run_s)
+    return 2.0 * n**3 / fastest / 1e12, 2.0 * n**3 / median / 1e12
+
+
+def measure_peaks(device: str, threads: int | None = None, quick: bool = False) -> dict[str, Any]:
+    """Measure the peaks of ``device`` now (schema in the module doc; plus ``threads``, ``sizes``, ``method``).
+
+    ``quick=True`` uses smaller sizes and shorter runs (about a second on CPU): for ``trace`` when nothing is stored.
+    """
+    import torch
+
+    from profiler.environment import capture
+    from profiler.timing.device import check_device
+
+    check_device(device)
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    n_threads = threads if threads is not None else (1 if device == "cpu" else torch.get_num_threads())
+    min_run_s = 0.1 if quick else 0.5
+    n = (QUICK_MATMUL_N if quick else MATMUL_N)[device]
+    tflops: dict[str, float | None] = dict.fromkeys(("fp32", "tf32", "fp16", "bf16"))
+    tflops_median = dict(tflops)
+    for dtype in DTYPES[device]:
+        best, typical = _matmul_tflops(device, dtype, n, n_threads, min_run_s)
+        tflops[dtype], tflops_median[dtype] = round(best, 6), round(typical, 6)
+    n_copy = (COPY_MIB[device] // (4 if quick else 1)) * 2**20 // 4  # fp32 elements
+    src = torch.ones(n_copy, device=device)
+    dst = torch.empty_like(src)
+    copy_s, copy_median_s = _time_s("dst.copy_(src)", {"src": src, "dst": dst}, n_threads, min_run_s)
+    del src, dst
+    x = torch.zeros(1, device=device)
+    with torch.inference_mode():
+        launch_fastest_s, launch_s = _time_s("x.add_(1)", {"x": x}, n_threads, min_run_s)
+    env = capture(device)
+    name = env.get("gpu_name") if device == "cuda" else env.get("cpu_model")
+    return {
+        "device": device,
+        "device_name": name or device,
+        "matmul_tflops": tflops,
+        "copy_bandwidth_gbs": round(2 * n_copy * 4 / copy_s / 1e9, 3),
+        "launch_us": round(launch_s * 1e6, 3),
+        "measured_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "threads": n_threads,
+        "device_key": peaks_key(device, env, n_threads),
+        "sizes": {"matmul_n": n, "copy_mib": n_copy * 4 / 2**20, "launch_elements": 1},
+        # Peaks are the fastest block (interference only slows a run down); the launch cost is the median block
+        # (a typical per-op cost). The other statistic of each is kept for comparison.
+        "median": {
+            "matmul_tflops": tflops_median,
+            "copy_bandwidth_gbs": round(2 * n_copy * 4 / copy_median_s / 1e9, 3),
+        },
+        "launch_us_fastest": round(launch_fastest_s * 1e6, 3),
+        "method": "torch.utils.benchmark.Timer.blocked_autorange per call: peaks = fastest block, launch = median"
+        + (" (quick)" if quick else ""),
+    }
+
+
+def validate_peaks(doc: Any) -> dict[str, Any]:
+    """``doc`` if it has the agreed schema with positive numbers, else ValueError naming the problem."""
+    if not isinstance(doc, dict):
+        raise ValueError("peaks must be a JSON object")
+    missing = [k for k in SCHEMA_KEYS if k not in doc]
+    if missing:
+        raise ValueError(f"peaks lack {', '.join(missing)}")
+    if doc["device"] not in ("cpu", "cuda"):
+        raise ValueError(f"peaks device {doc['device']!r} is not cpu or cuda")
+    tf = doc["matmul_tflops"]
+    if not isinstance(tf, dict) or not isinstance(tf.get("fp32"), int | float) or tf["fp32"] <= 0:
+        raise ValueError("peaks matmul_tflops.fp32 must be a positive number")
+    for k in ("copy_bandwidth_gbs", "launch_us"):
+        if not isinstance(doc[k], int | float) or doc[k] <= 0:
+            raise ValueError(f"peaks {k} must be a positive number, got {doc[k]!r}")
+    return doc
+
+
+def save_peaks(doc: Mapping[str, Any], root: Path | str | None = None) -> Path:
+    """Write ``<root>/<device-key>.json`` atomically and return its path."""
+    root = Path(root) if root is not None else peaks_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{doc['device_key']}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(dict(doc), indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_peaks(
+    device: str, env: Mapping[str, Any] | None = None, *, threads: int | None = None, root: Path | str | None = None
+) -> dict[str, Any] | None:
+    """The measured peaks for ``device``: ``env["peaks"]`` when a run's environment carries them, else the stored
+    file of the device key of ``env`` (this machine's when ``env`` is None), else None. A file that is not valid
+    peaks JSON is treated as absent (it is a cache)."""
+    if env is not None and isinstance(env.get("peaks"), dict) and env["peaks"].get("device") == device:
+        return dict(env["peaks"])
+    path = (Path(root) if root is not None else peaks_dir()) / f"{peaks_key(device, env, threads)}.json"
+    try:
+        return validate_peaks(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def attach_peaks(env: dict[str, Any], device: str, threads: int | None = None) -> dict[str, Any]:
+    """Add ``env["peaks"]`` (in place) when a peaks file exists for the device key of ``env``; returns ``env``."""
+    found = load_peaks(device, {k: v for k, v in env.items() if k != "peaks"}, threads=threads)
+    if found is not None:
+        env["peaks"] = found
+    return env
