@@ -122,6 +122,7 @@ def measure_peaks(device: str, threads: int | None = None, quick: bool = False) 
         "measured_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "threads": n_threads,
+        "cpu_count": os.cpu_count(),
         "device_key": peaks_key(device, env, n_threads),
         "sizes": {"matmul_n": n, "copy_mib": n_copy * 4 / 2**20, "launch_elements": 1},
         # Peaks are the fastest block (interference only slows a run down); the launch cost is the median block
@@ -131,9 +132,18 @@ def measure_peaks(device: str, threads: int | None = None, quick: bool = False) 
             "copy_bandwidth_gbs": round(2 * n_copy * 4 / copy_median_s / 1e9, 3),
         },
         "launch_us_fastest": round(launch_fastest_s * 1e6, 3),
+        # Other processes slow a shared host's measurement down; the load says how busy it was.
+        "loadavg": _loadavg(),
         "method": "torch.utils.benchmark.Timer.blocked_autorange per call: peaks = fastest block, launch = median"
         + (" (quick)" if quick else ""),
     }
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def validate_peaks(doc: Any) -> dict[str, Any]:

@@ -37,9 +37,12 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(f"matmul {dtype} (n={doc['sizes']['matmul_n']})", value)
     copy = f"copy bandwidth ({doc['sizes']['copy_mib']:g} MiB, read + write)"
     table.add_row(copy, f"{doc['copy_bandwidth_gbs']:,.1f} GB/s")
-    table.add_row("launch cost (x.add_(1), 1 element)", f"{doc['launch_us']:,.2f} µs")
+    table.add_row("launch cost (x.add_(1), 1 element; median)", f"{doc['launch_us']:,.2f} µs")
+    table.add_row("launch cost, fastest block", f"{doc['launch_us_fastest']:,.2f} µs")
     # Piped output gets rich's 80 columns by default: too narrow for the table, so widen it.
     console = Console() if sys.stdout.isatty() else Console(width=150)
     console.print(table)
     console.print(f"device key {doc['device_key']}" + (f"; saved to {path}" if path else "; not saved"))
+    if doc.get("loadavg"):
+        console.print(f"load average while measuring: {doc['loadavg']} on {doc.get('cpu_count') or '?'} CPUs")
     return 0
