@@ -11,7 +11,10 @@ synchronizes at the end of each block only):
   launch rate (the device finishes each tiny kernel before the next is launched, so this is the launch cost).
 
 Peaks (matmul, copy) are the fastest of the timed blocks, since interference from other processes only slows a
-block down; the launch cost is the median block, a typical per-op cost. Both statistics are stored.
+block down; the launch cost is the median block, a typical per-op cost. Both statistics are stored. On one CPU
+thread the clock is the thread's CPU time (``time.thread_time``): on a shared host other processes take time slices
+from a long matmul, which wall time counts (at a load of 12 on 2 cores: 29 vs 87 GFLOP/s fp32); the wall-clock
+figures are stored too, under ``wall``.
 
 CPU peaks are measured with one intra-op thread unless ``threads`` is given (the sweeps' rule), and saved under the
 device key of that thread count. Saved to ``$ARCHPROF_CACHE/peaks/<device-key>.json`` (default
@@ -60,33 +63,54 @@ def peaks_key(device: str, env: Mapping[str, Any] | None = None, threads: int | 
     return device_key(_key_env(env if env is not None else capture(device), device, threads), device)
 
 
-def _time_s(stmt: str, env: dict[str, Any], threads: int, min_run_s: float) -> tuple[float, float]:
-    """(fastest block, median block) seconds per call of ``stmt``."""
+def _time_s(stmt: str, env: dict[str, Any], threads: int, min_run_s: float, clock: Any) -> tuple[float, float]:
+    """(fastest block, median block) seconds per call of ``stmt``; ``clock`` None is the Timer's own (wall, with
+    a CUDA synchronize at block ends)."""
     from torch.utils.benchmark import Timer
 
-    m = Timer(stmt=stmt, globals=env, num_threads=threads).blocked_autorange(min_run_time=min_run_s)
+    kw = {} if clock is None else {"timer": clock}
+    m = Timer(stmt=stmt, globals=env, num_threads=threads, **kw).blocked_autorange(min_run_time=min_run_s)
     return float(min(m.times)), float(m.median)
 
 
-def _matmul_tflops(device: str, dtype: str, n: int, threads: int, min_run_s: float) -> tuple[float, float]:
+def _measure_set(device: str, n: int, n_copy: int, threads: int, min_run_s: float, clock: Any) -> dict[str, Any]:
+    """Matmul TFLOP/s per dtype, copy GB/s (fastest and median blocks) and the launch cost with one clock."""
     import torch
 
     from profiler.timing.device import precision_context
 
-    tdtype = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    out: dict[str, Any] = {"matmul_tflops": dict.fromkeys(("fp32", "tf32", "fp16", "bf16"))}
+    out["median_matmul_tflops"] = dict(out["matmul_tflops"])
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen).to(device=device, dtype=tdtype)
-    b = torch.randn(n, n, generator=gen).to(device=device, dtype=tdtype)
-    with precision_context(dtype, device), torch.inference_mode():  # tf32 switches on for tf32 only
-        fastest, median = _time_s("a @ b", {"a": a, "b": b}, threads, min_run_s)
-    return 2.0 * n**3 / fastest / 1e12, 2.0 * n**3 / median / 1e12
+    for dtype in DTYPES[device]:
+        tdtype = {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+        a = torch.randn(n, n, generator=gen).to(device=device, dtype=tdtype)
+        b = torch.randn(n, n, generator=gen).to(device=device, dtype=tdtype)
+        with precision_context(dtype, device), torch.inference_mode():  # tf32 switches on for tf32 only
+            fastest, median = _time_s("a @ b", {"a": a, "b": b}, threads, min_run_s, clock)
+        out["matmul_tflops"][dtype] = round(2.0 * n**3 / fastest / 1e12, 6)
+        out["median_matmul_tflops"][dtype] = round(2.0 * n**3 / median / 1e12, 6)
+    src = torch.ones(n_copy, device=device)
+    dst = torch.empty_like(src)
+    fastest, median = _time_s("dst.copy_(src)", {"src": src, "dst": dst}, threads, min_run_s, clock)
+    out["copy_bandwidth_gbs"] = round(2 * n_copy * 4 / fastest / 1e9, 3)  # read + written, fp32
+    out["median_copy_bandwidth_gbs"] = round(2 * n_copy * 4 / median / 1e9, 3)
+    del src, dst
+    x = torch.zeros(1, device=device)
+    with torch.inference_mode():
+        fastest, median = _time_s("x.add_(1)", {"x": x}, threads, min_run_s, clock)
+    out["launch_us"], out["launch_us_fastest"] = round(median * 1e6, 3), round(fastest * 1e6, 3)
+    return out
 
 
 def measure_peaks(device: str, threads: int | None = None, quick: bool = False) -> dict[str, Any]:
-    """Measure the peaks of ``device`` now (schema in the module doc; plus ``threads``, ``sizes``, ``method``).
+    """Measure the peaks of ``device`` now (schema in the module doc; plus ``threads``, ``sizes``, ``clock``,
+    ``method``, the median-block figures and, on one CPU thread, the wall-clock figures under ``wall``).
 
-    ``quick=True`` uses smaller sizes and shorter runs (about a second on CPU): for ``trace`` when nothing is stored.
+    ``quick=True`` uses smaller sizes and shorter runs (a few seconds on CPU): for ``trace`` when nothing is stored.
     """
+    import time
+
     import torch
 
     from profiler.environment import capture
@@ -98,40 +122,34 @@ def measure_peaks(device: str, threads: int | None = None, quick: bool = False) 
     n_threads = threads if threads is not None else (1 if device == "cpu" else torch.get_num_threads())
     min_run_s = 0.1 if quick else 0.5
     n = (QUICK_MATMUL_N if quick else MATMUL_N)[device]
-    tflops: dict[str, float | None] = dict.fromkeys(("fp32", "tf32", "fp16", "bf16"))
-    tflops_median = dict(tflops)
-    for dtype in DTYPES[device]:
-        best, typical = _matmul_tflops(device, dtype, n, n_threads, min_run_s)
-        tflops[dtype], tflops_median[dtype] = round(best, 6), round(typical, 6)
     n_copy = (COPY_MIB[device] // (4 if quick else 1)) * 2**20 // 4  # fp32 elements
-    src = torch.ones(n_copy, device=device)
-    dst = torch.empty_like(src)
-    copy_s, copy_median_s = _time_s("dst.copy_(src)", {"src": src, "dst": dst}, n_threads, min_run_s)
-    del src, dst
-    x = torch.zeros(1, device=device)
-    with torch.inference_mode():
-        launch_fastest_s, launch_s = _time_s("x.add_(1)", {"x": x}, n_threads, min_run_s)
+    # One CPU thread does all the work on the calling thread, so its CPU time (time.thread_time) is the work's
+    # time without the slices other processes took: the capability of the core on a shared host. More threads
+    # or CUDA: wall time.
+    thread_clock = device == "cpu" and n_threads == 1
+    main = _measure_set(device, n, n_copy, n_threads, min_run_s, time.thread_time if thread_clock else None)
+    wall = _measure_set(device, n, n_copy, n_threads, min_run_s, None) if thread_clock and not quick else None
     env = capture(device)
     name = env.get("gpu_name") if device == "cuda" else env.get("cpu_model")
     return {
         "device": device,
         "device_name": name or device,
-        "matmul_tflops": tflops,
-        "copy_bandwidth_gbs": round(2 * n_copy * 4 / copy_s / 1e9, 3),
-        "launch_us": round(launch_s * 1e6, 3),
+        "matmul_tflops": main["matmul_tflops"],
+        "copy_bandwidth_gbs": main["copy_bandwidth_gbs"],
+        "launch_us": main["launch_us"],
         "measured_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "threads": n_threads,
         "cpu_count": os.cpu_count(),
         "device_key": peaks_key(device, env, n_threads),
+        "clock": "thread CPU time (time.thread_time)" if thread_clock else "wall (Timer default)",
         "sizes": {"matmul_n": n, "copy_mib": n_copy * 4 / 2**20, "launch_elements": 1},
         # Peaks are the fastest block (interference only slows a run down); the launch cost is the median block
         # (a typical per-op cost). The other statistic of each is kept for comparison.
-        "median": {
-            "matmul_tflops": tflops_median,
-            "copy_bandwidth_gbs": round(2 * n_copy * 4 / copy_median_s / 1e9, 3),
-        },
-        "launch_us_fastest": round(launch_fastest_s * 1e6, 3),
+        "median": {"matmul_tflops": main["median_matmul_tflops"],
+                   "copy_bandwidth_gbs": main["median_copy_bandwidth_gbs"]},
+        "launch_us_fastest": main["launch_us_fastest"],
+        "wall": None if wall is None else {k: wall[k] for k in ("matmul_tflops", "copy_bandwidth_gbs", "launch_us")},
         # Other processes slow a shared host's measurement down; the load says how busy it was.
         "loadavg": _loadavg(),
         "method": "torch.utils.benchmark.Timer.blocked_autorange per call: peaks = fastest block, launch = median"

@@ -53,6 +53,9 @@ def layer_bars(doc: dict[str, Any], top: int = TOP) -> Figure | None:
     colors = [BOUND_COLORS.get(r.get("bound", "unknown"), "#7f8c8d") for r in layers]
     ax.barh(y - 0.2, dev, height=0.4, color=colors, label="device time")
     ax.barh(y + 0.2, cpu, height=0.4, color="#bdc3c7", label="host (CPU) time")
+    roof = [(i, float(r["roofline_ms"])) for i, r in enumerate(layers) if r.get("roofline_ms") is not None]
+    if roof:  # where the layer would be at the measured roofs: the gap to the bar is what the roofline cannot explain
+        ax.scatter([v for _, v in roof], [i - 0.2 for i, _ in roof], marker="|", s=120, color="black", zorder=3)
     ax.set_yticks(y, [f"{r['name']} ({r['type']})" for r in layers], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("ms per iteration")
@@ -62,6 +65,10 @@ def layer_bars(doc: dict[str, Any], top: int = TOP) -> Figure | None:
     handles = [Patch(color=c, label=f"device, {b}-bound") for b, c in BOUND_COLORS.items()
                if any(r.get("bound") == b for r in layers)]
     handles.append(Patch(color="#bdc3c7", label="host (CPU)"))
+    if roof:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="black", marker="|", ls="", markersize=10, label="roofline time"))
     ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
     t = doc["totals"]
     idle = "n/a" if t.get("idle_fraction") is None else f"{100 * t['idle_fraction']:.1f} %"
@@ -101,7 +108,8 @@ def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
                    ["layer", "type", "device ms", "host ms", "ops", "kernels", "MMAC", "MB", "FLOP/B", "bound"],
                    rows, sortable=True)
     caption = ("Device time (on CPU: time inside aten operators) next to host time per layer; the color of the "
-               "device bar is the layer's bound on the measured roofline (compute, memory or launch).")
+               "device bar is the layer's bound on the measured roofline (compute, memory or launch), the black "
+               "tick its roofline time max(2·MACs / matmul peak, bytes / copy bandwidth).")
     figure = _figure("Per-layer time", caption, layer_bars, doc, n_points=10_000) | {"wide": True}  # PNG
     return {"title": f"{doc['model']} on {doc['device']}", "facts": facts, "figure": figure, "table": table}
 
