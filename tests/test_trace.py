@@ -101,10 +101,11 @@ def test_cuda_idle_fraction_from_intervals() -> None:
         _ev("aten::conv2d", s0 + 2, s0 + 30, mod, kernels=k)
         events += [step, mod, *mod.cpu_children]
         events += [_ev("kernel", a, b, device="CUDA") for a, b in kernels]
+    events.append(_ev("kernel before the profiled steps", -5, -1, device="CUDA"))  # not counted
     out = aggregate(events, "cuda", {"conv": "Conv2d"})
     assert out["totals"]["idle_fraction"] == pytest.approx(1 - 12 / 14)
     assert [p["idle_fraction"] for p in out["per_iteration"]] == pytest.approx([0.2, 0.0])
-    assert out["totals"]["device_ms"] == pytest.approx(13 / 2 / 1e3)
+    assert out["totals"]["device_ms"] == pytest.approx(13 / 2 / 1e3) and out["totals"]["n_kernels"] == 2.0
     (row,) = out["layers"]
     assert row["device_ms"] == pytest.approx((9 + 4) / 2 / 1e3) and row["n_kernels"] == 2.0
     assert row["cpu_ms"] == pytest.approx(39 / 1e3) and row["type"] == "Conv2d"

@@ -93,7 +93,8 @@ def aggregate(events: list[Any], device: str, types: dict[str, str] | None = Non
     top_ops = [e for e in cpu if _is_op(e) and (p := _enclosing(e)) is not None and _is_range(p)]
     if not top_ops:
         raise TraceError(f"the profiler recorded {len(steps)} iterations but no operator events in them")
-    dev = [e for e in events if not _is_cpu(e) and _dur(e) >= 0]
+    # Device activities of the profiled iterations (a kernel starts after its step's range opens).
+    dev = [e for e in events if not _is_cpu(e) and _dur(e) >= 0 and _start(e) >= _start(steps[0])]
     if device == "cuda" and not dev:
         raise TraceError("the profiler recorded no CUDA kernels (is CUPTI available to torch.profiler?)")
 
