@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from profiler.errors import UsageError
     from profiler.trace import TraceError, trace_model
 
-    if args.batch < 1 or args.top < 1:
-        raise UsageError(f"--batch and --top must be at least 1 (got {args.batch}, {args.top})")
+    for flag, value in (("--batch", args.batch), ("--top", args.top)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
     out = Path(args.output) if args.output else None

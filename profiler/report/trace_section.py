@@ -81,6 +81,16 @@ def _f(v: Any, spec: str = ".3f") -> str:
     return "–" if v is None else format(v, spec)
 
 
+def _roofline_text(bounds: dict[str, int], peaks: dict[str, Any], dtype: str) -> str:
+    counts = ", ".join(f"{n} {b}" for b, n in bounds.items() if n) or "no layers"
+    if not peaks:
+        return f"layers by bound: {counts}; no measured peaks (`profiler peaks`)"
+    tf = (peaks.get("matmul_tflops") or {}).get(dtype)
+    return (f"layers by bound: {counts}; peaks ({peaks.get('source', 'stored')}): matmul {dtype} "
+            f"{'–' if tf is None else f'{tf * 1e3:,.1f} GFLOP/s'}, copy {peaks.get('copy_bandwidth_gbs')} GB/s, "
+            f"launch {peaks.get('launch_us')} µs per operator")
+
+
 def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
     """What the template shows of one trace: facts, the chart (inline PNG), a table of the top layers."""
     from profiler.report.render import _figure
@@ -97,7 +107,7 @@ def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
         f"{t.get('n_kernels', 0):.0f} kernels",
         "idle fraction": ("n/a" if t.get("idle_fraction") is None else f"{100 * t['idle_fraction']:.1f} %")
         + f" — {t.get('idle_definition', '')}",
-        "roofline": f"bounds {t.get('bound_counts')}; peaks: {peaks.get('source', 'none stored')}",
+        "roofline": _roofline_text(t.get("bound_counts") or {}, peaks, str(doc.get("dtype"))),
         "file": src,
     }
     rows = [[_c(r["name"]), _c(r["type"]), _num(r["device_ms"], ".3f"), _num(r["cpu_ms"], ".3f"),
