@@ -23,10 +23,12 @@ def traced(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("trace")
     mp = pytest.MonkeyPatch()
     mp.setenv("ARCHPROF_CACHE", str(tmp / "cache"))
-    out = tmp / "trace.json"
+    out, run = tmp / "trace.json", tmp / "run-x"
+    run.mkdir()
     argv = ["trace", "resnet18", "--resolution", "64", "--iters", "2", "--warmup", "1", "--peaks", "stored"]
-    assert main([*argv, "--top", "5", "-o", str(out)]) == 0
+    assert main([*argv, "--top", "5", "-o", str(out), "--run", str(run)]) == 0
     mp.undo()
+    assert (run / "traces" / "resnet18-cpu-fp32-b1-r64.json").read_text() == out.read_text()  # the run's copy
     return json.loads(out.read_text())
 
 
@@ -134,6 +136,8 @@ def test_zero_events_says_so(monkeypatch, capsys, tmp_path: Path) -> None:
         (["trace", "resnet18", "--dtype", "fp16"], "fp16"),
         (["trace", "resnet18", "--iters", "0"], "--iters"),
         (["trace", "resnet18", "-o", "x.html"], ".json"),
+        (["trace", "resnet18", "--run", "no-such-run-dir"], "no-such-run-dir"),
+        (["trace", "resnet18", "--top", "0"], "--top"),
     ],
 )
 def test_bad_input_exits_2(argv, needle, capsys) -> None:

@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="auto: stored peaks, else a quick measurement now; stored: stored only (default auto)")
     p.add_argument("--json", action="store_true", help="print the whole trace as one JSON object")
     p.add_argument("-o", "--output", help="also write the trace JSON here (for `profiler report --trace`)")
+    p.add_argument("--run", help="also store the trace in RUN's traces/ folder (the run's report shows it)")
     p.set_defaults(func=run)
 
 
@@ -46,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else None
     if out is not None and out.suffix.lower() != ".json":
         raise UsageError(f"output {out} should end in .json")
+    run_traces = None
+    if args.run:
+        from profiler.store import resolve_run
+
+        run_dir = resolve_run(args.run)
+        if not run_dir.is_dir():
+            raise UsageError(f"--run {args.run} is not a run directory (results/<run-id>/)")
+        run_traces = run_dir / "traces"
     try:
         doc = trace_model(args.model, device=args.device, dtype=args.dtype, batch=args.batch,
                           resolution=args.resolution, iters=args.iters, warmup_iters=args.warmup,
@@ -54,15 +63,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"trace failed: {exc}")
         return 1
     doc["top"] = [r["name"] for r in doc["layers"][: args.top]]
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
+    if run_traces is not None:
+        res, b = doc["resolution"], doc["batch"]
+        stored = run_traces / f"{args.model}-{args.device}-{args.dtype}-b{b}-r{res}.json"
+        out = [out, stored] if out is not None else [stored]
+    else:
+        out = [out] if out is not None else []
+    for path in out:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
     if args.json:
         print_json(doc)
         return 0
     print_summary(doc, args.top)
-    if out is not None:
-        print(f"wrote {out}")
+    for path in out:
+        print(f"wrote {path}")
     return 0
 
 
@@ -77,6 +92,8 @@ def print_summary(doc: dict, top: int) -> None:
     console.print(f"[bold]{doc['model']}[/]  {doc['device']} ({doc['device_name']})  batch {doc['batch']}  "
                   f"{doc['resolution']}px  {doc['dtype']}  {doc['threads']} thread(s)  {doc['iters']} iterations")
     idle = "n/a" if t["idle_fraction"] is None else f"{100 * t['idle_fraction']:.1f} %"
+    if doc["device"] == "cuda" and t.get("busy_fraction_of_step") is not None:
+        idle += f" (device busy {100 * t['busy_fraction_of_step']:.1f} % of the step)"
     console.print(f"  step {t['step_ms']:.3f} ms profiled ({t['latency_ms_unprofiled']:.3f} ms unprofiled)   "
                   f"device {t['device_ms']:.3f} ms   {t['n_ops']:.0f} ops   {t['n_kernels']:.0f} kernels   "
                   f"idle fraction {idle}")

@@ -149,6 +149,9 @@ def aggregate(events: list[Any], device: str, types: dict[str, str] | None = Non
         "n_ops": len(top_ops) / n,
         "n_kernels": len(dev) / n,
         "idle_fraction": (1 - busy_total / span_total) if span_total > 0 else None,
+        # The device's busy share of the whole step (host wall time, synchronize included): low when the host is
+        # the bottleneck even before the first kernel starts, which the idle fraction does not see.
+        "busy_fraction_of_step": busy_total / sum(p["step_ms"] for p in per_iter) if per_iter else None,
         "idle_definition": (
             "1 - union of kernel intervals / span from first kernel start to last kernel end, per iteration"
             if device == "cuda"
