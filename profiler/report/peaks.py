@@ -78,7 +78,7 @@ def measured_peak(peaks: dict) -> Peak:
         tf32_tflops=get("tf32"),
         fp16_tflops=get("fp16"),
         bandwidth_tbs=float(peaks["copy_bandwidth_gbs"]) / 1e3,
-        source=f"measured on this device{f' {when}' if when else ''}: matmul, device copy",
+        source=f"measured on this device{f' {when}' if when else ''}",  # matmul and device-to-device copy
         bf16_tflops=get("bf16"),
     )
 
