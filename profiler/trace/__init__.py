@@ -106,13 +106,16 @@ def trace_model(
     with precision_context(dtype, device) as switches, torch_threads(n_threads) as used_threads:
         model = prepare(model, device, dtype, "contiguous")
         x = make_input(batch, resolution, device, dtype, "contiguous")
-        with torch.inference_mode():
-            for _ in range(warmup_iters):  # cuDNN autotuning and first-call allocations happen here
-                model(x)
-            with ModuleRanges(model):
-                model(x)  # one warm call with the ranges, so hook set-up is not in the profile
-                events = profile_events(model, x, iters, device)
-            unprofiled_ms = _unprofiled_ms(model, x, iters, device)
+        try:
+            with torch.inference_mode():
+                for _ in range(warmup_iters):  # cuDNN autotuning and first-call allocations happen here
+                    model(x)
+                with ModuleRanges(model):
+                    model(x)  # one warm call with the ranges, so hook set-up is not in the profile
+                    events = profile_events(model, x, iters, device)
+                unprofiled_ms = _unprofiled_ms(model, x, iters, device)
+        except torch.cuda.OutOfMemoryError as exc:
+            raise TraceError(f"out of device memory at batch {batch}, resolution {resolution}: {exc}") from exc
     result = aggregate(events, device, types)
     env = environment.capture(device)
     peaks = _peaks(device, env, used_threads, measure_peaks_if_missing)
