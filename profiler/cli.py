@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "cmd_report",
     "cmd_baseline",
     "cmd_check",
+    "cmd_peaks",
+    "cmd_trace",
 )
 
 

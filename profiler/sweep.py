@@ -123,8 +123,11 @@ def estimate_seconds(config: SweepConfig, tasks: list[Task]) -> float:
 
 def _meta(config: SweepConfig, device: str, argv: list[str] | None) -> dict[str, Any]:
     from profiler import environment
+    from profiler.peaks import attach_peaks
 
     env = environment.capture(device)
+    # Measured peaks of this device key (`profiler peaks`), for the report's roofline; CPU keys name the threads.
+    attach_peaks(env, device, threads=config.timing_config().threads or env.get("torch_threads"))
     return {"run": {"config_name": config.name, "device": device, "argv": argv if argv is not None else sys.argv,
                     "git_commit": env.get("git_commit"), "started_at": _now()},
             "environment": env, "config": config.to_dict(), "sessions": []}

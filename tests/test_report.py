@@ -22,6 +22,7 @@ from profiler.report.peaks import find_peak
 from profiler.store import ResultStore, load_results
 
 DATA = Path(__file__).parent / "data" / "small_run.csv"
+TRACE = Path(__file__).parent / "data" / "trace_resnet18_cpu_r64.json"  # measured on the project's CPU box
 N_BOOT = 200  # the bootstrap's size does not change what the report shows, only its intervals' precision
 META = {
     "environment": {
@@ -50,6 +51,8 @@ def stored_run(run_dir: Path) -> Path:
 def rendered_report() -> tuple[dict, str]:
     """(context, HTML) of the stored run, rendered once per test session; the browser test reuses it."""
     run_dir = stored_run(Path(tempfile.mkdtemp(prefix="archprof-report-")) / "run-small")
+    (run_dir / "traces").mkdir()  # a recorded `profiler trace` in the run: the report shows it per layer
+    (run_dir / "traces" / TRACE.name).write_bytes(TRACE.read_bytes())
     ctx = build_context(
         load_results(run_dir), json.loads((run_dir / "meta.json").read_text()), str(run_dir), n_boot=N_BOOT
     )

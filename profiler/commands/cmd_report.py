@@ -14,6 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="output file (default: reports/<run-id>.html)")
     p.add_argument("--boot", type=int, default=2000, help="cluster-bootstrap draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--trace", action="append", default=[], metavar="FILE",
+                   help="a `profiler trace -o` JSON to show per layer (repeatable; the run's traces/*.json too)")
     p.set_defaults(func=run)
 
 
@@ -39,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else default_output(args.path)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"output {out} should end in .html")
-    write_report(args.path, out, n_boot=args.boot, seed=args.seed)
+    for t in args.trace:
+        if not Path(t).is_file():
+            raise UsageError(f"--trace {t} does not exist; write one with `profiler trace MODEL -o FILE.json`")
+    write_report(args.path, out, n_boot=args.boot, seed=args.seed, traces=args.trace)
     size_kb = out.stat().st_size / 1024
     print(f"wrote {out} ({size_kb:.0f} KiB)")
     return 0

@@ -16,9 +16,12 @@ from profiler.report.render import build_context, build_report, render_html
 __all__ = ["build_context", "build_report", "render_html", "write_report"]
 
 
-def write_report(path: Path | str, out: Path | str, *, n_boot: int = 2000, seed: int = 0) -> Path:
-    """Render the report of ``path`` (run directory, run id, ``latest``, CSV or Parquet) into ``out``."""
-    html = build_report(path, n_boot=n_boot, seed=seed)
+def write_report(
+    path: Path | str, out: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None
+) -> Path:
+    """Render the report of ``path`` (run directory, run id, ``latest``, CSV or Parquet) into ``out``; ``traces``:
+    ``profiler trace`` files to show besides those in the run's ``traces/`` folder."""
+    html = build_report(path, n_boot=n_boot, seed=seed, traces=traces)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

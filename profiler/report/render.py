@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from profiler.report import overhead, plots, plots_raw, tables
-from profiler.report.peaks import find_peak
+from profiler.report import overhead, plots, plots_raw, tables, trace_section
+from profiler.report.peaks import roofline_peak
 
 MAX_CELLS = 4  # per-cell figures beyond this would drown the report; the tables still cover every cell
 SVG_MAX_POINTS = 200  # above this, scatter plots become 100-dpi PNG (SVG grows with every marker)
@@ -135,7 +135,7 @@ def header(raw: pd.DataFrame, meta: dict, source: str) -> dict:
     }
 
 
-def cell_figures(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: str) -> list[dict]:
+def cell_figures(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: str, env: dict | None = None) -> list:
     """The figures of one analysis cell."""
     n = len(cell)
     curves = "Curves: fitted M0 (FLOPs alone), M3 (√F + A) and M4 (F + √F + A); M3/M4 follow the cell's typical "
@@ -160,17 +160,16 @@ def cell_figures(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: s
             n_points=2 * n,
         ),
     ]
-    peak = None if device == "cpu" else find_peak(gpu_name or device)
+    return [*figs, roofline_figure(cell, dtype, gpu_name, device, env)]
+
+
+def roofline_figure(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: str, env: dict | None) -> dict:
+    """The roofline under measured peaks (``env["peaks"]``) or the data sheet's, labelled; skipped with a reason."""
+    peak, which = roofline_peak(env, gpu_name, device, dtype)
     if peak is None:
-        why = "a CPU cell" if device == "cpu" else f"device {gpu_name or device!r} is not in the table of known peaks"
-        figs.append(
-            {"title": "Roofline", "caption": "", "error": f"skipped: {why} (peak compute and bandwidth unknown)"}
-        )
-    else:
-        figs.append(
-            _figure("Roofline", plots_raw.ROOFLINE_NOTE + ".", plots_raw.roofline, cell, peak, dtype, n_points=n)
-        )
-    return figs
+        return {"title": "Roofline", "caption": "", "error": f"skipped: {which} (peak compute and bandwidth unknown)"}
+    note = f"{plots_raw.ROOFLINE_NOTE}. Roofs: {which}."
+    return _figure("Roofline", note, plots_raw.roofline, cell, peak, dtype, n_points=len(cell))
 
 
 def verdict_class(label: str) -> str:
@@ -205,12 +204,14 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "verdict_class": verdict_class(c["verdict"]["label"]),
         "summary": summary,
         "tables": [tables.coefficients(c), *tables.heldout(c), tables.tests(c)],
-        "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device) if with_figures else [],
+        "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
     }
 
 
-def build_context(raw: pd.DataFrame, meta: dict, source: str, *, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Everything the template shows, as plain data."""
+def build_context(
+    raw: pd.DataFrame, meta: dict, source: str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None
+) -> dict:
+    """Everything the template shows, as plain data; ``traces``: trace files besides the run's ``traces/``."""
     from profiler.analysis import analyze_frame
     from profiler.analysis.data import aggregate, cell_label, split_cells, validate
 
@@ -278,6 +279,7 @@ def build_context(raw: pd.DataFrame, meta: dict, source: str, *, n_boot: int = 2
     for i, session in enumerate(meta.get("sessions") or []):
         extra[f"session {i + 1}"] = session
     ctx["environment"] = tables.environment(env, extra) if env or extra else None
+    ctx["traces"] = trace_section.traces_context(source, traces)
     return ctx
 
 
@@ -292,10 +294,11 @@ def render_html(ctx: dict) -> str:
     return jenv.get_template("report.html").render(**ctx)
 
 
-def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0) -> str:
+def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None) -> str:
     """The HTML report of a run directory (path, run id or ``latest``), a CSV or a Parquet file."""
     from profiler.store import load_results, resolve_run
 
     resolved = resolve_run(path)
     raw = load_results(resolved)
-    return render_html(build_context(raw, _meta_for(resolved), str(resolved), n_boot=n_boot, seed=seed))
+    ctx = build_context(raw, _meta_for(resolved), str(resolved), n_boot=n_boot, seed=seed, traces=traces)
+    return render_html(ctx)

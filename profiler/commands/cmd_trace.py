@@ -1,0 +1,117 @@
+"""``profiler trace MODEL [--device D] [--batch B] [--resolution R] [--dtype T] [--iters N] [--top K] [--json]
+[-o trace.json]``: per-layer device and host time, the device idle fraction, each layer on the roofline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from profiler.commands.common import print_json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("trace", help="per-layer time of one model with torch.profiler (device, host, roofline)")
+    p.add_argument("model", help="registered model name (see `profiler list`)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--batch", type=int, default=1, help="images per batch (default 1)")
+    p.add_argument("--resolution", type=int, default=None, help="input side in pixels (default: the model's)")
+    p.add_argument("--dtype", choices=("fp32", "tf32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--iters", type=int, default=5, help="profiled iterations (default 5)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up iterations before profiling (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (default 1, as in CPU sweeps)")
+    p.add_argument("--top", type=int, default=10, help="layers listed, by device time (default 10)")
+    p.add_argument("--peaks", choices=("auto", "stored"), default="auto",
+                   help="auto: stored peaks, else a quick measurement now; stored: stored only (default auto)")
+    p.add_argument("--json", action="store_true", help="print the whole trace as one JSON object")
+    p.add_argument("-o", "--output", help="also write the trace JSON here (for `profiler report --trace`)")
+    p.add_argument("--run", help="also store the trace in RUN's traces/ folder (the run's report shows it)")
+    p.set_defaults(func=run)
+
+
+def _ms(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from profiler.commands.common import _clean
+    from profiler.errors import UsageError
+    from profiler.trace import TraceError, trace_model
+
+    for flag, value in (("--batch", args.batch), ("--top", args.top)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    out = Path(args.output) if args.output else None
+    if out is not None and out.suffix.lower() != ".json":
+        raise UsageError(f"output {out} should end in .json")
+    run_traces = None
+    if args.run:
+        from profiler.store import resolve_run
+
+        run_dir = resolve_run(args.run)
+        if not run_dir.is_dir():
+            raise UsageError(f"--run {args.run} is not a run directory (results/<run-id>/)")
+        run_traces = run_dir / "traces"
+    try:
+        doc = trace_model(args.model, device=args.device, dtype=args.dtype, batch=args.batch,
+                          resolution=args.resolution, iters=args.iters, warmup_iters=args.warmup,
+                          threads=args.threads, measure_peaks_if_missing=args.peaks == "auto")
+    except TraceError as exc:
+        print(f"trace failed: {exc}")
+        return 1
+    doc["top"] = [r["name"] for r in doc["layers"][: args.top]]
+    if run_traces is not None:
+        res, b = doc["resolution"], doc["batch"]
+        stored = run_traces / f"{args.model}-{args.device}-{args.dtype}-b{b}-r{res}.json"
+        out = [out, stored] if out is not None else [stored]
+    else:
+        out = [out] if out is not None else []
+    for path in out:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
+    if args.json:
+        print_json(doc)
+        return 0
+    print_summary(doc, args.top)
+    for path in out:
+        print(f"wrote {path}")
+    return 0
+
+
+def print_summary(doc: dict, top: int) -> None:
+    """The totals and the top layers as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = doc["totals"]
+    # Piped output gets rich's 80 columns by default: too narrow for the table, so widen it.
+    console = Console() if sys.stdout.isatty() else Console(width=150)
+    console.print(f"[bold]{doc['model']}[/]  {doc['device']} ({doc['device_name']})  batch {doc['batch']}  "
+                  f"{doc['resolution']}px  {doc['dtype']}  {doc['threads']} thread(s)  {doc['iters']} iterations")
+    idle = "n/a" if t["idle_fraction"] is None else f"{100 * t['idle_fraction']:.1f} %"
+    if doc["device"] == "cuda" and t.get("busy_fraction_of_step") is not None:
+        idle += f" (device busy {100 * t['busy_fraction_of_step']:.1f} % of the step)"
+    console.print(f"  step {t['step_ms']:.3f} ms profiled ({t['latency_ms_unprofiled']:.3f} ms unprofiled)   "
+                  f"device {t['device_ms']:.3f} ms   {t['n_ops']:.0f} ops   {t['n_kernels']:.0f} kernels   "
+                  f"idle fraction {idle}")
+    console.print(f"  idle fraction: {t['idle_definition']}")
+    peaks = doc.get("peaks")
+    if peaks:
+        tf = (peaks.get("matmul_tflops") or {}).get(doc["dtype"])
+        console.print(f"  peaks ({peaks.get('source')}): matmul {doc['dtype']} "
+                      f"{'–' if tf is None else f'{tf * 1e3:.1f} GFLOP/s'}, copy {peaks['copy_bandwidth_gbs']:.1f} "
+                      f"GB/s, launch {peaks['launch_us']:.2f} µs; bounds: {t['bound_counts']}")
+    else:
+        console.print("  no measured peaks stored for this device (run `profiler peaks`): roofline placement unknown")
+    table = Table(title=f"top {min(top, len(doc['layers']))} of {len(doc['layers'])} layers by device time "
+                  "(per iteration)")
+    for col in ("layer", "type", "device ms", "cpu ms", "ops", "kernels", "MMAC", "MB", "FLOP/B", "bound"):
+        table.add_column(col, justify="left" if col in ("layer", "type", "bound") else "right")
+    for r in doc["layers"][:top]:
+        table.add_row(r["name"], r["type"], _ms(r["device_ms"]), _ms(r["cpu_ms"]), f"{r['n_ops']:g}",
+                      f"{r['n_kernels']:g}", f"{r['macs'] / 1e6:.1f}", f"{r['bytes'] / 1e6:.2f}",
+                      "–" if r["intensity"] is None else f"{r['intensity']:.1f}", r["bound"])
+    console.print(table)
