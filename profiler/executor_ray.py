@@ -13,6 +13,7 @@ cancelled (the worker process is killed) and recorded the same way. Ray is optio
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -97,7 +98,6 @@ class RayExecutor(Executor):
         self.address, self.num_workers = address, num_workers
         self.counts_dir = str(Path(counts_dir).resolve()) if counts_dir else None
         self.onnx_cache_dir = str(Path(onnx_cache_dir).resolve()) if onnx_cache_dir else None
-        self.tasks_run = 0  # Ray tasks started (one per group, plus one per retried remainder)
 
     def _connect(self) -> bool:
         """Join (``address``) or start a Ray cluster; True when this call started it (and must shut it down)."""
@@ -111,7 +111,9 @@ class RayExecutor(Executor):
             env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
                 p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)}}
         try:
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, runtime_env=env)
+            # Worker output stays in Ray's logs (/tmp/ray/session_latest/logs on each node), not on the progress bar.
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, runtime_env=env,
+                     logging_level=logging.WARNING)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UsageError(f"cannot connect to the Ray cluster at {self.address!r}: {exc}") from None
         return True
@@ -161,7 +163,6 @@ class RayExecutor(Executor):
                        "onnx_cache_dir": self.onnx_cache_dir}
                 # Until the first task starts the worker is starting and importing: allow the first task's timeout.
                 running[remote.remote(job)] = _Slot(pending, time.monotonic() + pending[0].timeout_s)
-                self.tasks_run += 1
             wait_s = max(0.0, min(s.deadline for s in running.values()) - time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=wait_s)
             if not ready:
