@@ -185,7 +185,10 @@ class RayExecutor(Executor):
                     continue
                 except ray.exceptions.RayError as exc:
                     del running[gen]
-                    reason = f"Ray worker died ({type(exc).__name__}): {_first_line(exc)}"
+                    # RayTaskError: our code raised outside a measurement (e.g. an import); anything else: the worker,
+                    # its node or its owner died.
+                    what = "raised" if isinstance(exc, ray.exceptions.RayTaskError) else "died"
+                    reason = f"Ray worker {what} ({type(exc).__name__}): {_first_line(exc)}"
                     # Between two tasks nothing was in flight: retry the rest. Before any task started, fail the
                     # first one, so that a group whose worker always dies cannot loop forever.
                     task = slot.inflight if slot.inflight is not None else None if slot.started_any else slot.pending[0]

@@ -131,3 +131,26 @@ def test_ray_resumes_a_run_the_subprocess_executor_started(tmp_path: Path) -> No
     df = load_results(tmp_path / "res" / "run").set_index("task_key")
     assert sorted(df.index) == sorted(keys) and (df["status"] == "ok").all()
     assert df.loc[keys[::2], "started_at"].min() > df.loc[keys[1::2], "started_at"].max()  # only those re-measured
+
+
+@pytest.mark.gpu
+def test_ray_on_cuda_gives_each_group_its_own_gpu(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
+    import torch
+
+    from profiler.executor_ray import RayExecutor
+
+    n_gpus = torch.cuda.device_count()
+    config = _config(tmp_path)
+    ray.init(num_cpus=2, num_gpus=n_gpus, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    try:
+        run_sweep(config, device="cuda", run_dir=tmp_path / "run", show_progress=False, executor=RayExecutor())
+    finally:
+        ray.shutdown()
+    df = load_results(tmp_path / "run")
+    assert (df["status"] == "ok").all(), df["error"].dropna().tolist()
+    assert set(df["gpu_index"].astype(int)) <= set(range(n_gpus))
+    # One model's group ran on one GPU, in one worker process.
+    assert (df.groupby("model")["gpu_index"].nunique() == 1).all()
+    assert (df.groupby("model")["worker_pid"].nunique() == 1).all()
