@@ -60,21 +60,29 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
     place = {"node": socket.gethostname(), "gpu_index": gpu_index, "worker_pid": os.getpid()}
     yield {"event": "hello", **place}
     tasks = [Task.from_dict(t) for t in job["tasks"]]
+    # The driver's cache root, where it exists on this node (a remote node keeps its own default).
+    if _local_dir(job.get("cache_root")):
+        os.environ["ARCHPROF_CACHE"] = job["cache_root"]
     # run_tasks calls on_start before it yields the row; a thread lets the start event reach the driver while the
     # measurement runs, so that the driver knows the in-flight task if this process dies.
     events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    raised: list[BaseException] = []
 
     def work() -> None:
         try:
             for row in run_tasks(tasks, _local_dir(job["counts_dir"]), _local_dir(job["onnx_cache_dir"]),
                                  on_start=lambda t: events.put({"event": "start", "key": t.key})):
                 events.put({"event": "row", "row": {**row, "node": place["node"], "gpu_index": gpu_index}})
+        except BaseException as exc:  # outside any measurement (those are rows): the driver gets it as RayTaskError
+            raised.append(exc)
         finally:
             events.put(None)
 
     threading.Thread(target=work, daemon=True).start()
     while (msg := events.get()) is not None:
         yield msg
+    if raised:
+        raise raised[0]
 
 
 @dataclass
@@ -160,7 +168,7 @@ class RayExecutor(Executor):
             while queue_ and len(running) < slots:
                 pending = queue_.popleft()
                 job = {"tasks": [t.to_dict() for t in pending], "counts_dir": self.counts_dir,
-                       "onnx_cache_dir": self.onnx_cache_dir}
+                       "onnx_cache_dir": self.onnx_cache_dir, "cache_root": os.environ.get("ARCHPROF_CACHE")}
                 # Until the first task starts the worker is starting and importing: allow the first task's timeout.
                 running[remote.remote(job)] = _Slot(pending, time.monotonic() + pending[0].timeout_s)
             wait_s = max(0.0, min(s.deadline for s in running.values()) - time.monotonic())
