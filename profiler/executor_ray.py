@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 from collections import deque
@@ -229,5 +230,8 @@ class RayExecutor(Executor):
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    cause = getattr(exc, "cause", None)  # RayTaskError: the exception raised in the task
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"[:300]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # Ray colours its messages
     return (text.splitlines()[0] if text else "")[:300]

@@ -111,6 +111,24 @@ def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(r
 
 
 @pytest.mark.slow
+def test_a_ray_task_that_raises_outside_a_measurement_fails_each_task_once_and_ends(ray_cluster, tmp_path) -> None:
+    import dataclasses
+
+    from profiler.executor_ray import RayExecutor
+    from profiler.tasks import Task
+
+    class BadTask(Task):  # the worker cannot rebuild it: Task(**d) raises TypeError before anything is measured
+        def to_dict(self):
+            return {**dataclasses.asdict(self), "bogus": 1}
+
+    tasks = [BadTask(**t.to_dict()) for t in plan(_config(tmp_path), "cpu")[:3]]
+    rows = list(RayExecutor().run(tasks))
+    assert sorted(r["task_key"] for r in rows) == sorted(t.key for t in tasks)
+    assert all(r["status"] == "failed" for r in rows)
+    assert all(r["error"].startswith("Ray worker raised (RayTaskError(TypeError)): TypeError: ") for r in rows)
+
+
+@pytest.mark.slow
 def test_ray_resumes_a_run_the_subprocess_executor_started(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
     cfg = tmp_path / "tiny-ray.toml"
