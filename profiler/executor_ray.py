@@ -59,7 +59,7 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
     gpu_ids = ray.get_gpu_ids()
     gpu_index = int(gpu_ids[0]) if gpu_ids else None
     place = {"node": socket.gethostname(), "gpu_index": gpu_index, "worker_pid": os.getpid()}
-    yield {"event": "hello", **place}
+    yield {"event": "hello", "ray_node_id": ray.get_runtime_context().get_node_id(), **place}
     tasks = [Task.from_dict(t) for t in job["tasks"]]
     # The driver's cache root, where it exists on this node (a remote node keeps its own default).
     if _local_dir(job.get("cache_root")):
@@ -94,7 +94,8 @@ class _Slot:
     deadline: float
     inflight: Task | None = None
     started_any: bool = False
-    place: dict[str, Any] = field(default_factory=dict)
+    place: dict[str, Any] = field(default_factory=dict)  # node, gpu_index, worker_pid (row columns)
+    ray_node_id: str | None = None
 
 
 class RayExecutor(Executor):
@@ -208,6 +209,9 @@ class RayExecutor(Executor):
     def _handle(self, slot: _Slot, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if msg["event"] == "hello":
             slot.place = {k: msg[k] for k in ("node", "gpu_index", "worker_pid")}
+            slot.ray_node_id = msg.get("ray_node_id")
+            # The worker is up: waiting for resources or a process start no longer counts against the timeout.
+            slot.deadline = time.monotonic() + slot.pending[0].timeout_s
         elif msg["event"] == "start":
             slot.inflight = next(t for t in slot.pending if t.key == msg["key"])
             slot.started_any = True
