@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "cmd_time",
     "cmd_sweep",
     "cmd_export",
+    "cmd_merge",
     "cmd_analyze",
     "cmd_predict",
     "cmd_report",

@@ -56,7 +56,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("worker_pid", "INTEGER"),
     ("started_at", "TEXT"),
     ("duration_s", "REAL"),
+    ("node", "TEXT"),  # host that measured the row
+    ("gpu_index", "INTEGER"),  # physical CUDA device index (None on CPU)
 )
+# Columns added after schema 1 was first written: a run without them still opens (they read as null) and gains
+# them on its next write.
+ADDED_COLUMNS: tuple[str, ...] = ("node", "gpu_index")
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 _JSON_COLUMNS = ("samples_ms",)
 
@@ -73,9 +78,10 @@ def _connect(path: Path) -> sqlite3.Connection:
 class ResultStore:
     """The measurements of one run directory."""
 
-    def __init__(self, run_dir: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection, missing: tuple[str, ...] = ()) -> None:
         self.run_dir = run_dir
         self._conn = conn
+        self._missing = missing  # ADDED_COLUMNS this older database lacks; added on the first write
 
     @classmethod
     def create(cls, run_dir: Path | str, meta: dict[str, Any]) -> ResultStore:
@@ -109,10 +115,10 @@ class ResultStore:
             raise UsageError(f"{db} is corrupt or not an SQLite database: {exc}") from None
         if version != SCHEMA_VERSION or not have:
             raise UsageError(f"{db} is not an archprof results database (schema {version}, table {TABLE!r})")
-        missing = [c for c in COLUMN_NAMES if c not in have]
+        missing = [c for c in COLUMN_NAMES if c not in have and c not in ADDED_COLUMNS]
         if missing:
             raise UsageError(f"{db} lacks columns {missing}; it was written by another version")
-        return cls(run_dir, conn)
+        return cls(run_dir, conn, tuple(c for c in ADDED_COLUMNS if c not in have))
 
     # --- metadata -------------------------------------------------------------------------------------
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -138,6 +144,11 @@ class ResultStore:
             raise ValueError(f"unknown result columns {sorted(unknown)}; known: {COLUMN_NAMES}")
         if not row.get("task_key"):
             raise ValueError("a result row needs a task_key")
+        if self._missing:  # not on open: reading an older run (perhaps read-only) must not change it
+            types = dict(COLUMNS)
+            for name in self._missing:
+                self._conn.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{name}" {types[name]}')
+            self._missing = ()
         values = {k: row.get(k) for k in COLUMN_NAMES}
         for k in _JSON_COLUMNS:
             if values[k] is not None and not isinstance(values[k], str):

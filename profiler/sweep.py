@@ -161,6 +161,9 @@ def run_sweep(
     if resume:
         store = ResultStore.open(run_dir)
         meta = store.read_meta()
+        if meta.get("merged_from"):
+            store.close()
+            raise UsageError(f"{run_dir} is a merge of several runs (profiler merge); resume a source run instead")
         stored = (meta.get("config") or {}).get("text")
         if stored is not None and stored != config.text:
             store.close()

@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -98,7 +99,7 @@ def run_tasks(
     for task in tasks:
         if on_start is not None:
             on_start(task)
-        row = {**task.base_row(), "worker_pid": os.getpid(), "started_at": _now()}
+        row = {**task.base_row(), "worker_pid": os.getpid(), "started_at": _now(), **placement(task.device)}
         t0 = time.perf_counter()
         try:
             if task.spec_hash not in pristine:
@@ -127,6 +128,16 @@ def run_tasks(
         elif task.device == "cpu":
             row["device_name"] = _cpu_name()
         yield row
+
+
+def placement(device: str) -> dict[str, Any]:
+    """Where a row is measured: ``node`` (host name) and ``gpu_index`` (the physical CUDA index; None on CPU)."""
+    gpu_index = None
+    if device == "cuda":
+        # CUDA_VISIBLE_DEVICES (set by Ray or the user) maps this process's cuda:0 to a physical GPU.
+        first = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0].strip()
+        gpu_index = int(first) if first.isdigit() else None
+    return {"node": socket.gethostname(), "gpu_index": gpu_index}
 
 
 def _cuda_name() -> str | None:

@@ -63,7 +63,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     if "resolution" not in df.columns:
         df["resolution"] = np.nan
-    keys = [k for k in CELL_KEYS if k in df.columns]
+    keys = cell_keys(df)
     group = [*keys, "model", "resolution"]
     g = df.groupby(group, dropna=False, sort=True)
     spread = g[["macs", "acts"]].nunique()
@@ -89,8 +89,12 @@ def load_frame(path: str | Path) -> pd.DataFrame:
 
 
 def cell_keys(df: pd.DataFrame) -> list[str]:
-    """The cell-defining columns present in ``df``."""
-    return [k for k in CELL_KEYS if k in df.columns]
+    """The cell-defining columns present in ``df``; ``device_name`` too where rows come from several devices
+    (a merged run, a Ray cluster of mixed GPUs): an H200 and an A100 are two cells, never one pooled fit."""
+    keys = [k for k in CELL_KEYS if k in df.columns]
+    if "device_name" in df.columns and df["device_name"].nunique(dropna=True) > 1:
+        keys.insert(keys.index("device") + 1 if "device" in keys else 0, "device_name")
+    return keys
 
 
 def cell_label(key: dict) -> str:

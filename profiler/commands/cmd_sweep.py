@@ -30,14 +30,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan and a time estimate; measure nothing")
     p.add_argument("--results-dir", default="results", help="where run directories live (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    p.add_argument("--executor", choices=("subprocess", "ray"), default="subprocess",
+                   help="subprocess (default): one worker process at a time on this machine; ray: one Ray task "
+                        "per GPU (or per [timing] threads CPUs) on a Ray cluster (pip install -e '.[ray]')")
+    p.add_argument("--address", default=None,
+                   help="with --executor ray: the cluster to join (auto or HOST:PORT); default: start a local one")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="with --executor ray: at most N groups at once (default: every GPU, or CPUs / threads)")
     p.set_defaults(func=run)
 
 
-def _device(arg: str) -> str:
+def _device(arg: str, executor: str = "subprocess") -> str:
     import torch
 
     from profiler.timing import check_device
 
+    if executor == "ray" and arg == "cuda":
+        return arg  # the GPUs are the cluster's, not this driver's: RayExecutor checks the cluster's resources
     if arg == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -65,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--retry-failed needs --resume ID")
     if args.resume and args.run_id:
         raise UsageError("give either --resume ID (continue a run) or --run-id ID (a new run), not both")
-    device = _device(args.device)
+    if args.executor != "ray" and (args.address or args.ray_workers is not None):
+        raise UsageError("--address and --ray-workers need --executor ray")
+    if args.executor == "ray":
+        from profiler.executor_ray import import_ray
+
+        import_ray()  # not installed → exit 2 with the install command, before any planning
+    device = _device(args.device, args.executor)
     if args.resume:
         run_dir = resolve_run(args.resume, args.results_dir)
         with ResultStore.open(run_dir) as store:  # foreign or corrupt → UsageError (exit 2)
@@ -97,8 +112,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not tasks:
         raise UsageError(f"{config.path}: the plan on {device} is empty (every combination was skipped)")
+    executor = None
+    if args.executor == "ray":
+        from profiler.executor_ray import RayExecutor
+
+        executor = RayExecutor(args.address, args.ray_workers, counts_dir=run_dir / "counts")
     run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume), show_progress=not args.no_progress,
-              retry_failed=args.retry_failed, argv=sys.argv)
+              retry_failed=args.retry_failed, executor=executor, argv=sys.argv)
     from profiler.sweep import session_summary
 
     s = session_summary(run_dir)
