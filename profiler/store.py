@@ -30,6 +30,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("params", "INTEGER"),
     ("acts", "INTEGER"),
     ("acts_all", "INTEGER"),
+    ("ops", "INTEGER"),  # aten ops that compute, per inference (batch-independent); counting.ops
+    ("bytes", "INTEGER"),  # memory-traffic lower bound per image at fp32 (batch 1); counting.ops
     ("backend", "TEXT"),
     ("device", "TEXT"),
     ("device_name", "TEXT"),
@@ -58,6 +60,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("duration_s", "REAL"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
+# Nullable columns added after schema 1: a run written before them opens (they read as NULL) and gains them
+# (ALTER TABLE) only when a row is written to it, e.g. on --resume. Measured values are never rewritten.
+LATER_COLUMNS: frozenset[str] = frozenset({"ops", "bytes"})
 _JSON_COLUMNS = ("samples_ms",)
 
 
@@ -73,9 +78,10 @@ def _connect(path: Path) -> sqlite3.Connection:
 class ResultStore:
     """The measurements of one run directory."""
 
-    def __init__(self, run_dir: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection, missing: tuple[str, ...] = ()) -> None:
         self.run_dir = run_dir
         self._conn = conn
+        self._missing = missing  # LATER_COLUMNS this database lacks (see ``open``)
 
     @classmethod
     def create(cls, run_dir: Path | str, meta: dict[str, Any]) -> ResultStore:
@@ -110,9 +116,9 @@ class ResultStore:
         if version != SCHEMA_VERSION or not have:
             raise UsageError(f"{db} is not an archprof results database (schema {version}, table {TABLE!r})")
         missing = [c for c in COLUMN_NAMES if c not in have]
-        if missing:
+        if set(missing) - LATER_COLUMNS:
             raise UsageError(f"{db} lacks columns {missing}; it was written by another version")
-        return cls(run_dir, conn)
+        return cls(run_dir, conn, tuple(missing))
 
     # --- metadata -------------------------------------------------------------------------------------
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -138,6 +144,10 @@ class ResultStore:
             raise ValueError(f"unknown result columns {sorted(unknown)}; known: {COLUMN_NAMES}")
         if not row.get("task_key"):
             raise ValueError("a result row needs a task_key")
+        types = dict(COLUMNS)
+        for name in self._missing:
+            self._conn.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{name}" {types[name]}')
+        self._missing = ()
         values = {k: row.get(k) for k in COLUMN_NAMES}
         for k in _JSON_COLUMNS:
             if values[k] is not None and not isinstance(values[k], str):
