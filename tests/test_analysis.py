@@ -64,6 +64,12 @@ def test_recovers_claim_law(claim_result: dict) -> None:
     assert cell["forms"]["M3"]["log"]["coef"]["A"] == pytest.approx(3.0, rel=0.05)
 
 
+def test_frame_without_ops_or_specs_skips_n_forms_and_says_why(claim_result: dict) -> None:
+    c = claim_result["cells"][0]
+    assert "M5" not in c["forms"] and "M5" not in c["heldout"]["forms"]
+    assert not c["mechanistic"]["available"] and c["explanation"]["regime"] == "unknown"
+
+
 def test_flops_law_is_not_supported() -> None:
     cell = analyze_frame(synth("flops"), n_boot=500, seed=0)["cells"][0]
     assert cell["verdict"]["label"] == "not supported"

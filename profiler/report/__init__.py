@@ -10,14 +10,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from profiler.report.render import build_context, build_report, render_html
+from typing import Any
 
 __all__ = ["build_context", "build_report", "render_html", "write_report"]
 
 
+def __getattr__(name: str) -> Any:
+    # Lazy: ``profiler.report.peaks`` (a plain table the analysis uses) must not pull in matplotlib via render.
+    if name in ("build_context", "build_report", "render_html"):
+        from profiler.report import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module 'profiler.report' has no attribute {name!r}")
+
+
 def write_report(path: Path | str, out: Path | str, *, n_boot: int = 2000, seed: int = 0) -> Path:
     """Render the report of ``path`` (run directory, run id, ``latest``, CSV or Parquet) into ``out``."""
+    from profiler.report.render import build_report
+
     html = build_report(path, n_boot=n_boot, seed=seed)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
