@@ -156,6 +156,7 @@ def analyze_frame(
     for c in cells:
         c["verdict"] = decide(c)
         c["explanation"] = explain(c)
+        c["verdict"]["regime"] = c["explanation"]["regime"]  # the claim's verdict, and what the runtime follows
     return _json_safe(
         {
             "claim": "runtime ~ sqrt(FLOPs) + activations (M3) predicts better than FLOPs alone (M0)",

@@ -3,7 +3,7 @@ and the mechanistic model.
 
 A table is deterministic in (spec, resolution), so it is looked up, in order, in
 1. ``<run>/counts/<spec_hash>_r<res>.ops.json`` — written by sweep workers (``profiler.worker``), or added to an
-   older run by ``python -m profiler.analysis.optables RUN`` (writes only those files; rows are never touched);
+   older run by ``python -m profiler.backfill RUN`` (writes only those files; rows are never touched);
 2. ``$ARCHPROF_CACHE/optables/`` (default ``~/.cache/archprof/optables/``);
 3. counted from the row's ``spec_json`` on fake tensors (needs torch and ``models``; no kernels run), then cached
    in 2.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,9 +155,3 @@ def backfill(run: str | Path) -> list[Path]:
         _write(path, count_doc(sub["spec_json"].iloc[0], int(res)))
         written.append(path)
     return written
-
-
-if __name__ == "__main__":  # python -m profiler.analysis.optables RUN [RUN ...]
-    for arg in sys.argv[1:]:
-        for p in backfill(arg):
-            print(p)
