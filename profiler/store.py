@@ -245,6 +245,7 @@ def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path
         raise UsageError(f"unknown export format {fmt!r}; valid: csv, parquet")
     run_dir = resolve_run(run_dir)
     df = load_results(run_dir)
+    _fill_op_counts(df, run_dir)
     df["samples_ms"] = df["samples_ms"].map(lambda v: json.dumps(v) if v is not None else None)
     out = Path(out) if out else run_dir / f"results.{fmt}"
     if fmt == "csv":
@@ -253,3 +254,20 @@ def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path
         df.to_parquet(out, index=False)
     return out
 
+
+
+def _fill_op_counts(df, run_dir: Path) -> None:  # df: pandas.DataFrame, changed in place
+    """Fill NULL ``ops``/``bytes`` from the run's per-op tables (``counts/<spec_hash>_r<res>.ops.json``).
+
+    Runs recorded before these columns existed get them in exports where the tables were added
+    (``python -m profiler.backfill``); counts are deterministic, so this adds no measurement.
+    """
+    for i, row in df.iterrows():
+        if row.get("ops") == row.get("ops") and row.get("ops") is not None:  # present and not NaN
+            continue
+        path = run_dir / "counts" / f"{row['spec_hash']}_r{row['resolution']}.ops.json"
+        if path.is_file():
+            doc = json.loads(path.read_text())
+            df.loc[i, "ops"], df.loc[i, "bytes"] = doc["ops"], doc["bytes"]
+    for col in ("ops", "bytes"):
+        df[col] = df[col].astype("Int64")  # integers with NULLs, not floats

@@ -76,3 +76,13 @@ def test_ort_run_with_three_models_reports_too_few_instead_of_crashing():
 
     html = build_report(ORT, n_boot=100)
     assert "analysis unavailable" in html and "3 models; the fits need at least 8" in html
+
+
+def test_export_of_the_committed_run_carries_ops_and_bytes_from_its_tables(tmp_path):
+    import pandas as pd
+
+    from profiler.store import export
+
+    df = pd.read_csv(export(EAGER, "csv", tmp_path / "h200.csv"))
+    assert df["ops"].notna().all() and df["bytes"].notna().all()
+    assert set(df.loc[df["model"] == "resnet50", "ops"]) == {174}

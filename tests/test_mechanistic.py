@@ -51,6 +51,8 @@ def test_measured_launch_is_kept_fixed():
     mc = MechanisticCell(pd.DataFrame({"batch": [1] * 3, "dtype": "fp32", "latency_ms": 0.0}), tables, peaks)
     mc.t = 2.0 * mc.roof_ms + 0.005 * mc.n_ops
     assert mc.fit(np.ones(3, bool), np.ones(3)) == pytest.approx((2.0, 0.005))
+    mc.t = 2.0 * mc.roof_ms + 0.02 * mc.n_ops  # the device's per-op cost is 20 µs, not the measured 5 µs
+    assert mc.fit(np.ones(3, bool), np.ones(3), free_launch=True) == pytest.approx((2.0, 0.02))
 
 
 def test_peaks_measured_then_datasheet_then_none():

@@ -79,6 +79,9 @@ def analyze_cell(
         mc = MechanisticCell(cell, *mech_inputs)
         params = mc.fit(np.ones(len(cell), bool), w)
         mech = {"available": True, **summarize_fit(mc, params, w)}
+        if mc.peaks.launch_source == "measured":  # what the data alone would say about the per-op cost
+            k_free, launch_free = mc.fit(np.ones(len(cell), bool), w, free_launch=True)
+            mech.update(k_if_launch_fitted=k_free, launch_us_if_fitted=1e3 * launch_free)
         ll = obs_loglik(mc.predict(params), mc.t, w)
         for other in ("M0", "M5"):
             if other in fits:

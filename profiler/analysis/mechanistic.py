@@ -99,13 +99,14 @@ class MechanisticCell:
         self.t = cell["latency_ms"].to_numpy(float)
         self.peaks = peaks
 
-    def fit(self, mask: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
-        """(k, launch_ms) by NNLS on the rows in ``mask`` with WLS weights; launch fixed when measured."""
+    def fit(self, mask: np.ndarray, weights: np.ndarray, free_launch: bool = False) -> tuple[float, float]:
+        """(k, launch_ms) by NNLS on the rows in ``mask`` with WLS weights; launch fixed when measured (unless
+        ``free_launch``, which fits it anyway: a check on the measured value)."""
         from scipy.optimize import nnls
 
         sw = np.sqrt(np.asarray(weights, float))
         y = self.t[mask]
-        if self.peaks.launch_s is not None:
+        if self.peaks.launch_s is not None and not free_launch:
             launch_ms = 1e3 * self.peaks.launch_s
             (k,), _ = nnls((sw * self.roof_ms[mask])[:, None], sw * (y - launch_ms * self.n_ops[mask]))
             return float(k), launch_ms
