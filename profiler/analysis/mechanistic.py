@@ -12,6 +12,11 @@ non-negative least squares with the analysis's common weights 1/t̂² (multiplic
 families only when predicting held-out families. Every number says where it came from: "measured", "datasheet"
 or "fitted".
 
+Limitation: launches and kernel time are *added*, as the model was specified. In eager CUDA the CPU enqueues
+kernels asynchronously, so the two overlap and per op the time is closer to max(launch, kernel); where kernels
+are about as long as a launch (batch 64 fp16 on an H200) the fitted launch cost and k share the blame, and the
+shares are an attribution under the additive model, not a measurement (``profiler trace`` measures it).
+
 Decomposition, per model: launch share N·launch/t̂; compute share k·Σ_{compute-bound ops} compute time / t̂; memory
 share likewise for memory-bound ops. The cell's regime is the largest median share.
 """
