@@ -30,6 +30,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("params", "INTEGER"),
     ("acts", "INTEGER"),
     ("acts_all", "INTEGER"),
+    ("ops", "INTEGER"),  # aten ops that compute, per inference (batch-independent); counting.ops
+    ("bytes", "INTEGER"),  # memory-traffic lower bound per image at fp32 (batch 1); counting.ops
     ("backend", "TEXT"),
     ("device", "TEXT"),
     ("device_name", "TEXT"),
@@ -59,10 +61,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("node", "TEXT"),  # host that measured the row
     ("gpu_index", "INTEGER"),  # physical CUDA device index (None on CPU)
 )
-# Columns added after schema 1 was first written: a run without them still opens (they read as null) and gains
-# them on its next write.
-ADDED_COLUMNS: tuple[str, ...] = ("node", "gpu_index")
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
+# Nullable columns added after schema 1: a run written before them opens (they read as NULL) and gains them
+# (ALTER TABLE) only when a row is written to it, e.g. on --resume. Measured values are never rewritten.
+LATER_COLUMNS: frozenset[str] = frozenset({"ops", "bytes", "node", "gpu_index"})
 _JSON_COLUMNS = ("samples_ms",)
 
 
@@ -81,7 +83,7 @@ class ResultStore:
     def __init__(self, run_dir: Path, conn: sqlite3.Connection, missing: tuple[str, ...] = ()) -> None:
         self.run_dir = run_dir
         self._conn = conn
-        self._missing = missing  # ADDED_COLUMNS this older database lacks; added on the first write
+        self._missing = missing  # LATER_COLUMNS this older database lacks; added on the first write
 
     @classmethod
     def create(cls, run_dir: Path | str, meta: dict[str, Any]) -> ResultStore:
@@ -115,10 +117,10 @@ class ResultStore:
             raise UsageError(f"{db} is corrupt or not an SQLite database: {exc}") from None
         if version != SCHEMA_VERSION or not have:
             raise UsageError(f"{db} is not an archprof results database (schema {version}, table {TABLE!r})")
-        missing = [c for c in COLUMN_NAMES if c not in have and c not in ADDED_COLUMNS]
-        if missing:
+        missing = [c for c in COLUMN_NAMES if c not in have]
+        if set(missing) - LATER_COLUMNS:
             raise UsageError(f"{db} lacks columns {missing}; it was written by another version")
-        return cls(run_dir, conn, tuple(c for c in ADDED_COLUMNS if c not in have))
+        return cls(run_dir, conn, tuple(missing))
 
     # --- metadata -------------------------------------------------------------------------------------
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -246,6 +248,7 @@ def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path
         raise UsageError(f"unknown export format {fmt!r}; valid: csv, parquet")
     run_dir = resolve_run(run_dir)
     df = load_results(run_dir)
+    _fill_op_counts(df, run_dir)
     df["samples_ms"] = df["samples_ms"].map(lambda v: json.dumps(v) if v is not None else None)
     out = Path(out) if out else run_dir / f"results.{fmt}"
     if fmt == "csv":
@@ -254,3 +257,20 @@ def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path
         df.to_parquet(out, index=False)
     return out
 
+
+
+def _fill_op_counts(df, run_dir: Path) -> None:  # df: pandas.DataFrame, changed in place
+    """Fill NULL ``ops``/``bytes`` from the run's per-op tables (``counts/<spec_hash>_r<res>.ops.json``).
+
+    Runs recorded before these columns existed get them in exports where the tables were added
+    (``python -m profiler.backfill``); counts are deterministic, so this adds no measurement.
+    """
+    for i, row in df.iterrows():
+        if row.get("ops") == row.get("ops") and row.get("ops") is not None:  # present and not NaN
+            continue
+        path = run_dir / "counts" / f"{row['spec_hash']}_r{row['resolution']}.ops.json"
+        if path.is_file():
+            doc = json.loads(path.read_text())
+            df.loc[i, "ops"], df.loc[i, "bytes"] = doc["ops"], doc["bytes"]
+    for col in ("ops", "bytes"):
+        df[col] = df[col].astype("Int64")  # integers with NULLs, not floats

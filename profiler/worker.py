@@ -50,18 +50,26 @@ class _CountCache:
             self.mem[key] = json.loads(path.read_text())
             return self.mem[key]
         from profiler.counting import count_model
+        from profiler.counting.ops import op_table_doc
 
         # Fake tensors under FlopCounterMode: no kernels run, no fvcore needed on the GPU host; the golden test
         # shows it equals fvcore's count on every registered model.
         c = count_model(spec, task.resolution, batch=1, method="torch")
-        counts = {"macs": c.macs, "params": c.params, "acts": c.acts, "acts_all": c.acts_all}
+        counts = {"macs": c.macs, "params": c.params, "acts": c.acts, "acts_all": c.acts_all,
+                  "ops": c.ops, "bytes": c.bytes}
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(counts))
-            tmp.replace(path)  # atomic: a killed worker never leaves half a file
+            # The per-op table (what the mechanistic runtime model sums over) sits next to the counts.
+            _atomic_write(path.with_name(f"{key}.ops.json"), json.dumps(op_table_doc(c)))
+            _atomic_write(path, json.dumps(counts))
         self.mem[key] = counts
         return counts
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)  # atomic: a killed worker never leaves half a file
 
 
 def _inject(fault: str | None) -> None:

@@ -42,7 +42,7 @@ def claim_result() -> dict:
 
 
 def test_forms_are_ordered() -> None:
-    assert list(FORMS) == ["M0", "M1", "M2", "M3", "M4", "P"]
+    assert list(FORMS) == ["M0", "M1", "M2", "M3", "M4", "P", "M5", "M6"]
     assert FORMS["M3"] == "t ~ sqrt(F) + A"
 
 
@@ -56,12 +56,18 @@ def test_recovers_claim_law(claim_result: dict) -> None:
     # M3 beats M0 on held-out families, and AIC ranks it above the FLOPs-only and params-only forms.
     comp = cell["heldout"]["comparisons"]["M3_vs_M0"]
     assert comp["mape_reduction_ci"][0] > 0.5
-    aic = {f: cell["forms"][f]["wls"]["aic"] for f in FORMS}
+    aic = {f: cell["forms"][f]["wls"]["aic"] for f in cell["forms"]}  # no ops column: M0–M4 and P
     assert aic["M3"] < min(aic["M0"], aic["M1"], aic["M2"], aic["P"])
     j = {(r["null"], r["alt"]): r["p"] for r in cell["tests"]["j"]}
     assert j[("M0", "M3")] < 0.001 and j[("M3", "M0")] > 0.05
     # The log-space variant agrees with WLS when the specification is right.
     assert cell["forms"]["M3"]["log"]["coef"]["A"] == pytest.approx(3.0, rel=0.05)
+
+
+def test_frame_without_ops_or_specs_skips_n_forms_and_says_why(claim_result: dict) -> None:
+    c = claim_result["cells"][0]
+    assert "M5" not in c["forms"] and "M5" not in c["heldout"]["forms"]
+    assert not c["mechanistic"]["available"] and c["explanation"]["regime"] == "unknown"
 
 
 def test_flops_law_is_not_supported() -> None:

@@ -169,12 +169,16 @@ def test_cli_json_table_and_errors(capsys) -> None:
     obj = json.loads(capsys.readouterr().out)
     assert {"model", "resolution", "batch", "macs", "params", "acts", "acts_all", "uncounted_ops"} <= set(obj)
     assert (obj["model"], obj["resolution"], obj["batch"]) == ("resnet18", 64, 2)
-    assert obj["macs"] == 2 * count_model("resnet18", 64).macs
+    one = count_model("resnet18", 64)
+    assert obj["macs"] == 2 * one.macs
+    assert obj["ops"] == one.ops > 0 and obj["bytes"] > one.bytes  # ops per inference; bytes grow with batch
     assert main(["count", "resnet18", "--resolution", "64", "--per-layer"]) == 0
     out = capsys.readouterr().out
     assert "GMACs" in out and "stem.0.0" in out and "1x64x32x32" in out
     assert main(["count", "resnet18", "--resolution", "64", "--csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].startswith("resnet18,64,1,")
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert row.startswith("resnet18,64,1,") and header.endswith(",ops,bytes")
+    assert row.endswith(f",{one.ops},{one.bytes}")
     assert main(["count", "resnt18"]) == 2
     assert "resnet18" in capsys.readouterr().err
     assert main(["count", "resnet50", "--resolution", "16"]) == 2

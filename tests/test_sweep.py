@@ -105,7 +105,8 @@ def test_counts_are_computed_once_per_spec_and_resolution(tmp_path: Path, monkey
     calls: list[int] = []
 
     class FakeCounts:
-        macs, params, acts, acts_all = 10, 20, 30, 40
+        macs, params, acts, acts_all, ops, bytes = 10, 20, 30, 40, 5, 60
+        input_shape, op_table = (1, 3, 32, 32), []
 
     def fake_count_model(spec: object, resolution: int, batch: int = 1, method: str = "fvcore") -> FakeCounts:
         assert method == "torch"  # workers count on fake tensors (no kernels, no fvcore on GPU hosts)
@@ -117,8 +118,11 @@ def test_counts_are_computed_once_per_spec_and_resolution(tmp_path: Path, monkey
     first = [t for t in tasks if t.model == "mobilenet_v1_x0_25"]
     assert len(first) == 4  # 2 batches x 2 resolutions
     for t in first:
-        assert _CountCache(tmp_path).get(t, None) == {"macs": 10, "params": 20, "acts": 30, "acts_all": 40}
+        assert _CountCache(tmp_path).get(t, None) == {
+            "macs": 10, "params": 20, "acts": 30, "acts_all": 40, "ops": 5, "bytes": 60
+        }
     assert sorted(calls) == [32, 64]  # fresh caches (= new worker processes) read the run's files
+    assert len(list(tmp_path.glob("*.ops.json"))) == 2  # the per-op tables of the mechanistic model
 
 
 @pytest.mark.parametrize("make", ["missing", "no_db", "garbage_db"])

@@ -2,7 +2,7 @@
 
 >>> from profiler.analysis import FORMS, analyze_frame, load_frame
 >>> list(FORMS)
-['M0', 'M1', 'M2', 'M3', 'M4', 'P']
+['M0', 'M1', 'M2', 'M3', 'M4', 'P', 'M5', 'M6']
 
 ``analyze_frame(df)`` returns a JSON-safe dict (what ``profiler analyze --json`` prints): per cell the fits of
 every form (WLS, and the log-space variant), the test battery, leave-one-family-out errors with cluster-bootstrap
@@ -11,7 +11,9 @@ intervals and a verdict in words. See ``forms`` (specification), ``battery`` (te
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,54 +29,90 @@ from profiler.analysis.battery import (
     nested_test,
     reset_test,
     vif_sqrtf_acts,
+    vuong,
     vuong_test,
 )
+from profiler.analysis.battery import obs_loglik as battery_loglik
 from profiler.analysis.data import aggregate, cell_label, check_cell, load_frame, split_cells, validate
-from profiler.analysis.forms import FORMS, UNITS, FittedForm, common_weights, fit_form, fit_log
+from profiler.analysis.explain import explain
+from profiler.analysis.forms import FORMS, UNITS, FittedForm, available_forms, common_weights, fit_form, fit_log
 from profiler.analysis.heldout import heldout
+from profiler.analysis.mechanistic import FORMULA as MECH_FORMULA
+from profiler.analysis.mechanistic import NAME, MechanisticCell, obs_loglik, resolve_peaks, summarize_fit
+from profiler.analysis.optables import attach_tables, table_for_rows
 from profiler.analysis.verdict import decide
 from profiler.errors import UsageError
 
-__all__ = ["FORMS", "FittedForm", "analyze_cell", "analyze_frame", "fit_form", "load_frame"]
+__all__ = ["FORMS", "FittedForm", "analysis_inputs", "analyze_cell", "analyze_frame", "fit_form", "load_frame"]
 
 
-def analyze_cell(cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05) -> dict:
-    """Everything about one cell except the verdict and the Holm adjustment (which need all cells)."""
+def analyze_cell(
+    cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05, mech_inputs=None
+) -> dict:
+    """Everything about one cell except the verdict and the Holm adjustment (which need all cells).
+
+    ``mech_inputs``: (per-row op tables, ``DevicePeaks``) for the mechanistic model, or a string saying why it is
+    unavailable, or None.
+    """
     w = common_weights(cell)
-    fits = {f: fit_form(cell, f, weights=w) for f in FORMS}
+    names = available_forms(cell)
+    fits = {f: fit_form(cell, f, weights=w) for f in names}
     forms = {}
     for f, fit in fits.items():
         log_fit = fit_log(cell, f, start=fit.result.params)
         log_fit.pop("params")
         forms[f] = {"formula": FORMS[f], "wls": fit_stats(fit), "log": log_fit}
+    nested = [(a, b) for a, b in NESTED_PAIRS if a in fits and b in fits]
+    nonnested = [(a, b) for a, b in NONNESTED_PAIRS if a in fits and b in fits]
     tests = {
-        "nested_hc3": [nested_test(fits[a], fits[b]) for a, b in NESTED_PAIRS],
-        "j": [j_test(fits[alt], fits[null]) for a, b in NONNESTED_PAIRS for null, alt in ((a, b), (b, a))],
-        "encompassing": [encompassing_test(fits[a], fits[b]) for a, b in NONNESTED_PAIRS],
-        "vuong": [vuong_test(fits[b], fits[a]) for a, b in NONNESTED_PAIRS] + [vuong_test(fits["M3"], fits["P"])],
-        "diagnostics": {f: {"breusch_pagan": breusch_pagan(fits[f]), "reset": reset_test(fits[f])} for f in FORMS},
+        "nested_hc3": [nested_test(fits[a], fits[b]) for a, b in nested],
+        "j": [j_test(fits[alt], fits[null]) for a, b in nonnested for null, alt in ((a, b), (b, a))],
+        "encompassing": [encompassing_test(fits[a], fits[b]) for a, b in nonnested],
+        "vuong": [vuong_test(fits[b], fits[a]) for a, b in nonnested] + [vuong_test(fits["M3"], fits["P"])],
+        "diagnostics": {f: {"breusch_pagan": breusch_pagan(fits[f]), "reset": reset_test(fits[f])} for f in fits},
         "vif": vif_sqrtf_acts(cell),
     }
+    mc, mech = None, {"available": False, "reason": "no per-op tables for this cell"}
+    if isinstance(mech_inputs, str):
+        mech["reason"] = mech_inputs
+    elif mech_inputs is not None:
+        mc = MechanisticCell(cell, *mech_inputs)
+        params = mc.fit(np.ones(len(cell), bool), w)
+        mech = {"available": True, **summarize_fit(mc, params, w)}
+        if mc.peaks.launch_source == "measured":  # what the data alone would say about the per-op cost
+            k_free, launch_free = mc.fit(np.ones(len(cell), bool), w, free_launch=True)
+            mech.update(k_if_launch_fitted=k_free, launch_us_if_fitted=1e3 * launch_free)
+        ll = obs_loglik(mc.predict(params), mc.t, w)
+        for other in ("M0", "M5"):
+            if other in fits:
+                k = len(fits[other].result.params)
+                tests["vuong"].append({"a": NAME, "b": other, **vuong(ll, battery_loglik(fits[other]), 2, k)})
     return {
         "n": len(cell),
         "n_families": int(cell["family"].nunique()),
         "families": sorted(map(str, cell["family"].unique())),
         "n_repeats_median": float(cell["n_repeats"].median()) if "n_repeats" in cell else 1.0,
         "forms": forms,
+        "mechanistic": mech,
         "tests": tests,
-        "heldout": heldout(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj),
+        "heldout": heldout(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech=mc),
     }
 
 
+_TEST_ID = {"j": ("null", "alt"), "nested_hc3": ("small", "big"), "encompassing": ("a", "b")}
+
+
 def _holm_across_cells(cells: list[dict]) -> None:
-    """Add ``p_holm`` to every J, nested and encompassing test: Holm across cells, per test."""
+    """Add ``p_holm`` to every J, nested and encompassing test: Holm across the cells that have that test."""
     for kind, pkeys in (("j", ("p",)), ("nested_hc3", ("p",)), ("encompassing", ("p_a", "p_b"))):
-        n_tests = len(cells[0]["tests"][kind])
-        for i in range(n_tests):
+        groups: dict[tuple, list[dict]] = {}
+        for c in cells:
+            for r in c["tests"][kind]:
+                groups.setdefault(tuple(r[k] for k in _TEST_ID[kind]), []).append(r)
+        for rows in groups.values():
             for pk in pkeys:
-                adj = holm([c["tests"][kind][i][pk] for c in cells])
-                for c, p in zip(cells, adj, strict=True):
-                    c["tests"][kind][i][pk.replace("p", "p_holm", 1)] = p
+                for r, p in zip(rows, holm([r[pk] for r in rows]), strict=True):
+                    r[pk.replace("p", "p_holm", 1)] = p
 
 
 def _json_safe(obj):
@@ -89,15 +127,22 @@ def _json_safe(obj):
     return obj
 
 
-def analyze_frame(df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> dict:
+def analyze_frame(
+    df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, run_dir: Path | None = None,
+    measured_peaks: dict | None = None,
+) -> dict:
     """Analyze every cell of a results frame (raw rows or ``load_frame`` output). JSON-safe dict.
 
     Cells too small to fit are listed under ``skipped``; if no cell can be analyzed a UsageError says why.
+    ``run_dir`` (where per-op tables may be stored) and ``measured_peaks`` (a sweep's ``environment["peaks"]``)
+    feed the N forms and the mechanistic model; ``analysis_inputs(path)`` finds both for a path.
     """
     if n_boot < 100:
         raise UsageError(f"n_boot must be at least 100 (got {n_boot})")
     if "n_repeats" not in df.columns:
         df = aggregate(validate(df))
+    df = df.copy()
+    tables, notes = attach_tables(df, run_dir)
     todo, skipped = [], []
     for key, cell in split_cells(df):
         why = check_cell(cell, cell_label(key))
@@ -107,18 +152,52 @@ def analyze_frame(df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> dic
     alpha_adj = 0.05 / len(todo)
     cells = []
     for key, cell in todo:
-        res = analyze_cell(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj)
+        mech_inputs = _mech_inputs(key, cell, tables, measured_peaks)
+        res = analyze_cell(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech_inputs=mech_inputs)
         cells.append({"cell": key, "label": cell_label(key), **res})
     _holm_across_cells(cells)
     for c in cells:
         c["verdict"] = decide(c)
+        c["explanation"] = explain(c)
+        c["verdict"]["regime"] = c["explanation"]["regime"]  # the claim's verdict, and what the runtime follows
     return _json_safe(
         {
             "claim": "runtime ~ sqrt(FLOPs) + activations (M3) predicts better than FLOPs alone (M0)",
-            "forms": dict(FORMS),
+            "forms": {**FORMS, NAME: MECH_FORMULA},
             "units": dict(UNITS),
             "n_cells": len(cells),
             "cells": cells,
             "skipped": skipped,
+            "notes": notes,
         }
     )
+
+
+def _mech_inputs(key: dict, cell: pd.DataFrame, tables: dict, measured: dict | None):
+    """(tables per row, peaks) for the mechanistic model of one cell, or a string saying why it is unavailable."""
+    rows = table_for_rows(cell, tables)
+    if not rows or any(t is None for t in rows):
+        return "no per-op tables (the rows carry no spec_json to count, and the run stores none)"
+    names = cell["device_name"].dropna() if "device_name" in cell else pd.Series([], dtype=object)
+    device_name = str(names.iloc[0]) if len(names) else str(key.get("device", ""))
+    if isinstance(measured, dict) and measured.get("device") not in (None, key.get("device")):
+        measured = None  # peaks of another device than this cell's
+    peaks, why = resolve_peaks(device_name, str(key.get("dtype", "fp32")), measured)
+    return why if peaks is None else (rows, peaks)
+
+
+def analysis_inputs(path: str | Path) -> dict:
+    """``run_dir`` and ``measured_peaks`` for ``analyze_frame`` from a run directory or a file inside one."""
+    from profiler.store import meta_environment, resolve_run
+
+    p = resolve_run(path)
+    run_dir = p if p.is_dir() else p.parent
+    peaks = None
+    meta = run_dir / "meta.json"
+    if meta.is_file():
+        try:
+            env = meta_environment(json.loads(meta.read_text())) or {}
+        except (OSError, json.JSONDecodeError):
+            env = {}
+        peaks = env.get("peaks") if isinstance(env.get("peaks"), dict) else None
+    return {"run_dir": run_dir, "measured_peaks": peaks}

@@ -13,8 +13,8 @@ from scipy import stats
 
 from profiler.analysis.forms import TERMS, FittedForm, design
 
-NESTED_PAIRS = (("M0", "M1"), ("M0", "M2"), ("M0", "M4"), ("M3", "M4"))
-NONNESTED_PAIRS = (("M0", "M3"), ("M2", "M3"))
+NESTED_PAIRS = (("M0", "M1"), ("M0", "M2"), ("M0", "M4"), ("M3", "M4"), ("M2", "M5"), ("M3", "M6"))
+NONNESTED_PAIRS = (("M0", "M3"), ("M2", "M3"), ("M3", "M5"))  # pairs with an N form only where ops are known
 
 
 def fit_stats(fit: FittedForm) -> dict:
@@ -36,6 +36,11 @@ def fit_stats(fit: FittedForm) -> dict:
         "bic": float(res.bic),
         "n_params": len(names),
         "rms_rel_resid": float(np.sqrt(np.mean((np.asarray(res.resid) / res.model.endog) ** 2))),
+        # median over models of each term's share β_j·x_j / t̂ of the fitted time (which term carries the fit)
+        "share_median": {
+            t: float(np.median(res.params[i + 1] * res.model.exog[:, i + 1] / res.fittedvalues))
+            for i, t in enumerate(TERMS[fit.form])
+        },
     }
 
 

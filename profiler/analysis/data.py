@@ -18,6 +18,7 @@ from profiler.errors import UsageError
 REQUIRED = ("model", "family", "macs", "params", "acts", "latency_ms")
 NUMERIC = ("macs", "params", "acts", "latency_ms")
 CELL_KEYS = ("device", "backend", "batch", "dtype", "memory_format")
+CARRIED = ("ops", "bytes", "spec_hash", "spec_json", "device_name")  # kept per model by ``aggregate``
 # M4 has 4 coefficients; the tests and the held-out fits need a few residual degrees of freedom on top.
 MIN_OBS = 8
 MIN_FAMILIES = 2
@@ -70,6 +71,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     if (spread > 1).any().any():
         bad = spread[(spread > 1).any(axis=1)].index[:5].tolist()
         raise UsageError(f"counts differ between repeats of the same model and resolution: {bad}")
+    # What the N forms and the mechanistic model need (counts and the spec to count) rides along when present.
+    extra = {c: (c, "first") for c in CARRIED if c in df.columns and c not in group}
     out = g.agg(
         family=("family", "first"),
         macs=("macs", "first"),
@@ -77,6 +80,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         acts=("acts", "first"),
         latency_ms=("latency_ms", "median"),
         n_repeats=("latency_ms", "size"),
+        **extra,
     ).reset_index()
     return out
 

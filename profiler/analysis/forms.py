@@ -9,6 +9,11 @@ that the design matrix is well conditioned):
     M3 t ~ √F + A       the claim as worded in DESIGN.md
     M4 t ~ F + √F + A   encompasses M0–M3
     P  t ~ P            parameters alone, for comparison
+    M5 t ~ F + A + N    N = aten ops launched per inference (in k): the launch-bound regime (issue #14)
+    M6 t ~ √F + A + N   the claim's form plus launches
+
+M5 and M6 need the ``ops`` column (from the results or from per-op tables, ``optables``); a cell without it is
+analyzed with M0–M4 and P only.
 
 Specification (primary): *feasible WLS on the raw latency scale*. Latency spans orders of magnitude and its errors
 are multiplicative (sd ∝ mean), so an unweighted fit would be decided by the largest models. Step 1 fits M4 by
@@ -38,6 +43,8 @@ FORMS: dict[str, str] = {
     "M3": "t ~ sqrt(F) + A",
     "M4": "t ~ F + sqrt(F) + A",
     "P": "t ~ P",
+    "M5": "t ~ F + A + N",
+    "M6": "t ~ sqrt(F) + A + N",
 }
 TERMS: dict[str, tuple[str, ...]] = {
     "M0": ("F",),
@@ -46,8 +53,24 @@ TERMS: dict[str, tuple[str, ...]] = {
     "M3": ("sqrtF", "A"),
     "M4": ("F", "sqrtF", "A"),
     "P": ("P",),
+    "M5": ("F", "A", "N"),
+    "M6": ("sqrtF", "A", "N"),
 }
-UNITS = {"F": "GMAC", "sqrtF": "sqrt(GMAC)", "A": "M acts", "P": "M params"}
+UNITS = {"F": "GMAC", "sqrtF": "sqrt(GMAC)", "A": "M acts", "P": "M params", "N": "k ops"}
+NEEDS_OPS = ("M5", "M6")
+
+
+def has_ops(frame: pd.DataFrame) -> bool:
+    """Whether every row has a positive ``ops`` count (what the N forms need)."""
+    if "ops" not in frame.columns:
+        return False
+    n = pd.to_numeric(frame["ops"], errors="coerce").to_numpy(float)
+    return bool(len(n) and np.all(np.isfinite(n) & (n > 0)))
+
+
+def available_forms(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The forms that can be fitted on ``frame``: all, or all but the N forms when ``ops`` is missing."""
+    return tuple(f for f in FORMS if f not in NEEDS_OPS or has_ops(frame))
 
 
 def check_form(form: str) -> str:
@@ -58,17 +81,17 @@ def check_form(form: str) -> str:
 
 
 def regressors(frame: pd.DataFrame) -> pd.DataFrame:
-    """The scaled regressors F, sqrtF, A, P of every row (counts per image)."""
+    """The scaled regressors F, sqrtF, A, P (and N where ``ops`` is present) of every row (counts per image)."""
     f_g = frame["macs"].to_numpy(float) / 1e9
-    return pd.DataFrame(
-        {
-            "F": f_g,
-            "sqrtF": np.sqrt(f_g),
-            "A": frame["acts"].to_numpy(float) / 1e6,
-            "P": frame["params"].to_numpy(float) / 1e6,
-        },
-        index=frame.index,
-    )
+    cols = {
+        "F": f_g,
+        "sqrtF": np.sqrt(f_g),
+        "A": frame["acts"].to_numpy(float) / 1e6,
+        "P": frame["params"].to_numpy(float) / 1e6,
+    }
+    if "ops" in frame.columns:
+        cols["N"] = pd.to_numeric(frame["ops"], errors="coerce").to_numpy(float) / 1e3
+    return pd.DataFrame(cols, index=frame.index)
 
 
 def design(frame: pd.DataFrame, form: str) -> np.ndarray:

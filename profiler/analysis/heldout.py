@@ -12,51 +12,71 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from profiler.analysis.forms import FORMS, common_weights, fit_form
+from profiler.analysis.forms import available_forms, common_weights, fit_form
 
 WITHIN = 0.10  # nn-Meter's "±10 % accuracy"
-COMPARISONS = (("M3", "M0"), ("M2", "M0"), ("M1", "M0"), ("M4", "M0"))
+COMPARISONS = (
+    ("M3", "M0"), ("M2", "M0"), ("M1", "M0"), ("M4", "M0"),
+    ("M5", "M0"), ("M6", "M0"), ("M6", "M3"), ("mech", "M0"), ("mech", "M5"),
+)
 
 
-def lofo_predictions(cell: pd.DataFrame, forms: tuple[str, ...] = tuple(FORMS)) -> dict[str, np.ndarray]:
-    """{form: held-out predicted latency_ms per row of ``cell``}; NaN where the rest is too small to fit."""
+def lofo_predictions(cell: pd.DataFrame, forms: tuple[str, ...] | None = None, mech=None) -> dict[str, np.ndarray]:
+    """{form: held-out predicted latency_ms per row of ``cell``}; NaN where the rest is too small to fit.
+
+    ``mech`` (a ``mechanistic.MechanisticCell`` of the same rows) adds the mechanistic model under "mech".
+    Predictions are returned as they are: a non-positive one is not clipped (``error_metrics`` reports it).
+    """
+    forms = available_forms(cell) if forms is None else forms
     fam = cell["family"].to_numpy()
-    out = {f: np.full(len(cell), np.nan) for f in forms}
+    names = [*forms, "mech"] if mech is not None else list(forms)
+    out = {f: np.full(len(cell), np.nan) for f in names}
     for family in pd.unique(fam):
         test = fam == family
         train = cell[~test]
         if len(train) < 6:  # M4 has 4 coefficients; keep ≥ 2 residual degrees of freedom
             continue
         w = common_weights(train)
-        floor = 0.01 * train["latency_ms"].min()  # a negative prediction is scored as a 100× underestimate
         for f in forms:
-            out[f][test] = np.maximum(fit_form(train, f, weights=w).predict(cell[test]), floor)
+            out[f][test] = fit_form(train, f, weights=w).predict(cell[test])
+        if mech is not None:
+            out["mech"][test] = mech.predict(mech.fit(~test, w), test)
     return out
 
 
 def error_metrics(pred: np.ndarray, t: np.ndarray) -> dict:
-    """MAPE, median APE, RMS log error and share within ±10 % (fractions, not percent)."""
+    """MAPE, median APE, RMS log error, share within ±10 % (fractions) and the number of predictions ≤ 0.
+
+    APE is |t̂ − t| / t for every prediction, a non-positive one included (it counts as it is, ≥ 100 %). The log
+    error is undefined for t̂ ≤ 0: RMS log is over the positive predictions only (None if there are none), and
+    ``n_nonpositive`` says how many were left out of it.
+    """
     ape = np.abs(pred - t) / t
-    log_err = np.log(pred / t)
+    pos = pred > 0
+    log_err = np.log(pred[pos] / t[pos])
     return {
         "mape": float(ape.mean()),
         "median_ape": float(np.median(ape)),
-        "rms_log": float(np.sqrt(np.mean(log_err**2))),
+        "rms_log": float(np.sqrt(np.mean(log_err**2))) if pos.any() else None,
         "within10": float(np.mean(ape <= WITHIN)),
+        "n_nonpositive": int((~pos).sum()),
     }
 
 
 def _family_sums(pred: np.ndarray, t: np.ndarray, codes: np.ndarray, n_fam: int) -> np.ndarray:
-    """(n_fam, 4): count, Σ APE, Σ log², count within ±10 % per family."""
+    """(n_fam, 5): count, Σ APE, Σ log² (positive predictions), count positive, count within ±10 % per family."""
     ape = np.abs(pred - t) / t
-    sq = np.log(pred / t) ** 2
-    cols = [np.ones_like(t), ape, sq, (ape <= WITHIN).astype(float)]
+    pos = pred > 0
+    sq = np.where(pos, np.log(np.where(pos, pred, 1.0) / t) ** 2, 0.0)
+    cols = [np.ones_like(t), ape, sq, pos.astype(float), (ape <= WITHIN).astype(float)]
     return np.column_stack([np.bincount(codes, weights=c, minlength=n_fam) for c in cols])
 
 
 def _metrics_from_sums(s: np.ndarray) -> dict[str, np.ndarray]:
     n = s[..., 0]
-    return {"mape": s[..., 1] / n, "rms_log": np.sqrt(s[..., 2] / n), "within10": s[..., 3] / n}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rms_log = np.sqrt(s[..., 2] / s[..., 3])
+    return {"mape": s[..., 1] / n, "rms_log": rms_log, "within10": s[..., 4] / n}
 
 
 def cluster_bootstrap(
@@ -99,7 +119,9 @@ def cluster_bootstrap(
             "mape_reduction_ci": ci(1 - ma["mape"] / mb["mape"]),
             "mape_reduction_ci_adj": ci(1 - ma["mape"] / mb["mape"], alpha_adj),
             "ci_adj_level": 1 - alpha_adj,
-            "rms_log_reduction": 1 - point[a]["rms_log"] / point[b]["rms_log"],
+            "rms_log_reduction": (
+                1 - point[a]["rms_log"] / point[b]["rms_log"] if point[a]["rms_log"] and point[b]["rms_log"] else None
+            ),
             "rms_log_reduction_ci": ci(1 - ma["rms_log"] / mb["rms_log"]),
             "within10_gain": point[a]["within10"] - point[b]["within10"],
             "within10_gain_ci": ci(ma["within10"] - mb["within10"]),
@@ -107,9 +129,9 @@ def cluster_bootstrap(
     return out
 
 
-def heldout(cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05) -> dict:
-    """LOFO errors of every form with cluster-bootstrap intervals; the JSON-safe block of a cell's report."""
-    preds = lofo_predictions(cell)
+def heldout(cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05, mech=None) -> dict:
+    """LOFO errors of every form (and the mechanistic model) with cluster-bootstrap intervals; JSON-safe."""
+    preds = lofo_predictions(cell, mech=mech)
     t = cell["latency_ms"].to_numpy(float)
     ok = np.all([np.isfinite(p) for p in preds.values()], axis=0)
     fam = cell["family"].to_numpy()
@@ -118,7 +140,14 @@ def heldout(cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj:
     preds = {f: p[ok] for f, p in preds.items()}
     boot = cluster_bootstrap(preds, t[ok], fam[ok], n_boot=n_boot, seed=seed, alpha_adj=alpha_adj)
     forms = {f: {**error_metrics(p, t[ok]), "ci95": boot["forms"][f]} for f, p in preds.items()}
+    notes = [
+        f"{f}: {m['n_nonpositive']} held-out prediction(s) ≤ 0 — counted in MAPE as they are, left out of the "
+        "RMS log error"
+        for f, m in forms.items()
+        if m["n_nonpositive"]
+    ]
     return {
+        "notes": notes,
         "n": int(ok.sum()),
         "n_families": len(pd.unique(fam[ok])),
         "n_boot": n_boot,

@@ -9,6 +9,10 @@ def _f(x: float | None, spec: str = ".3g") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def _f100(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}"
+
+
 def render(result: dict, console=None) -> None:
     """Print the summary: per cell the verdict, fits, tests and held-out errors."""
     from rich.console import Console
@@ -17,22 +21,40 @@ def render(result: dict, console=None) -> None:
     con = console or Console(width=max(Console().width, 120), highlight=False, markup=False)
     con.print(f"Claim: {result['claim']}")
     con.print("Forms: " + "  ".join(f"{k}: {v}" for k, v in result["forms"].items()))
-    con.print("Units: F in GMAC per image, A in M activations, P in M params; t = latency_ms per batch.\n")
+    con.print(
+        "Units: F in GMAC per image, A in M activations, P in M params, N in k ops launched per inference; "
+        "t = latency_ms per batch.\n"
+    )
+    for note in result.get("notes", []):
+        con.print(f"note: {note}")
     for c in result["cells"]:
         v = c["verdict"]
         con.rule(f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families)")
         con.print(f"Verdict: {v['text']}")
         for cav in v["caveats"]:
             con.print(f"  caveat: {cav}")
+        if c.get("explanation"):
+            con.print(f"Regime: {c['explanation']['text']}")
+        mech = c.get("mechanistic") or {}
+        if mech.get("available"):
+            eff = "n/a" if mech["efficiency"] is None else f"{100 * mech['efficiency']:.0f} %"
+            con.print(
+                f"Mechanistic ({mech['formula']}): k = {mech['k']:.3g} (roofline efficiency {eff}), launch "
+                f"{mech['launch_us']:.2f} µs/op ({mech['launch_source']}); peak {mech['peak_tflops']:.1f} TFLOP/s, "
+                f"bandwidth {mech['bandwidth_gbs']:.0f} GB/s ({mech['peaks_source']}, {mech['peaks_device']}); "
+                f"in-sample rms rel {mech['rms_rel_resid']:.3f}"
+            )
+        else:
+            con.print(f"Mechanistic model: unavailable ({mech.get('reason', 'not computed')})")
 
         fits = Table(title="Fits (WLS, weights 1/t̂²): coefficient ± SE", show_lines=False)
-        for col in ("form", "const", "F", "sqrtF", "A", "P", "R²w", "AIC", "BIC", "rms rel", "log rms"):
+        for col in ("form", "const", "F", "sqrtF", "A", "P", "N", "R²w", "AIC", "BIC", "rms rel", "log rms"):
             fits.add_column(col, justify="right")
         for name, f in c["forms"].items():
             w = f["wls"]
             cells = [
                 f"{_f(w['coef'][k])}±{_f(w['se'][k], '.2g')}" if k in w["coef"] else ""
-                for k in ("const", "F", "sqrtF", "A", "P")
+                for k in ("const", "F", "sqrtF", "A", "P", "N")
             ]
             fits.add_row(
                 name,
@@ -47,7 +69,7 @@ def render(result: dict, console=None) -> None:
 
         held = c["heldout"]
         ho = Table(title=f"Leave-one-family-out ({held.get('n', 0)} models, {held.get('n_families', 0)} families)")
-        for col in ("form", "MAPE [95 % CI]", "median APE", "RMS log err", "within ±10 %"):
+        for col in ("form", "MAPE [95 % CI]", "median APE", "RMS log err", "within ±10 %", "t̂ ≤ 0"):
             ho.add_column(col)
         for name, m in held.get("forms", {}).items():
             lo, hi = m["ci95"]["mape"]
@@ -57,14 +79,18 @@ def render(result: dict, console=None) -> None:
                 f"{100 * m['median_ape']:.1f} %",
                 _f(m["rms_log"], ".3f"),
                 f"{100 * m['within10']:.0f} %",
+                str(m.get("n_nonpositive", 0)),
             )
         con.print(ho)
+        for note in held.get("notes", []):
+            con.print(f"  note: {note}")
         for key, comp in held.get("comparisons", {}).items():
             lo, hi = comp["mape_reduction_ci"]
             llo, lhi = comp["rms_log_reduction_ci"]
+            rl = comp["rms_log_reduction"]
             con.print(
-                f"  {key}: MAPE reduction {100 * comp['mape_reduction']:.0f} % (95 % CI {100 * lo:.0f}–{100 * hi:.0f}),"
-                f" RMS-log reduction {100 * comp['rms_log_reduction']:.0f} % ({100 * llo:.0f}–{100 * lhi:.0f})"
+                f"  {key}: MAPE reduction {100 * comp['mape_reduction']:.0f} % (95 % CI {_f100(lo)}–{_f100(hi)}),"
+                f" RMS-log reduction {_f100(rl)} % ({_f100(llo)}–{_f100(lhi)})"
             )
 
         t = c["tests"]

@@ -22,9 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.analysis import analyze_frame, load_frame
+    from profiler.analysis import analysis_inputs, analyze_frame, load_frame
 
-    result = analyze_frame(load_frame(args.path), n_boot=args.boot, seed=args.seed)
+    frame = load_frame(args.path)
+    result = analyze_frame(frame, n_boot=args.boot, seed=args.seed, **analysis_inputs(args.path))
     if args.json:
         print_json(result)
     else:

@@ -112,7 +112,7 @@ def _run_all(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     elif args.csv:
-        keys = ["model", "resolution", "batch", "macs", "params", "acts", "acts_all"]
+        keys = ["model", "resolution", "batch", "macs", "params", "acts", "acts_all", "ops", "bytes"]
         w = csv.DictWriter(sys.stdout, keys, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
@@ -160,11 +160,15 @@ def _run_space(args: argparse.Namespace) -> int:
 
 def _print_table(rows: list[dict]) -> None:
     width = max(len("model"), *(len(r["model"]) for r in rows))
-    print(f"{'model':<{width}}  {'res':>4} {'batch':>5} {'GMACs':>9} {'Mparams':>9} {'Macts':>9} {'Macts_all':>10}")
+    print(
+        f"{'model':<{width}}  {'res':>4} {'batch':>5} {'GMACs':>9} {'Mparams':>9} {'Macts':>9} {'Macts_all':>10} "
+        f"{'ops':>6} {'MB moved':>9}"
+    )
     for r in rows:
         print(
             f"{r['model']:<{width}}  {r['resolution']:>4} {r['batch']:>5} {r['macs'] / 1e9:>9.3f} "
-            f"{r['params'] / 1e6:>9.3f} {r['acts'] / 1e6:>9.3f} {r['acts_all'] / 1e6:>10.3f}"
+            f"{r['params'] / 1e6:>9.3f} {r['acts'] / 1e6:>9.3f} {r['acts_all'] / 1e6:>10.3f} "
+            f"{r['ops']:>6} {r['bytes'] / 1e6:>9.1f}"
         )
 
 
@@ -186,7 +190,7 @@ def _print_csv(obj: dict, per_layer: bool) -> None:
         for r in obj["layers"]:
             w.writerow({**r, "output_shape": "x".join(map(str, r["output_shape"] or []))})
         return
-    keys = ["model", "resolution", "batch", "macs", "params", "acts", "acts_all"]
+    keys = ["model", "resolution", "batch", "macs", "params", "acts", "acts_all", "ops", "bytes"]
     w = csv.DictWriter(sys.stdout, keys, extrasaction="ignore")
     w.writeheader()
     w.writerow(obj)

@@ -91,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
         form = check_form(args.form)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    from profiler.analysis.forms import NEEDS_OPS
+
+    if form in NEEDS_OPS:  # the N forms need per-op counts of the measured and the new models; not wired here yet
+        raise UsageError(f"predict supports M0 M1 M2 M3 M4 P; {form} needs ops counts (use `analyze` for it)")
     key, cell = _select_cell(load_frame(args.source), args.cell)
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")

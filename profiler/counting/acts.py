@@ -20,6 +20,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from profiler.counting.ops import OpRecorder
+
 _CONV_LINEAR = (nn.modules.conv._ConvNd, nn.Linear)
 _POOLS = (
     nn.modules.pooling._MaxPoolNd,
@@ -147,11 +149,13 @@ class ActsAllMode(TorchDispatchMode):
         super().__init__()
         self.total = 0
         self.ops: Counter[str] = Counter()  # op name → calls, for the functional-conv cross-check
+        self.recorder = OpRecorder()  # ops launched, their MACs and memory traffic (``counting.ops``)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
         self.ops[name] += 1
+        self.recorder.record(func, args, kwargs, out)
         if func.is_view or name in _NOT_COMPUTED:
             return out
         tensor = _first_tensor(out)

@@ -85,6 +85,9 @@ def count(model: nn.Module, input_shape: tuple[int, ...], strict: bool = False, 
         acts_all=int(mode.total),
         layers=layers,
         uncounted_ops=dict(uncounted),
+        ops=mode.recorder.ops,
+        bytes=mode.recorder.bytes,
+        op_table=mode.recorder.table(),
     )
 
 

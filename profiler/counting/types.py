@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from profiler.counting.ops import OpRecord
+
 
 class CountingError(RuntimeError):
     """A model could not be counted (trace failure, or an uncounted MAC-carrying op under ``strict=True``)."""
@@ -31,6 +33,10 @@ class Counts:
     - ``acts``: output elements of conv and linear modules and of non-global pooling modules (RegNet §4).
     - ``acts_all``: output elements of every aten op except views and allocations (see ``acts.ActsAllMode``).
     - ``uncounted_ops``: traced ops without a MAC rule and how often they ran (fvcore's ``unsupported_ops``).
+    - ``ops``: aten operators that compute (no views, allocations or metadata): kernel launches in eager mode.
+    - ``bytes``: memory-traffic lower bound, Σ over ops of the floating-point elements each reads and writes, at
+      the traced dtype's element size; ``op_table`` splits it per op into weights and activations
+      (``counting.ops``).
     """
 
     input_shape: tuple[int, ...]
@@ -40,6 +46,9 @@ class Counts:
     acts_all: int
     layers: list[LayerCount] = field(default_factory=list)
     uncounted_ops: dict[str, int] = field(default_factory=dict)
+    ops: int = 0
+    bytes: int = 0
+    op_table: list[OpRecord] = field(default_factory=list)
 
     @property
     def flops(self) -> int:
@@ -54,9 +63,12 @@ class Counts:
             "params": self.params,
             "acts": self.acts,
             "acts_all": self.acts_all,
+            "ops": self.ops,
+            "bytes": self.bytes,
             "uncounted_ops": dict(sorted(self.uncounted_ops.items())),
         }
         if per_layer:
+            out["op_table"] = [asdict(r) for r in self.op_table]
             out["layers"] = [
                 {**asdict(r), "output_shape": None if r.output_shape is None else list(r.output_shape)}
                 for r in self.layers

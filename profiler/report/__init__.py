@@ -10,10 +10,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from profiler.report.render import build_context, build_report, render_html
+from typing import Any
 
 __all__ = ["build_context", "build_report", "render_html", "write_report"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: ``profiler.report.peaks`` (a plain table the analysis uses) must not pull in matplotlib via render.
+    if name in ("build_context", "build_report", "render_html"):
+        from profiler.report import render
+
+        return getattr(render, name)
+    raise AttributeError(f"module 'profiler.report' has no attribute {name!r}")
 
 
 def write_report(
@@ -21,6 +29,8 @@ def write_report(
 ) -> Path:
     """Render the report of ``path`` (run directory, run id, ``latest``, CSV or Parquet) into ``out``; ``traces``:
     ``profiler trace`` files to show besides those in the run's ``traces/`` folder."""
+    from profiler.report.render import build_report
+
     html = build_report(path, n_boot=n_boot, seed=seed, traces=traces)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -172,6 +172,16 @@ def roofline_figure(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device
     return _figure("Roofline", note, plots_raw.roofline, cell, peak, dtype, n_points=len(cell))
 
 
+def _analysis_inputs(source: str) -> dict:
+    """Per-op tables' run directory and measured peaks for the analysis; none when ``source`` is not a path."""
+    from profiler.analysis import analysis_inputs
+
+    try:
+        return analysis_inputs(source) if Path(source).exists() else {}
+    except Exception:  # a source that is not a run: the analysis goes on without them
+        return {}
+
+
 def verdict_class(label: str) -> str:
     """CSS class of a verdict label."""
     if label == "supported":
@@ -192,7 +202,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         gpu = str(names.iloc[0]) if len(names) else None
     gpu = gpu or env.get("gpu_name")
     forms = c["heldout"].get("forms", {})
-    summary = {f: forms[f] for f in ("M0", "M3") if f in forms}
+    summary = {f: forms[f] for f in ("M0", "M3", "M5", "M6", "mech") if f in forms}
     return {
         "label": c["label"],
         "n": c["n"],
@@ -203,6 +213,8 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "verdict_text": c["verdict"]["text"].removeprefix(c["verdict"]["label"] + ": "),
         "verdict_class": verdict_class(c["verdict"]["label"]),
         "summary": summary,
+        "explanation": (c.get("explanation") or {}).get("text"),
+        "notes": c["heldout"].get("notes", []),
         "tables": [tables.coefficients(c), *tables.heldout(c), tables.tests(c)],
         "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
     }
@@ -229,7 +241,7 @@ def build_context(
     frame = result = None
     try:
         frame = aggregate(validate(raw, source))
-        result = analyze_frame(frame, n_boot=n_boot, seed=seed)
+        result = analyze_frame(frame, n_boot=n_boot, seed=seed, **_analysis_inputs(source))
     except Exception as exc:  # e.g. too few models or families: the measurements are still worth showing
         ctx["analysis_error"] = str(exc) if type(exc).__name__ == "UsageError" else f"{type(exc).__name__}: {exc}"
     if result is not None:

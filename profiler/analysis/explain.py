@@ -1,0 +1,61 @@
+"""Why a cell's runtime is what it is: the regime (launch-, memory- or compute-bound) and the term that carries it.
+
+The regime comes from the fitted mechanistic model (``mechanistic``): the largest of the median shares of
+predicted time spent in launches, memory-bound ops and compute-bound ops. Where the mechanistic model is
+unavailable (no per-op tables or no peaks) it comes from the t ~ F + A + N fit instead: the term with the largest
+median share of the fitted time (N → launch-bound, A → memory-bound, F → compute-bound; A tracks memory traffic,
+F compute). The text also names the best form out of sample (leave-one-family-out MAPE).
+"""
+
+from __future__ import annotations
+
+from profiler.analysis.verdict import fmt_p
+
+TERM_REGIME = {"N": "launch-bound", "A": "memory-bound", "F": "compute-bound", "sqrtF": "compute-bound"}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f} %"
+
+
+def term_shares(cell: dict, form: str = "M5") -> dict[str, dict]:
+    """{term: {"share": median share of the fitted time, "p": HC3 p-value}} of a fitted form; {} if absent."""
+    f = cell["forms"].get(form)
+    if f is None or "share_median" not in f["wls"]:
+        return {}
+    w = f["wls"]
+    return {t: {"share": s, "p": w["p_hc3"][t]} for t, s in w["share_median"].items()}
+
+
+def explain(cell: dict) -> dict:
+    """{'regime', 'source', 'text', 'best_heldout'} for one analyzed cell."""
+    mech = cell.get("mechanistic") or {}
+    shares = term_shares(cell)
+    held = cell["heldout"].get("forms", {})
+    best = min(held, key=lambda f: held[f]["mape"]) if held else None
+    parts = []
+    if mech.get("available"):
+        regime, source = mech["regime"], "mechanistic"
+        s = mech["share_median"]
+        parts.append(
+            f"the mechanistic model puts {_pct(s['launch'])} of predicted time in launches, {_pct(s['memory'])} in "
+            f"memory-bound and {_pct(s['compute'])} in compute-bound ops (median over models; launch "
+            f"{mech['launch_us']:.1f} µs/op {mech['launch_source']}, k = {mech['k']:.2f} × the roofline on "
+            f"{mech['peaks_source']} peaks of {mech['peaks_device']})"
+        )
+    elif shares:
+        top = max(shares, key=lambda t: shares[t]["share"])
+        regime, source = TERM_REGIME[top], "M5 terms"
+        parts.append(f"mechanistic model unavailable ({mech.get('reason', 'no tables')})")
+    else:
+        regime, source = "unknown", "none"
+        parts.append(f"neither the mechanistic model ({mech.get('reason', 'no tables')}) nor N is available")
+    if shares:
+        terms = ", ".join(f"{t} {_pct(v['share'])} ({fmt_p(v['p'])})" for t, v in shares.items())
+        parts.append(f"in t ~ F + A + N the fitted time splits {terms} (median shares, HC3 p)")
+    if best is not None:
+        ref = held.get("M0", {}).get("mape")
+        parts.append(
+            f"best out of sample: {best} (held-out MAPE {_pct(held[best]['mape'])}; FLOPs alone {_pct(ref)})"
+        )
+    return {"regime": regime, "source": source, "best_heldout": best, "text": f"{regime}: " + "; ".join(parts)}

@@ -1,0 +1,157 @@
+"""Per-op tables of the measured models (MACs, weight and activation elements of every aten op), for the N forms
+and the mechanistic model.
+
+A table is deterministic in (spec, resolution), so it is looked up, in order, in
+1. ``<run>/counts/<spec_hash>_r<res>.ops.json`` — written by sweep workers (``profiler.worker``), or added to an
+   older run by ``python -m profiler.backfill RUN`` (writes only those files; rows are never touched);
+2. ``$ARCHPROF_CACHE/optables/`` (default ``~/.cache/archprof/optables/``);
+3. counted from the row's ``spec_json`` on fake tensors (needs torch and ``models``; no kernels run), then cached
+   in 2.
+A frame without ``spec_json`` (a plain CSV) gets no tables: the N forms and the mechanistic model are then skipped
+with a note, unless the frame has an ``ops`` column (the N forms need only that).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FP32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class OpTable:
+    """One model's ops at batch 1 (grouped: each row is ``count`` identical calls)."""
+
+    op: tuple[str, ...]
+    macs: np.ndarray
+    weight_elems: np.ndarray  # do not scale with batch (parameters, buffers)
+    act_elems: np.ndarray  # scale with batch
+    count: np.ndarray
+
+    @property
+    def ops(self) -> int:
+        return int(self.count.sum())
+
+    @property
+    def bytes_fp32(self) -> int:
+        """Memory-traffic lower bound per image at fp32 (the ``bytes`` column)."""
+        return int(FP32_BYTES * ((self.weight_elems + self.act_elems) * self.count).sum())
+
+
+def table_from_doc(doc: dict) -> OpTable:
+    """An :class:`OpTable` from the JSON written by ``counting.ops.op_table_doc`` (batch-1 input)."""
+    if doc.get("input_shape", [1])[0] != 1:
+        raise ValueError(f"op table must be counted at batch 1, not {doc.get('input_shape')}")
+    cols = doc["columns"]
+    rows = doc["rows"]
+    get = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+    return OpTable(
+        op=tuple(get["op"]),
+        macs=np.asarray(get["macs"], float),
+        weight_elems=np.asarray(get["weight_elems"], float),
+        act_elems=np.asarray(get["act_elems"], float),
+        count=np.asarray(get["count"], float),
+    )
+
+
+def cache_dir() -> Path:
+    """``$ARCHPROF_CACHE/optables`` if set, else ``~/.cache/archprof/optables``."""
+    root = os.environ.get("ARCHPROF_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "archprof") / "optables"
+
+
+def count_doc(spec_json: str, resolution: int) -> dict:
+    """Count one spec at ``resolution``, batch 1, on fake tensors; the JSON document of its op table."""
+    import models
+    from profiler.counting import count_model
+    from profiler.counting.ops import op_table_doc
+
+    spec = models.spec_from_dict(json.loads(spec_json))
+    return op_table_doc(count_model(spec, int(resolution), batch=1, method="torch"))
+
+
+def _write(path: Path, doc: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(path)
+
+
+def find_table(spec_hash: str, resolution: int, spec_json: str | None, run_dir: Path | None) -> OpTable | None:
+    """The table of one (spec, resolution) from the sources in the module docstring; None if none applies."""
+    name = f"{spec_hash}_r{int(resolution)}"
+    for path in ([run_dir / "counts" / f"{name}.ops.json"] if run_dir else []) + [cache_dir() / f"{name}.json"]:
+        if path.is_file():
+            return table_from_doc(json.loads(path.read_text()))
+    if not isinstance(spec_json, str) or not spec_json:
+        return None
+    doc = count_doc(spec_json, resolution)
+    with contextlib.suppress(OSError):  # a read-only home: the table is still used, just not cached
+        _write(cache_dir() / f"{name}.json", doc)
+    return table_from_doc(doc)
+
+
+def attach_tables(frame: pd.DataFrame, run_dir: Path | None) -> tuple[dict[tuple[str, int], OpTable], list[str]]:
+    """Tables of every (spec_hash, resolution) in ``frame``, and notes on what could not be had.
+
+    Also fills the ``ops`` and ``bytes`` columns (added if absent) where they are missing, from the tables.
+    """
+    notes: list[str] = []
+    tables: dict[tuple[str, int], OpTable] = {}
+    if "spec_hash" not in frame.columns or "resolution" not in frame.columns:
+        notes.append("no spec_hash/resolution columns: per-op tables (mechanistic model) unavailable")
+        return tables, notes
+    failed = []
+    for (h, res), sub in frame.groupby(["spec_hash", "resolution"], sort=True):
+        spec_json = sub["spec_json"].dropna().iloc[0] if "spec_json" in sub and sub["spec_json"].notna().any() else None
+        try:
+            table = find_table(str(h), int(res), spec_json, run_dir)
+        except Exception as exc:  # a spec this checkout cannot build: reported, the rest still analyzed
+            failed.append(f"{sub['model'].iloc[0]}: {type(exc).__name__}: {exc}")
+            continue
+        if table is not None:
+            tables[(str(h), int(res))] = table
+    if failed:
+        notes.append("could not count per-op tables of " + "; ".join(failed[:5]))
+    for col, get in (("ops", lambda t: t.ops), ("bytes", lambda t: t.bytes_fp32)):
+        if col not in frame.columns:
+            frame[col] = np.nan
+        vals = pd.to_numeric(frame[col], errors="coerce")
+        fill = [get(tables[k]) if k in tables else np.nan for k in _keys(frame)]
+        frame[col] = vals.where(vals.notna(), pd.Series(fill, index=frame.index, dtype=float))
+    return tables, notes
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple[str, int]]:
+    if "spec_hash" not in frame.columns:
+        return [("", 0)] * len(frame)
+    return [(str(h), int(r) if r == r else 0) for h, r in zip(frame["spec_hash"], frame["resolution"], strict=True)]
+
+
+def table_for_rows(frame: pd.DataFrame, tables: dict[tuple[str, int], OpTable]) -> list[OpTable | None]:
+    """The table of each row of ``frame`` (None where there is none)."""
+    return [tables.get(k) for k in _keys(frame)]
+
+
+def backfill(run: str | Path) -> list[Path]:
+    """Write ``counts/<spec_hash>_r<res>.ops.json`` for every ok row of a run that lacks one; returns new files."""
+    from profiler.store import load_results, resolve_run
+
+    run_dir = resolve_run(run)
+    df = load_results(run_dir)
+    df = df[df["status"] == "ok"]
+    written = []
+    for (h, res), sub in df.groupby(["spec_hash", "resolution"], sort=True):
+        path = run_dir / "counts" / f"{h}_r{int(res)}.ops.json"
+        if path.is_file():
+            continue
+        _write(path, count_doc(sub["spec_json"].iloc[0], int(res)))
+        written.append(path)
+    return written

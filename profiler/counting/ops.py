@@ -1,0 +1,125 @@
+"""Operators launched and memory traffic: ``ops`` and ``bytes`` of a forward, and the per-operator table behind them.
+
+Every aten operator that reaches the dispatcher after autograd and computes something is one *op*: views, aliases,
+allocations (``empty*``), metadata reads and ``prim`` ops are not (they launch no kernel). In eager PyTorch each op
+is (at least) one kernel launch, so ``ops`` is the N of the launch-bound regime.
+
+Memory traffic lower bound of an op: the elements of every floating-point tensor it reads (inputs) and writes
+(outputs), each counted once per op — what an unfused kernel must move at least. An in-place ``relu_`` reads and
+writes its tensor (2×), an ``add`` reads two and writes one (3×). Integer tensors (max-pool indices) are left out.
+Tensors are split by origin: *weights* are tensors that the forward did not compute (parameters and buffers: real
+tensors under the fake-tensor pass; they do not scale with batch) and *activations* are everything the forward
+produced (fake tensors; they scale with batch). ``bytes`` = (weight + activation elements) × element size of the
+traced dtype (4 for the usual fp32 count).
+
+MACs per op come from ``torch.utils.flop_counter``'s formulas (2 FLOPs per MAC), the same as the totals.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch._subclasses.fake_tensor import FakeTensor
+from torch.utils._pytree import tree_flatten
+
+# Allocation / metadata ops: no kernel computes their output (views are excluded by ``OpOverload.is_view``).
+NOT_COMPUTED = frozenset(
+    {
+        "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "detach", "alias", "lift_fresh",
+        "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel",
+    }
+)
+
+
+def is_launch(func: Any) -> bool:
+    """Whether an aten op computes a tensor (one kernel launch or more in eager mode)."""
+    if func.namespace != "aten" or func.is_view:
+        return False
+    return func.overloadpacket.__name__ not in NOT_COMPUTED
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One kind of op call: its aten name, MACs, weight and activation elements moved, and how often it ran."""
+
+    op: str  # e.g. "convolution", "relu_"
+    macs: int
+    weight_elems: int  # floating-point elements of inputs the forward did not compute (params, buffers)
+    act_elems: int  # floating-point elements of computed inputs and of outputs
+    count: int
+
+
+class OpRecorder:
+    """Accumulates the :class:`OpRecord` table; fed one op at a time by ``ActsAllMode``."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, int, int, int]] = Counter()
+        self.element_size = 4
+        # Views of weights (``linear``'s ``t(weight)``) come out as fake tensors; they are still weights. The
+        # tensors are kept alive so that their ids are not reused during the forward.
+        self._weight_views: dict[int, torch.Tensor] = {}
+
+    def _is_weight(self, t: torch.Tensor) -> bool:
+        return not isinstance(t, FakeTensor) or id(t) in self._weight_views
+
+    def _float_elems(self, tensors: list[Any]) -> tuple[int, int]:
+        """(weight elements, activation elements) of the floating-point tensors among ``tensors``."""
+        w = a = 0
+        for t in tensors:
+            if isinstance(t, torch.Tensor) and t.is_floating_point():
+                if self._is_weight(t):
+                    w += t.numel()
+                else:
+                    a += t.numel()
+        return w, a
+
+    def record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
+        if func.is_view:
+            ins = [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
+            if ins and self._is_weight(ins[0]):
+                for t in tree_flatten(out)[0]:
+                    if isinstance(t, torch.Tensor):
+                        self._weight_views[id(t)] = t
+        if not is_launch(func):
+            return
+        from torch.utils.flop_counter import flop_registry
+
+        packet = func.overloadpacket
+        flops = flop_registry[packet](*args, **(kwargs or {}), out_val=out) if packet in flop_registry else 0
+        w_in, a_in = self._float_elems(tree_flatten((args, kwargs))[0])
+        outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.is_floating_point()]
+        a_out = sum(t.numel() for t in outs)  # outputs are computed: activations
+        if outs:
+            self.element_size = outs[0].element_size()
+        self.calls[(packet.__name__, int(flops) // 2, w_in, a_in + a_out)] += 1
+
+    def table(self) -> list[OpRecord]:
+        """The records, grouped by identical (op, macs, weight, activation) calls, in first-seen order."""
+        return [OpRecord(op, m, w, a, n) for (op, m, w, a), n in self.calls.items()]
+
+    @property
+    def ops(self) -> int:
+        return sum(self.calls.values())
+
+    @property
+    def bytes(self) -> int:
+        return self.element_size * sum((w + a) * n for (_, _, w, a), n in self.calls.items())
+
+
+OP_TABLE_COLUMNS = ("op", "macs", "weight_elems", "act_elems", "count")
+
+
+def op_table_doc(counts: Any) -> dict[str, Any]:
+    """JSON-safe per-op table of a ``Counts`` (what ``<spec_hash>_r<res>.ops.json`` in a run's counts/ holds)."""
+    return {
+        "about": "per aten op that computes: MACs, floating-point elements of weights (params/buffers) and of "
+        "activations read+written, at input shape " + "x".join(map(str, counts.input_shape)),
+        "input_shape": list(counts.input_shape),
+        "ops": counts.ops,
+        "bytes": counts.bytes,
+        "columns": list(OP_TABLE_COLUMNS),
+        "rows": [[r.op, r.macs, r.weight_elems, r.act_elems, r.count] for r in counts.op_table],
+    }
