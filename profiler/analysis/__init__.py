@@ -11,9 +11,6 @@ intervals and a verdict in words. See ``forms`` (specification), ``battery`` (te
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
 
 from profiler.analysis.battery import (
@@ -34,6 +31,7 @@ from profiler.analysis.forms import FORMS, UNITS, FittedForm, common_weights, fi
 from profiler.analysis.heldout import heldout
 from profiler.analysis.verdict import decide
 from profiler.errors import UsageError
+from profiler.jsonsafe import json_safe
 
 __all__ = ["FORMS", "FittedForm", "analyze_cell", "analyze_frame", "fit_form", "load_frame"]
 
@@ -77,18 +75,6 @@ def _holm_across_cells(cells: list[dict]) -> None:
                     c["tests"][kind][i][pk.replace("p", "p_holm", 1)] = p
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def analyze_frame(df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> dict:
     """Analyze every cell of a results frame (raw rows or ``load_frame`` output). JSON-safe dict.
 
@@ -112,7 +98,7 @@ def analyze_frame(df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> dic
     _holm_across_cells(cells)
     for c in cells:
         c["verdict"] = decide(c)
-    return _json_safe(
+    return json_safe(
         {
             "claim": "runtime ~ sqrt(FLOPs) + activations (M3) predicts better than FLOPs alone (M0)",
             "forms": dict(FORMS),
