@@ -182,11 +182,10 @@ class ResultStore:
 
 
 def meta_environment(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The environment recorded in a run's ``meta.json`` (key ``environment``, or ``env`` in older files)."""
-    for key in ("environment", "env"):
-        if isinstance(meta.get(key), dict):
-            return dict(meta[key])
-    return None
+    """Deprecated alias (to remove once no branch uses it): ``profiler.runs.RunMeta.from_dict(meta).environment``."""
+    from profiler.runs import RunMeta
+
+    return RunMeta.from_dict(meta).environment
 
 
 def resolve_run(arg: Path | str, results_dir: Path | str = "results") -> Path:

@@ -197,6 +197,6 @@ def run_sweep(
 
 def session_summary(run_dir: Path | str) -> dict[str, Any] | None:
     """The last session recorded in a run's meta.json (wall time, timed time, overhead ratio)."""
-    path = Path(run_dir) / "meta.json"
-    sessions = json.loads(path.read_text()).get("sessions", []) if path.is_file() else []
-    return sessions[-1] if sessions else None
+    from profiler.runs import RunMeta
+
+    return RunMeta.read(run_dir).last_session
