@@ -44,7 +44,7 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
             # Through JSON once: the task holds exactly what a worker will receive (lists, not tuples).
             spec_dict = json.loads(json.dumps(models.spec_to_dict(entry.spec)))
             spec_hash = models.spec_hash(entry.spec)
-            min_res = int(getattr(type(entry.spec), "min_resolution", 1))
+            min_res = models.min_resolution(entry.spec)
             for res in s.resolutions:
                 res = entry.resolution if res == "native" else int(res)
                 if res < min_res:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profiler.errors import UsageError
 from profiler.jsonsafe import dumps
 
+if TYPE_CHECKING:
+    from models import ModelInfo
 
-def resolve_model(name: str):  # -> models.ModelInfo
+
+def resolve_model(name: str) -> ModelInfo:
     """The registration of ``name``, or a UsageError listing close matches."""
     import models
 
