@@ -7,9 +7,12 @@ True
 
 from models.registry import (
     ModelInfo,
+    Spec,
+    check_resolution,
     get_model,
     get_spec,
     list_models,
+    min_resolution,
     model_info,
     replace_spec,
     spec_from_dict,
@@ -21,9 +24,12 @@ from models.spaces import SPACES, sample
 __all__ = [
     "SPACES",
     "ModelInfo",
+    "Spec",
+    "check_resolution",
     "get_model",
     "get_spec",
     "list_models",
+    "min_resolution",
     "model_info",
     "replace_spec",
     "sample",

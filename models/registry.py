@@ -1,8 +1,10 @@
 """One registry of named model specs: ``get_model``, ``get_spec``, ``list_models`` (timm-style wildcards).
 
-A *spec* is a frozen dataclass that describes one network completely. Every spec type provides:
+A *spec* is a frozen dataclass that describes one network completely. Every spec type provides (the ``Spec``
+protocol; structural, so spec types need not inherit from it):
 - ``family`` (class attribute or property): the architecture family, used to group models in the analysis;
-- ``min_resolution`` (class attribute): the smallest square input the network accepts;
+- ``min_resolution`` (class attribute): the smallest square input the network accepts (``check_resolution``);
+- ``num_classes`` (field, default 1000);
 - ``build() -> nn.Module``.
 Specs are validated in ``__post_init__`` (ValueError naming the field and the allowed range) and round-trip
 through plain JSON with ``spec_to_dict`` / ``spec_from_dict`` so that a sweep task can carry one to a worker.
@@ -16,7 +18,7 @@ import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from torch import nn
 
@@ -24,12 +26,37 @@ _REGISTRY: dict[str, ModelInfo] = {}
 _SPEC_TYPES: dict[str, type] = {}
 
 
+@runtime_checkable
+class Spec(Protocol):
+    """What every model spec provides (see the module doc); ``isinstance(x, Spec)`` checks the names only."""
+
+    min_resolution: ClassVar[int]
+    num_classes: int
+
+    @property
+    def family(self) -> str: ...
+
+    def build(self) -> nn.Module: ...
+
+
+def min_resolution(spec: Spec | type) -> int:
+    """The smallest square input ``spec`` (or its type) accepts; 1 for a type that declares none."""
+    return int(getattr(spec, "min_resolution", 1))
+
+
+def check_resolution(spec: Spec, resolution: int) -> None:
+    """ValueError naming the minimum when ``resolution`` is below ``spec.min_resolution`` (the one such check)."""
+    minimum = min_resolution(spec)
+    if resolution < minimum:
+        raise ValueError(f"resolution {resolution} is too small for {type(spec).__name__}; the minimum is {minimum}")
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """A registered variant: its name, default input resolution and spec."""
 
     name: str
-    spec: Any
+    spec: Spec
     resolution: int = 224
 
     @property
@@ -45,7 +72,7 @@ def spec_type(cls: type) -> type:
     return cls
 
 
-def register(name: str, spec: Any, resolution: int = 224) -> None:
+def register(name: str, spec: Spec, resolution: int = 224) -> None:
     """Register ``spec`` under ``name`` with its default (native) input resolution."""
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
@@ -76,7 +103,7 @@ def model_info(name: str) -> ModelInfo:
         raise ValueError(f"unknown model {name!r}{hint}") from None
 
 
-def replace_spec(spec: Any, **overrides: Any) -> Any:
+def replace_spec(spec: Spec, **overrides: Any) -> Spec:
     """``dataclasses.replace`` that names unknown fields and their close matches."""
     fields = [f.name for f in dataclasses.fields(spec)]
     for key in overrides:
@@ -89,7 +116,7 @@ def replace_spec(spec: Any, **overrides: Any) -> Any:
     return dataclasses.replace(spec, **overrides)
 
 
-def get_spec(name: str, **overrides: Any) -> Any:
+def get_spec(name: str, **overrides: Any) -> Spec:
     """The spec registered as ``name``, with ``overrides`` applied (and validated)."""
     return replace_spec(model_info(name).spec, **overrides)
 
@@ -99,7 +126,7 @@ def get_model(name: str, **overrides: Any) -> nn.Module:
     return get_spec(name, **overrides).build()
 
 
-def spec_to_dict(spec: Any) -> dict[str, Any]:
+def spec_to_dict(spec: Spec) -> dict[str, Any]:
     """A JSON-safe dict that ``spec_from_dict`` turns back into an equal spec."""
     return {"type": type(spec).__name__, **dataclasses.asdict(spec)}
 
@@ -111,7 +138,7 @@ def _tuplify(value: Any) -> Any:
     return value
 
 
-def spec_from_dict(data: dict[str, Any]) -> Any:
+def spec_from_dict(data: dict[str, Any]) -> Spec:
     """Inverse of ``spec_to_dict``."""
     _ensure_loaded()
     data = dict(data)
@@ -121,7 +148,7 @@ def spec_from_dict(data: dict[str, Any]) -> Any:
     return _SPEC_TYPES[type_name](**{k: _tuplify(v) for k, v in data.items()})
 
 
-def spec_hash(spec: Any) -> str:
+def spec_hash(spec: Spec) -> str:
     """A short stable hash of a spec (same spec → same hash on any machine)."""
     blob = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

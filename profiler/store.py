@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profiler.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 DB_NAME = "results.sqlite"
@@ -174,7 +177,7 @@ class ResultStore:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
-    def dataframe(self):  # -> pandas.DataFrame
+    def dataframe(self) -> pd.DataFrame:
         """All rows as a DataFrame, ``samples_ms`` parsed back into lists."""
         import pandas as pd
 
@@ -195,11 +198,10 @@ class ResultStore:
 
 
 def meta_environment(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The environment recorded in a run's ``meta.json`` (key ``environment``, or ``env`` in older files)."""
-    for key in ("environment", "env"):
-        if isinstance(meta.get(key), dict):
-            return dict(meta[key])
-    return None
+    """Deprecated alias (to remove once no branch uses it): ``profiler.runs.RunMeta.from_dict(meta).environment``."""
+    from profiler.runs import RunMeta
+
+    return RunMeta.from_dict(meta).environment
 
 
 def resolve_run(arg: Path | str, results_dir: Path | str = "results") -> Path:
@@ -217,7 +219,7 @@ def resolve_run(arg: Path | str, results_dir: Path | str = "results") -> Path:
     return path
 
 
-def load_results(path: Path | str):  # -> pandas.DataFrame
+def load_results(path: Path | str) -> pd.DataFrame:
     """Results from a run directory (path, run id or ``latest``), a CSV or a Parquet file (docs/architecture.md)."""
     import pandas as pd
 
@@ -228,13 +230,10 @@ def load_results(path: Path | str):  # -> pandas.DataFrame
     if not path.exists():
         raise UsageError(f"{path} does not exist (expected a run directory, a .csv or a .parquet file)")
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):  # outside the try: a UsageError is a ValueError too
+        raise UsageError(f"{path}: unknown format {suffix!r}; expected a run directory, .csv or .parquet")
     try:
-        if suffix == ".csv":
-            df = pd.read_csv(path)
-        elif suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        else:
-            raise UsageError(f"{path}: unknown format {suffix!r}; expected a run directory, .csv or .parquet")
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except (ValueError, OSError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     if "samples_ms" in df.columns:

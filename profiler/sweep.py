@@ -46,7 +46,7 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
             # Through JSON once: the task holds exactly what a worker will receive (lists, not tuples).
             spec_dict = json.loads(json.dumps(models.spec_to_dict(entry.spec)))
             spec_hash = models.spec_hash(entry.spec)
-            min_res = int(getattr(type(entry.spec), "min_resolution", 1))
+            min_res = models.min_resolution(entry.spec)
             for res in s.resolutions:
                 res = entry.resolution if res == "native" else int(res)
                 if res < min_res:
@@ -207,6 +207,6 @@ def run_sweep(
 
 def session_summary(run_dir: Path | str) -> dict[str, Any] | None:
     """The last session recorded in a run's meta.json (wall time, timed time, overhead ratio)."""
-    path = Path(run_dir) / "meta.json"
-    sessions = json.loads(path.read_text()).get("sessions", []) if path.is_file() else []
-    return sessions[-1] if sessions else None
+    from profiler.runs import RunMeta
+
+    return RunMeta.read(run_dir).last_session

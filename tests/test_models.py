@@ -90,6 +90,16 @@ def test_family_and_metadata(name: str) -> None:
     assert info.family == info.spec.family
     assert isinstance(info.spec.min_resolution, int) and 1 <= info.spec.min_resolution <= info.resolution
     assert info.spec.num_classes == 1000
+    assert isinstance(info.spec, models.Spec) and models.min_resolution(info.spec) == info.spec.min_resolution
+
+
+def test_one_resolution_check() -> None:
+    spec = models.get_spec("inception_v3")
+    models.check_resolution(spec, 75)
+    with pytest.raises(ValueError, match="resolution 74 is too small for InceptionV3Spec; the minimum is 75"):
+        models.check_resolution(spec, 74)
+    assert models.min_resolution(type(spec)) == 75 and models.min_resolution(object()) == 1
+    assert not isinstance(object(), models.Spec)
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)

@@ -72,7 +72,7 @@ def _check_traced(space: str, k: int, seed: int) -> None:
 
 @pytest.mark.parametrize("space", ALL_SPACES)
 def test_complexity_equals_traced_counts(space: str) -> None:
-    _check_traced(space, 12, seed=11)
+    _check_traced(space, 6, seed=11)  # fvcore's trace is most of the default suite's cost here; slow: 40 more
 
 
 @pytest.mark.slow

@@ -11,8 +11,6 @@ intervals and a verdict in words. See ``forms`` (specification), ``battery`` (te
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +40,7 @@ from profiler.analysis.mechanistic import NAME, MechanisticCell, obs_loglik, res
 from profiler.analysis.optables import attach_tables, table_for_rows
 from profiler.analysis.verdict import decide
 from profiler.errors import UsageError
+from profiler.jsonsafe import json_safe
 
 __all__ = ["FORMS", "FittedForm", "analysis_inputs", "analyze_cell", "analyze_frame", "fit_form", "load_frame"]
 
@@ -115,18 +114,6 @@ def _holm_across_cells(cells: list[dict]) -> None:
                     r[pk.replace("p", "p_holm", 1)] = p
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def analyze_frame(
     df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, run_dir: Path | None = None,
     measured_peaks: dict | None = None,
@@ -160,7 +147,7 @@ def analyze_frame(
         c["verdict"] = decide(c)
         c["explanation"] = explain(c)
         c["verdict"]["regime"] = c["explanation"]["regime"]  # the claim's verdict, and what the runtime follows
-    return _json_safe(
+    return json_safe(
         {
             "claim": "runtime ~ sqrt(FLOPs) + activations (M3) predicts better than FLOPs alone (M0)",
             "forms": {**FORMS, NAME: MECH_FORMULA},
@@ -188,16 +175,11 @@ def _mech_inputs(key: dict, cell: pd.DataFrame, tables: dict, measured: dict | N
 
 def analysis_inputs(path: str | Path) -> dict:
     """``run_dir`` and ``measured_peaks`` for ``analyze_frame`` from a run directory or a file inside one."""
-    from profiler.store import meta_environment, resolve_run
+    from profiler.runs import RunMeta
+    from profiler.store import resolve_run
 
     p = resolve_run(path)
     run_dir = p if p.is_dir() else p.parent
-    peaks = None
-    meta = run_dir / "meta.json"
-    if meta.is_file():
-        try:
-            env = meta_environment(json.loads(meta.read_text())) or {}
-        except (OSError, json.JSONDecodeError):
-            env = {}
-        peaks = env.get("peaks") if isinstance(env.get("peaks"), dict) else None
+    env = RunMeta.read(run_dir, strict=False).environment or {}
+    peaks = env.get("peaks") if isinstance(env.get("peaks"), dict) else None
     return {"run_dir": run_dir, "measured_peaks": peaks}

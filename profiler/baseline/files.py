@@ -11,10 +11,14 @@ import datetime as _dt
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profiler.baseline.keys import device_key, entry_key
 from profiler.errors import UsageError
+from profiler.runs import RunMeta
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT = "archprof-baseline"
 VERSION = 1
@@ -22,30 +26,18 @@ DEFAULT_ROOT = Path("results/baselines")
 COUNT_FIELDS = ("macs", "params", "acts")  # compared exactly; acts_all is stored for information only
 
 
-def run_environment(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The environment dict of a run's ``meta.json`` (under ``environment``, or the meta itself)."""
-    from profiler.store import meta_environment
-
-    env = meta_environment(dict(meta))
-    if env is not None:
-        return env
-    return {k: v for k, v in meta.items() if k in ("cpu_model", "gpu_name", "torch", "onnxruntime", "torch_threads")}
+def run_environment(meta: Mapping[str, Any] | RunMeta) -> dict[str, Any]:
+    """Alias (to remove once ``cmd_check`` reads ``RunMeta``): the run's environment, {} when none is recorded."""
+    return RunMeta.from_dict(meta).environment or {}
 
 
-def run_config_field(meta: Mapping[str, Any], field: str) -> Any:
-    """``field`` of the sweep config recorded in ``meta.json`` (None where absent)."""
-    cfg = meta.get("config")
-    if isinstance(cfg, Mapping):
-        if field in cfg:
-            return cfg[field]
-        for section in cfg.values():  # e.g. [check] reference_model = ...
-            if isinstance(section, Mapping) and field in section:
-                return section[field]
-    return meta.get(field)
+def run_config_field(meta: Mapping[str, Any] | RunMeta, field: str) -> Any:
+    """Alias (to remove): ``RunMeta.config_field`` — ``field`` of the recorded sweep config, None where absent."""
+    return RunMeta.from_dict(meta).config_field(field)
 
 
-def pool_rows(df) -> dict[str, dict[str, Any]]:  # df: pandas.DataFrame of store rows
-    """Group a run's rows by entry key; samples pooled over repeats, failures kept as errors."""
+def pool_rows(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Group a run's rows (store columns) by entry key; samples pooled over repeats, failures kept as errors."""
     out: dict[str, dict[str, Any]] = {}
     for row in df.to_dict("records"):
         key = entry_key(row)
@@ -77,11 +69,9 @@ def _has_counts(row: Mapping[str, Any]) -> bool:
 
 
 def layer_counts(model: str, resolution: int) -> dict[str, list[int]] | None:
-    """``{layer: [macs, params, acts]}`` for layers that carry any count; None when counting is unavailable."""
-    try:
-        from profiler.counting import count_model
-    except ImportError:
-        return None
+    """``{layer: [macs, params, acts]}`` for layers that carry any count; None when the model cannot be counted."""
+    from profiler.counting import count_model
+
     try:
         counts = count_model(model, resolution)
     except Exception:  # a count failure must not block saving latency; the spec hash still names the change
@@ -93,7 +83,7 @@ def layer_counts(model: str, resolution: int) -> dict[str, list[int]] | None:
     }
 
 
-def single_device(df, source: str, what: str) -> str:
+def single_device(df: pd.DataFrame, source: str, what: str) -> str:
     """The one device of a run's rows; UsageError when the run is empty or mixes devices."""
     if df.empty:
         raise UsageError(f"run {source or '?'} has no rows for {what}")
@@ -104,13 +94,14 @@ def single_device(df, source: str, what: str) -> str:
 
 
 def build_baseline(
-    df, meta: Mapping[str, Any], *, name: str, source: str = "", with_layers: bool = True
+    df: pd.DataFrame, meta: Mapping[str, Any] | RunMeta, *, name: str, source: str = "", with_layers: bool = True
 ) -> dict[str, Any]:
-    """The baseline document of one run (all rows must be on one device)."""
+    """The baseline document of one run (all rows must be on one device; ``meta``: its RunMeta or meta.json)."""
     import numpy as np
 
+    meta = RunMeta.from_dict(meta)
     device = single_device(df, source, "a baseline")
-    env = run_environment(meta)
+    env = meta.environment
     if not env:
         raise UsageError(f"run {source or '?'} records no environment in meta.json; cannot derive a device key")
     entries: dict[str, Any] = {}
@@ -139,7 +130,7 @@ def build_baseline(
         "name": name,
         "device": device,
         "device_key": device_key(env, device),
-        "reference_model": run_config_field(meta, "reference_model"),
+        "reference_model": meta.reference_model,
         "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "source_run": source,
         "environment": env,

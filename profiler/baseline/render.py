@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 from profiler.baseline.compare import CheckReport
@@ -47,9 +46,9 @@ def render_table(report: CheckReport) -> str:
 
 def render_json(report: CheckReport) -> str:
     """The report as JSON (NaN → null)."""
-    from profiler.commands.common import _clean
+    from profiler.jsonsafe import dumps
 
-    return json.dumps(_clean(report.to_dict()), indent=2, allow_nan=False)
+    return dumps(report.to_dict(), indent=2)
 
 
 def _escape(text: str, prop: bool = False) -> str:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from profiler.errors import UsageError
+from profiler.runs import Run, RunMeta, open_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,38 +21,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run)
 
 
-def default_name(meta: dict, run_path: Path) -> str:
-    """The sweep config's name recorded in meta.json, else the config file's stem, else the run directory's name."""
-    from profiler.baseline import run_config_field, slugify
+def default_name(meta: dict | RunMeta, run_path: Path) -> str:
+    """Alias (to remove once ``cmd_check`` uses ``open_run``): ``slugify(Run.name)``."""
+    from profiler.baseline import slugify
 
-    name = run_config_field(meta, "name")
-    if not name:
-        path = run_config_field(meta, "path") or meta.get("config_path")
-        name = Path(str(path)).stem if path else run_path.stem
-    return slugify(str(name))
+    return slugify(Run(run_path, RunMeta.from_dict(meta)).name)
 
 
 def read_run(run: str) -> tuple[object, dict, Path]:
-    """(rows DataFrame, meta.json dict — empty for a CSV/Parquet export, resolved path) of a run."""
-    from profiler.store import ResultStore, load_results, resolve_run
-
-    path = resolve_run(run)
-    df = load_results(path)
-    meta: dict = {}
-    if path.is_dir():
-        with ResultStore.open(path) as store:
-            meta = store.read_meta()
-    return df, meta, path
+    """Alias (to remove once ``cmd_check`` uses ``open_run``): (rows, meta.json dict — {} for an export, path)."""
+    r = open_run(run)
+    return r.rows, (r.meta.raw if r.is_dir else {}), r.path
 
 
 def run(args: argparse.Namespace) -> int:
     from profiler.baseline import build_baseline, save_baseline, slugify
 
-    df, meta, path = read_run(args.run)
-    if not meta:
+    r = open_run(args.run)
+    df, path = r.rows, r.path  # rows first: an unreadable export says so before the missing meta does
+    if not r.is_dir or not r.meta:
         raise UsageError(f"{path} has no meta.json (environment); save a baseline from a run directory")
-    name = slugify(args.name) if args.name else default_name(meta, path)
-    doc = build_baseline(df, meta, name=name, source=str(path), with_layers=not args.no_layers)
+    name = slugify(args.name or r.name)
+    doc = build_baseline(df, r.meta, name=name, source=str(path), with_layers=not args.no_layers)
     if args.reference:
         if not any(e["model"] == args.reference for e in doc["entries"].values()):
             models = sorted({e["model"] for e in doc["entries"].values()})

@@ -10,9 +10,13 @@ import argparse
 import csv
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from profiler.commands.common import print_json, resolve_model
 from profiler.errors import UsageError
+
+if TYPE_CHECKING:
+    from profiler.counting import Counts
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     return _run_one(args)
 
 
-def _count(name: str, args: argparse.Namespace, resolution: int | None, batch: int):  # -> Counts
+def _count(name: str, args: argparse.Namespace, resolution: int | None, batch: int) -> tuple[int, Counts]:
     from profiler.counting import CountingError, check_resolution, count_model
 
     info = resolve_model(name)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profiler.errors import UsageError
+from profiler.jsonsafe import dumps
+
+if TYPE_CHECKING:
+    from models import ModelInfo
 
 
-def resolve_model(name: str):  # -> models.ModelInfo
+def resolve_model(name: str) -> ModelInfo:
     """The registration of ``name``, or a UsageError listing close matches."""
     import models
 
@@ -20,18 +23,5 @@ def resolve_model(name: str):  # -> models.ModelInfo
 
 
 def print_json(obj: Any) -> None:
-    """Pretty JSON on stdout (NaN becomes null so that strict parsers accept it)."""
-    json.dump(_clean(obj), sys.stdout, indent=2, allow_nan=False)
-    sys.stdout.write("\n")
-
-
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and obj != obj:  # NaN
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
-        return _clean(obj.item())
-    return obj
+    """Pretty JSON on stdout (via ``profiler.jsonsafe``: NaN becomes null so that strict parsers accept it)."""
+    sys.stdout.write(dumps(obj, indent=2) + "\n")

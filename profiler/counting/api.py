@@ -124,10 +124,10 @@ def _called_below(module: nn.Module, name: str, rec: HookRecorder) -> list[str]:
 
 
 def check_resolution(spec: Any, resolution: int) -> None:
-    """ValueError naming the minimum when ``resolution`` is below ``spec.min_resolution``."""
-    minimum = int(getattr(spec, "min_resolution", 1))
-    if resolution < minimum:
-        raise ValueError(f"resolution {resolution} is too small for {type(spec).__name__}; the minimum is {minimum}")
+    """``models.check_resolution`` (re-exported here for the commands that import it from counting)."""
+    import models
+
+    models.check_resolution(spec, resolution)
 
 
 def count_model(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from profiler.report import overhead, plots, plots_raw, tables, trace_section
 from profiler.report.peaks import roofline_peak
+from profiler.runs import RunMeta, open_run
 
 MAX_CELLS = 4  # per-cell figures beyond this would drown the report; the tables still cover every cell
 SVG_MAX_POINTS = 200  # above this, scatter plots become 100-dpi PNG (SVG grows with every marker)
@@ -66,22 +67,8 @@ def _figure(title: str, caption: str, make, *args, n_points: int = 0) -> dict:
         return {"title": title, "caption": caption, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _meta_for(path: Path) -> dict:
-    """meta.json of a run directory, or of the run a CSV/Parquet export sits in; {} otherwise."""
-    meta = (path if path.is_dir() else path.parent) / "meta.json"
-    try:
-        return json.loads(meta.read_text()) if meta.is_file() else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
-def _env(meta: dict) -> dict:
-    from profiler.store import meta_environment
-
-    env = meta_environment(meta)
-    if env is not None:
-        return env
-    return {k: v for k, v in meta.items() if not isinstance(v, dict | list)}
+def _env(meta: RunMeta) -> dict:
+    return meta.environment or {}
 
 
 def _values(df: pd.DataFrame, col: str) -> str:
@@ -98,26 +85,24 @@ def _synthetic_rows(raw: pd.DataFrame) -> bool:
     return bool(raw["details_json"].astype(str).str.contains('"synthetic": true', regex=False).any())
 
 
-def header(raw: pd.DataFrame, meta: dict, source: str) -> dict:
+def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
     """What was measured, on what, when, by which config and commit."""
+    meta = RunMeta.from_dict(meta)
     env = _env(meta)
     ok = raw[raw["status"].astype(str) == "ok"] if "status" in raw else raw
     device = _values(ok, "device_name") if "device_name" in ok and ok["device_name"].notna().any() else None
     device = device or env.get("gpu_name") or _values(ok, "device")
-    run = meta.get("run") if isinstance(meta.get("run"), dict) else {}  # profiler.sweep writes run/environment/config
-    started = run.get("started_at") or meta.get("started_at") or env.get("captured_at")
+    started = meta.started_at or env.get("captured_at")
     if not started and "started_at" in raw and raw["started_at"].notna().any():
         started = f"{raw['started_at'].dropna().min()} – {raw['started_at'].dropna().max()}"
-    config = meta.get("config")
-    if isinstance(config, dict):
-        named = " ".join(str(config[k]) for k in ("name", "path") if config.get(k))
-        config = named or json.dumps(config, default=str)[:200]
+    config = " ".join(str(meta.config[k]) for k in ("name", "path") if meta.config.get(k))
+    config = config or (json.dumps(meta.config, default=str)[:200] if meta.config else None)
     versions = ", ".join(
         f"{k} {env[k]}" for k in ("torch", "torch_cuda", "cudnn", "onnxruntime", "onnx", "python") if env.get(k)
     )
     return {
         "title": Path(source).name,
-        "synthetic": bool(meta.get("synthetic")) or _synthetic_rows(raw),
+        "synthetic": _synthetic_rows(raw),
         "measured": f"{ok['model'].nunique()} models in {ok['family'].nunique()} families, "
         f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed",
         "device": device,
@@ -129,7 +114,7 @@ def header(raw: pd.DataFrame, meta: dict, source: str) -> dict:
         "resolution": _values(ok, "resolution"),
         "when": started or "not recorded",
         "config": config or "not recorded",
-        "commit": run.get("git_commit") or env.get("git_commit") or meta.get("git_commit") or "not recorded",
+        "commit": meta.git_commit or "not recorded",
         "source": source,
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -221,12 +206,15 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
 
 
 def build_context(
-    raw: pd.DataFrame, meta: dict, source: str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None
+    raw: pd.DataFrame, meta: RunMeta | dict, source: str, *, n_boot: int = 2000, seed: int = 0,
+    traces: list | None = None,
 ) -> dict:
-    """Everything the template shows, as plain data; ``traces``: trace files besides the run's ``traces/``."""
+    """Everything the template shows, as plain data (``meta``: the run's ``RunMeta`` or its meta.json dict;
+    ``traces``: trace files besides the run's ``traces/``)."""
     from profiler.analysis import analyze_frame
     from profiler.analysis.data import aggregate, cell_label, split_cells, validate
 
+    meta = RunMeta.from_dict(meta)
     env = _env(meta)
     ctx: dict[str, Any] = {
         "header": header(raw, meta, source),
@@ -280,15 +268,10 @@ def build_context(
     ctx["launch"] = overhead.launch_section(raw, result["cells"] if result is not None else [], _figure)
     ctx["per_model"] = tables.per_model(raw)
     ctx["failed"] = tables.failed(raw)
-    extra = {f"run.{k}": v for k, v in (meta.get("run") or {}).items()} if isinstance(meta.get("run"), dict) else {}
-    extra.update({k: meta[k] for k in ("argv", "started_at", "run_id") if k in meta})
-    config = meta.get("config")
-    if isinstance(config, dict):
-        extra.update({f"config.{k}": config[k] for k in ("name", "path") if k in config})
-        ctx["config_text"] = config.get("text")
-    elif config is not None:
-        extra["config"] = config
-    for i, session in enumerate(meta.get("sessions") or []):
+    extra = {f"run.{k}": v for k, v in meta.run.items()}
+    extra.update({f"config.{k}": meta.config[k] for k in ("name", "path") if k in meta.config})
+    ctx["config_text"] = meta.config_text
+    for i, session in enumerate(meta.sessions):
         extra[f"session {i + 1}"] = session
     ctx["environment"] = tables.environment(env, extra) if env or extra else None
     ctx["traces"] = trace_section.traces_context(source, traces)
@@ -308,9 +291,5 @@ def render_html(ctx: dict) -> str:
 
 def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None) -> str:
     """The HTML report of a run directory (path, run id or ``latest``), a CSV or a Parquet file."""
-    from profiler.store import load_results, resolve_run
-
-    resolved = resolve_run(path)
-    raw = load_results(resolved)
-    ctx = build_context(raw, _meta_for(resolved), str(resolved), n_boot=n_boot, seed=seed, traces=traces)
-    return render_html(ctx)
+    run = open_run(path, strict_meta=False)  # an unreadable meta.json costs the header its details, not the report
+    return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces))
