@@ -56,7 +56,17 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("worker_pid", "INTEGER"),
     ("started_at", "TEXT"),
     ("duration_s", "REAL"),
+    # Where the row's wall time went (seconds; NULL when unknown, e.g. rows of older runs). build/count are the
+    # worker's (near 0 when a prefetch process already did them); the rest come from the timing layer.
+    ("build_s", "REAL"),
+    ("count_s", "REAL"),
+    ("export_s", "REAL"),
+    ("compile_s", "REAL"),
+    ("load_s", "REAL"),
+    ("warmup_s", "REAL"),
+    ("timed_s", "REAL"),
 )
+PHASE_COLUMNS = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 _JSON_COLUMNS = ("samples_ms",)
 
@@ -111,7 +121,13 @@ class ResultStore:
             raise UsageError(f"{db} is not an archprof results database (schema {version}, table {TABLE!r})")
         missing = [c for c in COLUMN_NAMES if c not in have]
         if missing:
-            raise UsageError(f"{db} lacks columns {missing}; it was written by another version")
+            # Columns added after a run was written are nullable: add them (NULL in old rows) so old runs load.
+            types = dict(COLUMNS)
+            try:
+                for name in missing:
+                    conn.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{name}" {types[name]}')
+            except sqlite3.DatabaseError:
+                pass  # a read-only run (a shared copy): it still loads, the new columns read as missing (NaN)
         return cls(run_dir, conn)
 
     # --- metadata -------------------------------------------------------------------------------------
