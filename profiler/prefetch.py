@@ -64,7 +64,10 @@ def _jobs(tasks: list[Task], counts_dir: str | None, onnx_cache_dir: str | None)
         job["count"] = job["count"] or t.count
         if t.backend == "onnxruntime" and t.dtype not in job["onnx_dtypes"]:
             job["onnx_dtypes"].append(t.dtype)
-    return jobs
+    # A pair with nothing to prepare (no counts; no ONNX, or no prepare_onnx to call) starts no process.
+    onnx = has_prepare_onnx()
+    return {k: j for k, j in jobs.items() if j["count"] or (onnx and j["onnx_dtypes"])
+            or j["task"]["fault"] == "prefetch_crash"}
 
 
 class Prefetcher:
