@@ -198,8 +198,12 @@ class Estimate:
 
 
 def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], float], *, prep_mode: str = "off",
-             prep_workers: int = 1, prepare_onnx: bool = False) -> Estimate:
-    """Per-task costs of ``tasks`` (in run order: first-time autotuning is charged where it happens)."""
+             prep_workers: int = 1, prepare_onnx: bool = False,
+             export_cached: Callable[[Task], bool] | None = None) -> Estimate:
+    """Per-task costs of ``tasks`` (in run order: first-time autotuning is charged where it happens).
+
+    ``export_cached(task)``: the task's ONNX graph is already in the cache (no export is charged for it).
+    """
     cost: dict[str, float] = {}
     shared: dict[str, float] = {}
     shared_of: dict[str, list[str]] = {}
@@ -225,7 +229,7 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
             prep[pk] = p + model.count_s
         if t.count:
             items.append(f"count:{pk}")
-        if t.backend == "onnxruntime":
+        if t.backend == "onnxruntime" and not (export_cached and export_cached(t)):
             graph = "fp16" if t.dtype == "fp16" else "fp32"
             if pooled and prepare_onnx:  # one export per (spec, resolution) in the pool (fp16 derived: +1/6)
                 ek = f"export:{pk}"
@@ -240,6 +244,22 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
             items.append(f"prep:{pk}")
         shared_of[t.key] = items
     return Estimate(cost, shared, shared_of, prep, prep_workers, prep_mode if pooled else "off", model, gmacs_of)
+
+
+def onnx_cache_checker(cache_dir: Path | str | None = None) -> Callable[[Task], bool]:
+    """Whether a task's export is already in the ONNX cache (today's per-setting layout; False if unknown)."""
+    try:
+        from profiler.timing.onnx_export import cache_path, default_cache_dir
+    except ImportError:
+        return lambda t: False
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+
+    def cached(t: Task) -> bool:
+        try:
+            return cache_path(root, t.spec_hash, t.resolution, t.batch, t.dtype).exists()
+        except Exception:  # another cache layout: assume an export is needed
+            return False
+    return cached
 
 
 def gmacs_lookup(tasks: list[Task], config: Any, cache_dir: Path | str | None = None) -> Callable[[Task], float]:

@@ -114,6 +114,14 @@ class Prefetcher:
             self._top_up(0)
 
     def close(self) -> None:
+        """Stop the pool: jobs not started yet are dropped (a budget stop must not wait for them)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[1].cancel()
         for _ in self._threads:
             self._queue.put(None)
         for th in self._threads:

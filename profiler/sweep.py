@@ -95,7 +95,8 @@ def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_d
     mode = resolve_mode(config.prefetch, device)
     workers = config.prefetch_workers or default_workers(mode)
     return estimate.estimate(tasks, model, gmacs_of or estimate.gmacs_lookup(tasks, config), prep_mode=mode,
-                             prep_workers=workers, prepare_onnx=has_prepare_onnx())
+                             prep_workers=workers, prepare_onnx=has_prepare_onnx(),
+                             export_cached=estimate.onnx_cache_checker() if device == "cpu" else None)
 
 
 def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None = None) -> float:
