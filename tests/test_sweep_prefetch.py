@@ -77,3 +77,22 @@ def test_before_mode_never_overlaps_timing_and_a_dead_pool_process_fails_only_it
     good = df.drop(index="shufflenet_v2_x0_5")
     assert len(good) == 4 and (good["status"] == "ok").all()
     assert pf.stats["retried"] == 1 and pf.stats["failed"] == 1
+
+
+def test_a_worker_stops_at_the_budget_without_failed_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from profiler.sweep import plan
+
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
+    config = parse_config(TINY.replace("count = true", 'count = false\nisolation = "sweep"'), "tiny.toml")
+    tasks = plan(config, "cpu")
+    assert len({t.group_key for t in tasks}) == 1  # one timing process for the whole sweep
+    ex = SubprocessExecutor(tmp_path / "workers.log")
+    ex.stop_at_unix = time.time() + 3600
+    ex.estimates_s = {t.key: (1e6 if i == 3 else 0.0) for i, t in enumerate(tasks)}
+    run_dir = tmp_path / "run"
+    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, executor=ex)
+    df = load_results(run_dir)
+    assert sorted(df["task_key"]) == sorted(t.key for t in tasks[:3]) and (df["status"] == "ok").all()
+    assert ex.stopped_by_budget and df["worker_pid"].nunique() == 1
