@@ -56,11 +56,12 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
     conn = sqlite3.connect(run / "results.sqlite")
     conn.row_factory = sqlite3.Row
     phases = dict.fromkeys(PHASES, 0.0)
-    failed = 0
+    failed = exports = 0
     for r in conn.execute("SELECT * FROM measurements"):
         r = dict(r)
         failed += r["status"] != "ok"
         details = json.loads(r["details_json"]) if r.get("details_json") else {}
+        exports += details.get("cache_hit") is False  # an export inside the timing worker
         if r.get("timed_s") is None and r.get("samples_ms"):
             r["timed_s"] = sum(json.loads(r["samples_ms"])) / 1000
         if r.get("warmup_s") is None:
@@ -72,8 +73,9 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
     phases["wait for prefetch"] = float(pf.get("wait_s") or 0.0)
     wall = float(session["wall_s"])
     phases["other"] = max(0.0, wall - sum(phases.values()))
+    pool_exports = int(pf.get("prepared") or 0) if pf.get("prepare_onnx") else 0
     return {"wall_s": wall, "timed_s": float(session["timed_s"]), "rows": session["rows"], "failed": failed,
-            "phases": phases}
+            "exports": f"{exports} in worker, {pool_exports} pairs in pool", "phases": phases}
 
 
 def main() -> int:
@@ -105,7 +107,8 @@ def main() -> int:
     print(f"config {args.config}" + (f", iters {args.iters}" if args.iters else "") +
           f"; load average before {' '.join(load_before)}, after {' '.join(load_after)} (2-core machine)")
     print(f"{'':<34}" + "".join(f"{n:>30}" for n in names))
-    for key, fmt in (("wall_s", "{:.1f} s"), ("timed_s", "{:.2f} s"), ("rows", "{}"), ("failed", "{}")):
+    for key, fmt in (("wall_s", "{:.1f} s"), ("timed_s", "{:.2f} s"), ("rows", "{}"), ("failed", "{}"),
+                     ("exports", "{}")):
         print(f"{key:<34}" + "".join(f"{fmt.format(sides[n][key]):>30}" for n in names))
     ratio = [sides[n]["wall_s"] / sides[n]["timed_s"] if sides[n]["timed_s"] else float("nan") for n in names]
     print(f"{'wall / timed':<34}" + "".join(f"{r:>30.1f}" for r in ratio))

@@ -34,15 +34,15 @@ threads = 1
 """
 
 
-def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, text: str = TINY):
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, text: str = TINY, device: str = "cpu"):
     log = tmp_path / "intervals.log"
     monkeypatch.setenv(TIMER_LOG_ENV, str(log))
     monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
     ex = SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts")
-    ex.prefetch = Prefetcher(mode, "cpu", workers=2, lookahead=2, counts_dir=run_dir / "counts",
+    ex.prefetch = Prefetcher(mode, device, workers=2, lookahead=2, counts_dir=run_dir / "counts",
                              log_path=run_dir / "logs" / "prefetch.log")
-    run_sweep(parse_config(text, "tiny.toml"), device="cpu", run_dir=run_dir, show_progress=False, executor=ex)
+    run_sweep(parse_config(text, "tiny.toml"), device=device, run_dir=run_dir, show_progress=False, executor=ex)
     intervals = {"time": [], "prep": []}
     for line in log.read_text().splitlines():
         kind, pid, start, end = line.split()
@@ -50,8 +50,11 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, text: str =
     return run_dir, ex.prefetch, intervals
 
 
-def test_timing_is_exclusive_while_the_pool_prepares_ahead(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_dir, pf, iv = _run(tmp_path, monkeypatch, "overlap")
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_timing_is_exclusive_while_the_pool_prepares_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, device: str
+) -> None:
+    run_dir, pf, iv = _run(tmp_path, monkeypatch, "overlap", device=device)
     df = load_results(run_dir)
     assert len(df) == 6 and (df["status"] == "ok").all() and df["macs"].notna().all()
     assert len(list((run_dir / "counts").glob("*.json"))) == 3 and pf.stats["prepared"] == 3
