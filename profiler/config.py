@@ -8,7 +8,12 @@ A sweep file (every key optional except ``[models]``; see ``experiments/quick-cp
     repeats = 1                   # independent process repeats of every measurement
     task_timeout_s = 600          # a measurement running longer is killed and recorded as failed
     count = true                  # count macs/params/acts (once per spec and resolution)
-    isolation = "model"           # a fresh worker process per "model" (× repeat), or per "repeat" (cheaper)
+    isolation = "model"           # a fresh worker process per "model" (× repeat), per "repeat", or one "sweep"
+                                  # ("sweep": cuDNN autotuning and imports once; a crash still gets a new one)
+    prefetch = "auto"             # build/count/export in CPU processes: "overlap" (with timing; auto on cuda),
+                                  # "before" (all first, never during timing; auto on cpu) or "off"
+    prefetch_workers = 0          # preparation processes (0: all cores but 2, max 4, when overlapping; all cores)
+    prefetch_lookahead = 3        # (spec, resolution) pairs prepared ahead of the timing worker ("overlap")
     reference_model = "resnet18"  # for `profiler check`: machine-speed normalization (one of the models)
     [models]
     include = ["resnet50", "regnetx_*"]            # names or fnmatch patterns (see `profiler list`)
@@ -39,10 +44,12 @@ from typing import Any
 from profiler.errors import UsageError
 from profiler.timing.protocol import BACKENDS, DTYPES, MEMORY_FORMATS
 
-FAULTS = ("raise", "crash", "hang")
-ISOLATION = ("model", "repeat")
+FAULTS = ("raise", "crash", "hang", "prefetch_crash")
+ISOLATION = ("model", "repeat", "sweep")
+PREFETCH = ("auto", "overlap", "before", "off")
 TOP_KEYS = ("name", "description", "seed", "shuffle", "repeats", "task_timeout_s", "count", "isolation",
-            "reference_model", "models", "settings", "timing", "subsweep", "faults")
+            "reference_model", "prefetch", "prefetch_workers", "prefetch_lookahead", "models", "settings", "timing",
+            "subsweep", "faults")
 MODEL_KEYS = ("include", "exclude", "samples")
 SAMPLE_KEYS = ("space", "n", "seed", "macs_range", "resolution")
 SETTING_KEYS = ("batches", "resolutions", "backends", "dtypes", "memory_formats")
@@ -95,6 +102,9 @@ class SweepConfig:
     task_timeout_s: float = 600.0
     count: bool = True
     isolation: str = "model"
+    prefetch: str = "auto"
+    prefetch_workers: int = 0
+    prefetch_lookahead: int = 3
     reference_model: str | None = None  # `profiler check` normalizes machine speed by this model
     timing: dict[str, Any] = field(default_factory=dict)
     faults: dict[str, str] = field(default_factory=dict)
@@ -280,6 +290,14 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
     isolation = raw.get("isolation", "model")
     if isolation not in ISOLATION:
         raise ck.fail("isolation", f"invalid value {isolation!r}; valid values: {', '.join(ISOLATION)}")
+    prefetch = raw.get("prefetch", "auto")
+    if prefetch not in PREFETCH:
+        raise ck.fail("prefetch", f"invalid value {prefetch!r}; valid values: {', '.join(PREFETCH)}")
+    pf_workers = ck.typed(raw.get("prefetch_workers", 0), int, "prefetch_workers", "an integer >= 0")
+    pf_ahead = ck.typed(raw.get("prefetch_lookahead", 3), int, "prefetch_lookahead", "an integer >= 1")
+    if pf_workers < 0 or pf_ahead < 1:
+        raise ck.fail("prefetch_workers" if pf_workers < 0 else "prefetch_lookahead",
+                      "must be an integer >= 0 (workers; 0 = automatic) / >= 1 (lookahead)")
     reference = raw.get("reference_model")
     if reference is not None and reference not in entries:
         raise ck.fail("reference_model", f"{reference!r} is not one of this sweep's models: {', '.join(entries)}")
@@ -289,7 +307,8 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
         description=ck.typed(raw.get("description", ""), str, "description", "a string"),
         seed=seed, shuffle=ck.typed(raw.get("shuffle", True), bool, "shuffle", "true or false"), repeats=repeats,
         task_timeout_s=float(timeout), count=ck.typed(raw.get("count", True), bool, "count", "true or false"),
-        isolation=isolation, timing=timing, faults=dict(faults), groups=tuple(groups), models=entries, raw=raw,
+        isolation=isolation, prefetch=prefetch, prefetch_workers=pf_workers, prefetch_lookahead=pf_ahead,
+        timing=timing, faults=dict(faults), groups=tuple(groups), models=entries, raw=raw,
     )
 
 

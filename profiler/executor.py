@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.tasks import Task
-from profiler.worker import PARENT_PID_ENV
+from profiler.worker import PARENT_PID_ENV, fits
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])  # holds profiler/ and models/
 
@@ -34,9 +34,23 @@ class Executor(ABC):
     """Runs tasks, yielding one result row (store.COLUMNS) per task, in any order, each task exactly once."""
 
     on_start: Callable[[Task], None] | None = None  # called when a task begins (progress display)
+    # Time budget (sweep --time-budget): a task starts only if now + estimates_s[key] <= stop_at_unix. An executor
+    # that stops for the budget sets ``stopped_by_budget``; the tasks it did not start get no row (resumable).
+    stop_at_unix: float | None = None
+    estimates_s: dict[str, float] | None = None
+    stopped_by_budget: bool = False
+    # Preparation of upcoming tasks (profiler.prefetch.Prefetcher): ``ready(group)`` before a group starts returns
+    # None, or a reason that fails the group (its preparation process died).
+    prefetch: Any = None
 
     def __init__(self) -> None:
         self._queue: list[Task] = []
+
+    def may_start(self, task: Task) -> bool:
+        """False once the time budget cannot fit ``task`` (and from then on: no new task starts)."""
+        if not self.stopped_by_budget and not fits(task, self.stop_at_unix, self.estimates_s):
+            self.stopped_by_budget = True
+        return not self.stopped_by_budget
 
     def submit(self, tasks: Iterable[Task]) -> None:
         """Queue tasks for the next ``run()``."""
@@ -62,7 +76,18 @@ class InlineExecutor(Executor):
     def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
         from profiler.worker import run_tasks
 
-        yield from run_tasks(tasks, self.counts_dir, self.onnx_cache_dir, on_start=self.on_start)
+        for _, group in groupby(tasks, key=lambda t: t.group_key):
+            group = list(group)
+            if not self.may_start(group[0]):
+                return
+            reason = self.prefetch.ready(group) if self.prefetch is not None else None
+            if reason is not None:
+                yield from (t.failed_row(reason) for t in group)
+                continue
+            yield from run_tasks(group, self.counts_dir, self.onnx_cache_dir, on_start=self.on_start,
+                                 should_start=self.may_start)
+            if self.stopped_by_budget:
+                return
 
 
 def _describe_exit(code: int) -> str:
@@ -86,8 +111,16 @@ class SubprocessExecutor(Executor):
     def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
         for _, group in groupby(tasks, key=lambda t: t.group_key):
             pending = list(group)
-            while pending:
+            if not self.may_start(pending[0]):
+                return
+            reason = self.prefetch.ready(pending) if self.prefetch is not None else None
+            if reason is not None:  # e.g. the preparation process died: failed rows, not a hung sweep
+                yield from (t.failed_row(reason) for t in pending)
+                continue
+            while pending and not self.stopped_by_budget:
                 yield from self._worker(pending)
+            if self.stopped_by_budget:
+                return
 
     def _spawn(self) -> tuple[subprocess.Popen, Any]:
         env = dict(os.environ)
@@ -124,7 +157,8 @@ class SubprocessExecutor(Executor):
 
         threading.Thread(target=read, daemon=True).start()
         job = {"tasks": [t.to_dict() for t in pending], "counts_dir": _str(self.counts_dir),
-               "onnx_cache_dir": _str(self.onnx_cache_dir)}
+               "onnx_cache_dir": _str(self.onnx_cache_dir), "stop_at_unix": self.stop_at_unix,
+               "estimates_s": {t.key: (self.estimates_s or {}).get(t.key, 0.0) for t in pending}}
         inflight: Task | None = None
         started_any = False
         # Until the first task starts, the worker is importing and building: allow it the first task's timeout.
@@ -154,13 +188,15 @@ class SubprocessExecutor(Executor):
                     deadline = time.monotonic() + inflight.timeout_s
                     if self.on_start is not None:
                         self.on_start(inflight)
+                elif msg["event"] == "budget":
+                    self.stopped_by_budget = True  # the worker did not start the rest: no rows, resumable
                 elif msg["event"] == "row":
                     task = by_key[msg["row"]["task_key"]]
                     pending.remove(task)
                     inflight = None
                     yield msg["row"]
             code = proc.wait()
-            if not pending:
+            if not pending or (self.stopped_by_budget and inflight is None):
                 return
             reason = f"worker {_describe_exit(code)}"
             tail = self._stderr_tail(offset)

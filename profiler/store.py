@@ -63,11 +63,21 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("duration_s", "REAL"),
     ("node", "TEXT"),  # host that measured the row
     ("gpu_index", "INTEGER"),  # physical CUDA device index (None on CPU)
+    # Where the row's wall time went (seconds; NULL when unknown, e.g. rows of older runs). build/count are the
+    # worker's (near 0 when a prefetch process already did them); the rest come from the timing layer.
+    ("build_s", "REAL"),
+    ("count_s", "REAL"),
+    ("export_s", "REAL"),
+    ("compile_s", "REAL"),
+    ("load_s", "REAL"),
+    ("warmup_s", "REAL"),
+    ("timed_s", "REAL"),
 )
+PHASE_COLUMNS = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 # Nullable columns added after schema 1: a run written before them opens (they read as NULL) and gains them
 # (ALTER TABLE) only when a row is written to it, e.g. on --resume. Measured values are never rewritten.
-LATER_COLUMNS: frozenset[str] = frozenset({"ops", "bytes", "node", "gpu_index"})
+LATER_COLUMNS: frozenset[str] = frozenset({"ops", "bytes", "node", "gpu_index", *PHASE_COLUMNS})
 _JSON_COLUMNS = ("samples_ms",)
 
 

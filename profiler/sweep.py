@@ -18,16 +18,8 @@ from typing import Any
 
 from profiler.config import ModelEntry, SweepConfig
 from profiler.errors import UsageError
-from profiler.store import ResultStore
+from profiler.store import PHASE_COLUMNS, ResultStore
 from profiler.tasks import Task
-
-# Rough speeds for --dry-run estimates only (MAC/s of a batch-1 conv net; per-worker and per-export overheads).
-_EST_MACS_PER_S = {"cpu": 1.5e10, "cuda": 2e12}
-_EST_MIN_ITER_S = {"cpu": 2e-4, "cuda": 1.5e-3}  # launch-bound floor per forward
-_EST_WORKER_S = 6.0  # start a process, import torch/models/onnxruntime
-_EST_EXPORT_S = 4.0  # torch.onnx export + session creation
-_EST_COUNT_S = 2.0
-_EST_COMPILE_S = {"cpu": 30.0, "cuda": 40.0}  # torch.compile (inductor) of a mid-size network, warm cache
 
 
 def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[str]]:
@@ -89,36 +81,32 @@ def plan(config: SweepConfig, device: str) -> list[Task]:
     return plan_with_skips(config, device)[0]
 
 
-def estimate_seconds(config: SweepConfig, tasks: list[Task]) -> float:
-    """A rough wall-time estimate (MACs from a meta-device FLOP count, scaled with resolution²)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: Path | str | None = None,
+                  env: dict[str, Any] | None = None, gmacs_of: Any = None):  # -> profiler.estimate.Estimate
+    """Per-task cost estimates of ``tasks``: previous runs on this device key under ``results_dir``, else built-in."""
+    from profiler import estimate
+    from profiler.prefetch import default_workers, has_prepare_onnx, resolve_mode
 
-    macs_224: dict[str, float] = {}
-    for t in tasks:
-        if t.spec_hash in macs_224:
-            continue
-        try:
-            with torch.device("meta"):  # no allocation, no init: fast even for 30 GFLOP models
-                model = config.models[t.model].spec.build().eval()
-                x = torch.zeros(1, 3, 224, 224)
-            counter = FlopCounterMode(display=False)
-            with counter, torch.no_grad():
-                model(x)
-            macs_224[t.spec_hash] = counter.get_total_flops() / 2
-        except Exception:  # an estimate must not stop a dry run; assume a mid-size network
-            macs_224[t.spec_hash] = 2e9
-    total = _EST_WORKER_S * len({t.group_key for t in tasks})
-    total += _EST_COUNT_S * len({(t.spec_hash, t.resolution) for t in tasks if t.count})
-    total += _EST_EXPORT_S * len({(t.spec_hash, t.resolution, t.batch, t.dtype, t.repeat)
-                                  for t in tasks if t.backend == "onnxruntime"})
-    total += sum(_EST_COMPILE_S[t.device] for t in tasks if t.backend == "compile")
-    for t in tasks:
-        iter_s = max(_EST_MIN_ITER_S[t.device],
-                     macs_224[t.spec_hash] * (t.resolution / 224) ** 2 * t.batch / _EST_MACS_PER_S[t.device])
-        n = t.timing["iters"] + t.timing["warmup_iters"] + (2 if t.backend == "onnxruntime" else 0)
-        total += n * iter_s + max(0.0, t.timing["warmup_s"] - t.timing["warmup_iters"] * iter_s)
-    return total
+    model = estimate.BUILTIN[device]
+    if results_dir is not None and Path(results_dir).is_dir():
+        if env is None:
+            from profiler import environment
+
+            env = environment.capture(device)
+        model = estimate.from_previous_runs(device, env, results_dir)
+    mode = resolve_mode(config.prefetch, device)
+    workers = config.prefetch_workers or default_workers(mode)
+    return estimate.estimate(tasks, model, gmacs_of or estimate.gmacs_lookup(tasks, config), prep_mode=mode,
+                             prep_workers=workers, prepare_onnx=has_prepare_onnx(),
+                             export_cached=estimate.onnx_cache_checker() if device == "cpu" else None)
+
+
+def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None = None) -> float:
+    """Estimated wall seconds of ``tasks`` (built-in calibration of the tasks' device)."""
+    if not tasks:
+        return 0.0
+    est = make_estimate(config, device or tasks[0].device, tasks)
+    return est.total_s(t.key for t in tasks)
 
 
 def _meta(config: SweepConfig, device: str, argv: list[str] | None) -> dict[str, Any]:
@@ -147,13 +135,18 @@ def run_sweep(
     retry_failed: bool = False,
     executor: Any = None,
     argv: list[str] | None = None,
+    time_budget_s: float | None = None,
+    results_dir: Path | str | None = None,
 ) -> Path:
     """Measure every planned task not yet in ``run_dir`` (one row each, committed as measured); returns run_dir.
 
     ``resume=True`` opens an existing run (its config text must match) and skips stored tasks (failed ones too,
-    unless ``retry_failed``). The session's wall time, timed time and overhead ratio go to ``meta.json``.
+    unless ``retry_failed``). The session's wall time, timed time, overhead ratio and phase sums go to
+    ``meta.json``. ``time_budget_s``: only the subset ``profiler.budget.plan_budget`` selects is run, and no task
+    starts once the rest of the budget cannot fit its estimate (``results_dir``: where earlier runs calibrate it).
     """
     from profiler.executor import SubprocessExecutor
+    from profiler.prefetch import Prefetcher
     from profiler.sweep_progress import SweepProgress
 
     run_dir = Path(run_dir)
@@ -178,25 +171,62 @@ def run_sweep(
     with store:
         done = store.done_keys(include_failed=not retry_failed)
         todo = [t for t in tasks if t.key not in done]
+        n_stored = len(tasks) - len(todo)
+        budget: dict[str, Any] = {}
+        own_executor = executor is None
         executor = executor or SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts")
-        progress = SweepProgress(total=len(tasks), done=len(tasks) - len(todo), enabled=show_progress)
-        executor.on_start = progress.start
         t0, started = time.perf_counter(), _now()
+        if time_budget_s is not None:
+            from profiler.budget import plan_budget
+
+            est = make_estimate(config, device, tasks, results_dir or run_dir.parent, env=meta.get("environment"))
+            bplan = plan_budget(tasks, time_budget_s, est.total_s, est.gmacs_of, done=done)
+            todo = bplan.tasks
+            executor.stop_at_unix = time.time() + time_budget_s - (time.perf_counter() - t0)
+            executor.estimates_s = est.cost_s
+            budget = {"budget_s": time_budget_s, "estimate_s": round(bplan.estimate_s, 1),
+                      "selected": len(todo), "cells_covered": len(bplan.covered_cells),
+                      "cells_dropped": [list(c) for c in bplan.dropped_cells], "calibration": est.model.source}
+        if own_executor and config.prefetch != "off":
+            executor.prefetch = Prefetcher(config.prefetch, device, workers=config.prefetch_workers,
+                                           lookahead=config.prefetch_lookahead, counts_dir=run_dir / "counts",
+                                           onnx_cache_dir=executor.onnx_cache_dir,
+                                           log_path=run_dir / "logs" / "prefetch.log")
+        progress = SweepProgress(total=len(tasks), done=n_stored, enabled=show_progress)
+        executor.on_start = progress.start
         timed_s, n_rows, n_failed = 0.0, 0, 0
+        phases: dict[str, float] = {}
+        prefetch = getattr(executor, "prefetch", None)
         with progress:
-            for row in executor.run(todo):
-                store.add(row)
-                n_rows += 1
-                ok = row.get("status") == "ok"
-                n_failed += not ok
-                if ok and row.get("samples_ms"):
-                    timed_s += sum(row["samples_ms"]) / 1000.0
-                progress.advance(row)
+            if prefetch is not None:
+                prefetch.start(todo)  # "before": prepares everything now; "overlap": the first few
+            try:
+                for row in executor.run(todo):
+                    store.add(row)
+                    n_rows += 1
+                    ok = row.get("status") == "ok"
+                    n_failed += not ok
+                    if ok and row.get("samples_ms"):
+                        timed_s += sum(row["samples_ms"]) / 1000.0
+                    for name in PHASE_COLUMNS:
+                        if row.get(name) is not None:
+                            phases[name] = phases.get(name, 0.0) + float(row[name])
+                    progress.advance(row)
+            finally:
+                if prefetch is not None:
+                    prefetch.close()
         wall_s = time.perf_counter() - t0
         session = {"started_at": started, "wall_s": round(wall_s, 4), "timed_s": round(timed_s, 6),
                    "overhead_ratio": round(wall_s / timed_s, 2) if timed_s > 0 else None,
-                   "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": len(tasks) - len(todo),
+                   "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": n_stored,
+                   "phases_s": {k: round(v, 3) for k, v in phases.items()},
                    "argv": argv if argv is not None else sys.argv}
+        if prefetch is not None:
+            session["prefetch"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in prefetch.stats.items()}
+        if budget:
+            stopped = bool(getattr(executor, "stopped_by_budget", False))
+            budget |= {"actual_s": round(wall_s, 1), "stopped_by_budget": stopped, "not_started": len(todo) - n_rows}
+            session["budget"] = budget
         meta = store.read_meta()
         meta.setdefault("sessions", []).append(session)
         store.write_meta(meta)

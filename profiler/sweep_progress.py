@@ -67,3 +67,45 @@ class SweepProgress:
               f"({session['skipped_stored']} already stored, {session['failed']} failed this session)")
         print(f"wall time {session['wall_s']:.1f} s, timed iterations {session['timed_s']:.1f} s, "
               f"overhead ratio {ratio if ratio is not None else 'n/a'} (wall / timed)")
+        budget = session.get("budget")
+        if budget:
+            stop = "; stopped by the budget (resume to continue)" if budget.get("stopped_by_budget") else ""
+            print(f"time budget {budget['budget_s']:.0f} s: estimated {budget['estimate_s']:.0f} s, "
+                  f"actual {budget['actual_s']:.0f} s{stop}")
+        from rich.console import Console
+
+        Console().print(phase_table(session))
+
+
+_PHASE_LABELS = {"build_s": "model build (timing worker)", "count_s": "counting (timing worker)",
+                 "export_s": "ONNX export", "compile_s": "compile", "load_s": "session / model load",
+                 "warmup_s": "warm-up (cuDNN autotuning shows here)", "timed_s": "timed iterations"}
+
+
+def phase_rows(session: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(phase, seconds, share of wall) of a session: the rows' phases, the prefetch pool's waits, and the rest."""
+    wall = float(session.get("wall_s") or 0.0)
+    phases = session.get("phases_s") or {}
+    out = [(label, float(phases[k])) for k, label in _PHASE_LABELS.items() if phases.get(k)]
+    pf = session.get("prefetch") or {}
+    if pf.get("before_s"):
+        out.append((f"preparation before timing ({pf.get('workers')} processes)", float(pf["before_s"])))
+    if pf.get("wait_s"):
+        out.append(("waiting for the prefetch pool", float(pf["wait_s"])))
+    other = wall - sum(v for _, v in out)
+    out.append(("other (process starts, model copies, phases not reported)", max(0.0, other)))
+    return [(label, v, v / wall if wall > 0 else 0.0) for label, v in out]
+
+
+def phase_table(session: dict[str, Any]) -> Any:
+    """Where the session's wall time went (a rich Table)."""
+    from rich.table import Table
+
+    table = Table(title="where the wall time went", title_justify="left")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    for label, sec, share in phase_rows(session):
+        table.add_row(label, f"{sec:.1f}", f"{share:.0%}")
+    table.add_row("wall", f"{float(session.get('wall_s') or 0):.1f}", "100%")
+    return table

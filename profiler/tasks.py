@@ -31,7 +31,7 @@ class Task:
     count: bool = True  # fill macs/params/acts (cached per spec and resolution)
     timeout_s: float = 600.0
     fault: str | None = None  # test hook (config [faults]): "raise" | "crash" | "hang"
-    isolation: str = "model"  # a fresh worker process per "model" (and repeat) or per "repeat"
+    isolation: str = "model"  # a fresh worker process per "model" (and repeat), per "repeat", or one per "sweep"
 
     @property
     def key(self) -> str:
@@ -42,6 +42,8 @@ class Task:
     @property
     def group_key(self) -> str:
         """Consecutive tasks with the same group key run in one worker process (one model or one repeat)."""
+        if self.isolation == "sweep":
+            return "sweep"
         return f"rep{self.repeat}" if self.isolation == "repeat" else f"{self.spec_hash}|rep{self.repeat}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,7 +6,12 @@ before a task and ``{"event": "row", "row": {...}}`` after it. Everything else t
 (fd 1 is redirected), so a stray print can never corrupt the protocol. The parent writes the rows to the store;
 a worker never touches it.
 
-Test hook: a task's ``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
+Budget: a job may carry ``stop_at_unix`` and ``estimates_s`` (task key -> seconds): a task whose estimate does
+not fit before ``stop_at_unix`` is not started; the worker then answers ``{"event": "budget"}`` and exits.
+
+Test hooks: ``ARCHPROF_TIMER_LOG=FILE`` makes every timed iteration append ``time pid start_ns end_ns``
+(CLOCK_MONOTONIC, comparable across processes) to FILE, so a test can check that no two timed sections ever
+overlapped. A task's ``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
 SIGKILL ("crash") or hang ("hang") at that task, so that failure handling can be tested on any machine.
 """
 
@@ -28,6 +33,51 @@ from typing import Any
 from profiler.tasks import Task
 
 PARENT_PID_ENV = "ARCHPROF_PARENT_PID"
+TIMER_LOG_ENV = "ARCHPROF_TIMER_LOG"
+_PHASES = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
+
+
+def fits(task: Task, stop_at_unix: float | None, estimates_s: dict[str, float] | None) -> bool:
+    """Whether ``task`` may start now: its estimated cost ends before ``stop_at_unix`` (always, without one)."""
+    if stop_at_unix is None:
+        return True
+    return time.time() + float((estimates_s or {}).get(task.key, 0.0)) <= stop_at_unix
+
+
+class RecordingTimer:
+    """Test hook (``ARCHPROF_TIMER_LOG``): the default host timer, logging each timed interval to a shared file."""
+
+    name = "recording_perf_counter_ns"
+
+    def __init__(self, path: str, device: str) -> None:
+        from profiler.timing import HostTimer
+
+        self.path = path
+        self._inner = HostTimer(_cuda_sync if device == "cuda" else None)
+
+    def __call__(self, fn: Callable[[], Any]) -> float:
+        start = time.monotonic_ns()
+        ms = self._inner(fn)
+        end = time.monotonic_ns()
+        with open(self.path, "a") as f:  # O_APPEND: lines from several processes never interleave mid-line
+            f.write(f"time {os.getpid()} {start} {end}\n")
+        return ms
+
+
+def _cuda_sync() -> None:
+    import torch
+
+    torch.cuda.synchronize()
+
+
+def phases_of(details: dict[str, Any], samples_ms: list[float]) -> dict[str, float]:
+    """The timing layer's phases (``details["phases"]``); warm-up and timed seconds derived when it gives none."""
+    out = {k: float(v) for k, v in (details.get("phases") or {}).items() if k in _PHASES and v is not None}
+    if "warmup_s" not in out and details.get("warmup_s_done") is not None:
+        out["warmup_s"] = float(details["warmup_s_done"])
+    if "timed_s" not in out and samples_ms:
+        out["timed_s"] = sum(samples_ms) / 1000.0
+    return out
 
 
 def _now() -> str:
@@ -97,35 +147,48 @@ def run_tasks(
     counts_dir: Path | str | None = None,
     onnx_cache_dir: Path | str | None = None,
     on_start: Callable[[Task], None] | None = None,
+    should_start: Callable[[Task], bool] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Measure ``tasks`` in this process, yielding one result row each; a failure is a ``failed`` row."""
+    """Measure ``tasks`` in this process, yielding one result row each; a failure is a ``failed`` row.
+
+    ``should_start(task) -> False`` (the time budget) stops the loop before that task: no row, nothing started.
+    """
     import models
     from profiler.timing import TimingConfig, measure
 
     counts = _CountCache(Path(counts_dir) if counts_dir else None)
     pristine: dict[str, Any] = {}  # spec_hash -> (spec, CPU fp32 model): built once, deep-copied per task
+    timer_log = os.environ.get(TIMER_LOG_ENV)
     for task in tasks:
+        if should_start is not None and not should_start(task):
+            return
         if on_start is not None:
             on_start(task)
-        row = {**task.base_row(), "worker_pid": os.getpid(), "started_at": _now(), **placement(task.device)}
+        row = {**task.base_row(), "worker_pid": os.getpid(), "started_at": _now(), "build_s": 0.0,
+               **placement(task.device)}
         t0 = time.perf_counter()
         try:
             if task.spec_hash not in pristine:
                 pristine.clear()  # one model at a time in memory
                 spec = models.spec_from_dict(task.spec)
                 pristine[task.spec_hash] = (spec, spec.build().eval())
+                row["build_s"] = time.perf_counter() - t0
             spec, model = pristine[task.spec_hash]
             if task.count:
+                t_count = time.perf_counter()
                 row.update(counts.get(task, spec))
+                row["count_s"] = time.perf_counter() - t_count
             _inject(task.fault)
             result = measure(
                 copy.deepcopy(model), backend=task.backend, device=task.device, dtype=task.dtype,
                 batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
+                timer=RecordingTimer(timer_log, task.device) if timer_log else None,
             )
             row.update(result.stats)
             row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)
+            row.update(phases_of(result.details, result.samples_ms))
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         if row["status"] == "failed":
@@ -188,8 +251,14 @@ def main() -> int:
     def started(task: Task) -> None:
         proto.write(json.dumps({"event": "start", "key": task.key}) + "\n")
 
-    for row in run_tasks(tasks, job.get("counts_dir"), job.get("onnx_cache_dir"), on_start=started):
+    stop_at, estimates = job.get("stop_at_unix"), job.get("estimates_s")
+    n = 0
+    for row in run_tasks(tasks, job.get("counts_dir"), job.get("onnx_cache_dir"), on_start=started,
+                         should_start=lambda t: fits(t, stop_at, estimates)):
         proto.write(json.dumps({"event": "row", "row": row}, default=str) + "\n")
+        n += 1
+    if n < len(tasks):
+        proto.write(json.dumps({"event": "budget"}) + "\n")  # the time budget ends the sweep here
     proto.write(json.dumps({"event": "done"}) + "\n")
     proto.close()
     return 0

@@ -1,4 +1,5 @@
-"""``profiler sweep [--config FILE] [--device auto|cpu|cuda] [--run-id ID] [--resume ID] [--dry-run]``.
+"""``profiler sweep [--config FILE] [--device auto|cpu|cuda] [--run-id ID] [--resume ID] [--time-budget T]
+[--dry-run]``.
 
 Measures every (model × setting × repeat) of a sweep definition into ``results/<run-id>/``, one row per
 measurement committed as it is measured; ``--resume`` continues a killed or failed run where it stopped.
@@ -27,7 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-id", default=None, help="name of the run directory (default: timestamp-config)")
     p.add_argument("--resume", metavar="ID", default=None, help="continue run ID (a run id or a path)")
     p.add_argument("--retry-failed", action="store_true", help="with --resume: measure failed rows again")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and a time estimate; measure nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan and a time estimate; measure nothing (--device cuda works without CUDA)")
+    p.add_argument("--time-budget", metavar="T", default=None,
+                   help="run the largest subset that fits T (e.g. 10m, 600s, 1h): every cell >= 8 models from >= 3 "
+                        "families first, then more models, then repeats; no task starts once T is spent")
     p.add_argument("--results-dir", default="results", help="where run directories live (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.add_argument("--executor", choices=("subprocess", "ray"), default="subprocess",
@@ -40,13 +45,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _device(arg: str, executor: str = "subprocess") -> str:
+def _device(arg: str, executor: str = "subprocess", planning_only: bool = False) -> str:
     import torch
 
     from profiler.timing import check_device
 
     if executor == "ray" and arg == "cuda":
         return arg  # the GPUs are the cluster's, not this driver's: RayExecutor checks the cluster's resources
+    if planning_only and arg == "cuda":
+        return arg  # a dry run plans for a CUDA host from anywhere (estimates use the CUDA calibration)
     if arg == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -66,9 +73,10 @@ def _config_path(arg: str | None, device: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from profiler.budget import parse_duration
     from profiler.config import load_config, parse_config
     from profiler.store import ResultStore, resolve_run
-    from profiler.sweep import estimate_seconds, plan_with_skips, run_sweep
+    from profiler.sweep import plan_with_skips, run_sweep
 
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume ID")
@@ -80,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
         from profiler.executor_ray import import_ray
 
         import_ray()  # not installed → exit 2 with the install command, before any planning
-    device = _device(args.device, args.executor)
+    budget_s = parse_duration(args.time_budget) if args.time_budget is not None else None
+    device = _device(args.device, args.executor, planning_only=args.dry_run)
     if args.resume:
         run_dir = resolve_run(args.resume, args.results_dir)
         with ResultStore.open(run_dir) as store:  # foreign or corrupt → UsageError (exit 2)
@@ -100,31 +109,41 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{run_dir} exists and is not an archprof run; choose another --run-id")
 
     tasks, skipped = plan_with_skips(config, device)
-    if args.dry_run:
-        models = {t.model for t in tasks}
-        est = estimate_seconds(config, tasks)
-        print(f"sweep {config.name} ({config.path}) on {device}: {len(tasks)} measurements, {len(models)} models, "
-              f"{len({t.group_key for t in tasks})} worker processes, {config.repeats} repeat(s)")
-        for note in skipped:
-            print(f"  skipped: {note}")
-        print(f"estimated time: {est / 60:.1f} min (rough; from MAC counts)")
-        print(f"would write: {run_dir}")
-        return 0
     if not tasks:
         raise UsageError(f"{config.path}: the plan on {device} is empty (every combination was skipped)")
+    if args.dry_run:
+        from profiler.sweep_dryrun import print_dry_run
+
+        print_dry_run(config, device, tasks, skipped, run_dir, budget_s, args.results_dir,
+                      resume_dir=run_dir if args.resume else None)
+        return 0
+    if budget_s is not None:  # a budget too small for one cell fails here, before anything is measured
+        from profiler.sweep_dryrun import budget_plan
+
+        budget_plan(config, device, tasks, budget_s, args.results_dir, resume_dir=run_dir if args.resume else None)
     executor = None
     if args.executor == "ray":
         from profiler.executor_ray import RayExecutor
 
         executor = RayExecutor(args.address, args.ray_workers, counts_dir=run_dir / "counts")
     run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume), show_progress=not args.no_progress,
-              retry_failed=args.retry_failed, executor=executor, argv=sys.argv)
+              retry_failed=args.retry_failed, executor=executor, argv=sys.argv, time_budget_s=budget_s,
+              results_dir=args.results_dir)
     from profiler.sweep import session_summary
 
     s = session_summary(run_dir)
     if args.no_progress and s:
         print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
               f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
+        if s.get("budget"):
+            b = s["budget"]
+            print(f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"
+                  + ("; stopped by the budget (resume to continue)" if b.get("stopped_by_budget") else ""))
+        from rich.console import Console
+
+        from profiler.sweep_progress import phase_table
+
+        Console().print(phase_table(s))
     # A bare run id resolves under results/ only; elsewhere the commands need the path.
     ref = run_dir.name if run_dir.parent == Path("results") else str(run_dir)
     print(f"results: {run_dir}/")

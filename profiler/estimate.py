@@ -1,0 +1,306 @@
+"""Per-task cost estimates of a sweep, from measured per-phase costs.
+
+A task's cost on the timing path is ``row_s + load_s + warm-up + timed``: timed = iters × latency, warm-up =
+max(warmup_s, warmup_iters × latency) + the first-time cost of a (model, setting) in a process (cuDNN autotuning on
+CUDA). Costs shared by several tasks are charged once: a worker process start (per ``group_key``), the model build
+(per model and worker process), and — only when no prefetch pool does them beside the timing worker — counting
+(per spec and resolution) and the ONNX export (per spec and resolution with ``prepare_onnx``; per spec, resolution,
+batch and graph dtype without it).
+
+Latency comes, in this order, from a previous run on the same device key (the same spec and setting measured: its
+median; else the built-in MAC model rescaled by the median measured/predicted ratio of that run's cell), else the
+built-in MAC model ``latency_ms = a + b × GMACs(per image, at the resolution) × batch`` per (backend, dtype, batch 1
+or more). The built-in constants live in ``BUILTIN`` and are derived (``fit_run``, ``derive_builtin``) from:
+
+- CUDA: ``shared/gpu-runs/h200-20261128`` (NVIDIA H200, torch 2.11). ``gpu-eager``: 104 rows, 26 models — a, b by
+  least squares per (dtype, batch); autotune = mean(warmup_s_done − max(warmup_s, warmup_iters × latency)) per
+  (dtype, batch); ``row_s`` = mean(duration − warm-up − timed) over rows that were neither a worker's nor a
+  model's first (76 rows: 0.18 s); a model's first row costs 1.1 s more (mean over 23 models): build + count, split
+  0.6 + 0.5 s (the data does not separate them; counting on fake tensors is the lighter one on the CPU VM);
+  ``worker_start_s`` = 4 s (sweep start → first row) + 7 s (a worker's first row's extra: CUDA context, first
+  cuDNN handles). ``gpu-ort``: 12 rows, 3 models, too few to fit, so ONNX Runtime
+  uses the eager a, b scaled by the measured ORT/eager ratios (see ``_H200``); session load + first run
+  0.66 s (mean of the intervals between the session's creation, visible in workers.log, and the row's end, minus
+  warm-up and timed); one export ≈ 6 s on the 16-core Xeon host (row start → session creation, cache misses).
+- CPU: ``results/reference-quick-cpu-20261127`` (this project's 2-core VM, 1 thread): a, b per backend by least
+  squares over 24 models; worker start 1.7 s (gap between one worker's last row and the next one's first);
+  build + count 1.2 s per model; export 4.5 s (the two cache misses of that run).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from profiler.tasks import Task
+
+# torch.compile (inductor) of a mid-size network with a warm inductor cache: a rough figure (resnet18 at 224 px on
+# the 2-core VM took 22 s warm, 89 s cold), not calibrated from measured compile_s columns yet.
+COMPILE_S = {"cpu": 30.0, "cuda": 40.0}
+# (backend, dtype, "b1" | "bN") -> (a_ms, b_ms_per_gmac_batch, first-time autotune seconds)
+Cells = dict[tuple[str, str, str], tuple[float, float, float]]
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Calibrated per-phase costs of one device (see the module doc for where the numbers come from)."""
+
+    device: str
+    source: str
+    cells: Cells
+    row_s: float  # per row beyond load/warm-up/timed: model copy and move, result, bookkeeping
+    load_s: dict[str, float]  # per row and backend: session creation + first run (ORT), 0 for eager
+    worker_start_s: float  # a new timing process: interpreter, imports, device context
+    build_s: float  # one model build in the timing worker
+    count_s: float  # one count (spec, resolution)
+    export_s: float  # one ONNX export
+    measured_ms: dict[str, float] = field(default_factory=dict)  # setting key -> median latency (previous run)
+
+    def latency_ms(self, task: Task, gmacs: float) -> float:
+        """Latency per batch: a previous run's median for this exact setting, else the MAC model."""
+        if (hit := self.measured_ms.get(setting_key(task))) is not None:
+            return hit
+        a, b, _ = self._cell(task)
+        return a + b * gmacs * task.batch
+
+    def autotune_s(self, task: Task) -> float:
+        return self._cell(task)[2]
+
+    def _cell(self, task: Task) -> tuple[float, float, float]:
+        bclass = "b1" if task.batch == 1 else "bN"
+        dtype = "fp16" if task.dtype in ("fp16", "bf16") else "fp32"
+        for key in ((task.backend, dtype, bclass), ("eager", dtype, bclass), ("eager", "fp32", bclass)):
+            if key in self.cells:
+                return self.cells[key]
+        return next(iter(self.cells.values()))
+
+
+def setting_key(t: Task | dict[str, Any]) -> str:
+    g = t.__getitem__ if isinstance(t, dict) else lambda k: getattr(t, k)
+    return (f"{g('spec_hash')}|{g('backend')}|{g('dtype')}|b{int(g('batch'))}|r{int(g('resolution'))}"
+            f"|{g('memory_format') or 'contiguous'}")
+
+
+_H200 = {("eager", "fp32", "b1"): (8.00, 0.042, 0.11), ("eager", "fp16", "b1"): (9.69, 0.078, 1.93),
+         ("eager", "fp32", "bN"): (8.17, 0.067, 1.61), ("eager", "fp16", "bN"): (8.75, 0.010, 1.55)}
+# ONNX Runtime on the H200: latency = eager's × (0.5 at batch 1, 1.1 at batch 64) — the ORT/eager ratios of the two
+# models measured both ways (se_resnet50, densenet121) were 0.28–0.64 at batch 1 and 0.93–1.37 at batch 64; rounded
+# up. No autotune term: ORT's cuDNN search happens in the session's first run, inside load_s.
+_H200 |= {("onnxruntime", d, bc): (a * r, b * r, 0.0) for (_, d, bc), (a, b, _) in list(_H200.items())
+          for r in [0.5 if bc == "b1" else 1.1]}
+_VM_CPU = {("eager", "fp32", "b1"): (3.55, 28.4, 0.0), ("onnxruntime", "fp32", "b1"): (0.62, 11.3, 0.0)}
+BUILTIN: dict[str, CostModel] = {
+    "cuda": CostModel("cuda", "built-in: NVIDIA H200 run of 2026-11-28 (shared/gpu-runs/h200-20261128)", _H200,
+                      row_s=0.18, load_s={"eager": 0.0, "onnxruntime": 0.66}, worker_start_s=11.0, build_s=0.6,
+                      count_s=0.5, export_s=6.0),
+    "cpu": CostModel("cpu", "built-in: results/reference-quick-cpu-20261127 (2-core VM, 1 thread)", _VM_CPU,
+                     row_s=0.05, load_s={"eager": 0.0, "onnxruntime": 0.08}, worker_start_s=1.7, build_s=0.4,
+                     count_s=0.8, export_s=4.5),
+}
+
+
+def fit_run(rows: Iterable[dict[str, Any]]) -> Cells:
+    """(a, b, autotune) per (backend, dtype, batch class) from a run's ok rows (least squares; needs ≥ 3 models)."""
+    import numpy as np
+
+    groups: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
+    for r in rows:
+        if r.get("status") != "ok" or not r.get("macs") or not r.get("latency_ms"):
+            continue
+        details = json.loads(r["details_json"]) if isinstance(r.get("details_json"), str) else {}
+        cfg = details.get("config", {})
+        lat = float(r["latency_ms"])
+        floor = max(float(cfg.get("warmup_s", 0.2)), int(cfg.get("warmup_iters", 3)) * lat / 1000)
+        warm = r.get("warmup_s") or details.get("warmup_s_done") or floor
+        key = (r["backend"], r["dtype"], "b1" if int(r["batch"]) == 1 else "bN")
+        groups.setdefault(key, []).append((float(r["macs"]) / 1e9 * int(r["batch"]), lat, max(0.0, warm - floor)))
+    cells: Cells = {}
+    for key, v in groups.items():
+        if len(v) < 3:
+            continue
+        x, y = np.array([p[0] for p in v]), np.array([p[1] for p in v])
+        a, b = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)[0]
+        if b < 0 or a < 0:  # a degenerate fit (few models, noise): a pure per-MAC rate instead
+            a, b = 0.0, float(np.median(y / np.maximum(x, 1e-9)))
+        cells[key] = (float(a), float(b), float(statistics.fmean(p[2] for p in v)))
+    return cells
+
+
+def derive_builtin(run_dir: Path | str) -> Cells:
+    """The cells of ``BUILTIN`` re-derived from a run directory (the calibration is checkable, not trusted)."""
+    from profiler.store import ResultStore
+
+    with ResultStore.open(run_dir) as store:
+        return fit_run(store.rows())
+
+
+def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str) -> CostModel:
+    """The built-in model, refined by the newest runs under ``results_dir`` on the same device key."""
+    from profiler.baseline.keys import device_key
+    from profiler.store import ResultStore, meta_environment
+
+    base = BUILTIN[device]
+    want = device_key(env, device)
+    runs = []
+    for meta_path in Path(results_dir).glob("*/meta.json"):
+        try:
+            meta_env = meta_environment(json.loads(meta_path.read_text())) or {}
+            if meta_env and device_key(meta_env, device) == want:
+                runs.append(meta_path.parent)
+        except (OSError, ValueError, KeyError):
+            continue
+    if not runs:
+        return base
+    rows: list[dict[str, Any]] = []
+    for run in sorted(runs, key=lambda d: d.stat().st_mtime):
+        try:
+            with ResultStore.open(run) as store:
+                rows += [r for r in store.rows() if r.get("device") == device and r.get("status") == "ok"]
+        except Exception:  # a broken old run must not stop planning
+            continue
+    if not rows:
+        return base
+    measured = {setting_key(r): float(r["latency_ms"]) for r in rows}  # newest run wins
+    cells = dict(base.cells)
+    for key, fitted in fit_run(rows).items():
+        cells[key] = fitted
+    return replace(base, source=f"previous runs on {want}: {', '.join(d.name for d in runs[-5:])}", cells=cells,
+                   measured_ms=measured)
+
+
+@dataclass
+class Estimate:
+    """Per-task costs on the timing path, shared costs charged once, and how the prefetch pool overlaps them."""
+
+    cost_s: dict[str, float]  # task key -> seconds of its own
+    shared_s: dict[str, float]  # shared item -> seconds (worker starts, builds, counts/exports on the path)
+    shared_of: dict[str, list[str]]  # task key -> the shared items it needs
+    prep_s: dict[str, float]  # prefetch-pool work per (spec, resolution), off the timing path
+    prep_workers: int
+    prep_mode: str
+    model: CostModel
+    gmacs_of: Callable[[Task], float]
+
+    def total_s(self, keys: Iterable[str]) -> float:
+        """Estimated wall seconds of running ``keys``: timing path, plus the pool's work that cannot hide."""
+        keys = list(keys)
+        items = {s for k in keys for s in self.shared_of.get(k, ())}
+        path = sum(self.cost_s[k] for k in keys) + sum(self.shared_s.get(s, 0.0) for s in items)
+        preps = {s.split(":", 1)[1] for s in items if s.startswith("prep:")}
+        pool = sum(self.prep_s.get(p, 0.0) for p in preps) / max(1, self.prep_workers)
+        if self.prep_mode == "before":
+            return path + pool
+        if self.prep_mode == "overlap":  # hidden behind timing, except the first pair and any excess
+            first = max((self.prep_s.get(p, 0.0) for p in preps), default=0.0)
+            return max(path, pool) + first
+        return path
+
+
+def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], float], *, prep_mode: str = "off",
+             prep_workers: int = 1, prepare_onnx: bool = False,
+             export_cached: Callable[[Task], bool] | None = None) -> Estimate:
+    """Per-task costs of ``tasks`` (in run order: first-time autotuning is charged where it happens).
+
+    ``export_cached(task)``: the task's ONNX graph is already in the cache (no export is charged for it).
+    """
+    cost: dict[str, float] = {}
+    shared: dict[str, float] = {}
+    shared_of: dict[str, list[str]] = {}
+    prep: dict[str, float] = {}
+    tuned: set[tuple[str, str]] = set()
+    pooled = prep_mode in ("overlap", "before")
+    for t in tasks:
+        lat_s = model.latency_ms(t, gmacs_of(t)) / 1000
+        timing = t.timing
+        warm = max(float(timing.get("warmup_s", 0.2)), int(timing.get("warmup_iters", 3)) * lat_s)
+        setting = (t.group_key, setting_key(t))
+        if setting not in tuned:  # a process tunes a (model, setting) once; a new process tunes again
+            tuned.add(setting)
+            warm += model.autotune_s(t)
+        cost[t.key] = model.row_s + model.load_s.get(t.backend, 0.0) + warm + int(timing.get("iters", 30)) * lat_s
+        if t.backend == "compile":  # inductor compiles per task (never timed as latency); not calibrated yet
+            cost[t.key] += COMPILE_S.get(t.device, 40.0)
+        pk = f"{t.spec_hash}_r{t.resolution}"
+        items = [f"worker:{t.group_key}", f"build:{t.group_key}:{t.spec_hash}"]
+        shared[items[0]] = model.worker_start_s
+        shared[items[1]] = model.build_s
+        p = prep.setdefault(pk, 0.0)
+        if t.count and f"count:{pk}" not in shared:
+            shared[f"count:{pk}"] = 0.0 if pooled else model.count_s
+            prep[pk] = p + model.count_s
+        if t.count:
+            items.append(f"count:{pk}")
+        if t.backend == "onnxruntime" and not (export_cached and export_cached(t)):
+            graph = "fp16" if t.dtype == "fp16" else "fp32"
+            if pooled and prepare_onnx:  # one export per (spec, resolution) in the pool (fp16 derived: +1/6)
+                ek = f"export:{pk}"
+                if ek not in shared:
+                    shared[ek] = 0.0
+                    prep[pk] += model.export_s * (1.0 if graph == "fp32" else 1.17) + model.build_s
+            else:  # today's path: one export per (spec, resolution, batch, graph dtype), in the timing worker
+                ek = f"export:{pk}_b{t.batch}_{graph}"
+                shared[ek] = model.export_s
+            items.append(ek)
+        if pooled:
+            items.append(f"prep:{pk}")
+        shared_of[t.key] = items
+    return Estimate(cost, shared, shared_of, prep, prep_workers, prep_mode if pooled else "off", model, gmacs_of)
+
+
+def onnx_cache_checker(cache_dir: Path | str | None = None) -> Callable[[Task], bool]:
+    """Whether a task's graph is already in the ONNX cache (a dynamic-batch entry, or a static one of its batch)."""
+    from profiler.timing.onnx_cache import entry_dir, load_entry
+    from profiler.timing.onnx_export import GRAPH_DTYPE, default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+
+    def cached(t: Task) -> bool:
+        graph_dtype, opset = GRAPH_DTYPE.get(t.dtype, "fp32"), t.timing.get("opset")
+        for batch in (None, t.batch):  # None: the dynamic-batch entry (one per spec and resolution)
+            entry = load_entry(entry_dir(root, t.spec_hash, t.resolution, graph_dtype, batch, opset))
+            if entry is not None and entry.graph is not None:
+                return True
+        return False
+    return cached
+
+
+def gmacs_lookup(tasks: list[Task], config: Any, cache_dir: Path | str | None = None) -> Callable[[Task], float]:
+    """GMACs per image at each task's resolution: meta-device FLOP count at 224 px (cached), scaled by r²."""
+    import os
+
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("ARCHPROF_CACHE", Path.home() / ".cache" / "archprof"))
+    path = root / "macs224.json"
+    try:
+        cache: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        cache = {}
+    missing = {t.spec_hash: t.model for t in tasks if t.spec_hash not in cache}
+    if missing:
+        for spec_hash, name in missing.items():
+            cache[spec_hash] = _meta_macs_224(config.models[name].spec)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cache))
+        except OSError:
+            pass  # a read-only home: recount next time
+    return lambda t: cache[t.spec_hash] * (t.resolution / 224) ** 2 / 1e9
+
+
+def _meta_macs_224(spec: Any) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with torch.device("meta"):  # no allocation, no init: fast even for 30 GFLOP models
+            model = spec.build().eval()
+            x = torch.zeros(1, 3, 224, 224)
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(x)
+        return counter.get_total_flops() / 2
+    except Exception:  # an estimate must not stop planning; assume a mid-size network
+        return 2e9

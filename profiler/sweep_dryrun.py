@@ -1,0 +1,73 @@
+"""``sweep --dry-run`` output and the ``--time-budget`` pre-check (before a run directory is created)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from profiler.budget import BudgetPlan, cell_of, plan_budget
+from profiler.config import SweepConfig
+from profiler.tasks import Task
+
+
+def _done(resume_dir: Path | None) -> set[str]:
+    if resume_dir is None:
+        return set()
+    from profiler.store import ResultStore
+
+    with ResultStore.open(resume_dir) as store:
+        return store.done_keys()
+
+
+def _estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: str | Path):
+    from profiler import environment
+    from profiler.sweep import make_estimate
+
+    # The environment of this machine names the device key; a CUDA plan made on a CPU-only machine gets no
+    # matching previous run and so uses the built-in (H200) calibration.
+    return make_estimate(config, device, tasks, results_dir, env=environment.capture(device))
+
+
+def budget_plan(config: SweepConfig, device: str, tasks: list[Task], budget_s: float, results_dir: str | Path,
+                resume_dir: Path | None = None) -> BudgetPlan:
+    """The subset that fits ``budget_s``; UsageError (exit 2) when not even one cell of 8 models fits."""
+    est = _estimate(config, device, tasks, results_dir)
+    return plan_budget(tasks, budget_s, est.total_s, est.gmacs_of, done=_done(resume_dir))
+
+
+def print_dry_run(config: SweepConfig, device: str, tasks: list[Task], skipped: list[str], run_dir: Path,
+                  budget_s: float | None, results_dir: str | Path, resume_dir: Path | None = None) -> None:
+    """The plan (or the budgeted subset), per cell, and its time estimate with where the numbers come from."""
+    est = _estimate(config, device, tasks, results_dir)
+    done = _done(resume_dir)
+    todo = [t for t in tasks if t.key not in done]
+    print(f"sweep {config.name} ({config.path}) on {device}: {len(tasks)} measurements, "
+          f"{len({t.model for t in tasks})} models, {len({t.group_key for t in todo})} worker processes "
+          f"(isolation {config.isolation}), {config.repeats} repeat(s)" + (f"; {len(done)} stored" if done else ""))
+    for note in skipped:
+        print(f"  skipped: {note}")
+    if budget_s is not None:
+        bp = plan_budget(tasks, budget_s, est.total_s, est.gmacs_of, done=done)
+        todo = bp.tasks
+        print(f"time budget {budget_s:.0f} s: {len(todo)} of {len(tasks) - len(done)} measurements fit; "
+              f"{len(bp.covered_cells)} cell(s) covered, {len(bp.dropped_cells)} dropped")
+    print(f"{'cell':<44} {'models':>6} {'families':>8} {'decades':>7} {'repeats':>7} {'rows':>5}")
+    cells: dict[tuple, list[Task]] = {}
+    for t in todo:
+        cells.setdefault(cell_of(t), []).append(t)
+    for cell, ts in cells.items():
+        macs = [est.gmacs_of(t) for t in ts]
+        span = math.log10(max(macs) / min(macs)) if macs and min(macs) > 0 else 0.0
+        name = "/".join(str(c) if not isinstance(c, int) else f"b{c}" for c in cell)
+        print(f"{name:<44} {len({(t.model, t.resolution) for t in ts}):>6} {len({t.family for t in ts}):>8} "
+              f"{span:>7.1f} {len({t.repeat for t in ts}):>7} {len(ts):>5}")
+    total = est.total_s(t.key for t in todo)
+    keys = [t.key for t in todo]
+    items = {s for k in keys for s in est.shared_of.get(k, ())}
+    path = sum(est.cost_s[k] for k in keys)
+    shared = sum(est.shared_s.get(s, 0.0) for s in items)
+    print(f"estimated time: {total / 60:.1f} min (timing path {path / 60:.1f} min: rows incl. warm-up and timed; "
+          f"worker starts/builds/exports on the path {shared / 60:.1f} min; prefetch {est.prep_mode}, "
+          f"{est.prep_workers} processes)")
+    print(f"calibration: {est.model.source}")
+    print(f"would write: {run_dir}")
