@@ -85,6 +85,9 @@ def measure(
     validate_request(backend, device, dtype, memory_format, batch, resolution)
     check_device(device)
     config = config or TimingConfig()
+    from profiler.timing.allocator import keep_heap
+
+    allocator = keep_heap()  # before anything is allocated for this measurement (see allocator.py)
     if backend == "eager":
         from profiler.timing.eager import measure_eager
 
@@ -100,5 +103,6 @@ def measure(
             cache_key=cache_key, cache_dir=cache_dir, timer=timer,
         )
     details = {"backend": backend, "device": device, "dtype": dtype, "memory_format": memory_format,
-               "batch": batch, "resolution": resolution, "config": config.to_dict(), **details}
+               "batch": batch, "resolution": resolution, "config": config.to_dict(), "allocator": allocator,
+               **details}
     return TimingResult(samples_ms=samples, stats=summarize(samples, batch), details=details)
