@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     print(f"fresh process per measurement, 1 thread, {args.resolution} px, {args.iters} iters, {args.rounds} rounds; "
-          f"load average {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} CPUs")
+          f"load average {Path('/proc/loadavg').read_text().split()[:3]} on {os.cpu_count()} CPUs")
     print(f"{'model':<16} {'faults/iter before':>18} {'after':>7} {'median ms before':>17} {'after':>8} "
           f"{'before/after':>12}")
     for model in args.models:
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         m = {k: float(np.median([r["median_ms"] for r in v])) for k, v in res.items()}
         print(f"{model:<16} {f[False]:>18.0f} {f[True]:>7.0f} {m[False]:>17.2f} {m[True]:>8.2f} "
               f"{m[False] / m[True]:>12.2f}")
-    print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
+    print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}")
     return 0
 
 
