@@ -101,9 +101,10 @@ def plan_at(root: Path, config_text: str, config_path: str, device: str, rounds:
     return [Task(**{**t.to_dict(), "repeat": r}) for r in range(rounds) for t in base]
 
 
-def round_order(rounds: int) -> list[tuple[int, int]]:
+def round_order(rounds: int, n_sides: int = 2) -> list[tuple[int, int]]:
     """(round, side index) in run order: AB, BA, AB, … (alternating cancels a linear drift between sides)."""
-    return [(r, s) for r in range(rounds) for s in ((0, 1) if r % 2 == 0 else (1, 0))]
+    fwd = list(range(n_sides))
+    return [(r, s) for r in range(rounds) for s in (fwd if r % 2 == 0 else fwd[::-1])]
 
 
 def run_rounds(
@@ -118,7 +119,7 @@ def run_rounds(
     from profiler.executor import SubprocessExecutor
 
     factory = executor_factory or (lambda side: SubprocessExecutor(package_root=side.root, env=side.env))
-    for r, s in round_order(rounds):
+    for r, s in round_order(rounds, len(sides)):
         side = sides[s]
         if on_round is not None:
             on_round(r, side)

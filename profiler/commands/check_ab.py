@@ -115,8 +115,11 @@ def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], 
         doc = build_baseline(frames[0], meta, name=name, source=f"{rev}@{sha[:10]}", with_layers=False)
         for e in doc["entries"].values():
             e["counts"] = None  # counts are judged against the stored baseline below, not against A
+        # No reference-model normalization: both sides ran interleaved on this machine now, so its speed is
+        # the same for both; dividing by a reference would only add that model's noise and hide a slowdown of it.
+        doc["reference_model"] = None
         report = compare(doc, frames[1], current_key=key, latency=args.latency, rule=rule,
-                         reference_model=reference, models=args.models,
+                         reference_model=None, models=args.models,
                          baseline_path=f"A = {rev} ({sha[:10]}), measured now on this machine", name_layers=False)
         report.notes.append(f"A/B in one job: {rounds} interleaved rounds ({order}) on this machine; a stored "
                             "baseline's latency is never compared across machines (a device-key match is not a "
@@ -125,7 +128,7 @@ def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], 
         code = max(code, report.exit_code)
     if stored is not None:
         counts = compare(stored, frames[-1], current_key=stored["device_key"], latency="off", models=args.models,
-                         baseline_path=str(counts_note))
+                         reference_model=reference, baseline_path=str(counts_note))
         out.append(render(counts, args.format))
         code = max(code, counts.exit_code)
     else:
