@@ -149,6 +149,8 @@ def run_sweep(
     from profiler.executor import SubprocessExecutor
     from profiler.sweep_progress import SweepProgress
 
+    from profiler.runlock import RunLock
+
     run_dir = Path(run_dir)
     tasks = plan(config, device)
     if resume:
@@ -165,7 +167,13 @@ def run_sweep(
     else:
         meta = _meta(config, device, argv)
         store = ResultStore.create(run_dir, meta)
-    with store:
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()  # held until the session is recorded: the stored keys read below stay true
+    except UsageError:
+        store.close()
+        raise
+    with store, lock:
         done = store.done_keys(include_failed=not retry_failed)
         todo = [t for t in tasks if t.key not in done]
         executor = executor or SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts")
@@ -173,23 +181,29 @@ def run_sweep(
         executor.on_start = progress.start
         t0, started = time.perf_counter(), _now()
         timed_s, n_rows, n_failed = 0.0, 0, 0
-        with progress:
-            for row in executor.run(todo):
-                store.add(row)
-                n_rows += 1
-                ok = row.get("status") == "ok"
-                n_failed += not ok
-                if ok and row.get("samples_ms"):
-                    timed_s += sum(row["samples_ms"]) / 1000.0
-                progress.advance(row)
+        interrupted = False
+        try:
+            with progress:
+                for row in executor.run(todo):
+                    store.add(row)
+                    n_rows += 1
+                    ok = row.get("status") == "ok"
+                    n_failed += not ok
+                    if ok and row.get("samples_ms"):
+                        timed_s += sum(row["samples_ms"]) / 1000.0
+                    progress.advance(row)
+        except KeyboardInterrupt:
+            interrupted = True  # the rows stored so far stay; the session is recorded below, then re-raised
         wall_s = time.perf_counter() - t0
         session = {"started_at": started, "wall_s": round(wall_s, 4), "timed_s": round(timed_s, 6),
                    "overhead_ratio": round(wall_s / timed_s, 2) if timed_s > 0 else None,
                    "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": len(tasks) - len(todo),
-                   "argv": argv if argv is not None else sys.argv}
+                   "argv": argv if argv is not None else sys.argv, "interrupted": interrupted}
         meta = store.read_meta()
         meta.setdefault("sessions", []).append(session)
         store.write_meta(meta)
+        if interrupted:
+            raise KeyboardInterrupt
         if show_progress:
             progress.summary(run_dir, session)
     return run_dir
