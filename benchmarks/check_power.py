@@ -103,9 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="archprof-power-") as tmp:
             trials.append(one_trial(tasks, args.model, args.factors, args.rounds, rule, Path(tmp)))
         if not args.json:
-            print(f"  trial {i + 1}/{args.n}: " + ", ".join(
-                f"x{f:g} ratio {r['ratio']:.3f}{' ALARM' if r['alarm_any'] else ''}" for f, r in trials[-1].items()),
-                file=sys.stderr, flush=True)
+            alarms = {f: sum(t[f]["alarm_any"] for t in trials) for f in trials[-1]}
+            print(f"  trial {i + 1}/{args.n} ({time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}): "
+                  + ", ".join(f"x{f:g} ratio {r['ratio']:.3f}{' ALARM' if r['alarm_any'] else ''}"
+                              for f, r in trials[-1].items())
+                  + "; alarms so far " + ", ".join(f"x{f:g}: {a}/{i + 1}" for f, a in alarms.items()),
+                  file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - t0
     summary = {"model": args.model, "others": args.others, "resolution": args.resolution, "iters": args.iters,
                "rounds": args.rounds, "n": args.n, "threshold": args.threshold, "alpha": args.alpha,

@@ -147,9 +147,8 @@ def run_sweep(
     unless ``retry_failed``). The session's wall time, timed time and overhead ratio go to ``meta.json``.
     """
     from profiler.executor import SubprocessExecutor
-    from profiler.sweep_progress import SweepProgress
-
     from profiler.runlock import RunLock
+    from profiler.sweep_progress import SweepProgress
 
     run_dir = Path(run_dir)
     tasks = plan(config, device)

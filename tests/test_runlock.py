@@ -53,7 +53,7 @@ def test_concurrent_resume_of_one_run_is_refused(tmp_path: Path) -> None:
         time.sleep(0.05)
     second = _sweep(tmp_path, "--resume", "r1")
     _, err2 = second.communicate(timeout=120)
-    out1, err1 = first.communicate(timeout=300)
+    _, err1 = first.communicate(timeout=300)
     assert first.returncode == 0, err1
     assert second.returncode == 2 and f"pid {first.pid}" in err2 and "Traceback" not in err2
     assert _rows(db) == 2  # measured once each

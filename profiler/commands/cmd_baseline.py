@@ -39,7 +39,7 @@ def read_run(run: str) -> tuple[object, dict, Path]:
     df = load_results(path)
     meta: dict = {}
     if path.is_dir():
-        with ResultStore.open(path) as store:
+        with ResultStore.open(path, read_only=True) as store:
             meta = store.read_meta()
     return df, meta, path
 

@@ -43,11 +43,32 @@ def _select_cell(df, selectors: list[str]):
     return cells[0]
 
 
+def _cell_resolution(cell, wanted: int | None) -> int:
+    """The resolution to predict at: the cell's own (a form fitted at 112 px says nothing about 224 px)."""
+    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
+    if not have:
+        if wanted is None:
+            raise UsageError("the data has no resolution column; give --resolution R (the measured one)")
+        return wanted
+    if wanted is None:
+        if len(have) > 1:
+            raise UsageError(f"the cell was measured at several resolutions {have}; choose one with --resolution")
+        return have[0]
+    if wanted not in have:
+        raise UsageError(f"the cell was measured at {', '.join(f'{r} px' for r in have)}, not {wanted} px; a form "
+                         "fitted there does not predict another resolution. Use --resolution "
+                         + " or ".join(map(str, have)))
+    return wanted
+
+
 def _counts_of_model(name: str, resolution: int | None) -> list[dict]:
     from profiler.commands.common import resolve_model
 
     info = resolve_model(name)
     res = resolution or info.resolution
+    min_res = int(getattr(type(info.spec), "min_resolution", 1))
+    if res < min_res:
+        raise UsageError(f"{name} needs resolution >= {min_res}, got {res}")
     try:
         from profiler.counting import count_model
     except ImportError:
@@ -72,7 +93,10 @@ def _counts_of_space(space: str, n: int, seed: int, resolution: int | None) -> l
     for i, spec in enumerate(specs):
         if not hasattr(spec, "complexity"):
             raise UsageError(f"specs of space {space!r} have no complexity(); cannot count them without tracing")
-        c = spec.complexity(res)
+        try:
+            c = spec.complexity(res)
+        except ValueError as exc:
+            raise UsageError(f"cannot count {space} samples at {res} px: {exc}") from None
         rows.append({"model": f"{space}-sample{i}", "family": spec.family, "resolution": res, **c})
     return rows
 
@@ -91,9 +115,12 @@ def run(args: argparse.Namespace) -> int:
         form = check_form(args.form)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.resolution is not None and args.resolution < 1:
+        raise UsageError(f"--resolution must be a positive number of pixels, got {args.resolution}")
     key, cell = _select_cell(load_frame(args.source), args.cell)
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
+    args.resolution = _cell_resolution(cell, args.resolution)
     rows = (
         _counts_of_model(args.model, args.resolution)
         if args.model
@@ -115,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"cell": key, "form": form, "predictions": out})
         return 0
-    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; 95 % prediction intervals")
+    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; predicted at {args.resolution} px (the "
+          "cell's); 95 % prediction intervals")
     for r in out:
         lo, hi = r["pi95_ms"]
         seen = f"  (measured {r['measured_ms']:.3g})" if r["measured_ms"] is not None else ""

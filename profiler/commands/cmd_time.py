@@ -24,7 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--memory-format", choices=MEMORY_FORMATS, default="contiguous")
     p.add_argument("--iters", type=int, default=30, help="timed iterations (default 30)")
     p.add_argument("--warmup-s", type=float, default=0.2, help="minimum warm-up seconds (default 0.2)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: library default)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads (default: 1 on CPU, as sweeps do: all threads on a shared machine made "
+                        "latency swing by 10x; the library default on CUDA)")
     p.add_argument("--cache-dir", default=None, help="ONNX export cache (default $ARCHPROF_CACHE/onnx)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -37,11 +39,18 @@ def run(args: argparse.Namespace) -> int:
     from profiler.timing import MeasurementError, TimingConfig, check_device, measure, validate_request
 
     info = resolve_model(args.model)
-    resolution = args.resolution or info.resolution
+    resolution = info.resolution if args.resolution is None else args.resolution
     min_res = getattr(type(info.spec), "min_resolution", 1)
-    if resolution < min_res:
-        raise UsageError(f"{args.model} needs resolution >= {min_res}, got {resolution}")
-    config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=args.threads)
+    if resolution < max(1, min_res):
+        raise UsageError(f"{args.model} needs resolution >= {max(1, min_res)}, got {resolution}")
+    if args.batch < 1:
+        raise UsageError(f"--batch must be >= 1, got {args.batch}")
+    threads = args.threads
+    if threads is None and args.device == "cpu":
+        threads = 1
+        if not args.json:
+            print("note: 1 intra-op thread (the sweep's rule on CPU); ask for more with --threads N")
+    config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=threads)
     # Before building the model: an impossible request is a usage error, said at once.
     validate_request(args.backend, args.device, args.dtype, args.memory_format, args.batch, resolution)
     check_device(args.device)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +67,32 @@ def _opset_of(path: Path) -> int | None:
 
 
 def _export_once(model: Any, x: Any, path: Path, exporter: str, opset: int | None) -> None:
-    import torch
-
     kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
     if opset is not None:
         kwargs["opset_version"] = opset
-    # The exporters print progress and warnings; keep the CLI's stdout clean (the JSON goes there).
-    with contextlib.redirect_stdout(io.StringIO()):
-        if exporter == "dynamo":
-            # external_data=False: one self-contained file, so the cache entry is a single atomic rename.
-            torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False, **kwargs)
-        else:
-            torch.onnx.export(model, (x,), str(path), dynamo=False, do_constant_folding=True, **kwargs)
+    # The exporters print progress and warnings; keep the CLI's stdout clean (the JSON goes there), and keep
+    # their log lines ("torchvision is not installed. Skipping …") and FutureWarnings off the terminal: they
+    # concern the exporter's internals, not this measurement (a failed export is still reported with its reason).
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            _export_quiet(model, x, path, exporter, kwargs)
+        finally:
+            onnx_log.setLevel(level)
+
+
+def _export_quiet(model: Any, x: Any, path: Path, exporter: str, kwargs: dict[str, Any]) -> None:
+    import torch
+
+    if exporter == "dynamo":
+        # external_data=False: one self-contained file, so the cache entry is a single atomic rename.
+        torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False, **kwargs)
+    else:
+        torch.onnx.export(model, (x,), str(path), dynamo=False, do_constant_folding=True, **kwargs)
 
 
 def operator_of(message: str) -> str | None:
