@@ -28,6 +28,13 @@ def run_112(tmp_path: Path) -> Path:
     return out
 
 
+def test_predict_in_a_multi_resolution_cell_stays_inside_its_span(capsys) -> None:
+    published = Path(__file__).resolve().parents[1] / "profiler" / "data" / "published_pycls_v100.csv"
+    assert main(["predict", "--space", "regnetx", "--samples", "1", "--from", str(published),
+                 "--resolution", "112"]) == 2
+    assert "224–456 px" in capsys.readouterr().err
+
+
 def test_predict_uses_the_cells_resolution(run_112: Path, capsys) -> None:
     assert main(["predict", "resnet34", "--from", str(run_112), "--cell", "backend=eager", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

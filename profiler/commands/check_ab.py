@@ -65,7 +65,7 @@ def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], 
     from profiler.commands.cmd_check import config_device, restrict_tasks
     from profiler.config import load_config
     from profiler.environment import capture
-    from profiler.store import ResultStore
+    from profiler.store import COLUMN_NAMES, ResultStore
 
     cfg = load_config(config_path)
     name = args.name or extras["name"]
@@ -104,7 +104,9 @@ def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], 
             print(f"  round {r + 1}/{n}: {side.label}", file=sys.stderr, flush=True)
 
         try:
-            run_rounds(sides, n, lambda i, row: stores[i].add(row), on_round=progress)
+            # Another revision's worker may report columns this store does not have: keep the known ones.
+            run_rounds(sides, n, lambda i, row: stores[i].add({k: v for k, v in row.items() if k in COLUMN_NAMES}),
+                       on_round=progress)
             frames = [st.dataframe() for st in stores]
         finally:
             for st in stores:

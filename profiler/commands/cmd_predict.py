@@ -43,22 +43,31 @@ def _select_cell(df, selectors: list[str]):
     return cells[0]
 
 
-def _cell_resolution(cell, wanted: int | None) -> int:
-    """The resolution to predict at: the cell's own (a form fitted at 112 px says nothing about 224 px)."""
+def _cell_resolution(cell, wanted: int | None) -> int | None:
+    """The resolution to predict at. A cell measured at one resolution predicts at that one only (a form fitted
+    at 112 px says nothing about 224 px); a cell spanning several (models at their native resolutions) predicts
+    inside that span, by default at the model's own resolution (None here)."""
     have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
     if not have:
-        if wanted is None:
-            raise UsageError("the data has no resolution column; give --resolution R (the measured one)")
         return wanted
-    if wanted is None:
-        if len(have) > 1:
-            raise UsageError(f"the cell was measured at several resolutions {have}; choose one with --resolution")
+    if len(have) == 1:
+        if wanted not in (None, have[0]):
+            raise UsageError(f"the cell was measured at {have[0]} px, not {wanted} px; a form fitted there does "
+                             f"not predict another resolution. Use --resolution {have[0]} (or leave it out)")
         return have[0]
-    if wanted not in have:
-        raise UsageError(f"the cell was measured at {', '.join(f'{r} px' for r in have)}, not {wanted} px; a form "
-                         "fitted there does not predict another resolution. Use --resolution "
-                         + " or ".join(map(str, have)))
+    if wanted is not None and not have[0] <= wanted <= have[-1]:
+        raise UsageError(f"the cell was measured at {have[0]}–{have[-1]} px ({have}), not {wanted} px; choose a "
+                         "resolution in that span")
     return wanted
+
+
+def _check_span(cell, rows: list[dict]) -> None:
+    """Refuse a default (native) resolution outside the cell's span instead of extrapolating silently."""
+    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
+    for r in rows:
+        if have and not have[0] <= r["resolution"] <= have[-1]:
+            raise UsageError(f"{r['model']} would be predicted at {r['resolution']} px, outside the cell's "
+                             f"{have[0]}–{have[-1]} px; give --resolution in that span")
 
 
 def _counts_of_model(name: str, resolution: int | None) -> list[dict]:
@@ -126,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         if args.model
         else _counts_of_space(args.space, args.samples, args.seed, args.resolution)
     )
+    _check_span(cell, rows)
     new = pd.DataFrame(rows)
     sf = fit_form(cell, form).predict_interval(new, alpha=0.05)
     measured = dict(zip(zip(cell["model"], cell["resolution"], strict=True), cell["latency_ms"], strict=True))
@@ -142,8 +152,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"cell": key, "form": form, "predictions": out})
         return 0
-    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; predicted at {args.resolution} px (the "
-          "cell's); 95 % prediction intervals")
+    at = ", ".join(sorted({f"{r['resolution']} px" for r in out}))
+    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; predicted at {at}; 95 % prediction "
+          "intervals")
     for r in out:
         lo, hi = r["pi95_ms"]
         seen = f"  (measured {r['measured_ms']:.3g})" if r["measured_ms"] is not None else ""
