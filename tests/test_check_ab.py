@@ -99,3 +99,20 @@ def test_default_against_is_merge_base_and_same_code_detects_clean_tree(tmp_path
     assert not same_code(tmp_path, base)  # a modified tracked file is a different B
     _git(tmp_path, "commit", "-qam", "two")
     assert default_against(tmp_path) == base and not same_code(tmp_path, base)
+
+
+@pytest.mark.parametrize("mode", [["--against", "HEAD"], ["--against", "stored"]])
+def test_missing_baseline_is_found_before_measuring(tmp_path: Path, capsys, monkeypatch, mode: list[str]) -> None:
+    import profiler.baseline.ab
+    import profiler.sweep
+    from profiler.cli import main
+
+    def no_measuring(*a, **k):
+        raise AssertionError("measured before checking for a baseline")
+
+    monkeypatch.setattr(profiler.sweep, "run_sweep", no_measuring)
+    monkeypatch.setattr(profiler.baseline.ab, "run_rounds", no_measuring)
+    (tmp_path / "empty").mkdir()
+    cfg = Path(__file__).resolve().parents[1] / "experiments" / "ci-check.toml"
+    assert main(["check", "--config", str(cfg), "--baseline", str(tmp_path / "empty"), *mode]) == 2
+    assert "no baseline" in capsys.readouterr().err.replace("no stored baseline", "no baseline")

@@ -51,7 +51,8 @@ def _stored_counts_baseline(args: argparse.Namespace, name: str) -> tuple[dict[s
         return load_baseline(target), f"counts compared with {target}"
     files = sorted(target.glob(f"*/{name}.json"), key=lambda p: p.stat().st_mtime) if target.is_dir() else []
     if not files:
-        return None, f"no stored baseline {name!r} under {target}/: counts not checked"
+        raise UsageError(f"no stored baseline {name!r} under {target}/ to check counts against; create one with "
+                         f"`python -m profiler baseline save RUN --name {name}` (checked before measuring)")
     return load_baseline(files[-1]), (f"counts compared with {files[-1]} (counts do not depend on the machine; "
                                       "its latency is not used)")
 
