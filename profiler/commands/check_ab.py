@@ -42,7 +42,7 @@ def _sha(root: Path, rev: str) -> str:
     return _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
 
 
-def _stored_counts_baseline(args: argparse.Namespace, name: str) -> tuple[dict[str, Any] | None, str]:
+def _stored_counts_baseline(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], str]:
     """The newest stored baseline named ``name`` (any device key) and a note saying which."""
     from profiler.baseline import DEFAULT_ROOT, load_baseline
 
@@ -75,7 +75,7 @@ def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], 
     if rounds < 2:
         raise UsageError(f"--rounds must be >= 2 (the rule compares whole processes), got {rounds}")
     stored, counts_note = _stored_counts_baseline(args, name)  # before measuring: a bad file fails at once
-    reference = args.reference or extras.get("reference_model") or (stored or {}).get("reference_model")
+    reference = args.reference or extras.get("reference_model") or stored.get("reference_model")
     rule = LatencyRule(args.threshold, args.alpha)
     sha = _sha(root, rev)
     identical = same_code(root, sha)
@@ -129,12 +129,9 @@ def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], 
                             "speed match)")
         out.append(render(report, args.format))
         code = max(code, report.exit_code)
-    if stored is not None:
-        counts = compare(stored, frames[-1], current_key=stored["device_key"], latency="off", models=args.models,
-                         reference_model=reference, baseline_path=str(counts_note))
-        out.append(render(counts, args.format))
-        code = max(code, counts.exit_code)
-    else:
-        print(f"warning: {counts_note}", file=sys.stderr)
+    counts = compare(stored, frames[-1], current_key=stored["device_key"], latency="off", models=args.models,
+                     reference_model=reference, baseline_path=str(counts_note))
+    out.append(render(counts, args.format))
+    code = max(code, counts.exit_code)
     print("\n".join(out) if args.format != "json" else "[" + ",\n".join(out) + "]")
     return code
