@@ -129,7 +129,7 @@ def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], 
                             "speed match)")
         out.append(render(report, args.format))
         code = max(code, report.exit_code)
-    counts = compare(stored, frames[-1], current_key=stored["device_key"], latency="off", models=args.models,
+    counts = compare(stored, frames[-1], current_key=key, latency="off", models=args.models,
                      reference_model=reference, baseline_path=str(counts_note))
     out.append(render(counts, args.format))
     code = max(code, counts.exit_code)
