@@ -1,14 +1,15 @@
-"""Power of the `profiler check` latency rule on this machine: false alarms and detection rate.
+"""Power of `profiler check` in A/B mode on this machine: false alarms on unchanged code and detections.
 
-Measures a fresh baseline of a target and a reference model, then N unchanged re-measurements and N with an
-injected slowdown of the target (1.3x and 2x: the wrapped model spins for (factor - 1) times its own forward
-time, so the slowdown is proportional whatever the machine's speed). Each trial measures the reference right
-before the target, like a CI sweep, and is judged by the same rule as `profiler check`
-(``profiler.baseline.judge_latency`` with the reference's median ratio as the machine-speed factor). Conditions
-are interleaved per trial so that drift of the machine hits all of them alike.
+Each trial is one A/B check as `check --against` runs it: side A and sides B (unchanged, and with a slowdown of
+1.3x and 2x injected into one model) measured in interleaved rounds, each round a fresh worker process per side
+(orders alternate: A B1 B1.3 B2, then reversed, …), and each B judged against A by the same code
+(``profiler.baseline.compare`` with the rule of ``profiler.baseline.rule``, no reference normalization). The
+slowdown is real and measured: the worker spins after the target's forward for (factor - 1) x its own time
+(``ARCHPROF_TEST_SLOWDOWN``), so it is proportional whatever the machine's speed. The B sides of one trial share
+their A, which keeps the benchmark affordable; each condition's count is over independent trials.
 
-    python benchmarks/check_power.py                  # 20 trials per condition, resnet18 @ 64 px, 30 iters
-    python benchmarks/check_power.py --n 5 --json     # quicker, machine-readable
+    python benchmarks/check_power.py                   # 20 trials, mobilenet_v2_x0_5 + resnet18 @ 64 px
+    python benchmarks/check_power.py --n 3 --json      # quicker, machine-readable
 """
 
 from __future__ import annotations
@@ -17,118 +18,122 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a source checkout
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # runnable from a source checkout
 
-import numpy as np
-import torch
-from torch import nn
+from profiler.baseline import LatencyRule, build_baseline, compare  # noqa: E402
+from profiler.baseline.ab import Side, run_rounds  # noqa: E402
+from profiler.config import parse_config  # noqa: E402
+from profiler.store import ResultStore  # noqa: E402
+from profiler.sweep import plan  # noqa: E402
+from profiler.tasks import Task  # noqa: E402
 
-import models
-from profiler.baseline import LatencyRule, judge_latency
-from profiler.baseline.rule import median_ratio
-from profiler.timing import TimingConfig, measure
-
-
-class Slowed(nn.Module):
-    """``inner`` followed by a busy wait of ``(factor - 1)`` × the forward's own time (a proportional slowdown)."""
-
-    def __init__(self, inner: nn.Module, factor: float) -> None:
-        super().__init__()
-        self.inner, self.factor = inner, factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t0 = time.perf_counter()
-        y = self.inner(x)
-        until = time.perf_counter() + (self.factor - 1.0) * (time.perf_counter() - t0)
-        while time.perf_counter() < until:  # spin, not sleep: sleep overshoots by ~0.1 ms at this scale
-            pass
-        return y
-
-
-def samples_of(model: nn.Module, resolution: int, cfg: TimingConfig) -> list[float]:
-    return measure(model, backend="eager", device="cpu", dtype="fp32", batch=1, resolution=resolution,
-                   config=cfg).samples_ms
+CONFIG = """
+name = "check-power"
+shuffle = false
+count = false
+isolation = "repeat"
+[models]
+include = {models}
+[settings]
+batches = [1]
+resolutions = [{resolution}]
+backends = ["eager"]
+dtypes = ["fp32"]
+memory_formats = ["contiguous"]
+[timing]
+iters = {iters}
+warmup_iters = 3
+warmup_s = 0.2
+threads = 1
+"""
 
 
-def paired(ref: nn.Module, target: nn.Module, resolution: int, cfg: TimingConfig, rounds: int):
-    """Reference and target samples, measured in ``rounds`` alternating blocks and pooled (like a sweep's
-    repeats) so that slow changes of the machine's load hit both alike."""
-    r, t = [], []
-    for _ in range(rounds):
-        r += samples_of(ref, resolution, cfg)
-        t += samples_of(target, resolution, cfg)
-    return r, t
+def one_trial(tasks: list[Task], target: str, factors: list[float], rounds: int, rule: LatencyRule,
+              tmp: Path) -> dict[float, dict]:
+    """One A/B check per condition (1.0 = unchanged), sharing side A; the target's outcome and any alarm."""
+    conds = [1.0, *factors]
+    sides = [Side("A", ROOT, tasks=tasks)]
+    sides += [Side(f"B x{f:g}", ROOT, env={"ARCHPROF_TEST_SLOWDOWN": f"{target}={f}"}, tasks=tasks) for f in conds]
+    env = {"cpu_model": "power-benchmark", "torch_threads": 1}
+    stores = [ResultStore.create(tmp / f"s{i}", {"environment": env}) for i in range(len(sides))]
+    try:
+        run_rounds(sides, rounds, lambda i, row: stores[i].add(row))
+        frames = [s.dataframe() for s in stores]
+    finally:
+        for s in stores:
+            s.close()
+    doc = build_baseline(frames[0], {"environment": env}, name="power", with_layers=False)
+    out = {}
+    for f, df in zip(conds, frames[1:], strict=True):
+        rep = compare(doc, df, current_key=doc["device_key"], latency="fail", rule=rule, reference_model=None,
+                      name_layers=False)
+        tgt = next(e for e in rep.entries if e.model == target)
+        out[f] = {"alarm_target": tgt.verdict == "fail", "alarm_any": rep.exit_code == 1,
+                  "ratio": tgt.latency.ratio if tgt.latency else float("nan")}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=20, help="trials per condition (default: %(default)s)")
-    ap.add_argument("--model", default="resnet18")
-    ap.add_argument("--reference", default="regnetx_200mf")
+    ap.add_argument("--n", type=int, default=20, help="trials (default: %(default)s)")
+    ap.add_argument("--model", default="mobilenet_v2_x0_5", help="the model a slowdown is injected into")
+    ap.add_argument("--others", nargs="*", default=["resnet18"], help="unchanged models measured alongside")
     ap.add_argument("--resolution", type=int, default=64)
-    ap.add_argument("--iters", type=int, default=30, help="timed iterations per round")
-    ap.add_argument("--rounds", type=int, default=1, help="alternating reference/target rounds, pooled")
+    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=3, help="A/B rounds per trial (ci-check: its 3 repeats)")
     ap.add_argument("--factors", type=float, nargs="+", default=[1.3, 2.0])
     ap.add_argument("--threshold", type=float, default=0.10)
     ap.add_argument("--alpha", type=float, default=0.01)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="intra-op threads (default 1: steadier on a shared machine)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    import numpy as np
 
-    torch.manual_seed(0)
-    cfg, rule = TimingConfig(iters=args.iters, threads=args.threads), LatencyRule(args.threshold, args.alpha)
-    target, ref = models.get_model(args.model), models.get_model(args.reference)
-    conditions = {1.0: target, **{f: Slowed(target, f) for f in args.factors}}
-    t_start = time.perf_counter()
-    # One throwaway round: the first measurements of a process pay one-off costs (allocator growth, oneDNN
-    # primitive creation, page faults) that would bias the baseline low-speed and every later ratio with it.
-    paired(ref, target, args.resolution, cfg, 1)
-    base_ref, base_t = paired(ref, target, args.resolution, cfg, args.rounds)
-    trials: dict[float, list[dict]] = {f: [] for f in conditions}
-    for _ in range(args.n):
-        for f, m in conditions.items():
-            cur_ref, cur = paired(ref, m, args.resolution, cfg, args.rounds)
-            factor = median_ratio(base_ref, cur_ref)
-            norm = judge_latency(base_t, cur, factor=factor, rule=rule)
-            raw = judge_latency(base_t, cur, factor=1.0, rule=rule)
-            trials[f].append({"factor": factor, "norm_ratio": norm.norm_ratio, "ratio": norm.ratio,
-                              "alarm": norm.outcome == "regression", "alarm_raw": raw.outcome == "regression"})
-    elapsed = time.perf_counter() - t_start
-    load = [round(x, 1) for x in os.getloadavg()]  # other work on the machine is the main source of noise
-
-    summary = {
-        "model": args.model, "reference": args.reference, "resolution": args.resolution, "iters": args.iters,
-        "rounds": args.rounds,
-        "n": args.n, "threshold": args.threshold, "alpha": args.alpha, "threads": args.threads,
-        "cpu_count": os.cpu_count(), "load_avg_1_5_15": load,
-        "baseline_median_ms": float(np.median(base_t)), "elapsed_s": round(elapsed, 1), "conditions": {},
-    }
-    for f, ts in trials.items():
+    text = CONFIG.format(models=json.dumps([args.model, *args.others]), resolution=args.resolution, iters=args.iters)
+    base = plan(parse_config(text, "<check-power>"), "cpu")
+    tasks = [Task(**{**t.to_dict(), "repeat": r}) for r in range(args.rounds) for t in base]
+    rule = LatencyRule(args.threshold, args.alpha)
+    load0, t0 = os.getloadavg(), time.perf_counter()
+    trials: list[dict[float, dict]] = []
+    for i in range(args.n):
+        with tempfile.TemporaryDirectory(prefix="archprof-power-") as tmp:
+            trials.append(one_trial(tasks, args.model, args.factors, args.rounds, rule, Path(tmp)))
+        if not args.json:
+            alarms = {f: sum(t[f]["alarm_any"] for t in trials) for f in trials[-1]}
+            print(f"  trial {i + 1}/{args.n} ({time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}): "
+                  + ", ".join(f"x{f:g} ratio {r['ratio']:.3f}{' ALARM' if r['alarm_any'] else ''}"
+                              for f, r in trials[-1].items())
+                  + "; alarms so far " + ", ".join(f"x{f:g}: {a}/{i + 1}" for f, a in alarms.items()),
+                  file=sys.stderr, flush=True)
+    elapsed = time.perf_counter() - t0
+    summary = {"model": args.model, "others": args.others, "resolution": args.resolution, "iters": args.iters,
+               "rounds": args.rounds, "n": args.n, "threshold": args.threshold, "alpha": args.alpha,
+               "cpu_count": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load0],
+               "load_avg_after": [round(x, 2) for x in os.getloadavg()], "elapsed_s": round(elapsed, 1),
+               "conditions": {}}
+    for f in trials[0]:
+        rs = [t[f] for t in trials]
+        ratios = [r["ratio"] for r in rs]
         summary["conditions"][f"{f:g}x"] = {
-            "alarms": sum(t["alarm"] for t in ts), "alarms_unnormalized": sum(t["alarm_raw"] for t in ts),
-            "norm_ratio_median": float(np.median([t["norm_ratio"] for t in ts])),
-            "norm_ratio_range": [float(min(t["norm_ratio"] for t in ts)), float(max(t["norm_ratio"] for t in ts))],
-            "speed_factor_range": [float(min(t["factor"] for t in ts)), float(max(t["factor"] for t in ts))],
-        }
+            "alarms_target": sum(r["alarm_target"] for r in rs), "alarms_any_model": sum(r["alarm_any"] for r in rs),
+            "ratio_median": float(np.median(ratios)), "ratio_range": [float(min(ratios)), float(max(ratios))]}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"{args.model} @ {args.resolution}px, {args.iters} iters, reference {args.reference}; "
-          f"threshold {args.threshold:.0%}, alpha {args.alpha}; baseline median {summary['baseline_median_ms']:.2f} ms"
-          f"; {args.n} trials per condition; {elapsed:.0f} s; {args.threads} thread(s), load average {load} "
+    print(f"A/B power: {args.model} (+ {', '.join(args.others) or 'nothing'}) @ {args.resolution} px, {args.iters} "
+          f"iters, {args.rounds} rounds per trial, {args.n} trials; threshold {args.threshold:.0%}, alpha "
+          f"{args.alpha}; {elapsed:.0f} s; load average {summary['load_avg_before']} -> {summary['load_avg_after']} "
           f"on {os.cpu_count()} CPUs")
-    print(f"{'condition':>9}  {'alarms':>8}  {'(no norm.)':>10}  {'norm. ratio median [range]':>30}  "
-          "speed factor range")
+    print(f"{'injected':>8}  {'target alarms':>13}  {'any-model alarms':>16}  raw ratio median [range]")
     for name, c in summary["conditions"].items():
-        lo, hi = c["norm_ratio_range"]
-        flo, fhi = c["speed_factor_range"]
+        lo, hi = c["ratio_range"]
         kind = "false alarms" if name == "1x" else "detections"
-        print(f"{name:>9}  {c['alarms']:>3}/{args.n:<4}  {c['alarms_unnormalized']:>5}/{args.n:<4}  "
-              f"{c['norm_ratio_median']:>10.3f} [{lo:.3f}, {hi:.3f}]  {flo:.3f}..{fhi:.3f}   ({kind})")
+        print(f"{name:>8}  {c['alarms_target']:>6}/{args.n:<6}  {c['alarms_any_model']:>9}/{args.n:<6}  "
+              f"{c['ratio_median']:.3f} [{lo:.3f}, {hi:.3f}]   ({kind})")
     return 0
 
 

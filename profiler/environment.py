@@ -18,7 +18,7 @@ from typing import Any
 KEYS = (
     "python", "platform", "hostname", "cpu_model", "cpu_count", "torch_threads", "torch", "torch_cuda", "cudnn",
     "onnx", "onnxruntime", "ort_providers", "gpu_name", "gpu_driver", "gpu_clocks_mhz", "gpu_temperature_c",
-    "gpu_power_w", "git_commit", "captured_at",
+    "gpu_power_w", "git_commit", "captured_at", "cpu_flags_hash", "memory_gib",
 )
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,6 +46,25 @@ def cpu_model() -> str | None:
             if line.lower().startswith(("model name", "hardware")):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or None
+
+
+def cpu_flags_hash() -> str | None:
+    """8 hex digits naming the CPU's feature flags (/proc/cpuinfo): AVX-512 or not changes kernels."""
+    import hashlib
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        return None
+    for line in cpuinfo.read_text(errors="replace").splitlines():
+        if line.lower().startswith(("flags", "features")):
+            flags = " ".join(sorted(line.split(":", 1)[1].split()))
+            return hashlib.sha1(flags.encode()).hexdigest()[:8]
+    return None
+
+
+def memory_gib() -> int | None:
+    """Physical memory, whole GiB (rounded)."""
+    return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
 
 
 def git_commit() -> str | None:
@@ -133,6 +152,8 @@ def capture(device: str = "cpu") -> dict[str, Any]:
     env["hostname"] = _safe(socket.gethostname)
     env["cpu_model"] = _safe(cpu_model)
     env["cpu_count"] = os.cpu_count()
+    env["cpu_flags_hash"] = _safe(cpu_flags_hash)
+    env["memory_gib"] = _safe(memory_gib)
     env["torch"] = _safe(lambda: _version("torch"))
     env["torch_threads"] = _safe(lambda: __import__("torch").get_num_threads())
     env["torch_cuda"] = _safe(lambda: __import__("torch").version.cuda)

@@ -103,8 +103,12 @@ class SubprocessExecutor(Executor):
     """One worker process per group of consecutive tasks sharing ``Task.group_key``."""
 
     def __init__(self, log_path: Path | str | None = None, counts_dir: Path | str | None = None,
-                 onnx_cache_dir: Path | str | None = None) -> None:
+                 onnx_cache_dir: Path | str | None = None, package_root: Path | str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         super().__init__()
+        # package_root: run another checkout's worker (``check --against REV``); env: extra worker variables.
+        self.package_root, self.extra_env = str(package_root or _PACKAGE_ROOT), dict(env or {})
+        self.cwd = str(package_root) if package_root else None  # `-m` puts the cwd first on sys.path
         self.log_path = Path(log_path) if log_path else None
         self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
 
@@ -123,8 +127,8 @@ class SubprocessExecutor(Executor):
                 return
 
     def _spawn(self) -> tuple[subprocess.Popen, Any]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env = {**os.environ, **self.extra_env}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (self.package_root, env.get("PYTHONPATH")) if p)
         env[PARENT_PID_ENV] = str(os.getpid())
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +136,7 @@ class SubprocessExecutor(Executor):
         else:
             log = subprocess.DEVNULL
         proc = subprocess.Popen([sys.executable, "-m", "profiler.worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=log, env=env)
+                                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.cwd)
         return proc, log
 
     def _stderr_tail(self, offset: int) -> str:

@@ -81,6 +81,18 @@ LATER_COLUMNS: frozenset[str] = frozenset({"ops", "bytes", "node", "gpu_index", 
 _JSON_COLUMNS = ("samples_ms",)
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Readers never set the journal mode (a write): a run in a read-only directory must still be readable."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        # A WAL database in an unwritable directory cannot create its -shm file: read it as immutable (no
+        # writer can be appending to a run whose directory nobody may write).
+        return sqlite3.connect(f"{path.resolve().as_uri()}?immutable=1", uri=True, timeout=30.0)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # autocommit: each INSERT is durable
     conn.execute("PRAGMA journal_mode=WAL")
@@ -114,8 +126,9 @@ class ResultStore:
         return store
 
     @classmethod
-    def open(cls, run_dir: Path | str) -> ResultStore:
-        """Open an existing run directory; a foreign or corrupt one raises UsageError (not a traceback)."""
+    def open(cls, run_dir: Path | str, read_only: bool = False) -> ResultStore:
+        """Open an existing run directory; a foreign or corrupt one raises UsageError (not a traceback).
+        ``read_only``: for readers (analysis, export): no pragma that writes, works in a read-only directory."""
         run_dir = Path(run_dir)
         db = run_dir / DB_NAME
         if not run_dir.is_dir():
@@ -123,7 +136,7 @@ class ResultStore:
         if not db.is_file():
             raise UsageError(f"{run_dir} is not an archprof run directory (no {DB_NAME})")
         try:
-            conn = _connect(db)
+            conn = _connect_read_only(db) if read_only else _connect(db)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             have = {r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})")}
         except sqlite3.DatabaseError as exc:
@@ -235,8 +248,12 @@ def load_results(path: Path | str) -> pd.DataFrame:
 
     path = resolve_run(path)
     if path.is_dir():
-        with ResultStore.open(path) as store:
-            return store.dataframe()
+        with ResultStore.open(path, read_only=True) as store:
+            try:
+                return store.dataframe()
+            except sqlite3.DatabaseError as exc:  # e.g. a damaged page past the header
+                raise UsageError(f"{path / DB_NAME} is corrupt ({exc}); rows that can still be read may be "
+                                 f"recovered with `sqlite3 {path / DB_NAME} .recover`") from None
     if not path.exists():
         raise UsageError(f"{path} does not exist (expected a run directory, a .csv or a .parquet file)")
     suffix = path.suffix.lower()
@@ -260,10 +277,13 @@ def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path
     _fill_op_counts(df, run_dir)
     df["samples_ms"] = df["samples_ms"].map(lambda v: json.dumps(v) if v is not None else None)
     out = Path(out) if out else run_dir / f"results.{fmt}"
-    if fmt == "csv":
-        df.to_csv(out, index=False)
-    else:
-        df.to_parquet(out, index=False)
+    try:
+        if fmt == "csv":
+            df.to_csv(out, index=False)
+        else:
+            df.to_parquet(out, index=False)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}; choose another file with -o FILE") from None
     return out
 
 

@@ -147,6 +147,7 @@ def run_sweep(
     """
     from profiler.executor import SubprocessExecutor
     from profiler.prefetch import Prefetcher
+    from profiler.runlock import RunLock
     from profiler.sweep_progress import SweepProgress
 
     run_dir = Path(run_dir)
@@ -168,7 +169,13 @@ def run_sweep(
     else:
         meta = _meta(config, device, argv)
         store = ResultStore.create(run_dir, meta)
-    with store:
+    lock = RunLock(run_dir)
+    try:
+        lock.acquire()  # held until the session is recorded: the stored keys read below stay true
+    except UsageError:
+        store.close()
+        raise
+    with store, lock:
         done = store.done_keys(include_failed=not retry_failed)
         todo = [t for t in tasks if t.key not in done]
         n_stored = len(tasks) - len(todo)
@@ -197,10 +204,11 @@ def run_sweep(
         timed_s, n_rows, n_failed = 0.0, 0, 0
         phases: dict[str, float] = {}
         prefetch = getattr(executor, "prefetch", None)
-        with progress:
-            if prefetch is not None:
-                prefetch.start(todo)  # "before": prepares everything now; "overlap": the first few
-            try:
+        interrupted = False
+        try:
+            with progress:
+                if prefetch is not None:
+                    prefetch.start(todo)  # "before": prepares everything now; "overlap": the first few
                 for row in executor.run(todo):
                     store.add(row)
                     n_rows += 1
@@ -212,15 +220,17 @@ def run_sweep(
                         if row.get(name) is not None:
                             phases[name] = phases.get(name, 0.0) + float(row[name])
                     progress.advance(row)
-            finally:
-                if prefetch is not None:
-                    prefetch.close()
+        except KeyboardInterrupt:
+            interrupted = True  # the rows stored so far stay; the session is recorded below, then re-raised
+        finally:
+            if prefetch is not None:
+                prefetch.close()
         wall_s = time.perf_counter() - t0
         session = {"started_at": started, "wall_s": round(wall_s, 4), "timed_s": round(timed_s, 6),
                    "overhead_ratio": round(wall_s / timed_s, 2) if timed_s > 0 else None,
                    "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": n_stored,
                    "phases_s": {k: round(v, 3) for k, v in phases.items()},
-                   "argv": argv if argv is not None else sys.argv}
+                   "argv": argv if argv is not None else sys.argv, "interrupted": interrupted}
         if prefetch is not None:
             session["prefetch"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in prefetch.stats.items()}
         if budget:
@@ -230,6 +240,8 @@ def run_sweep(
         meta = store.read_meta()
         meta.setdefault("sessions", []).append(session)
         store.write_meta(meta)
+        if interrupted:
+            raise KeyboardInterrupt
         if show_progress:
             progress.summary(run_dir, session)
     return run_dir

@@ -11,7 +11,9 @@ not fit before ``stop_at_unix`` is not started; the worker then answers ``{"even
 
 Test hooks: ``ARCHPROF_TIMER_LOG=FILE`` makes every timed iteration append ``time pid start_ns end_ns``
 (CLOCK_MONOTONIC, comparable across processes) to FILE, so a test can check that no two timed sections ever
-overlapped. A task's ``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
+overlapped. ``ARCHPROF_TEST_SLOWDOWN="MODEL=FACTOR"`` (environment): MODEL's forward is followed by a busy wait of
+(FACTOR - 1) x its own time, a real, measured slowdown (``benchmarks/check_power.py`` injects it into one side
+of an A/B check). A task's ``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
 SIGKILL ("crash") or hang ("hang") at that task, so that failure handling can be tested on any machine.
 """
 
@@ -78,6 +80,31 @@ def phases_of(details: dict[str, Any], samples_ms: list[float]) -> dict[str, flo
     if "timed_s" not in out and samples_ms:
         out["timed_s"] = sum(samples_ms) / 1000.0
     return out
+SLOWDOWN_ENV = "ARCHPROF_TEST_SLOWDOWN"
+
+
+def _slowdown(model_name: str) -> float:
+    """The injected slowdown factor for ``model_name`` from ``ARCHPROF_TEST_SLOWDOWN`` (1.0: none)."""
+    spec = os.environ.get(SLOWDOWN_ENV, "")
+    name, _, factor = spec.partition("=")
+    return float(factor) if name == model_name and factor else 1.0
+
+
+def _slowed(model: Any, factor: float) -> Any:
+    """``model`` whose forward spins for (factor - 1) x its own duration afterwards (spin, not sleep: sleep
+    overshoots at the millisecond scale)."""
+    inner_forward = model.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        y = inner_forward(*args, **kwargs)
+        until = time.perf_counter() + (factor - 1.0) * (time.perf_counter() - t0)
+        while time.perf_counter() < until:
+            pass
+        return y
+
+    model.forward = forward
+    return model
 
 
 def _now() -> str:
@@ -179,12 +206,17 @@ def run_tasks(
                 row.update(counts.get(task, spec))
                 row["count_s"] = time.perf_counter() - t_count
             _inject(task.fault)
+            timed = copy.deepcopy(model)
+            if (factor := _slowdown(task.model)) != 1.0:
+                timed = _slowed(timed, factor)
             result = measure(
-                copy.deepcopy(model), backend=task.backend, device=task.device, dtype=task.dtype,
+                timed, backend=task.backend, device=task.device, dtype=task.dtype,
                 batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
                 timer=RecordingTimer(timer_log, task.device) if timer_log else None,
             )
+            if factor != 1.0:
+                result.details["test_slowdown"] = factor  # recorded with the row: never mistaken for real data
             row.update(result.stats)
             row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)

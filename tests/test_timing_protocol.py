@@ -193,3 +193,27 @@ def test_host_timer_syncs_around_the_call():
     order = []
     ms = HostTimer(sync=lambda: order.append("sync"))(lambda: order.append("run"))
     assert order == ["sync", "run", "sync"] and ms >= 0.0
+
+
+def test_warmup_continues_while_iterations_page_fault(monkeypatch):
+    from profiler.timing import allocator
+
+    faults = iter([0, 5000, 0, 5000, 0, 5000, 0, 5000, 0, 100, 0, 3] + [0] * 200)  # (before, after) per iteration
+    total = [0]
+
+    def minor_faults() -> int:
+        total[0] += next(faults)
+        return total[0]
+
+    monkeypatch.setattr(allocator, "minor_faults", minor_faults)
+    samples, warm = protocol.run_protocol(lambda: 1.0, TimingConfig(iters=2, warmup_iters=3, warmup_s=0.0))
+    # 3 iterations would do; the 4th still faulted 5000 times, the 5th 100 (> FAULT_QUIET), the 6th 3: stop there.
+    assert warm["warmup_iters_done"] == 6 and warm["minflt_last_warmup_iter"] == 3
+    assert warm["minflt_per_iter"] == 0 and len(samples) == 2
+
+
+def test_keep_heap_is_recorded():
+    from profiler.timing.allocator import keep_heap
+
+    state = keep_heap()
+    assert state is keep_heap() and "keep_heap" in state  # set once per process, always says what it did

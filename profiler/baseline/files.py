@@ -157,14 +157,41 @@ def load_baseline(path: Path | str) -> dict[str, Any]:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"baseline {path} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(doc, dict):
+        raise UsageError(f"{path} is not an archprof baseline (a JSON object with format {FORMAT!r} expected, "
+                         f"got a {type(doc).__name__})")
+    if doc.get("format") != FORMAT:
         raise UsageError(f"{path} is not an archprof baseline (format field {doc.get('format')!r})")
     if doc.get("version") != VERSION:
         raise UsageError(f"baseline {path} has version {doc.get('version')}; this code reads version {VERSION}")
     for k in ("device_key", "entries", "name"):
         if k not in doc:
             raise UsageError(f"baseline {path} lacks the {k!r} field")
+    if not isinstance(doc["entries"], dict):
+        raise UsageError(f"baseline {path}: 'entries' must be an object of settings, "
+                         f"got {type(doc['entries']).__name__}")
+    for key, e in doc["entries"].items():
+        bad = _entry_problem(e)
+        if bad:
+            raise UsageError(f"baseline {path}: entry {key!r} {bad}; re-create it with `profiler baseline save RUN`")
     return doc
+
+
+_ENTRY_TYPES = {"model": str, "backend": str, "dtype": str, "batch": int, "resolution": int, "samples_ms": list}
+
+
+def _entry_problem(e: Any) -> str | None:
+    """What is wrong with one baseline entry (None when it has the fields the comparison reads)."""
+    if not isinstance(e, dict):
+        return f"is a {type(e).__name__}, not an object"
+    for k, t in _ENTRY_TYPES.items():
+        if not isinstance(e.get(k), t):
+            return f"lacks {k!r} (a {t.__name__})"
+    if not all(isinstance(x, int | float) for x in e["samples_ms"]):
+        return "has non-numeric samples_ms"
+    if e.get("counts") is not None and not isinstance(e["counts"], dict):
+        return "has 'counts' that is not an object"
+    return None
 
 
 def find_baseline(root: Path | str, name: str, key: str) -> tuple[Path | None, list[Path]]:

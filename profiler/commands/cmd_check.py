@@ -30,6 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", help="reference model for machine-speed normalization (default: config/baseline)")
     p.add_argument("--format", choices=("table", "json", "github"), default="table", help="output format")
     p.add_argument("--keep-run", help="measure into this run directory instead of a temporary one")
+    p.add_argument("--against", metavar="REV",
+                   help="A/B mode: measure git revision REV (in a temporary worktree) and this working tree now, "
+                        "interleaved, and judge latency B vs A (default with --config in a git checkout: the "
+                        "merge-base with main); 'stored' compares latency with the stored baseline instead")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="A/B rounds, each a fresh process per model and side (default: the config's repeats, >= 2)")
     p.set_defaults(func=run)
 
 
@@ -52,7 +58,7 @@ def _measure(args: argparse.Namespace, config_path: Path, tmp: str) -> str:
     from profiler.sweep import run_sweep
 
     cfg = load_config(config_path)
-    device = args.device or _config_device(cfg)
+    device = args.device or config_device(cfg)
     if args.models:
         cfg = _restrict(cfg, args.models, args.reference or _config_extras(config_path)["reference_model"])
     run_dir = Path(args.keep_run) if args.keep_run else Path(tmp) / "check-run"
@@ -73,7 +79,18 @@ def _restrict(cfg: Any, pattern: str, reference: str | None) -> Any:
     return dataclasses.replace(cfg, groups=groups, models=models)
 
 
-def _config_device(cfg: Any) -> str:
+def restrict_tasks(tasks: list, pattern: str, reference: str | None) -> list:
+    """The tasks of models matching ``pattern`` (and the reference model)."""
+    import fnmatch
+
+    kept = [t for t in tasks if fnmatch.fnmatchcase(t.model, pattern) or t.model == reference]
+    if not any(t.model != reference for t in kept):
+        raise UsageError(f"--models {pattern!r} matches none of the config's models: "
+                         f"{', '.join(sorted({t.model for t in tasks}))}")
+    return kept
+
+
+def config_device(cfg: Any) -> str:
     for attr in ("device", "devices"):
         v = getattr(cfg, attr, None)
         if isinstance(v, str):
@@ -136,12 +153,28 @@ def run(args: argparse.Namespace) -> int:
         if not config_path.is_file():
             raise UsageError(f"config {config_path} does not exist")
         extras = _config_extras(config_path)
+    if args.rounds is not None and args.rounds < 2:
+        raise UsageError(f"--rounds must be >= 2 (the rule compares whole processes), got {args.rounds}")
+    if args.config:
+        from profiler.commands import check_ab
+
+        ab = check_ab.resolve(args)
+        if ab is not None:
+            return check_ab.run_ab(args, config_path, extras, *ab)
+    notes: list[str] = []
+    bpath, pre_key = None, None
+    if args.config:  # find the baseline before measuring for a minute (same key as the sweep's meta will give)
+        from profiler.config import load_config
+        from profiler.environment import capture
+
+        pre_device = args.device or config_device(load_config(config_path))
+        pre_key = device_key(capture(pre_device), pre_device)
+        bpath = _select_baseline(args, args.name or extras["name"], pre_key, notes)
     with tempfile.TemporaryDirectory(prefix="archprof-check-") as tmp:
         run_path = args.run or _measure(args, config_path, tmp)
         df, meta, path = read_run(run_path)
     device = single_device(df, str(path), "a check")
     env = run_environment(meta)
-    notes: list[str] = []
     if not env:
         from profiler.environment import capture
 
@@ -149,13 +182,18 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"{path} records no environment; the device key is this machine's")
     key = device_key(env, device)
     name = args.name or extras.get("name") or default_name(meta, path)
-    bpath = _select_baseline(args, name, key, notes)
+    if bpath is None or key != pre_key:
+        notes.clear()
+        bpath = _select_baseline(args, name, key, notes)
     baseline = load_baseline(bpath)
     reference = args.reference or extras.get("reference_model") or baseline.get("reference_model")
     report = compare(baseline, df, current_key=key, latency=args.latency,
                      rule=LatencyRule(args.threshold, args.alpha), reference_model=reference,
                      models=args.models, baseline_path=str(bpath))
     report.notes[:0] = notes
+    if report.latency_mode != "off":
+        report.notes.append("a device-key match is not a speed match: machines that share a key differed by 2x; "
+                            "prefer `check --config FILE --against REV` (both sides measured now)")
     print(render(report, args.format))
     for n in report.notes:
         print(f"warning: {n}", file=sys.stderr)

@@ -43,11 +43,41 @@ def _select_cell(df, selectors: list[str]):
     return cells[0]
 
 
+def _cell_resolution(cell, wanted: int | None) -> int | None:
+    """The resolution to predict at. A cell measured at one resolution predicts at that one only (a form fitted
+    at 112 px says nothing about 224 px); a cell spanning several (models at their native resolutions) predicts
+    inside that span, by default at the model's own resolution (None here)."""
+    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
+    if not have:
+        return wanted
+    if len(have) == 1:
+        if wanted not in (None, have[0]):
+            raise UsageError(f"the cell was measured at {have[0]} px, not {wanted} px; a form fitted there does "
+                             f"not predict another resolution. Use --resolution {have[0]} (or leave it out)")
+        return have[0]
+    if wanted is not None and not have[0] <= wanted <= have[-1]:
+        raise UsageError(f"the cell was measured at {have[0]}–{have[-1]} px ({have}), not {wanted} px; choose a "
+                         "resolution in that span")
+    return wanted
+
+
+def _check_span(cell, rows: list[dict]) -> None:
+    """Refuse a default (native) resolution outside the cell's span instead of extrapolating silently."""
+    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
+    for r in rows:
+        if have and not have[0] <= r["resolution"] <= have[-1]:
+            raise UsageError(f"{r['model']} would be predicted at {r['resolution']} px, outside the cell's "
+                             f"{have[0]}–{have[-1]} px; give --resolution in that span")
+
+
 def _counts_of_model(name: str, resolution: int | None) -> list[dict]:
     from profiler.commands.common import resolve_model
 
     info = resolve_model(name)
     res = resolution or info.resolution
+    min_res = int(getattr(type(info.spec), "min_resolution", 1))
+    if res < min_res:
+        raise UsageError(f"{name} needs resolution >= {min_res}, got {res}")
     try:
         from profiler.counting import count_model
     except ImportError:
@@ -72,7 +102,10 @@ def _counts_of_space(space: str, n: int, seed: int, resolution: int | None) -> l
     for i, spec in enumerate(specs):
         if not hasattr(spec, "complexity"):
             raise UsageError(f"specs of space {space!r} have no complexity(); cannot count them without tracing")
-        c = spec.complexity(res)
+        try:
+            c = spec.complexity(res)
+        except ValueError as exc:
+            raise UsageError(f"cannot count {space} samples at {res} px: {exc}") from None
         rows.append({"model": f"{space}-sample{i}", "family": spec.family, "resolution": res, **c})
     return rows
 
@@ -91,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         form = check_form(args.form)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.resolution is not None and args.resolution < 1:
+        raise UsageError(f"--resolution must be a positive number of pixels, got {args.resolution}")
     from profiler.analysis.forms import NEEDS_OPS
 
     if form in NEEDS_OPS:  # the N forms need per-op counts of the measured and the new models; not wired here yet
@@ -98,11 +133,13 @@ def run(args: argparse.Namespace) -> int:
     key, cell = _select_cell(load_frame(args.source), args.cell)
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
+    args.resolution = _cell_resolution(cell, args.resolution)
     rows = (
         _counts_of_model(args.model, args.resolution)
         if args.model
         else _counts_of_space(args.space, args.samples, args.seed, args.resolution)
     )
+    _check_span(cell, rows)
     new = pd.DataFrame(rows)
     sf = fit_form(cell, form).predict_interval(new, alpha=0.05)
     measured = dict(zip(zip(cell["model"], cell["resolution"], strict=True), cell["latency_ms"], strict=True))
@@ -119,7 +156,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"cell": key, "form": form, "predictions": out})
         return 0
-    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; 95 % prediction intervals")
+    at = ", ".join(sorted({f"{r['resolution']} px" for r in out}))
+    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; predicted at {at}; 95 % prediction "
+          "intervals")
     for r in out:
         lo, hi = r["pi95_ms"]
         seen = f"  (measured {r['measured_ms']:.3g})" if r["measured_ms"] is not None else ""

@@ -126,9 +126,20 @@ def run(args: argparse.Namespace) -> int:
         from profiler.executor_ray import RayExecutor
 
         executor = RayExecutor(args.address, args.ray_workers, counts_dir=run_dir / "counts")
-    run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume), show_progress=not args.no_progress,
-              retry_failed=args.retry_failed, executor=executor, argv=sys.argv, time_budget_s=budget_s,
-              results_dir=args.results_dir)
+    resume_ref = run_dir.name if run_dir.parent == Path(args.results_dir) else str(run_dir)
+    resume_hint = f"python -m profiler sweep --resume {resume_ref}" + (
+        f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else "")
+    print(f"run {run_dir.name}: {run_dir}/ ({len(tasks)} measurements planned)", file=sys.stderr, flush=True)
+    try:
+        run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume),
+                  show_progress=not args.no_progress, retry_failed=args.retry_failed, executor=executor,
+                  argv=sys.argv, time_budget_s=budget_s, results_dir=args.results_dir)
+    except KeyboardInterrupt:
+        print(f"interrupted; what was measured is kept. Resume with: {resume_hint}", file=sys.stderr)
+        return 130
+    except PermissionError as exc:  # nothing is lost: rows are committed one by one as they are measured
+        raise UsageError(f"cannot write to {exc.filename or run_dir}: permission denied; choose a writable "
+                         "--results-dir (rows measured so far are kept)") from None
     from profiler.sweep import session_summary
 
     s = session_summary(run_dir)
@@ -150,4 +161,8 @@ def run(args: argparse.Namespace) -> int:
     print("next:")
     for cmd in (f"analyze {ref}", f"report {ref}", f"export {ref} --format csv"):
         print(f"  python -m profiler {cmd}")
+    if s and s.get("rows") and s.get("failed") == s.get("rows"):
+        print(f"error: every measurement of this session failed ({s['rows']} rows); see {run_dir}/logs/ and the "
+              "rows' error column", file=sys.stderr)
+        return 1
     return 0

@@ -28,7 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="default", help="torch.compile mode (--backend "
                    "compile)")
     p.add_argument("--ort-cuda-graph", action="store_true", help="onnxruntime on cuda: replay a captured CUDA graph")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: library default)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads (default: 1 on CPU, as sweeps do: all threads on a shared machine made "
+                        "latency swing by 10x; the library default on CUDA)")
     p.add_argument("--cache-dir", default=None, help="ONNX export cache (default $ARCHPROF_CACHE/onnx)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -41,11 +43,18 @@ def run(args: argparse.Namespace) -> int:
     from profiler.timing import MeasurementError, TimingConfig, check_device, measure, validate_request
 
     info = resolve_model(args.model)
-    resolution = args.resolution or info.resolution
+    resolution = info.resolution if args.resolution is None else args.resolution
     min_res = getattr(type(info.spec), "min_resolution", 1)
-    if resolution < min_res:
-        raise UsageError(f"{args.model} needs resolution >= {min_res}, got {resolution}")
-    config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=args.threads,
+    if resolution < max(1, min_res):
+        raise UsageError(f"{args.model} needs resolution >= {max(1, min_res)}, got {resolution}")
+    if args.batch < 1:
+        raise UsageError(f"--batch must be >= 1, got {args.batch}")
+    threads = args.threads
+    if threads is None and args.device == "cpu":
+        threads = 1
+        if not args.json:
+            print("note: 1 intra-op thread (the sweep's rule on CPU); ask for more with --threads N")
+    config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=threads,
                           compile_mode=args.compile_mode, ort_cuda_graph=args.ort_cuda_graph)
     # Before building the model: an impossible request is a usage error, said at once.
     validate_request(args.backend, args.device, args.dtype, args.memory_format, args.batch, resolution,

@@ -71,6 +71,14 @@ def _env(meta: RunMeta) -> dict:
     return meta.environment or {}
 
 
+def _hardware(ok) -> str:
+    """What the title asks about: "GPU", "CPU" or "GPU and CPU", from the rows' devices (GPU when unknown)."""
+    if "device" not in ok or not ok["device"].notna().any():
+        return "GPU"
+    kinds = {"CPU" if str(d) == "cpu" else "GPU" for d in ok["device"].dropna()}
+    return " and ".join(sorted(kinds, reverse=True))
+
+
 def _values(df: pd.DataFrame, col: str) -> str:
     if col not in df:
         return "not recorded"
@@ -102,6 +110,7 @@ def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
     )
     return {
         "title": Path(source).name,
+        "hardware": _hardware(ok),
         "synthetic": _synthetic_rows(raw),
         "measured": f"{ok['model'].nunique()} models in {ok['family'].nunique()} families, "
         f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed",

@@ -94,6 +94,9 @@ def measure(
     config = config or TimingConfig()
     validate_request(backend, device, dtype, memory_format, batch, resolution, ort_cuda_graph=config.ort_cuda_graph)
     check_device(device)
+    from profiler.timing.allocator import keep_heap
+
+    allocator = keep_heap()  # before anything is allocated for this measurement (see allocator.py)
     if backend in ("cudagraph", "compile"):
         from profiler.timing.graphs import measure_graph
 
@@ -116,5 +119,6 @@ def measure(
             cache_key=cache_key, cache_dir=cache_dir, timer=timer,
         )
     details = {"backend": backend, "device": device, "dtype": dtype, "memory_format": memory_format,
-               "batch": batch, "resolution": resolution, "config": config.to_dict(), **details}
+               "batch": batch, "resolution": resolution, "config": config.to_dict(), "allocator": allocator,
+               **details}
     return TimingResult(samples_ms=samples, stats=summarize(samples, batch), details=details)

@@ -40,6 +40,12 @@ def make_input(batch: int, resolution: int, device: str, dtype: str, memory_form
     return x
 
 
+def _host_oom(exc: BaseException) -> bool:
+    """True for the CPU allocator's out-of-memory errors (torch raises a plain RuntimeError for them)."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text
+
+
 def measure_eager(
     model: Any,
     *,
@@ -75,6 +81,12 @@ def measure_eager(
                 samples, warm = run_protocol(lambda: timer(step), config)
         except torch.cuda.OutOfMemoryError as exc:
             raise DeviceOOMError(f"out of device memory at batch {batch}, resolution {resolution}: {exc}") from exc
+        except (RuntimeError, MemoryError) as exc:
+            if not _host_oom(exc):
+                raise
+            # The CPU allocator's message is many lines long; one is enough to say what happened.
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise DeviceOOMError(f"out of host memory at batch {batch}, resolution {resolution}: {first}") from None
         details = {
             "timer": getattr(timer, "name", type(timer).__name__),
             "precision_switches": switches,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import tempfile
@@ -44,19 +45,35 @@ def _export_once(model: Any, x: Any, path: Path, exporter: str, opset: int | Non
     kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"]}
     if opset is not None:
         kwargs["opset_version"] = opset
-    # The exporters print progress and warnings; keep the CLI's stdout clean (the JSON goes there).
-    with contextlib.redirect_stdout(io.StringIO()):
-        if exporter == "dynamo":
-            if dynamic:
-                # torch.export's own spelling (torch >= 2.5); the legacy dynamic_axes is only translated into it.
-                # min=1 so a batch-1 request is valid even though the example input has batch 2.
-                kwargs["dynamic_shapes"] = ({0: torch.export.Dim(BATCH_AXIS, min=1)},)
-            # external_data=False: one self-contained file, so the cache entry is a single atomic rename.
-            torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False, **kwargs)
-        else:
-            if dynamic:
-                kwargs["dynamic_axes"] = {"input": {0: BATCH_AXIS}, "output": {0: BATCH_AXIS}}
-            torch.onnx.export(model, (x,), str(path), dynamo=False, do_constant_folding=True, **kwargs)
+    if dynamic and exporter == "dynamo":
+        # torch.export's own spelling (torch >= 2.5); the legacy dynamic_axes is only translated into it.
+        # min=1 so a batch-1 request is valid even though the example input has batch 2.
+        kwargs["dynamic_shapes"] = ({0: torch.export.Dim(BATCH_AXIS, min=1)},)
+    elif dynamic:
+        kwargs["dynamic_axes"] = {"input": {0: BATCH_AXIS}, "output": {0: BATCH_AXIS}}
+    # The exporters print progress and warnings; keep the CLI's stdout clean (the JSON goes there), and keep
+    # their log lines ("torchvision is not installed. Skipping …") and FutureWarnings off the terminal: they
+    # concern the exporter's internals, not this measurement (a failed export is still reported with its reason).
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            _export_quiet(model, x, path, exporter, kwargs)
+        finally:
+            onnx_log.setLevel(level)
+
+
+def _export_quiet(model: Any, x: Any, path: Path, exporter: str, kwargs: dict[str, Any]) -> None:
+    import torch
+
+    if exporter == "dynamo":
+        # external_data=False: one self-contained file, so the cache entry is a single atomic rename.
+        torch.onnx.export(model, (x,), str(path), dynamo=True, external_data=False, **kwargs)
+    else:
+        torch.onnx.export(model, (x,), str(path), dynamo=False, do_constant_folding=True, **kwargs)
 
 
 def operator_of(message: str) -> str | None:

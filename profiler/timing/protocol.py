@@ -168,20 +168,40 @@ def summarize(samples_ms: list[float], batch: int) -> dict[str, Any]:
     }
 
 
-def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig) -> tuple[list[float], dict[str, Any]]:
-    """Warm up (≥ warmup_iters and ≥ warmup_s), then take ``config.iters`` samples of ``time_once_ms()``.
+# A warm-up iteration with more minor page faults than this is still mapping memory: keep warming (bounded).
+FAULT_QUIET = 64
+FAULT_EXTRA_WARMUP_S = 2.0
 
-    Also returns the wall seconds of both loops (``warmup_s_done``, ``timed_s_done``): the phases of a row.
+
+def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig) -> tuple[list[float], dict[str, Any]]:
+    """Warm up (≥ warmup_iters and ≥ warmup_s, then on while an iteration still page-faults, at most
+    ``FAULT_EXTRA_WARMUP_S`` longer), then take ``config.iters`` samples of ``time_once_ms()``.
+
+    Minor page faults per timed iteration are recorded: a steady state has (almost) none. Also returns the wall
+    seconds of both loops (``warmup_s_done``, ``timed_s_done``): the phases of a row.
     """
+    from profiler.timing.allocator import minor_faults
+
     warm_n = 0
     t0 = time.perf_counter()
+    ready_at: float | None = None
     while True:
+        f0 = minor_faults()
         time_once_ms()
+        faults = minor_faults() - f0
         warm_n += 1
         elapsed = time.perf_counter() - t0
-        if (warm_n >= config.warmup_iters and elapsed >= config.warmup_s) or elapsed >= config.warmup_max_s:
+        if elapsed >= config.warmup_max_s:
             break
+        if warm_n >= config.warmup_iters and elapsed >= config.warmup_s:
+            ready_at = elapsed if ready_at is None else ready_at
+            if faults <= FAULT_QUIET or elapsed - ready_at >= FAULT_EXTRA_WARMUP_S:
+                break
+    f0 = minor_faults()
     t1 = time.perf_counter()
     samples = [float(time_once_ms()) for _ in range(config.iters)]
     timed_s = time.perf_counter() - t1  # wall of the timed loop, timer overhead included (the samples exclude it)
-    return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4), "timed_s_done": round(timed_s, 4)}
+    per_iter = (minor_faults() - f0) / config.iters
+    return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4),
+                     "timed_s_done": round(timed_s, 4), "minflt_last_warmup_iter": faults,
+                     "minflt_per_iter": round(per_iter, 1)}

@@ -1,0 +1,137 @@
+"""``profiler check --config FILE --against REV``: the A/B mode of the check (see ``profiler.baseline.ab``).
+
+Latency: side A (REV, in a temporary worktree) against side B (this working tree), both measured now, on this
+machine, in interleaved rounds. Counts: side B against the stored baseline of the config's name (counts do not
+depend on the machine, so any device key's file serves), because an intended change of a model is approved by
+committing a new baseline, which an A/B comparison of counts could never accept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import UsageError
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout whose code runs now: side B
+
+
+def resolve(args: argparse.Namespace) -> tuple[Path, str] | None:
+    """(repository root, REV) for A/B mode, or None for stored-baseline mode."""
+    from profiler.baseline.ab import default_against, repo_root
+
+    if args.run or args.against == "stored":
+        return None
+    root = repo_root(PACKAGE_ROOT)
+    if args.against is None:
+        if root is None:
+            return None  # not a checkout (an installed package): stored baselines only
+        rev = default_against(root)
+        return None if rev is None else (root, rev)
+    if root is None:
+        raise UsageError(f"--against {args.against} needs a git checkout; {PACKAGE_ROOT} is not one")
+    return root, args.against
+
+
+def _sha(root: Path, rev: str) -> str:
+    from profiler.baseline.ab import _git
+
+    return _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
+
+
+def _stored_counts_baseline(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], str]:
+    """The newest stored baseline named ``name`` (any device key) and a note saying which."""
+    from profiler.baseline import DEFAULT_ROOT, load_baseline
+
+    target = Path(args.baseline) if args.baseline else PACKAGE_ROOT / DEFAULT_ROOT
+    if target.is_file():
+        return load_baseline(target), f"counts compared with {target}"
+    files = sorted(target.glob(f"*/{name}.json"), key=lambda p: p.stat().st_mtime) if target.is_dir() else []
+    if not files:
+        raise UsageError(f"no stored baseline {name!r} under {target}/ to check counts against; create one with "
+                         f"`python -m profiler baseline save RUN --name {name}` (checked before measuring)")
+    return load_baseline(files[-1]), (f"counts compared with {files[-1]} (counts do not depend on the machine; "
+                                      "its latency is not used)")
+
+
+def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], root: Path, rev: str) -> int:
+    """Measure A (``rev``) and B (working tree) interleaved, judge B's latency against A; counts vs stored."""
+    import tempfile
+
+    from profiler.baseline import LatencyRule, build_baseline, compare, device_key, render
+    from profiler.baseline.ab import Side, plan_at, round_order, run_rounds, same_code, worktree
+    from profiler.commands.cmd_check import config_device, restrict_tasks
+    from profiler.config import load_config
+    from profiler.environment import capture
+    from profiler.store import COLUMN_NAMES, ResultStore
+
+    cfg = load_config(config_path)
+    name = args.name or extras["name"]
+    device = args.device or config_device(cfg)
+    rounds = args.rounds or max(2, cfg.repeats)
+    if rounds < 2:
+        raise UsageError(f"--rounds must be >= 2 (the rule compares whole processes), got {rounds}")
+    stored, counts_note = _stored_counts_baseline(args, name)  # before measuring: a bad file fails at once
+    reference = args.reference or extras.get("reference_model") or stored.get("reference_model")
+    rule = LatencyRule(args.threshold, args.alpha)
+    sha = _sha(root, rev)
+    identical = same_code(root, sha)
+    skip = identical or args.latency == "off"  # only B is measured (counts)
+    if identical and args.latency != "off":
+        print(f"note: A ({rev} = {sha[:10]}) and B (the working tree) are the same code, so latency is not compared "
+              "(an A/A run can only raise false alarms); counts are checked. Pass --against REV to gate a change, "
+              "e.g. --against HEAD~1", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="archprof-ab-") as tmp, \
+            (nullcontext((None, sha)) if skip else worktree(root, sha, Path(tmp))) as (base_root, sha):
+        sides = [Side("B working tree", PACKAGE_ROOT)] if skip else [
+            Side(f"A {rev}@{sha[:10]}", base_root), Side("B working tree", PACKAGE_ROOT)]
+        n = 1 if skip else rounds
+        for s in sides:
+            s.tasks = plan_at(s.root, cfg.text, str(config_path), device, n)
+            if args.models:
+                s.tasks = restrict_tasks(s.tasks, args.models, reference)
+        env = capture(device)
+        meta = {"environment": env, "config": {"name": name, "reference_model": reference}}
+        stores = [ResultStore.create(Path(tmp) / f"side{i}", {**meta, "run": {"side": s.label}})
+                  for i, s in enumerate(sides)]
+        order = "".join("AB"[s] for _, s in round_order(n)) if not skip else "B"
+        print(f"A/B check: {n} round(s), order {order}; a fresh worker per model and side each round; "
+              f"A = {rev} ({sha[:10]}), B = working tree", file=sys.stderr)
+
+        def progress(r: int, side: Side) -> None:
+            print(f"  round {r + 1}/{n}: {side.label}", file=sys.stderr, flush=True)
+
+        try:
+            # Another revision's worker may report columns this store does not have: keep the known ones.
+            run_rounds(sides, n, lambda i, row: stores[i].add({k: v for k, v in row.items() if k in COLUMN_NAMES}),
+                       on_round=progress)
+            frames = [st.dataframe() for st in stores]
+        finally:
+            for st in stores:
+                st.close()
+    key = device_key(env, device)
+    code, out = 0, []
+    if not skip:
+        doc = build_baseline(frames[0], meta, name=name, source=f"{rev}@{sha[:10]}", with_layers=False)
+        for e in doc["entries"].values():
+            e["counts"] = None  # counts are judged against the stored baseline below, not against A
+        # No reference-model normalization: both sides ran interleaved on this machine now, so its speed is
+        # the same for both; dividing by a reference would only add that model's noise and hide a slowdown of it.
+        doc["reference_model"] = None
+        report = compare(doc, frames[1], current_key=key, latency=args.latency, rule=rule,
+                         reference_model=None, models=args.models,
+                         baseline_path=f"A = {rev} ({sha[:10]}), measured now on this machine", name_layers=False)
+        report.notes.append(f"A/B in one job: {rounds} interleaved rounds ({order}) on this machine; a stored "
+                            "baseline's latency is never compared across machines (a device-key match is not a "
+                            "speed match)")
+        out.append(render(report, args.format))
+        code = max(code, report.exit_code)
+    counts = compare(stored, frames[-1], current_key=key, latency="off", models=args.models,
+                     reference_model=reference, baseline_path=str(counts_note))
+    out.append(render(counts, args.format))
+    code = max(code, counts.exit_code)
+    print("\n".join(out) if args.format != "json" else "[" + ",\n".join(out) + "]")
+    return code
