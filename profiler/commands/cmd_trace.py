@@ -35,8 +35,8 @@ def _ms(v: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.commands.common import _clean
     from profiler.errors import UsageError
+    from profiler.jsonsafe import json_safe
     from profiler.trace import TraceError, trace_model
 
     for flag, value in (("--batch", args.batch), ("--top", args.top)):
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         out = [out] if out is not None else []
     for path in out:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
+        path.write_text(json.dumps(json_safe(doc), indent=1, allow_nan=False) + "\n")
     if args.json:
         print_json(doc)
         return 0
