@@ -46,16 +46,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _device(arg: str, executor: str = "subprocess", planning_only: bool = False) -> str:
-    import torch
-
-    from profiler.timing import check_device
+    from profiler.timing import check_device, default_device
 
     if executor == "ray" and arg == "cuda":
         return arg  # the GPUs are the cluster's, not this driver's: RayExecutor checks the cluster's resources
     if planning_only and arg == "cuda":
         return arg  # a dry run plans for a CUDA host from anywhere (estimates use the CUDA calibration)
     if arg == "auto":
-        if torch.cuda.is_available():
+        if default_device() == "cuda":
             return "cuda"
         print("note: no CUDA device found; sweeping on CPU", file=sys.stderr)
         return "cpu"
