@@ -72,8 +72,8 @@ def _config_path(arg: str | None, device: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from profiler.budget import parse_duration
-    from profiler.config import load_config, parse_config
-    from profiler.store import ResultStore, resolve_run
+    from profiler.config import load_config
+    from profiler.store import resolve_run
     from profiler.sweep import plan_with_skips, run_sweep
 
     if args.retry_failed and not args.resume:
@@ -89,16 +89,10 @@ def run(args: argparse.Namespace) -> int:
     budget_s = parse_duration(args.time_budget) if args.time_budget is not None else None
     device = _device(args.device, args.executor, planning_only=args.dry_run)
     if args.resume:
+        from profiler.sweep_resume import resume_config
+
         run_dir = resolve_run(args.resume, args.results_dir)
-        with ResultStore.open(run_dir) as store:  # foreign or corrupt → UsageError (exit 2)
-            meta = store.read_meta()
-        text = (meta.get("config") or {}).get("text")
-        if args.config:
-            config = load_config(_config_path(args.config, device))
-        elif text is None:
-            raise UsageError(f"{run_dir}/meta.json holds no sweep config; pass --config FILE")
-        else:
-            config = parse_config(text, (meta.get("config") or {}).get("path", "<meta.json>"))
+        config = resume_config(run_dir, _config_path(args.config, device) if args.config else None)
     else:
         config = load_config(_config_path(args.config, device))
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
