@@ -221,7 +221,7 @@ class ResultStore:
 
 
 def meta_environment(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """Deprecated alias (to remove once no branch uses it): ``profiler.runs.RunMeta.from_dict(meta).environment``."""
+    """Deprecated alias (its last user is ``profiler.estimate``): ``profiler.runs.RunMeta.from_dict(meta).environment``."""
     from profiler.runs import RunMeta
 
     return RunMeta.from_dict(meta).environment
