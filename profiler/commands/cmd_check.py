@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from profiler.commands.common import DEVICES
 from profiler.errors import UsageError
-from profiler.timing.protocol import DEVICES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -12,6 +12,7 @@ import datetime as _dt
 import sys
 from pathlib import Path
 
+from profiler.commands.common import DEVICES
 from profiler.errors import UsageError
 
 DEFAULT_CONFIG = {"cpu": "quick-cpu.toml", "cuda": "regnet-claim.toml"}
@@ -23,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None,
                    help="sweep definition (TOML); default experiments/quick-cpu.toml on CPU, "
                         "experiments/regnet-claim.toml on CUDA")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    p.add_argument("--device", choices=("auto", *DEVICES), default="auto",
                    help="auto (default): CUDA when present, else CPU")
     p.add_argument("--run-id", default=None, help="name of the run directory (default: timestamp-config)")
     p.add_argument("--resume", metavar="ID", default=None, help="continue run ID (a run id or a path)")
