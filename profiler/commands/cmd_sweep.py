@@ -15,9 +15,6 @@ from pathlib import Path
 from profiler.commands.common import DEVICES
 from profiler.errors import UsageError
 
-DEFAULT_CONFIG = {"cpu": "quick-cpu.toml", "cuda": "regnet-claim.toml"}
-_ROOT = Path(__file__).resolve().parents[2]  # the checkout: experiments/ lives here
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="measure a sweep of models and settings (crash-safe, resumable)")
@@ -62,18 +59,9 @@ def _device(arg: str, executor: str = "subprocess", planning_only: bool = False)
     return arg
 
 
-def _config_path(arg: str | None, device: str) -> Path:
-    if arg is None:
-        return _ROOT / "experiments" / DEFAULT_CONFIG[device]
-    path = Path(arg)
-    if not path.exists() and (_ROOT / "experiments" / path.name).exists() and path.parent == Path("."):
-        return _ROOT / "experiments" / path.name  # `--config quick-cpu.toml` from anywhere
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     from profiler.budget import parse_duration
-    from profiler.config import load_config
+    from profiler.config import config_file, load_config
     from profiler.store import resolve_run
     from profiler.sweep import plan_with_skips, run_sweep
 
@@ -93,9 +81,9 @@ def run(args: argparse.Namespace) -> int:
         from profiler.sweep_resume import resume_config
 
         run_dir = resolve_run(args.resume, args.results_dir)
-        config = resume_config(run_dir, _config_path(args.config, device) if args.config else None)
+        config = resume_config(run_dir, config_file(args.config, device) if args.config else None)
     else:
-        config = load_config(_config_path(args.config, device))
+        config = load_config(config_file(args.config, device))
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.results_dir) / (args.run_id or f"{stamp}-{config.name}")
         if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "results.sqlite").exists():
