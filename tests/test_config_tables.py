@@ -17,7 +17,7 @@ def test_keys_derived_from_the_dataclasses_are_the_documented_ones() -> None:
                                "isolation", "reference_model", "prefetch", "prefetch_workers", "prefetch_lookahead",
                                "models", "settings", "timing", "subsweep", "faults")
     assert config.SETTING_KEYS == ("batches", "resolutions", "backends", "dtypes", "memory_formats")
-    assert config.SUBSWEEP_KEYS == ("name", "models", *config.SETTING_KEYS)
+    assert ("name", "models", *config.SETTING_KEYS) == config.SUBSWEEP_KEYS
 
 
 def test_config_file_uses_the_shipped_experiments_from_anywhere(tmp_path: Path, monkeypatch) -> None:
@@ -27,5 +27,5 @@ def test_config_file_uses_the_shipped_experiments_from_anywhere(tmp_path: Path, 
     monkeypatch.chdir(tmp_path)
     assert config.config_file("ci-check.toml", "cpu") == ROOT / "experiments" / "ci-check.toml"
     assert config.config_file("mine.toml", "cpu") == Path("mine.toml")
-    with pytest.raises(UsageError, match="shipped: .*quick-cpu.toml"):  # listed from the checkout, not the cwd
+    with pytest.raises(UsageError, match=r"shipped: .*quick-cpu\.toml"):  # listed from the checkout, not the cwd
         config.load_config("mine.toml")
