@@ -34,58 +34,43 @@ Any unknown key or bad value raises UsageError naming the key, the file and the 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import fnmatch
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from profiler.config_tables import (
+    DEFAULT_SETTINGS,
+    FAULTS,
+    MODEL_KEYS,
+    SAMPLE_KEYS,
+    SETTING_KEYS,
+    SUBSWEEP_KEYS,
+    Checker,
+    Group,
+    ModelEntry,
+    Settings,
+    parse_faults,
+    parse_groups,
+    parse_models,
+    parse_timing,
+)
 from profiler.errors import UsageError
-from profiler.timing.protocol import BACKENDS, DTYPES, MEMORY_FORMATS
 
-FAULTS = ("raise", "crash", "hang", "prefetch_crash")
+if TYPE_CHECKING:
+    from profiler.timing import TimingConfig
+
+__all__ = ["DEFAULT_SETTINGS", "EXPERIMENTS_DIR", "FAULTS", "ISOLATION", "MODEL_KEYS", "PREFETCH", "SAMPLE_KEYS",
+           "SETTING_KEYS", "SUBSWEEP_KEYS", "TABLE_KEYS", "TOP_KEYS", "Group", "ModelEntry", "Settings", "SweepConfig",
+           "config_file", "load_config", "parse_config"]
+
 ISOLATION = ("model", "repeat", "sweep")
 PREFETCH = ("auto", "overlap", "before", "off")
-TOP_KEYS = ("name", "description", "seed", "shuffle", "repeats", "task_timeout_s", "count", "isolation",
-            "reference_model", "prefetch", "prefetch_workers", "prefetch_lookahead", "models", "settings", "timing",
-            "subsweep", "faults")
-MODEL_KEYS = ("include", "exclude", "samples")
-SAMPLE_KEYS = ("space", "n", "seed", "macs_range", "resolution")
-SETTING_KEYS = ("batches", "resolutions", "backends", "dtypes", "memory_formats")
-SUBSWEEP_KEYS = ("name", "models", *SETTING_KEYS)
-DEFAULT_SETTINGS = {"batches": [1], "resolutions": ["native"], "backends": ["eager"], "dtypes": ["fp32"],
-                    "memory_formats": ["contiguous"]}
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One model of the sweep: a registered variant or a design-space sample (named ``space-sSEED-i``)."""
-
-    name: str
-    spec: Any
-    family: str
-    resolution: int  # native resolution ("native" in [settings] means this)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The settings grid every model of a group is measured under."""
-
-    batches: tuple[int, ...]
-    resolutions: tuple[int | str, ...]  # ints or "native"
-    backends: tuple[str, ...]
-    dtypes: tuple[str, ...]
-    memory_formats: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Group:
-    """Models measured under one settings grid (``[models]``+``[settings]``, or one ``[[subsweep]]``)."""
-
-    name: str
-    models: tuple[str, ...]
-    settings: Settings
+TABLE_KEYS = ("models", "settings", "timing", "subsweep", "faults")  # one parser each in profiler.config_tables
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"  # the shipped sweep files
+DEFAULT_CONFIG = {"cpu": "quick-cpu.toml", "cuda": "regnet-claim.toml"}  # `profiler sweep` without --config
+_NOT_A_KEY = {"toml": False}
+_TABLE = {"toml": False}
 
 
 @dataclass(frozen=True)
@@ -93,8 +78,8 @@ class SweepConfig:
     """A parsed, validated sweep definition (``load_config``)."""
 
     name: str
-    path: str
-    text: str
+    path: str = field(metadata=_NOT_A_KEY)
+    text: str = field(metadata=_NOT_A_KEY)
     description: str = ""
     seed: int = 0
     shuffle: bool = True
@@ -102,17 +87,18 @@ class SweepConfig:
     task_timeout_s: float = 600.0
     count: bool = True
     isolation: str = "model"
+    reference_model: str | None = None  # `profiler check` normalizes machine speed by this model
     prefetch: str = "auto"
     prefetch_workers: int = 0
     prefetch_lookahead: int = 3
-    reference_model: str | None = None  # `profiler check` normalizes machine speed by this model
-    timing: dict[str, Any] = field(default_factory=dict)
-    faults: dict[str, str] = field(default_factory=dict)
-    groups: tuple[Group, ...] = ()
-    models: dict[str, ModelEntry] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
+    # read from the tables (profiler.config_tables), not from a top-level key of their own name
+    timing: dict[str, Any] = field(default_factory=dict, metadata=_TABLE)
+    faults: dict[str, str] = field(default_factory=dict, metadata=_TABLE)
+    groups: tuple[Group, ...] = field(default=(), metadata=_TABLE)
+    models: dict[str, ModelEntry] = field(default_factory=dict, metadata=_TABLE)
+    raw: dict[str, Any] = field(default_factory=dict, metadata=_NOT_A_KEY)
 
-    def timing_config(self):  # -> profiler.timing.TimingConfig
+    def timing_config(self) -> TimingConfig:
         from profiler.timing import TimingConfig
 
         return TimingConfig(**self.timing)
@@ -124,119 +110,13 @@ class SweepConfig:
                 "groups": [dataclasses.asdict(g) for g in self.groups]}
 
 
-class _Checker:
-    """Error messages that name the file, the key and the valid values."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, where: str, msg: str) -> UsageError:
-        return UsageError(f"{self.path}: {where}: {msg}")
-
-    def keys(self, table: Any, valid: tuple[str, ...], where: str) -> dict[str, Any]:
-        if not isinstance(table, dict):
-            raise self.fail(where, f"must be a table, got {type(table).__name__}")
-        for key in table:
-            if key not in valid:
-                close = difflib.get_close_matches(key, valid, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.fail(where, f"unknown key {key!r}{hint}; valid keys: {', '.join(valid)}")
-        return table
-
-    def typed(self, value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
-        # bool is an int in Python; a `repeats = true` is a mistake, not 1.
-        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
-            raise self.fail(where, f"must be {what}, got {value!r}")
-        return value
-
-    def str_list(self, value: Any, where: str, choices: tuple[str, ...] | None = None) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-            raise self.fail(where, f"must be a non-empty list of strings, got {value!r}")
-        for v in value:
-            if choices is not None and v not in choices:
-                raise self.fail(where, f"invalid value {v!r}; valid values: {', '.join(choices)}")
-        return tuple(dict.fromkeys(value))
-
-    def int_list(self, value: Any, where: str, allow: tuple[str, ...] = ()) -> tuple[Any, ...]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(where, f"must be a non-empty list, got {value!r}")
-        for v in value:
-            ok = v in allow if isinstance(v, str) else isinstance(v, int) and not isinstance(v, bool) and v >= 1
-            if not ok:
-                extra = f" or one of {', '.join(map(repr, allow))}" if allow else ""
-                raise self.fail(where, f"invalid value {v!r}; valid values: integers >= 1{extra}")
-        return tuple(dict.fromkeys(value))
-
-
-def _settings(ck: _Checker, table: dict[str, Any], base: dict[str, Any], where: str) -> Settings:
-    merged = {**base, **{k: v for k, v in table.items() if k in SETTING_KEYS}}
-    return Settings(
-        batches=ck.int_list(merged["batches"], f"{where}.batches"),
-        resolutions=ck.int_list(merged["resolutions"], f"{where}.resolutions", allow=("native",)),
-        backends=ck.str_list(merged["backends"], f"{where}.backends", BACKENDS),
-        dtypes=ck.str_list(merged["dtypes"], f"{where}.dtypes", DTYPES),
-        memory_formats=ck.str_list(merged["memory_formats"], f"{where}.memory_formats", MEMORY_FORMATS),
-    )
-
-
-def _resolve_names(ck: _Checker, patterns: tuple[str, ...], where: str, out: dict[str, ModelEntry]) -> list[str]:
-    import models
-
-    names: list[str] = []
-    all_names = models.list_models()
-    for pat in patterns:
-        if pat in out:  # a sample named earlier in the file
-            names.append(pat)
-            continue
-        hits = models.list_models(pat)
-        if not hits:
-            close = difflib.get_close_matches(pat, all_names, n=3, cutoff=0.5)
-            hint = f" (did you mean {', '.join(close)}?)" if close else "; see `python -m profiler list`"
-            raise ck.fail(where, f"{pat!r} matches no registered model{hint}")
-        for name in hits:
-            info = models.model_info(name)
-            out.setdefault(name, ModelEntry(name, info.spec, info.family, info.resolution))
-        names.extend(hits)
-    return names
-
-
-def _samples(ck: _Checker, value: Any, seed: int, out: dict[str, ModelEntry]) -> list[str]:
-    import models
-    from models.spaces import sample_names
-
-    if not isinstance(value, list):
-        raise ck.fail("models.samples", f"must be a list of tables, got {value!r}")
-    names: list[str] = []
-    for i, item in enumerate(value):
-        where = f"models.samples[{i}]"
-        ck.keys(item, SAMPLE_KEYS, where)
-        space = item.get("space")
-        if space not in models.SPACES:
-            raise ck.fail(f"{where}.space", f"invalid value {space!r}; valid values: {', '.join(models.SPACES)}")
-        n = ck.typed(item.get("n"), int, f"{where}.n", "an integer >= 1")
-        s = ck.typed(item.get("seed", seed), int, f"{where}.seed", "an integer")
-        res = ck.typed(item.get("resolution", 224), int, f"{where}.resolution", "an integer")
-        rng = item.get("macs_range")
-        if rng is not None:
-            ok = isinstance(rng, list) and len(rng) == 2 and all(isinstance(x, int | float) for x in rng)
-            if not ok:
-                raise ck.fail(f"{where}.macs_range", f"must be [low, high] numbers, got {rng!r}")
-            rng = (float(rng[0]), float(rng[1]))
-        try:
-            specs = models.sample(space, n, s, macs_range=rng, resolution=res)
-        except ValueError as exc:
-            raise ck.fail(where, str(exc)) from None
-        for name, spec in zip(sample_names(space, n, s), specs, strict=True):
-            out[name] = ModelEntry(name, spec, spec.family, 224)
-            names.append(name)
-    return names
+# Top-level keys: SweepConfig's scalar fields (in field order), then the tables.
+TOP_KEYS = (*(f.name for f in dataclasses.fields(SweepConfig) if f.metadata.get("toml", True)), *TABLE_KEYS)
 
 
 def parse_config(text: str, path: str = "<string>") -> SweepConfig:
     """Parse and validate a sweep definition given as TOML text (``path`` only names it in errors)."""
-    ck = _Checker(path)
+    ck = Checker(path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -252,41 +132,10 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
     if timeout <= 0:
         raise ck.fail("task_timeout_s", f"must be a number of seconds > 0, got {timeout}")
 
-    entries: dict[str, ModelEntry] = {}
-    mt = ck.keys(raw["models"], MODEL_KEYS, "[models]")
-    names = _samples(ck, mt.get("samples", []), seed, entries)
-    if "include" in mt:
-        names = _resolve_names(ck, ck.str_list(mt["include"], "models.include"), "models.include", entries) + names
-    excluded = ck.str_list(mt["exclude"], "models.exclude") if "exclude" in mt else ()
-    names = [n for n in dict.fromkeys(names) if not any(fnmatch.fnmatchcase(n, p) for p in excluded)]
-    if not names:
-        raise ck.fail("[models]", "selects no model; give include = [names or patterns] and/or samples")
-
-    base = {**DEFAULT_SETTINGS, **ck.keys(raw.get("settings", {}), SETTING_KEYS, "[settings]")}
-    groups = [Group("main", tuple(names), _settings(ck, {}, base, "settings"))]
-    subs = raw.get("subsweep", [])
-    if not isinstance(subs, list):
-        raise ck.fail("subsweep", "must be an array of tables: [[subsweep]]")
-    for i, sub in enumerate(subs):
-        where = f"subsweep[{i}]"
-        ck.keys(sub, SUBSWEEP_KEYS, where)
-        if "models" not in sub:
-            raise ck.fail(where, "needs models = [names or patterns]")
-        sub_names = _resolve_names(ck, ck.str_list(sub["models"], f"{where}.models"), f"{where}.models", entries)
-        name = ck.typed(sub.get("name", f"subsweep{i}"), str, f"{where}.name", "a string")
-        groups.append(Group(name, tuple(dict.fromkeys(sub_names)), _settings(ck, sub, base, where)))
-
-    timing = dict(ck.keys(raw.get("timing", {}), _timing_fields(), "[timing]"))
-    try:
-        from profiler.timing import TimingConfig
-
-        TimingConfig(**timing)
-    except (UsageError, TypeError) as exc:
-        raise ck.fail("[timing]", str(exc)) from None
-    faults = ck.keys(raw.get("faults", {}), tuple(entries), "[faults]")
-    for model, kind in faults.items():
-        if kind not in FAULTS:
-            raise ck.fail(f"faults.{model}", f"invalid value {kind!r}; valid values: {', '.join(FAULTS)}")
+    names, entries = parse_models(ck, raw, seed)
+    groups = parse_groups(ck, raw, names, entries)
+    timing = parse_timing(ck, raw)
+    faults = parse_faults(ck, raw, entries)
     isolation = raw.get("isolation", "model")
     if isolation not in ISOLATION:
         raise ck.fail("isolation", f"invalid value {isolation!r}; valid values: {', '.join(ISOLATION)}")
@@ -308,20 +157,25 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
         seed=seed, shuffle=ck.typed(raw.get("shuffle", True), bool, "shuffle", "true or false"), repeats=repeats,
         task_timeout_s=float(timeout), count=ck.typed(raw.get("count", True), bool, "count", "true or false"),
         isolation=isolation, prefetch=prefetch, prefetch_workers=pf_workers, prefetch_lookahead=pf_ahead,
-        timing=timing, faults=dict(faults), groups=tuple(groups), models=entries, raw=raw,
+        timing=timing, faults=faults, groups=tuple(groups), models=entries, raw=raw,
     )
 
 
-def _timing_fields() -> tuple[str, ...]:
-    from profiler.timing import TimingConfig
-
-    return tuple(f.name for f in dataclasses.fields(TimingConfig))
+def config_file(arg: str | Path | None, device: str) -> Path:
+    """The sweep file to use: ``DEFAULT_CONFIG[device]`` of the shipped ones when ``arg`` is None; a bare name
+    that does not exist here but is shipped (``--config quick-cpu.toml`` from anywhere) is the shipped file."""
+    if arg is None:
+        return EXPERIMENTS_DIR / DEFAULT_CONFIG[device]
+    path = Path(arg)
+    if not path.exists() and (EXPERIMENTS_DIR / path.name).exists() and path.parent == Path("."):
+        return EXPERIMENTS_DIR / path.name
+    return path
 
 
 def load_config(path: Path | str) -> SweepConfig:
     """Read and validate ``path`` (a TOML file); UsageError on any problem, before anything runs."""
     path = Path(path)
     if not path.is_file():
-        shipped = sorted(p.name for p in Path("experiments").glob("*.toml"))
+        shipped = sorted(p.name for p in EXPERIMENTS_DIR.glob("*.toml"))
         raise UsageError(f"sweep config {path} not found" + (f"; shipped: {', '.join(shipped)}" if shipped else ""))
     return parse_config(path.read_text(), str(path))

@@ -43,24 +43,15 @@ class Executor(ABC):
     # None, or a reason that fails the group (its preparation process died).
     prefetch: Any = None
 
-    def __init__(self) -> None:
-        self._queue: list[Task] = []
-
     def may_start(self, task: Task) -> bool:
         """False once the time budget cannot fit ``task`` (and from then on: no new task starts)."""
         if not self.stopped_by_budget and not fits(task, self.stop_at_unix, self.estimates_s):
             self.stopped_by_budget = True
         return not self.stopped_by_budget
 
-    def submit(self, tasks: Iterable[Task]) -> None:
-        """Queue tasks for the next ``run()``."""
-        self._queue.extend(tasks)
-
-    def run(self, tasks: Iterable[Task] | None = None) -> Iterator[dict[str, Any]]:
-        """Run ``tasks`` (or the submitted ones) and yield their rows as they are measured."""
-        todo = list(tasks) if tasks is not None else self._queue
-        self._queue = []
-        return self._run(todo)
+    def run(self, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
+        """Run ``tasks`` and yield their rows as they are measured."""
+        return self._run(list(tasks))
 
     @abstractmethod
     def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]: ...

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import UsageError
-from profiler.store import COLUMN_NAMES, ResultStore, meta_environment
+from profiler.runs import RunMeta
+from profiler.store import COLUMN_NAMES, ResultStore
 
 # Columns that are deterministic per (spec, resolution); those another version does not have are skipped.
 COUNT_COLUMNS = tuple(c for c in ("macs", "params", "acts", "acts_all", "ops", "bytes") if c in COLUMN_NAMES)
@@ -29,15 +30,14 @@ def _device_label(row: dict[str, Any], fallback: str | None) -> str:
     return str(row.get("device_name") or fallback or "unknown device")
 
 
-def _source_device(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str | None:
+def _source_device(rows: list[dict[str, Any]], meta: RunMeta) -> str | None:
     """The one device a run measured on (for its failed rows, which carry no device name), if it is unambiguous."""
     names = {r["device_name"] for r in rows if r.get("device_name")}
     if len(names) == 1:
         return names.pop()
     if not names:
-        env = meta_environment(meta) or {}
-        device = (meta.get("run") or {}).get("device")
-        return env.get("gpu_name") if device == "cuda" else env.get("cpu_model")
+        env = meta.environment or {}
+        return env.get("gpu_name") if meta.device == "cuda" else env.get("cpu_model")
     return None
 
 
@@ -96,10 +96,10 @@ def merge_runs(sources: list[Path | str], out: Path | str, argv: list[str] | Non
     keys: dict[str, str] = {}
     for path in paths:
         with ResultStore.open(path) as store:
-            meta, run_rows = store.read_meta(), store.rows()
+            meta, run_rows = RunMeta.read(path), store.rows()
         label = path.name
         fallback = _source_device(run_rows, meta)
-        merged_already = bool(meta.get("merged_from"))
+        merged_already = bool(meta.raw.get("merged_from"))
         for row in run_rows:
             if not merged_already:  # a merged run's keys already name their device
                 row["task_key"] = f"{row['task_key']}{KEY_SUFFIX}{_device_label(row, fallback)}"
@@ -108,10 +108,9 @@ def merge_runs(sources: list[Path | str], out: Path | str, argv: list[str] | Non
                                  f"measurement twice; merge runs that measured different settings, repeats or devices")
             keys[row["task_key"]] = label
             rows.append((label, row))
-        sources_meta.append({"run_id": label, "path": str(path), "rows": len(run_rows), "run": meta.get("run"),
-                             "environment": meta_environment(meta), "config_name": (meta.get("config") or {}).get(
-                                 "name"), "sessions": meta.get("sessions") or [],
-                             "merged_from": meta.get("merged_from")})
+        sources_meta.append({"run_id": label, "path": str(path), "rows": len(run_rows), "run": meta.raw.get("run"),
+                             "environment": meta.environment, "config_name": meta.config.get("name"),
+                             "sessions": meta.sessions, "merged_from": meta.raw.get("merged_from")})
     _check_counts(rows)
     devices = sorted({str(r.get("device")) for _, r in rows})
     names = [s["run_id"] for s in sources_meta]

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from profiler import measurement
 from profiler.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,62 +23,13 @@ DB_NAME = "results.sqlite"
 META_NAME = "meta.json"
 TABLE = "measurements"
 
-# (column, SQLite type). Counts are per image (batch 1) at the measured resolution; latencies are per batch.
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("task_key", "TEXT PRIMARY KEY"),
-    ("model", "TEXT"),
-    ("family", "TEXT"),
-    ("spec_json", "TEXT"),
-    ("spec_hash", "TEXT"),
-    ("macs", "INTEGER"),
-    ("params", "INTEGER"),
-    ("acts", "INTEGER"),
-    ("acts_all", "INTEGER"),
-    ("ops", "INTEGER"),  # aten ops that compute, per inference (batch-independent); counting.ops
-    ("bytes", "INTEGER"),  # memory-traffic lower bound per image at fp32 (batch 1); counting.ops
-    ("backend", "TEXT"),
-    ("device", "TEXT"),
-    ("device_name", "TEXT"),
-    ("dtype", "TEXT"),
-    ("memory_format", "TEXT"),
-    ("batch", "INTEGER"),
-    ("resolution", "INTEGER"),
-    ("repeat", "INTEGER"),
-    ("latency_ms", "REAL"),
-    ("latency_ms_median", "REAL"),
-    ("latency_ms_mean", "REAL"),
-    ("latency_ms_iqr", "REAL"),
-    ("latency_ms_p5", "REAL"),
-    ("latency_ms_p95", "REAL"),
-    ("latency_ms_min", "REAL"),
-    ("latency_cv", "REAL"),
-    ("n_samples", "INTEGER"),
-    ("throughput_ips", "REAL"),
-    ("stable", "INTEGER"),
-    ("samples_ms", "TEXT"),
-    ("status", "TEXT"),
-    ("error", "TEXT"),
-    ("details_json", "TEXT"),
-    ("worker_pid", "INTEGER"),
-    ("started_at", "TEXT"),
-    ("duration_s", "REAL"),
-    ("node", "TEXT"),  # host that measured the row
-    ("gpu_index", "INTEGER"),  # physical CUDA device index (None on CPU)
-    # Where the row's wall time went (seconds; NULL when unknown, e.g. rows of older runs). build/count are the
-    # worker's (near 0 when a prefetch process already did them); the rest come from the timing layer.
-    ("build_s", "REAL"),
-    ("count_s", "REAL"),
-    ("export_s", "REAL"),
-    ("compile_s", "REAL"),
-    ("load_s", "REAL"),
-    ("warmup_s", "REAL"),
-    ("timed_s", "REAL"),
-)
-PHASE_COLUMNS = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
+# (column, SQLite type), in order, from the fields of ``profiler.measurement.Measurement`` (one definition).
+COLUMNS: tuple[tuple[str, str], ...] = measurement.columns()
+PHASE_COLUMNS = measurement.flagged("phase")  # build_s, count_s, export_s, compile_s, load_s, warmup_s, timed_s
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 # Nullable columns added after schema 1: a run written before them opens (they read as NULL) and gains them
 # (ALTER TABLE) only when a row is written to it, e.g. on --resume. Measured values are never rewritten.
-LATER_COLUMNS: frozenset[str] = frozenset({"ops", "bytes", "node", "gpu_index", *PHASE_COLUMNS})
+LATER_COLUMNS: frozenset[str] = frozenset(measurement.flagged("later"))
 _JSON_COLUMNS = ("samples_ms",)
 
 
@@ -221,7 +173,7 @@ class ResultStore:
 
 
 def meta_environment(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """Deprecated alias (to remove once no branch uses it): ``profiler.runs.RunMeta.from_dict(meta).environment``."""
+    """Deprecated alias (last user: ``profiler.estimate``): ``profiler.runs.RunMeta.from_dict(meta).environment``."""
     from profiler.runs import RunMeta
 
     return RunMeta.from_dict(meta).environment

@@ -153,22 +153,14 @@ def run_sweep(
     run_dir = Path(run_dir)
     tasks = plan(config, device)
     if resume:
-        store = ResultStore.open(run_dir)
-        meta = store.read_meta()
-        if meta.get("merged_from"):
-            store.close()
-            raise UsageError(f"{run_dir} is a merge of several runs (profiler merge); resume a source run instead")
-        stored = (meta.get("config") or {}).get("text")
-        if stored is not None and stored != config.text:
-            store.close()
-            raise UsageError(f"{run_dir} was measured with a different config text; resume needs the same config")
-        meta_device = (meta.get("run") or {}).get("device")
-        if meta_device not in (None, device):
-            store.close()
-            raise UsageError(f"{run_dir} was measured on {meta_device}; resume it with --device {meta_device}")
+        from profiler.sweep_resume import open_for_resume
+
+        store, meta = open_for_resume(run_dir, config, device)
     else:
-        meta = _meta(config, device, argv)
-        store = ResultStore.create(run_dir, meta)
+        from profiler.runs import RunMeta
+
+        raw_meta = _meta(config, device, argv)
+        store, meta = ResultStore.create(run_dir, raw_meta), RunMeta.from_dict(raw_meta)
     lock = RunLock(run_dir)
     try:
         lock.acquire()  # held until the session is recorded: the stored keys read below stay true
@@ -186,7 +178,7 @@ def run_sweep(
         if time_budget_s is not None:
             from profiler.budget import plan_budget
 
-            est = make_estimate(config, device, tasks, results_dir or run_dir.parent, env=meta.get("environment"))
+            est = make_estimate(config, device, tasks, results_dir or run_dir.parent, env=meta.environment)
             bplan = plan_budget(tasks, time_budget_s, est.total_s, est.gmacs_of, done=done)
             todo = bplan.tasks
             executor.stop_at_unix = time.time() + time_budget_s - (time.perf_counter() - t0)
@@ -237,9 +229,9 @@ def run_sweep(
             stopped = bool(getattr(executor, "stopped_by_budget", False))
             budget |= {"actual_s": round(wall_s, 1), "stopped_by_budget": stopped, "not_started": len(todo) - n_rows}
             session["budget"] = budget
-        meta = store.read_meta()
-        meta.setdefault("sessions", []).append(session)
-        store.write_meta(meta)
+        doc = store.read_meta()  # read-modify-write by the writer: another key may have changed since
+        doc.setdefault("sessions", []).append(session)
+        store.write_meta(doc)
         if interrupted:
             raise KeyboardInterrupt
         if show_progress:

@@ -291,7 +291,6 @@ def main() -> int:
         n += 1
     if n < len(tasks):
         proto.write(json.dumps({"event": "budget"}) + "\n")  # the time budget ends the sweep here
-    proto.write(json.dumps({"event": "done"}) + "\n")
     proto.close()
     return 0
 

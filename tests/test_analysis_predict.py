@@ -17,6 +17,8 @@ def test_predict_space_json(capsys) -> None:
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["form"] == "M3" and len(out["predictions"]) == 2
+    # named as a sweep names its samples (models.spaces.sample_names), so a measured sample is found by name
+    assert [p["model"] for p in out["predictions"]] == ["regnetx-s0-0", "regnetx-s0-1"]
     for p in out["predictions"]:
         lo, hi = p["pi95_ms"]
         assert 0 < lo < p["predicted_ms"] < hi

@@ -99,3 +99,31 @@ def test_explicit_baseline_file(saved: Path, tmp_path: Path) -> None:
     path = next(saved.glob("*/ci-check.json"))
     assert check(path, make_run(tmp_path / "r", seed=3)) == 0
     assert check(path, make_run(tmp_path / "o", env=OTHER_ENV)) == 2
+
+
+def test_check_config_measures_on_cuda_when_present(tmp_path: Path, monkeypatch) -> None:
+    """No --device: `check --config` measures where `sweep --device auto` would, on CUDA when torch sees it
+    (it used to look for a device on the SweepConfig, which has none, and always measured on CPU)."""
+    import torch
+
+    import profiler.environment
+
+    seen: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(device: str) -> dict:  # the first thing that needs the device: the baseline's key
+        seen.append(device)
+        raise Stop
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(profiler.environment, "capture", capture)
+    config = Path(__file__).resolve().parents[1] / "experiments" / "ci-check.toml"
+    with pytest.raises(Stop):
+        main(["check", "--config", str(config), "--against", "stored", "--baseline", str(tmp_path)])
+    assert seen == ["cuda"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(Stop):
+        main(["check", "--config", str(config), "--against", "stored", "--baseline", str(tmp_path)])
+    assert seen == ["cuda", "cpu"]

@@ -130,3 +130,27 @@ def test_load_and_export_csv_parquet(store: ResultStore, tmp_path: Path) -> None
         load_results(tmp_path / "bad.parquet")
     with pytest.raises(UsageError, match="does not exist"):
         load_results(tmp_path / "none.csv")
+
+
+# The schema as it was written out by hand before profiler.measurement derived it (T TEXT, I INTEGER, R REAL).
+_SCHEMA_1 = ("task_key:T model:T family:T spec_json:T spec_hash:T macs:I params:I acts:I acts_all:I ops:I bytes:I "
+             "backend:T device:T device_name:T dtype:T memory_format:T batch:I resolution:I repeat:I latency_ms:R "
+             "latency_ms_median:R latency_ms_mean:R latency_ms_iqr:R latency_ms_p5:R latency_ms_p95:R "
+             "latency_ms_min:R latency_cv:R n_samples:I throughput_ips:R stable:I samples_ms:T status:T error:T "
+             "details_json:T worker_pid:I started_at:T duration_s:R node:T gpu_index:I build_s:R count_s:R "
+             "export_s:R compile_s:R load_s:R warmup_s:R timed_s:R")
+
+
+def test_columns_derived_from_measurement_keep_the_schema() -> None:
+    import dataclasses
+
+    from profiler import store
+    from profiler.measurement import Measurement
+
+    kinds = {"T": "TEXT", "I": "INTEGER", "R": "REAL"}
+    expected = tuple((n, kinds[k]) for n, k in (c.split(":") for c in _SCHEMA_1.split()))
+    expected = (("task_key", "TEXT PRIMARY KEY"), *expected[1:])
+    assert expected == store.COLUMNS
+    assert tuple(f.name for f in dataclasses.fields(Measurement)) == store.COLUMN_NAMES
+    assert store.PHASE_COLUMNS == ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
+    assert {"ops", "bytes", "node", "gpu_index", *store.PHASE_COLUMNS} == store.LATER_COLUMNS

@@ -3,6 +3,7 @@ net, and fakes for its failure modes), the ORT CUDA-graph option, and the `time`
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -99,11 +100,18 @@ def test_bad_timing_knob_in_a_sweep_names_the_key():
 
 
 def test_time_command_choices_match_the_protocol():
-    from profiler.commands import cmd_time
+    from profiler.commands import cmd_check, cmd_sweep, cmd_time, common
 
-    assert cmd_time.BACKENDS == proto.BACKENDS and cmd_time.DEVICES == proto.DEVICES
-    assert cmd_time.DTYPES == proto.DTYPES and cmd_time.MEMORY_FORMATS == proto.MEMORY_FORMATS
-    assert cmd_time.COMPILE_MODES == proto.COMPILE_MODES
+    for mod in (common, cmd_time):
+        assert mod.BACKENDS == proto.BACKENDS and mod.DEVICES == proto.DEVICES
+        assert mod.DTYPES == proto.DTYPES and mod.MEMORY_FORMATS == proto.MEMORY_FORMATS
+        assert mod.COMPILE_MODES == proto.COMPILE_MODES
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    for mod in (cmd_check, cmd_sweep):
+        mod.add_parser(sub)
+    devices = {name: next(a.choices for a in p._actions if a.dest == "device") for name, p in sub.choices.items()}
+    assert tuple(devices["check"]) == proto.DEVICES and tuple(devices["sweep"]) == ("auto", *proto.DEVICES)
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,22 @@ def split_cells(df: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
     return out
 
 
+def select_cell(df: pd.DataFrame, want: dict[str, str]) -> tuple[dict, pd.DataFrame]:
+    """The one cell whose key matches every ``want`` value (compared as text); UsageError listing the cells else.
+
+    >>> df = pd.DataFrame({"device": ["cpu", "cuda"], "latency_ms": [2.0, 1.0]})
+    >>> select_cell(df, {"device": "cuda"})[0]
+    {'device': 'cuda'}
+    """
+    cells = split_cells(df)
+    hits = [(k, c) for k, c in cells if all(str(k.get(kk)) == v for kk, v in want.items())]
+    if len(hits) != 1:
+        listing = "; ".join(cell_label(k) for k, _ in cells)
+        what = "no cell matches" if not hits else f"{len(hits)} cells match"
+        raise UsageError(f"{what} {want or '(no --cell given)'}; cells in the data: {listing}")
+    return hits[0]
+
+
 def check_cell(cell: pd.DataFrame, label: str) -> str | None:
     """Why a cell cannot be analyzed, or None."""
     n, nf = len(cell), cell["family"].nunique()

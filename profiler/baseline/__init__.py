@@ -9,16 +9,14 @@ from profiler.baseline.compare import LATENCY_MODES, CheckReport, EntryResult, c
 from profiler.baseline.files import (
     DEFAULT_ROOT,
     build_baseline,
-    find_baseline,
     load_baseline,
-    run_config_field,
-    run_environment,
     save_baseline,
     single_device,
 )
 from profiler.baseline.keys import device_key, entry_key, slugify
 from profiler.baseline.render import FORMATS, render
 from profiler.baseline.rule import LatencyRule, LatencyVerdict, judge_latency, speed_factors
+from profiler.baseline.select import find_baseline, newest_baseline, select_baseline
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -35,10 +33,10 @@ __all__ = [
     "find_baseline",
     "judge_latency",
     "load_baseline",
+    "newest_baseline",
     "render",
-    "run_config_field",
-    "run_environment",
     "save_baseline",
+    "select_baseline",
     "single_device",
     "slugify",
     "speed_factors",

@@ -26,16 +26,6 @@ DEFAULT_ROOT = Path("results/baselines")
 COUNT_FIELDS = ("macs", "params", "acts")  # compared exactly; acts_all is stored for information only
 
 
-def run_environment(meta: Mapping[str, Any] | RunMeta) -> dict[str, Any]:
-    """Alias (to remove once ``cmd_check`` reads ``RunMeta``): the run's environment, {} when none is recorded."""
-    return RunMeta.from_dict(meta).environment or {}
-
-
-def run_config_field(meta: Mapping[str, Any] | RunMeta, field: str) -> Any:
-    """Alias (to remove): ``RunMeta.config_field`` — ``field`` of the recorded sweep config, None where absent."""
-    return RunMeta.from_dict(meta).config_field(field)
-
-
 def pool_rows(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Group a run's rows (store columns) by entry key; samples pooled over repeats, failures kept as errors."""
     out: dict[str, dict[str, Any]] = {}
@@ -193,10 +183,3 @@ def _entry_problem(e: Any) -> str | None:
         return "has 'counts' that is not an object"
     return None
 
-
-def find_baseline(root: Path | str, name: str, key: str) -> tuple[Path | None, list[Path]]:
-    """The baseline ``name`` for device ``key`` under ``root`` (or None) and those of the same name for other keys."""
-    root = Path(root)
-    exact = root / key / f"{name}.json"
-    others = sorted(p for p in root.glob(f"*/{name}.json") if p != exact) if root.is_dir() else []
-    return (exact if exact.is_file() else None), others

@@ -42,40 +42,31 @@ def _sha(root: Path, rev: str) -> str:
     return _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
 
 
-def _stored_counts_baseline(args: argparse.Namespace, name: str) -> tuple[dict[str, Any], str]:
-    """The newest stored baseline named ``name`` (any device key) and a note saying which."""
-    from profiler.baseline import DEFAULT_ROOT, load_baseline
-
-    target = Path(args.baseline) if args.baseline else PACKAGE_ROOT / DEFAULT_ROOT
-    if target.is_file():
-        return load_baseline(target), f"counts compared with {target}"
-    files = sorted(target.glob(f"*/{name}.json"), key=lambda p: p.stat().st_mtime) if target.is_dir() else []
-    if not files:
-        raise UsageError(f"no stored baseline {name!r} under {target}/ to check counts against; create one with "
-                         f"`python -m profiler baseline save RUN --name {name}` (checked before measuring)")
-    return load_baseline(files[-1]), (f"counts compared with {files[-1]} (counts do not depend on the machine; "
-                                      "its latency is not used)")
-
-
-def run_ab(args: argparse.Namespace, config_path: Path, extras: dict[str, Any], root: Path, rev: str) -> int:
+def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, root: Path, rev: str) -> int:
     """Measure A (``rev``) and B (working tree) interleaved, judge B's latency against A; counts vs stored."""
     import tempfile
 
-    from profiler.baseline import LatencyRule, build_baseline, compare, device_key, render
+    from profiler.baseline import (
+        DEFAULT_ROOT,
+        LatencyRule,
+        build_baseline,
+        compare,
+        device_key,
+        newest_baseline,
+        render,
+    )
     from profiler.baseline.ab import Side, plan_at, round_order, run_rounds, same_code, worktree
-    from profiler.commands.cmd_check import config_device, restrict_tasks
-    from profiler.config import load_config
+    from profiler.baseline.select import restrict_tasks
     from profiler.environment import capture
     from profiler.store import COLUMN_NAMES, ResultStore
 
-    cfg = load_config(config_path)
-    name = args.name or extras["name"]
-    device = args.device or config_device(cfg)
+    name = args.name or cfg.name
     rounds = args.rounds or max(2, cfg.repeats)
     if rounds < 2:
         raise UsageError(f"--rounds must be >= 2 (the rule compares whole processes), got {rounds}")
-    stored, counts_note = _stored_counts_baseline(args, name)  # before measuring: a bad file fails at once
-    reference = args.reference or extras.get("reference_model") or stored.get("reference_model")
+    target = Path(args.baseline) if args.baseline else PACKAGE_ROOT / DEFAULT_ROOT
+    stored, counts_note = newest_baseline(target, name)  # before measuring: a bad file fails at once
+    reference = args.reference or cfg.reference_model or stored.get("reference_model")
     rule = LatencyRule(args.threshold, args.alpha)
     sha = _sha(root, rev)
     identical = same_code(root, sha)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from profiler.errors import UsageError
-from profiler.runs import Run, RunMeta, open_run
+from profiler.runs import open_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,19 +18,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--reference", help="reference model for machine-speed normalization (default: the config's)")
     s.add_argument("--no-layers", action="store_true", help="skip per-layer counts (faster for big sweeps)")
     s.set_defaults(func=run)
-
-
-def default_name(meta: dict | RunMeta, run_path: Path) -> str:
-    """Alias (to remove once ``cmd_check`` uses ``open_run``): ``slugify(Run.name)``."""
-    from profiler.baseline import slugify
-
-    return slugify(Run(run_path, RunMeta.from_dict(meta)).name)
-
-
-def read_run(run: str) -> tuple[object, dict, Path]:
-    """Alias (to remove once ``cmd_check`` uses ``open_run``): (rows, meta.json dict — {} for an export, path)."""
-    r = open_run(run)
-    return r.rows, (r.meta.raw if r.is_dir else {}), r.path
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,21 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _select_cell(df, selectors: list[str]):
-    from profiler.analysis.data import cell_label, split_cells
-
+def _cell_selectors(selectors: list[str]) -> dict[str, str]:
+    """``--cell KEY=VALUE`` arguments as a dict."""
     want = {}
     for s in selectors:
         key, sep, val = s.partition("=")
         if not sep or not key:
             raise UsageError(f"--cell expects KEY=VALUE, got {s!r}")
         want[key] = val
-    cells = [(k, c) for k, c in split_cells(df) if all(str(k.get(kk)) == v for kk, v in want.items())]
-    if len(cells) != 1:
-        listing = "; ".join(cell_label(k) for k, _ in split_cells(df))
-        what = "no cell matches" if not cells else f"{len(cells)} cells match"
-        raise UsageError(f"{what} {want or '(no --cell given)'}; cells in the data: {listing}")
-    return cells[0]
+    return want
 
 
 def _cell_resolution(cell, wanted: int | None) -> int | None:
@@ -71,17 +65,16 @@ def _check_span(cell, rows: list[dict]) -> None:
 
 
 def _counts_of_model(name: str, resolution: int | None) -> list[dict]:
+    import models
     from profiler.commands.common import resolve_model
+    from profiler.counting import count_model
 
     info = resolve_model(name)
     res = resolution or info.resolution
-    min_res = int(getattr(type(info.spec), "min_resolution", 1))
-    if res < min_res:
-        raise UsageError(f"{name} needs resolution >= {min_res}, got {res}")
     try:
-        from profiler.counting import count_model
-    except ImportError:
-        raise UsageError("profiler.counting.count_model is not available in this checkout yet") from None
+        models.check_resolution(info.spec, res)
+    except ValueError:
+        raise UsageError(f"{name} needs resolution >= {models.min_resolution(info.spec)}, got {res}") from None
     c = count_model(name, res)
     return [
         {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params, "acts": c.acts}
@@ -89,24 +82,23 @@ def _counts_of_model(name: str, resolution: int | None) -> list[dict]:
 
 
 def _counts_of_space(space: str, n: int, seed: int, resolution: int | None) -> list[dict]:
-    import models
 
     res = resolution or 224
+    from models.spaces import sample_named
+
     try:
-        specs = models.sample(space, n, seed)
-    except NotImplementedError:
-        raise UsageError("design-space sampling (models.sample) is not available in this checkout yet") from None
+        named = sample_named(space, n, seed)  # named as a sweep names its samples, so measured ones are found
     except (KeyError, ValueError) as exc:
         raise UsageError(f"cannot sample space {space!r}: {exc}") from None
     rows = []
-    for i, spec in enumerate(specs):
+    for name, spec in named:
         if not hasattr(spec, "complexity"):
             raise UsageError(f"specs of space {space!r} have no complexity(); cannot count them without tracing")
         try:
             c = spec.complexity(res)
         except ValueError as exc:
             raise UsageError(f"cannot count {space} samples at {res} px: {exc}") from None
-        rows.append({"model": f"{space}-sample{i}", "family": spec.family, "resolution": res, **c})
+        rows.append({"model": name, "family": spec.family, "resolution": res, **c})
     return rows
 
 
@@ -114,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from profiler.analysis import fit_form, load_frame
+    from profiler.analysis.data import select_cell
     from profiler.analysis.forms import check_form
 
     if bool(args.model) == bool(args.space):
@@ -130,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     if form in NEEDS_OPS:  # the N forms need per-op counts of the measured and the new models; not wired here yet
         raise UsageError(f"predict supports M0 M1 M2 M3 M4 P; {form} needs ops counts (use `analyze` for it)")
-    key, cell = _select_cell(load_frame(args.source), args.cell)
+    key, cell = select_cell(load_frame(args.source), _cell_selectors(args.cell))
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
     args.resolution = _cell_resolution(cell, args.resolution)

@@ -12,10 +12,8 @@ import datetime as _dt
 import sys
 from pathlib import Path
 
+from profiler.commands.common import DEVICES
 from profiler.errors import UsageError
-
-DEFAULT_CONFIG = {"cpu": "quick-cpu.toml", "cuda": "regnet-claim.toml"}
-_ROOT = Path(__file__).resolve().parents[2]  # the checkout: experiments/ lives here
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None,
                    help="sweep definition (TOML); default experiments/quick-cpu.toml on CPU, "
                         "experiments/regnet-claim.toml on CUDA")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    p.add_argument("--device", choices=("auto", *DEVICES), default="auto",
                    help="auto (default): CUDA when present, else CPU")
     p.add_argument("--run-id", default=None, help="name of the run directory (default: timestamp-config)")
     p.add_argument("--resume", metavar="ID", default=None, help="continue run ID (a run id or a path)")
@@ -46,16 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _device(arg: str, executor: str = "subprocess", planning_only: bool = False) -> str:
-    import torch
-
-    from profiler.timing import check_device
+    from profiler.timing import check_device, default_device
 
     if executor == "ray" and arg == "cuda":
         return arg  # the GPUs are the cluster's, not this driver's: RayExecutor checks the cluster's resources
     if planning_only and arg == "cuda":
         return arg  # a dry run plans for a CUDA host from anywhere (estimates use the CUDA calibration)
     if arg == "auto":
-        if torch.cuda.is_available():
+        if default_device() == "cuda":
             return "cuda"
         print("note: no CUDA device found; sweeping on CPU", file=sys.stderr)
         return "cpu"
@@ -63,19 +59,10 @@ def _device(arg: str, executor: str = "subprocess", planning_only: bool = False)
     return arg
 
 
-def _config_path(arg: str | None, device: str) -> Path:
-    if arg is None:
-        return _ROOT / "experiments" / DEFAULT_CONFIG[device]
-    path = Path(arg)
-    if not path.exists() and (_ROOT / "experiments" / path.name).exists() and path.parent == Path("."):
-        return _ROOT / "experiments" / path.name  # `--config quick-cpu.toml` from anywhere
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     from profiler.budget import parse_duration
-    from profiler.config import load_config, parse_config
-    from profiler.store import ResultStore, resolve_run
+    from profiler.config import config_file, load_config
+    from profiler.store import resolve_run
     from profiler.sweep import plan_with_skips, run_sweep
 
     if args.retry_failed and not args.resume:
@@ -91,18 +78,12 @@ def run(args: argparse.Namespace) -> int:
     budget_s = parse_duration(args.time_budget) if args.time_budget is not None else None
     device = _device(args.device, args.executor, planning_only=args.dry_run)
     if args.resume:
+        from profiler.sweep_resume import resume_config
+
         run_dir = resolve_run(args.resume, args.results_dir)
-        with ResultStore.open(run_dir) as store:  # foreign or corrupt → UsageError (exit 2)
-            meta = store.read_meta()
-        text = (meta.get("config") or {}).get("text")
-        if args.config:
-            config = load_config(_config_path(args.config, device))
-        elif text is None:
-            raise UsageError(f"{run_dir}/meta.json holds no sweep config; pass --config FILE")
-        else:
-            config = parse_config(text, (meta.get("config") or {}).get("path", "<meta.json>"))
+        config = resume_config(run_dir, config_file(args.config, device) if args.config else None)
     else:
-        config = load_config(_config_path(args.config, device))
+        config = load_config(config_file(args.config, device))
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.results_dir) / (args.run_id or f"{stamp}-{config.name}")
         if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "results.sqlite").exists():

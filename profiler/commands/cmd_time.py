@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from profiler.commands.common import print_json, resolve_model
-
-# Duplicated from profiler.timing.protocol so that building the parser imports nothing heavy.
-BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
-DEVICES = ("cpu", "cuda")
-DTYPES = ("fp32", "tf32", "fp16", "bf16")
-MEMORY_FORMATS = ("contiguous", "channels_last")
+from profiler.commands.common import (  # the protocol's choices, copied so that the parser imports nothing heavy
+    BACKENDS,
+    COMPILE_MODES,
+    DEVICES,
+    DTYPES,
+    MEMORY_FORMATS,
+    print_json,
+    resolve_model,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
     info = resolve_model(args.model)
     resolution = info.resolution if args.resolution is None else args.resolution
-    min_res = getattr(type(info.spec), "min_resolution", 1)
-    if resolution < max(1, min_res):
-        raise UsageError(f"{args.model} needs resolution >= {max(1, min_res)}, got {resolution}")
+    try:
+        models.check_resolution(info.spec, resolution)
+    except ValueError:
+        raise UsageError(f"{args.model} needs resolution >= {models.min_resolution(info.spec)}, got {resolution}"
+                         ) from None
     if args.batch < 1:
         raise UsageError(f"--batch must be >= 1, got {args.batch}")
     threads = args.threads

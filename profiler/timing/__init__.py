@@ -19,6 +19,7 @@ from profiler.timing.device import (
     HostTimer,
     apply_precision,
     check_device,
+    default_device,
     precision_context,
     read_precision_switches,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "UsageError",
     "apply_precision",
     "check_device",
+    "default_device",
     "measure",
     "precision_context",
     "prepare_onnx",

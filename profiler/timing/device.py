@@ -36,6 +36,13 @@ def check_device(device: str) -> None:
     raise UsageError(f"--device cuda asked but CUDA is unavailable: {found}; use --device cpu")
 
 
+def default_device() -> str:
+    """``cuda`` when torch sees a usable CUDA device, else ``cpu`` (what ``--device auto`` and a check default to)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def apply_precision(precision: str, device: str, cudnn_benchmark: bool = True) -> dict[str, Any]:
     """Set the TF32 switches explicitly both ways (never library defaults) and return what is in effect.
 
