@@ -59,16 +59,24 @@ class HookRecorder:
         self.calls: Counter[str] = Counter()  # module type → number of calls that counted toward acts
         self.stack: list[str] = []  # names of the modules being run, innermost last
         self._names = {id(m): n for n, m in model.named_modules()}
-        self._handles = []
-        for module in model.modules():
-            self._handles.append(module.register_forward_pre_hook(self._pre))
-            self._handles.append(module.register_forward_hook(self._post))
+        # Two global hooks instead of two per module (thousands of registrations per model); calls of modules
+        # outside ``model`` (another model in another thread) are ignored by name lookup.
+        self._handles = [
+            nn.modules.module.register_module_forward_pre_hook(self._pre),
+            nn.modules.module.register_module_forward_hook(self._post),
+        ]
 
     def _pre(self, module: nn.Module, args: Any) -> None:
-        self.stack.append(self._names[id(module)])
+        name = self._names.get(id(module))
+        if name is not None:
+            self.stack.append(name)
 
     def _post(self, module: nn.Module, args: Any, out: Any) -> None:
-        name = self.stack.pop() if self.stack else self._names[id(module)]
+        name = self._names.get(id(module))
+        if name is None:
+            return
+        if self.stack:
+            self.stack.pop()
         tensor = _first_tensor(out)
         if tensor is None:
             return

@@ -18,6 +18,7 @@ declared in :data:`RULES` and ``counting.ops``:
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -75,6 +76,20 @@ def _meta_key(value: Any) -> Any:
     return (type(value), value)
 
 
+def _bn_eval_as_cpu(args: Any, out: Any) -> Any:
+    # Eval-mode native_batch_norm: CPU returns empty saved statistics, the meta kernel (device != cpu) returns the
+    # running ones, as CUDA does. Counts are CPU's (the fake-tensor pass on CPU agrees), so empty them here.
+    training = args[5] if len(args) > 5 else False
+    if training:
+        return out
+    y, mean, rstd = out
+    return y, mean.new_empty((0,)), rstd.new_empty((0,))
+
+
+# Ops whose meta kernel returns other shapes than the CPU kernel does: op name → fix of the meta result.
+META_AS_CPU: dict[str, Callable[[Any, Any], Any]] = {"native_batch_norm": _bn_eval_as_cpu}
+
+
 def _leaves(value: Any, out: list[Any]) -> list[Any]:
     # tree_flatten for aten arguments and results (lists, tuples, dicts): pytree's generality costs more here.
     if isinstance(value, (list, tuple)):
@@ -97,6 +112,11 @@ def _first_tensor(leaves: list[Any]) -> torch.Tensor | None:
 
 class CountingMode(TorchDispatchMode):
     """Applies :data:`RULES` to every op of one forward; see the module docstring for what is counted."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Counting never runs under torch.compile: no dynamo-disable wrapper around every op (nor importing dynamo).
+        return False
 
     def __init__(self, recorder: HookRecorder | None = None, meta: bool = False) -> None:
         super().__init__()
@@ -138,16 +158,16 @@ class CountingMode(TorchDispatchMode):
         """The op's result and MACs; from :data:`_META_CACHE` for a functional op on meta tensors."""
         key = None
         if self._meta and rule.cacheable:
-            try:
+            with contextlib.suppress(_Uncacheable, TypeError):  # TypeError: an unhashable argument
                 key = (func, _meta_key(args), _meta_key(tuple(sorted(kwargs.items()))))
-            except (_Uncacheable, TypeError):
-                pass
         hit = _META_CACHE.get(key) if key is not None else None
         if hit is not None:
             many, metas, macs = hit
             outs = tuple(torch.empty_strided(size, stride, dtype=dt, device="meta") for size, stride, dt in metas)
             return (outs if many else outs[0]), macs
         out = func(*args, **kwargs)
+        if self._meta and rule.name in META_AS_CPU:
+            out = META_AS_CPU[rule.name](args, out)
         macs = int(rule.macs(*args, **kwargs, out_val=out)) // 2 if rule.launch and rule.macs is not None else 0
         if key is not None:
             outs = out if isinstance(out, (tuple, list)) else (out,)
