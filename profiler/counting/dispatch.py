@@ -66,6 +66,8 @@ class _Uncacheable(Exception):
 
 def _meta_key(value: Any) -> Any:
     """A hashable key of an argument: tensors by metadata, containers recursively, scalars by type and value."""
+    if type(value) is tuple:  # the args tuple: the common case first
+        return tuple(map(_meta_key, value))
     if isinstance(value, torch.Tensor):
         if not value.is_meta:
             raise _Uncacheable
@@ -76,18 +78,18 @@ def _meta_key(value: Any) -> Any:
     return (type(value), value)
 
 
-def _bn_eval_as_cpu(args: Any, out: Any) -> Any:
-    # Eval-mode native_batch_norm: CPU returns empty saved statistics, the meta kernel (device != cpu) returns the
-    # running ones, as CUDA does. Counts are CPU's (the fake-tensor pass on CPU agrees), so empty them here.
-    training = args[5] if len(args) > 5 else False
-    if training:
-        return out
-    y, mean, rstd = out
-    return y, mean.new_empty((0,)), rstd.new_empty((0,))
+def _bn_eval(args: Any) -> Any:
+    # Eval-mode native_batch_norm as CPU computes it: an output like the input and empty saved statistics. The
+    # meta kernel (a Python decomposition, ~ms a call) returns the running statistics instead, as CUDA does.
+    if len(args) < 6 or args[5]:  # training (or passed by keyword): the meta kernel decides
+        return None
+    x = args[0]
+    return torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,))
 
 
-# Ops whose meta kernel returns other shapes than the CPU kernel does: op name → fix of the meta result.
-META_AS_CPU: dict[str, Callable[[Any, Any], Any]] = {"native_batch_norm": _bn_eval_as_cpu}
+# Shape rules that replace an op's meta kernel, to get CPU's result shapes (the counts are CPU's: the fake-tensor
+# pass on CPU agrees) or to skip a slow kernel: op name → f(args) → result, or None to run the meta kernel.
+META_RULES: dict[str, Callable[[Any], Any]] = {"native_batch_norm": _bn_eval}
 
 
 def _leaves(value: Any, out: list[Any]) -> list[Any]:
@@ -165,9 +167,11 @@ class CountingMode(TorchDispatchMode):
             many, metas, macs = hit
             outs = tuple(torch.empty_strided(size, stride, dtype=dt, device="meta") for size, stride, dt in metas)
             return (outs if many else outs[0]), macs
-        out = func(*args, **kwargs)
-        if self._meta and rule.name in META_AS_CPU:
-            out = META_AS_CPU[rule.name](args, out)
+        out = None
+        if self._meta and rule.name in META_RULES:
+            out = META_RULES[rule.name](args)
+        if out is None:
+            out = func(*args, **kwargs)
         macs = int(rule.macs(*args, **kwargs, out_val=out)) // 2 if rule.launch and rule.macs is not None else 0
         if key is not None:
             outs = out if isinstance(out, (tuple, list)) else (out,)
