@@ -17,8 +17,16 @@ from profiler.counting.acts import HookRecorder
 
 def _everything(mode: dispatch.CountingMode, rec: HookRecorder) -> tuple:
     ops = {op: n for op, n in mode.ops.items() if op != "device"}  # prim::device queries: fake tensors only
-    return (mode.total, mode.macs, dict(mode.macs_by_module), mode.recorder.table(), mode.recorder.bytes, ops,
-            dict(rec.acts), rec.shapes)
+    return (
+        mode.total,
+        mode.macs,
+        dict(mode.macs_by_module),
+        mode.recorder.table(),
+        mode.recorder.bytes,
+        ops,
+        dict(rec.acts),
+        rec.shapes,
+    )
 
 
 @pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "shufflenet_v1_g3", "densenet121"])
