@@ -173,11 +173,12 @@ class CountingMode(TorchDispatchMode):
         if out is None:
             out = func(*args, **kwargs)
         macs = int(rule.macs(*args, **kwargs, out_val=out)) // 2 if rule.launch and rule.macs is not None else 0
-        if key is not None:
-            outs = out if isinstance(out, (tuple, list)) else (out,)
-            if all(isinstance(t, torch.Tensor) and t.is_meta for t in outs):
+        single = type(out) is torch.Tensor
+        if key is not None and (single or type(out) is tuple):  # a list result is not memoised (rebuilt a tuple)
+            outs = (out,) if single else out
+            if all(type(t) is torch.Tensor and t.is_meta for t in outs):
                 metas = tuple((t.shape, t.stride(), t.dtype) for t in outs)
-                _META_CACHE[key] = (isinstance(out, (tuple, list)), metas, macs)
+                _META_CACHE[key] = (not single, metas, macs)
         return out, macs
 
     def calls(self, kind: str) -> int:
