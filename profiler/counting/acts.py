@@ -1,4 +1,4 @@
-"""Activations: ``acts`` from forward hooks on modules, ``acts_all`` from a dispatch mode over aten ops.
+"""Activations: ``acts`` from forward hooks on modules (``acts_all`` is counted by ``dispatch.CountingMode``).
 
 ``acts`` (RegNet §4, pycls): output elements of every conv module (``nn.Conv1d/2d/3d`` and transposed convs), every
 ``nn.Linear``, and every pooling module (max/avg/LP, fixed or adaptive) whose output is not a global pool. A pool is
@@ -6,7 +6,7 @@
 activations, adds, concat, shuffle, global pooling, and convs/pools called functionally (``F.conv2d``) outside a
 module — ``HookRecorder`` counts those aten ops separately so that such a model is reported, not miscounted.
 
-``acts_all``: see :class:`ActsAllMode`.
+``acts_all``: output elements of every aten op except views and allocations, see ``counting.dispatch``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-
-from profiler.counting.ops import OpRecorder
 
 _CONV_LINEAR = (nn.modules.conv._ConvNd, nn.Linear)
 _POOLS = (
@@ -62,16 +59,24 @@ class HookRecorder:
         self.calls: Counter[str] = Counter()  # module type → number of calls that counted toward acts
         self.stack: list[str] = []  # names of the modules being run, innermost last
         self._names = {id(m): n for n, m in model.named_modules()}
-        self._handles = []
-        for module in model.modules():
-            self._handles.append(module.register_forward_pre_hook(self._pre))
-            self._handles.append(module.register_forward_hook(self._post))
+        # Two global hooks instead of two per module (thousands of registrations per model); calls of modules
+        # outside ``model`` (another model in another thread) are ignored by name lookup.
+        self._handles = [
+            nn.modules.module.register_module_forward_pre_hook(self._pre),
+            nn.modules.module.register_module_forward_hook(self._post),
+        ]
 
     def _pre(self, module: nn.Module, args: Any) -> None:
-        self.stack.append(self._names[id(module)])
+        name = self._names.get(id(module))
+        if name is not None:
+            self.stack.append(name)
 
     def _post(self, module: nn.Module, args: Any, out: Any) -> None:
-        name = self.stack.pop() if self.stack else self._names[id(module)]
+        name = self._names.get(id(module))
+        if name is None:
+            return
+        if self.stack:
+            self.stack.pop()
         tensor = _first_tensor(out)
         if tensor is None:
             return
@@ -93,21 +98,6 @@ class HookRecorder:
             h.remove()
 
 
-# Ops whose output is not a computed tensor: allocations; views and metadata are excluded via `is_view`.
-_NOT_COMPUTED = {
-    "empty",
-    "empty_like",
-    "empty_strided",
-    "new_empty",
-    "new_empty_strided",
-    "detach",
-    "alias",
-    "lift_fresh",
-    "_local_scalar_dense",
-    "sym_size",
-    "sym_stride",
-    "sym_numel",
-}
 # The aten ops that conv modules and fixed (non-adaptive) pool modules reach the dispatcher as.
 MODULE_OPS = {
     "conv": {
@@ -133,36 +123,3 @@ MODULE_OPS = {
         "avg_pool3d",
     },
 }
-
-
-class ActsAllMode(TorchDispatchMode):
-    """Counts ``acts_all``: output elements of every aten op that reaches the dispatcher after autograd.
-
-    Counted: the first tensor output of each op call (in-place ops included — they compute their output), so
-    ``max_pool2d_with_indices`` counts the pooled tensor but not the indices, and eval batch norm counts its
-    output but not its saved statistics. Not counted: view/alias ops (``OpOverload.is_view``: view, reshape as a
-    view, t, transpose, permute, expand, squeeze, slice, select, …), allocations (``empty*``), ``detach``, and
-    scalar reads. Composite ops are seen decomposed (``linear`` → ``t`` + ``addmm``; global pool → ``mean``).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.total = 0
-        self.ops: Counter[str] = Counter()  # op name → calls, for the functional-conv cross-check
-        self.recorder = OpRecorder()  # ops launched, their MACs and memory traffic (``counting.ops``)
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        name = func.overloadpacket.__name__
-        self.ops[name] += 1
-        self.recorder.record(func, args, kwargs, out)
-        if func.is_view or name in _NOT_COMPUTED:
-            return out
-        tensor = _first_tensor(out)
-        if tensor is not None:
-            self.total += tensor.numel()
-        return out
-
-    def calls(self, kind: str) -> int:
-        """How many ``kind`` ("conv" or "pool") ops ran, to compare with the module calls the hooks saw."""
-        return sum(n for op, n in self.ops.items() if op in MODULE_OPS[kind])

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from profiler.counting.acts import HookRecorder
-from profiler.counting.fake import fake_forward
+from profiler.counting.dispatch import MetaUnsupported, counting_pass
 from profiler.counting.macs import MAC_OP_PATTERN, analyze_macs
 from profiler.counting.types import CountingError, Counts, LayerCount
 
@@ -20,10 +20,11 @@ def count(model: nn.Module, input_shape: tuple[int, ...], strict: bool = False, 
 
     Pure: no printing, no files; the model is put in eval mode for the count and restored afterwards.
     ``method="fvcore"`` (the reference): fvcore's jit trace gives MACs, with hooks recording acts and shapes on
-    the same forward (the only one that computes), then a fake-tensor forward under :class:`ActsAllMode` gives
-    acts_all. ``method="torch"``: one fake-tensor forward under ``FlopCounterMode`` gives everything without
-    running kernels (same numbers; tests bind the two; ~10-50× faster on CPU). ``strict=True`` raises
-    ``CountingError`` when an op that could carry MACs (conv/matmul/linear/einsum-like) was left uncounted.
+    the same forward (the only one that computes), then one shapes-only pass (``counting.dispatch``) gives
+    acts_all, ops and bytes. ``method="torch"``: that one shapes-only pass gives everything, MACs by
+    ``torch.utils.flop_counter``'s formulas, without running kernels (same numbers; tests bind the two).
+    ``strict=True`` raises ``CountingError`` when an op that could carry MACs (conv/matmul/linear/einsum-like) was
+    left uncounted.
 
     >>> from models import get_model
     >>> c = count(get_model("resnet50"), (1, 3, 224, 224))
@@ -32,37 +33,50 @@ def count(model: nn.Module, input_shape: tuple[int, ...], strict: bool = False, 
     """
     if method not in METHODS:
         raise ValueError(f"unknown counting method {method!r}; valid: {', '.join(METHODS)}")
+    try:
+        return _count(model, input_shape, strict, method)
+    except MetaUnsupported as exc:
+        raise CountingError(f"could not run the model on meta tensors: {exc}") from exc
+
+
+def _count(model: nn.Module, input_shape: tuple[int, ...], strict: bool, method: str) -> Counts:
+    # count(), but a meta-built model that cannot run on meta raises MetaUnsupported (count_model rebuilds it).
     input_shape = tuple(int(s) for s in input_shape)
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
-    x = torch.zeros(input_shape, device=device, dtype=dtype)  # only fvcore's trace needs real data
     was_training = model.training
     model.eval()
-    recorder = HookRecorder(model)
     try:
         if method == "fvcore":
-            with torch.no_grad():
-                try:
-                    macs, macs_by_module, uncounted = analyze_macs(model, (x,))
-                except Exception as exc:
-                    raise CountingError(
-                        f"fvcore could not trace the model{_where(model, recorder)}: {type(exc).__name__}: {exc}"
-                    ) from exc
-            recorder.remove()  # acts and shapes come from the traced forward; the fake one must not add to them
-            fake = fake_forward(model, input_shape, device, dtype, count_macs=False)
-        else:
+            x = torch.zeros(input_shape, device=device, dtype=dtype)  # fvcore's trace computes: real data
+            recorder = HookRecorder(model)
             try:
-                fake = fake_forward(model, input_shape, device, dtype, count_macs=True)
+                with torch.no_grad():
+                    macs, macs_by_module, uncounted = analyze_macs(model, (x,))
             except Exception as exc:
                 raise CountingError(
-                    f"could not run the model on fake tensors{_where(model, recorder)}: {type(exc).__name__}: {exc}"
+                    f"fvcore could not trace the model{_where(model, recorder)}: {type(exc).__name__}: {exc}"
                 ) from exc
-            macs, macs_by_module, uncounted = fake.macs, fake.macs_by_module, fake.uncounted
+            finally:
+                recorder.remove()  # acts and shapes come from the traced forward; the next pass must not add
+            mode, _ = counting_pass(model, input_shape, device, dtype, hooks=False)
+        else:
+            hooks: list[HookRecorder] = []
+            try:
+                mode, rec = counting_pass(model, input_shape, device, dtype, hooks=True, made=hooks.append)
+            except MetaUnsupported:
+                raise
+            except Exception as exc:
+                where = _where(model, hooks[-1]) if hooks else ""
+                raise CountingError(
+                    f"could not run the model on fake tensors{where}: {type(exc).__name__}: {exc}"
+                ) from exc
+            assert rec is not None
+            recorder = rec
+            macs, macs_by_module, uncounted = mode.macs, dict(mode.macs_by_module), mode.uncounted()
     finally:
-        recorder.remove()
         model.train(was_training)
-    mode = fake.mode
 
     # Convs/pools called functionally reach aten but no module hook: report instead of silently missing them.
     for kind in ("conv", "pool"):
@@ -149,8 +163,20 @@ def count_model(
     check_resolution(spec, resolution)
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    model = spec.build()
+    shape = (batch, 3, resolution, resolution)
     try:
-        return count(model, (batch, 3, resolution, resolution), strict=strict, method=method)
+        if method == "torch":
+            # Counting needs shapes only: build on meta (no weight init, no memory), if the model allows it.
+            try:
+                with torch.device("meta"):
+                    model = spec.build()
+            except Exception:
+                model = None
+            if model is not None:
+                try:
+                    return _count(model, shape, strict, method)
+                except MetaUnsupported:
+                    pass  # data-dependent code: count a real model (on fake tensors) instead
+        return count(spec.build(), shape, strict=strict, method=method)
     except CountingError as exc:
         raise CountingError(f"cannot count {label!r} at {resolution}x{resolution}: {exc}") from exc

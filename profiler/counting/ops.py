@@ -7,9 +7,9 @@ is (at least) one kernel launch, so ``ops`` is the N of the launch-bound regime.
 Memory traffic lower bound of an op: the elements of every floating-point tensor it reads (inputs) and writes
 (outputs), each counted once per op — what an unfused kernel must move at least. An in-place ``relu_`` reads and
 writes its tensor (2×), an ``add`` reads two and writes one (3×). Integer tensors (max-pool indices) are left out.
-Tensors are split by origin: *weights* are tensors that the forward did not compute (parameters and buffers: real
-tensors under the fake-tensor pass; they do not scale with batch) and *activations* are everything the forward
-produced (fake tensors; they scale with batch). ``bytes`` = (weight + activation elements) × element size of the
+Tensors are split by origin: *weights* are tensors that the forward did not compute (parameters and buffers and
+views of them; they do not scale with batch) and *activations* are everything the forward produced (and its input;
+they scale with batch). ``bytes`` = (weight + activation elements) × element size of the
 traced dtype (4 for the usual fp32 count).
 
 MACs per op come from ``torch.utils.flop_counter``'s formulas (2 FLOPs per MAC), the same as the totals.
@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensor
-from torch.utils._pytree import tree_flatten
 
 # Allocation / metadata ops: no kernel computes their output (views are excluded by ``OpOverload.is_view``).
 NOT_COMPUTED = frozenset(
@@ -53,48 +51,51 @@ class OpRecord:
 
 
 class OpRecorder:
-    """Accumulates the :class:`OpRecord` table; fed one op at a time by ``ActsAllMode``."""
+    """Accumulates the :class:`OpRecord` table; fed one op at a time by ``dispatch.CountingMode``.
+
+    A tensor is an *activation* when an op of this forward produced it (or it is the input, or a view of an
+    activation) and a *weight* otherwise: parameters, buffers and views of them (``linear``'s ``t(weight)``).
+    """
 
     def __init__(self) -> None:
         self.calls: Counter[tuple[str, int, int, int]] = Counter()
         self.element_size = 4
-        # Views of weights (``linear``'s ``t(weight)``) come out as fake tensors; they are still weights. The
-        # tensors are kept alive so that their ids are not reused during the forward.
-        self._weight_views: dict[int, torch.Tensor] = {}
+        # id → tensor of every activation; the tensors are kept alive so that their ids are not reused.
+        self._acts: dict[int, torch.Tensor] = {}
 
-    def _is_weight(self, t: torch.Tensor) -> bool:
-        return not isinstance(t, FakeTensor) or id(t) in self._weight_views
+    def produced(self, outs: list[Any]) -> None:
+        """Mark the tensors among ``outs`` as activations."""
+        for t in outs:
+            if isinstance(t, torch.Tensor):
+                self._acts[id(t)] = t
+
+    def view(self, ins: list[Any], outs: list[Any]) -> None:
+        """A view's outputs are activations when the viewed tensor (its first tensor input) is one."""
+        for t in ins:
+            if isinstance(t, torch.Tensor):
+                if id(t) in self._acts:
+                    self.produced(outs)
+                return
 
     def _float_elems(self, tensors: list[Any]) -> tuple[int, int]:
         """(weight elements, activation elements) of the floating-point tensors among ``tensors``."""
         w = a = 0
         for t in tensors:
             if isinstance(t, torch.Tensor) and t.is_floating_point():
-                if self._is_weight(t):
-                    w += t.numel()
-                else:
+                if id(t) in self._acts:
                     a += t.numel()
+                else:
+                    w += t.numel()
         return w, a
 
-    def record(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
-        if func.is_view:
-            ins = [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
-            if ins and self._is_weight(ins[0]):
-                for t in tree_flatten(out)[0]:
-                    if isinstance(t, torch.Tensor):
-                        self._weight_views[id(t)] = t
-        if not is_launch(func):
-            return
-        from torch.utils.flop_counter import flop_registry
-
-        packet = func.overloadpacket
-        flops = flop_registry[packet](*args, **(kwargs or {}), out_val=out) if packet in flop_registry else 0
-        w_in, a_in = self._float_elems(tree_flatten((args, kwargs))[0])
-        outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor) and t.is_floating_point()]
-        a_out = sum(t.numel() for t in outs)  # outputs are computed: activations
-        if outs:
-            self.element_size = outs[0].element_size()
-        self.calls[(packet.__name__, int(flops) // 2, w_in, a_in + a_out)] += 1
+    def record(self, op: str, macs: int, ins: list[Any], outs: list[Any]) -> None:
+        """One call of ``op`` that computes: its MACs, flattened inputs (args and kwargs) and outputs."""
+        w_in, a_in = self._float_elems(ins)
+        floats = [t for t in outs if isinstance(t, torch.Tensor) and t.is_floating_point()]
+        a_out = sum(t.numel() for t in floats)  # outputs are computed: activations
+        if floats:
+            self.element_size = floats[0].element_size()
+        self.calls[(op, macs, w_in, a_in + a_out)] += 1
 
     def table(self) -> list[OpRecord]:
         """The records, grouped by identical (op, macs, weight, activation) calls, in first-seen order."""

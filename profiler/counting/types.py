@@ -31,7 +31,7 @@ class Counts:
     - ``macs``: multiply-accumulates of conv and linear (matmul-like) ops; biases are not counted.
     - ``params``: every parameter, BN affine included (shared parameters counted once).
     - ``acts``: output elements of conv and linear modules and of non-global pooling modules (RegNet §4).
-    - ``acts_all``: output elements of every aten op except views and allocations (see ``acts.ActsAllMode``).
+    - ``acts_all``: output elements of every aten op except views and allocations (see ``dispatch.CountingMode``).
     - ``uncounted_ops``: traced ops without a MAC rule and how often they ran (fvcore's ``unsupported_ops``).
     - ``ops``: aten operators that compute (no views, allocations or metadata): kernel launches in eager mode.
     - ``bytes``: memory-traffic lower bound, Σ over ops of the floating-point elements each reads and writes, at
