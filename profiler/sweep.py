@@ -3,7 +3,9 @@
 ``plan(config, device)`` expands the config into tasks in the order they run: repeats outermost (so repeat 0
 of every model runs before repeat 1 — drift shows as a repeat effect, not a model effect), the model order
 shuffled per repeat with the config's seed, and each model's settings kept together so that one worker builds
-(and exports) the model once. ``run_sweep`` measures what the store does not hold yet.
+(and exports) the model once. Within a model, ONNX Runtime rows come after the other backends' rows, grouped by
+(resolution, graph dtype), so that consecutive rows share one ONNX Runtime session (batch 1 and 64 only rebind
+IO). ``run_sweep`` measures what the store does not hold yet.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
                                     timeout_s=config.task_timeout_s, fault=config.faults.get(name),
                                     isolation=config.isolation,
                                 ))
+    for name in per_model:
+        per_model[name].sort(key=_session_order)  # stable: the other rows keep the config's order
     tasks: list[Task] = []
     seen: set[str] = set()
     for rep in range(config.repeats):
@@ -74,6 +78,15 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
                     seen.add(task.key)
                     tasks.append(task)
     return tasks, sorted(set(skipped))
+
+
+def _session_order(t: Task) -> tuple:
+    """Sort key within a model: ONNX Runtime rows last, adjacent per session (resolution, graph dtype)."""
+    if t.backend != "onnxruntime":
+        return (0,)
+    from profiler.timing.onnx_export import GRAPH_DTYPE
+
+    return (1, t.resolution, GRAPH_DTYPE.get(t.dtype, "fp32") != "fp32")
 
 
 def plan(config: SweepConfig, device: str) -> list[Task]:
