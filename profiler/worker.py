@@ -162,6 +162,7 @@ def run_tasks(
 
     pristine: dict[str, Any] = {}  # spec_hash -> (spec, CPU fp32 model): built once, deep-copied per task
     graph_cached = onnx_cache_checker(onnx_cache_dir)
+    converted: dict[str, Any] = {}  # the last eager row's converted copy (``_model_for``)
     timer_log = os.environ.get(TIMER_LOG_ENV)
     for task in tasks:
         if should_start is not None and not should_start(task):
@@ -174,6 +175,7 @@ def run_tasks(
         try:
             if task.spec_hash not in pristine:
                 pristine.clear()  # one model at a time in memory
+                converted.clear()
                 _drop_ort_session()  # the last model's session cannot serve this one
                 spec = models.spec_from_dict(task.spec)
                 pristine[task.spec_hash] = (spec, spec.build().eval())
@@ -184,12 +186,15 @@ def run_tasks(
                 row.update(counts.get(task, spec))
                 row["count_s"] = time.perf_counter() - t_count
             _inject(task.fault)
+            given, model_reused = _model_for(task, model, graph_cached, converted)
             result = measure(
-                _model_for(task, model, graph_cached), backend=task.backend, device=task.device, dtype=task.dtype,
+                given, backend=task.backend, device=task.device, dtype=task.dtype,
                 batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
                 timer=RecordingTimer(timer_log, task.device) if timer_log else None,
             )
+            if task.backend == "eager":
+                result.details["model_reused"] = model_reused
             row.update(result.stats)
             row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)
@@ -197,6 +202,7 @@ def run_tasks(
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         if row["status"] == "failed":
+            converted.clear()
             _release(task.device)  # outside the except block: its traceback no longer pins the failed tensors
         row["duration_s"] = round(time.perf_counter() - t0, 4)
         if task.device == "cuda" and row["status"] == "ok":
@@ -211,12 +217,27 @@ def _drop_ort_session() -> None:
         sys.modules["profiler.timing.onnx"].clear_session_cache()
 
 
-def _model_for(task: Task, model: Any, graph_cached: Callable[[Task], bool]) -> Any:
-    """What ``measure`` gets: a copy of the pristine model (it is converted in place), except for an ONNX Runtime
-    row whose graph is cached, which never touches the model (a deep copy costs 0.1-0.9 s on the 2-core VM)."""
+def _model_for(task: Task, model: Any, graph_cached: Callable[[Task], bool],
+               converted: dict[str, Any]) -> tuple[Any, bool]:
+    """(what ``measure`` gets, reused): a copy of the pristine model (``measure`` converts it in place), except
+
+    - an ONNX Runtime row whose graph is cached: it never touches the model (a deep copy costs 0.1-0.9 s of
+      Python on the 2-core VM);
+    - an eager row after an eager row of the same model, device, dtype and memory format: the converted copy
+      of that row again (eval mode under inference_mode changes no state; ``converted`` holds one).
+    """
     if task.backend == "onnxruntime" and graph_cached(task):
-        return model
-    return copy.deepcopy(model)
+        converted.clear()
+        return model, False
+    if task.backend != "eager":
+        converted.clear()  # no eager copy held on the device while another backend is timed
+        return copy.deepcopy(model), False
+    key = (task.spec_hash, task.device, task.dtype, task.memory_format)
+    if converted.get("key") == key:
+        return converted["model"], True
+    converted.clear()  # free the previous copy first
+    converted.update(key=key, model=copy.deepcopy(model))
+    return converted["model"], False
 
 
 def placement(device: str) -> dict[str, Any]:

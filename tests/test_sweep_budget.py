@@ -202,6 +202,7 @@ def test_plan_puts_rows_of_one_session_next_to_each_other() -> None:
     for i in range(0, len(tasks), 8):  # 8 settings per model and repeat, the model order still shuffled
         block = [(t.backend, t.dtype, t.batch) for t in tasks[i:i + 8]]
         assert len({(t.model, t.repeat) for t in tasks[i:i + 8]}) == 1
+        assert block[:4] == [("eager", "fp32", 1), ("eager", "fp32", 64), ("eager", "fp16", 1), ("eager", "fp16", 64)]
         assert block[4:] == [("onnxruntime", "fp32", 1), ("onnxruntime", "fp32", 64), ("onnxruntime", "fp16", 1),
                              ("onnxruntime", "fp16", 64)]
     assert [t.repeat for t in tasks] == sorted(t.repeat for t in tasks)  # repeats still outermost
@@ -300,3 +301,42 @@ def test_old_runs_without_phase_columns_still_load(tmp_path: Path) -> None:
     with ResultStore.open(run) as store:  # upgraded in place: new rows with phases can be added on resume
         store.add({"task_key": "k2", "model": "resnet18", "status": "ok", "timed_s": 1.5})
     assert load_results(run).set_index("task_key").loc["k2", "timed_s"] == 1.5
+
+
+REUSE = """
+name = "reuse"
+count = false
+shuffle = false
+[models]
+include = ["mobilenet_v1_x0_25"]
+[settings]
+resolutions = [32]
+batches = [1, 2]
+backends = ["eager", "onnxruntime"]
+[timing]
+iters = 3
+warmup_iters = 1
+warmup_s = 0.0
+threads = 1
+"""
+
+
+@pytest.mark.slow  # one ONNX export of a registered model: ~45 s on the shared 2-core VM
+def test_worker_reuses_the_converted_model_and_the_session_and_still_checks(tmp_path: Path) -> None:
+    from profiler.config import parse_config
+    from profiler.sweep import plan
+    from profiler.timing import onnx as tonnx
+    from profiler.worker import run_tasks
+
+    tonnx.clear_session_cache()
+    tasks = plan(parse_config(REUSE, "reuse.toml"), "cpu")
+    rows = list(run_tasks(tasks, onnx_cache_dir=tmp_path))
+    assert [r["status"] for r in rows] == ["ok"] * 4, [r["error"] for r in rows]
+    details = [json.loads(r["details_json"]) for r in rows]
+    assert [(d["backend"], d["batch"]) for d in details] == [("eager", 1), ("eager", 2), ("onnxruntime", 1),
+                                                            ("onnxruntime", 2)]
+    assert [d["model_reused"] for d in details[:2]] == [False, True]
+    assert [d["session_reused"] for d in details[2:]] == [False, True]
+    assert details[3]["output_checked_rows"] == 2 and details[3]["max_output_error_rel"] < 1e-4
+    # The reused session: no export, no session creation (graph file read for the reference only).
+    assert rows[3]["export_s"] == 0.0 and rows[3]["load_s"] < rows[2]["load_s"]
