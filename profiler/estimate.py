@@ -4,7 +4,7 @@ A task's cost on the timing path is ``row_s + session + warm-up + timed``: timed
 max(warmup_s, warmup_iters × latency) + the first-time cost of a (model, setting) in a process (cuDNN autotuning on
 CUDA). ``session`` (ONNX Runtime): a fresh session's cost (creation, first run, check) on a row that creates one, a
 reused session's cost on a row that follows a row of the same (model, resolution, graph dtype) in the same worker
-(``profiler.timing.onnx.cached_session``; ``profiler.estimate_ort`` derives both). Costs shared by several tasks
+(``profiler.timing.onnx.cached_session``; ``profiler.estimate_fit`` derives both). Costs shared by several tasks
 are charged once: a worker process start (per ``group_key``), the model build (per model and run of consecutive
 rows of it in a worker: the worker keeps one model), and — only when no prefetch pool does them beside the timing
 worker — counting
@@ -24,7 +24,7 @@ or more). The built-in constants live in ``BUILTIN`` and are derived (``fit_run`
   ``worker_start_s`` = 4 s (sweep start → first row) + 7 s (a worker's first row's extra: CUDA context, first
   cuDNN handles). ``gpu-ort``: 12 rows, 3 models, too few to fit, so ONNX Runtime
   uses the eager a, b scaled by the measured ORT/eager ratios (see ``_H200``); a fresh session (creation + first
-  run + check) per cell from ``estimate_ort.fresh_row_costs`` (0.63–2.66 s); a reused session: not measured yet,
+  run + check) per cell from ``estimate_fit.fresh_row_costs`` (0.63–2.66 s); a reused session: not measured yet,
   so charged as a fresh one (an upper bound: the run cannot split creation from the first run at a new batch);
   one export ≈ 6 s on the 16-core Xeon host (row start → session creation, cache misses).
 - CPU: ``results/reference-quick-cpu-20261127`` (this project's 2-core VM, 1 thread): a, b per backend by least
@@ -35,9 +35,8 @@ or more). The built-in constants live in ``BUILTIN`` and are derived (``fit_run`
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +107,7 @@ _H200 = {("eager", "fp32", "b1"): (8.00, 0.042, 0.11), ("eager", "fp16", "b1"): 
 # up. No autotune term: ORT's cuDNN search happens in the session's first run, inside load_s.
 _H200 |= {("onnxruntime", d, bc): (a * r, b * r, 0.0) for (_, d, bc), (a, b, _) in list(_H200.items())
           for r in [0.5 if bc == "b1" else 1.1]}
-# Fresh ONNX Runtime sessions on the H200 (estimate_ort.fresh_row_costs of gpu-ort), seconds.
+# Fresh ONNX Runtime sessions on the H200 (estimate_fit.fresh_row_costs of gpu-ort), seconds.
 _H200_SESSIONS = {("onnxruntime", "fp32", "b1"): 0.63, ("onnxruntime", "fp32", "bN"): 1.26,
                   ("onnxruntime", "fp16", "b1"): 1.56, ("onnxruntime", "fp16", "bN"): 2.66}
 _VM_CPU = {("eager", "fp32", "b1"): (3.55, 28.4, 0.0), ("onnxruntime", "fp32", "b1"): (0.62, 11.3, 0.0)}
@@ -120,80 +119,6 @@ BUILTIN: dict[str, CostModel] = {
                      row_s=0.05, load_s={"eager": 0.0, "onnxruntime": 0.08}, worker_start_s=1.7, build_s=0.4,
                      count_s=0.8, export_s=4.5),
 }
-
-
-def fit_run(rows: Iterable[dict[str, Any]]) -> Cells:
-    """(a, b, autotune) per (backend, dtype, batch class) from a run's ok rows (least squares; needs ≥ 3 models)."""
-    import numpy as np
-
-    groups: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
-    for r in rows:
-        if r.get("status") != "ok" or not r.get("macs") or not r.get("latency_ms"):
-            continue
-        details = json.loads(r["details_json"]) if isinstance(r.get("details_json"), str) else {}
-        cfg = details.get("config", {})
-        lat = float(r["latency_ms"])
-        floor = max(float(cfg.get("warmup_s", 0.2)), int(cfg.get("warmup_iters", 3)) * lat / 1000)
-        warm = r.get("warmup_s") or details.get("warmup_s_done") or floor
-        key = (r["backend"], r["dtype"], "b1" if int(r["batch"]) == 1 else "bN")
-        groups.setdefault(key, []).append((float(r["macs"]) / 1e9 * int(r["batch"]), lat, max(0.0, warm - floor)))
-    cells: Cells = {}
-    for key, v in groups.items():
-        if len(v) < 3:
-            continue
-        x, y = np.array([p[0] for p in v]), np.array([p[1] for p in v])
-        a, b = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)[0]
-        if b < 0 or a < 0:  # a degenerate fit (few models, noise): a pure per-MAC rate instead
-            a, b = 0.0, float(np.median(y / np.maximum(x, 1e-9)))
-        cells[key] = (float(a), float(b), float(statistics.fmean(p[2] for p in v)))
-    return cells
-
-
-def derive_builtin(run_dir: Path | str) -> Cells:
-    """The cells of ``BUILTIN`` re-derived from a run directory (the calibration is checkable, not trusted)."""
-    from profiler.store import ResultStore
-
-    with ResultStore.open(run_dir) as store:
-        return fit_run(store.rows())
-
-
-def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str) -> CostModel:
-    """The built-in model, refined by the newest runs under ``results_dir`` on the same device key."""
-    from profiler.baseline.keys import device_key
-    from profiler.store import ResultStore, meta_environment
-
-    base = BUILTIN[device]
-    want = device_key(env, device)
-    runs = []
-    for meta_path in Path(results_dir).glob("*/meta.json"):
-        try:
-            meta_env = meta_environment(json.loads(meta_path.read_text())) or {}
-            if meta_env and device_key(meta_env, device) == want:
-                runs.append(meta_path.parent)
-        except (OSError, ValueError, KeyError):
-            continue
-    if not runs:
-        return base
-    rows: list[dict[str, Any]] = []
-    for run in sorted(runs, key=lambda d: d.stat().st_mtime):
-        try:
-            with ResultStore.open(run) as store:
-                rows += [r for r in store.rows() if r.get("device") == device and r.get("status") == "ok"]
-        except Exception:  # a broken old run must not stop planning
-            continue
-    if not rows:
-        return base
-    measured = {setting_key(r): float(r["latency_ms"]) for r in rows}  # newest run wins
-    cells = dict(base.cells)
-    for key, fitted in fit_run(rows).items():
-        cells[key] = fitted
-    from profiler.estimate_ort import fit_sessions
-
-    fresh, reused = fit_sessions(rows)
-    return replace(base, source=f"previous runs on {want}: {', '.join(d.name for d in runs[-5:])}", cells=cells,
-                   measured_ms=measured,
-                   session_cells=base.session_cells | {("onnxruntime", *k): v for k, v in fresh.items()},
-                   reuse_cells=base.reuse_cells | {("onnxruntime", *k): v for k, v in reused.items()})
 
 
 @dataclass
@@ -347,3 +272,7 @@ def _meta_macs_224(spec: Any) -> float:
         return counter.get_total_flops() / 2
     except Exception:  # an estimate must not stop planning; assume a mid-size network
         return 2e9
+
+
+# Calibration from measured runs lives in estimate_fit (kept importable from here).
+from profiler.estimate_fit import derive_builtin, fit_run, from_previous_runs  # noqa: E402, F401

@@ -209,7 +209,7 @@ def test_plan_puts_rows_of_one_session_next_to_each_other() -> None:
 
 
 def test_fit_sessions_splits_fresh_from_reused_rows() -> None:
-    from profiler.estimate_ort import fit_sessions
+    from profiler.estimate_fit import fit_sessions
 
     def row(reused: bool, load_s: float, first: float, batch: int) -> dict:
         return {"backend": "onnxruntime", "status": "ok", "dtype": "fp32", "batch": batch, "load_s": load_s,
@@ -223,7 +223,7 @@ def test_fit_sessions_splits_fresh_from_reused_rows() -> None:
 @pytest.mark.skipif(not H200_RUN.is_dir(), reason="the shared H200 run is not on this machine")
 def test_builtin_ort_sessions_are_what_the_h200_run_gives() -> None:
     from profiler.estimate import BUILTIN
-    from profiler.estimate_ort import fresh_row_costs
+    from profiler.estimate_fit import fresh_row_costs
 
     for (dtype, bclass), s in fresh_row_costs(H200_RUN / "gpu-ort").items():
         assert BUILTIN["cuda"].session_cells[("onnxruntime", dtype, bclass)] == pytest.approx(s, abs=0.01)
