@@ -187,7 +187,7 @@ def run_tasks(
                 row["count_s"] = time.perf_counter() - t_count
             _inject(task.fault)
             t_copy = time.perf_counter()
-            given, model_reused = _model_for(task, model, graph_cached, converted)
+            given, model_source = _model_for(task, model, graph_cached, converted)
             copy_s = time.perf_counter() - t_copy  # part of the row's overhead (the estimate's row_s)
             result = measure(
                 given, backend=task.backend, device=task.device, dtype=task.dtype,
@@ -195,9 +195,7 @@ def run_tasks(
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
                 timer=RecordingTimer(timer_log, task.device) if timer_log else None,
             )
-            result.details["model_copy_s"] = copy_s
-            if task.backend == "eager":
-                result.details["model_reused"] = model_reused
+            result.details |= {"model_source": model_source, "model_copy_s": copy_s}
             row.update(result.stats)
             row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)
@@ -221,26 +219,30 @@ def _drop_ort_session() -> None:
 
 
 def _model_for(task: Task, model: Any, graph_cached: Callable[[Task], bool],
-               converted: dict[str, Any]) -> tuple[Any, bool]:
-    """(what ``measure`` gets, reused): a copy of the pristine model (``measure`` converts it in place), except
+               converted: dict[str, Any]) -> tuple[Any, str]:
+    """(what ``measure`` gets, ``model_source``): ``"copy"``, a deep copy of the pristine model (``measure``
+    converts it in place; a copy costs 0.1-0.9 s of Python on the 2-core VM), except
 
-    - an ONNX Runtime row whose graph is cached: it never touches the model (a deep copy costs 0.1-0.9 s of
-      Python on the 2-core VM);
-    - an eager row after an eager row of the same model, device, dtype and memory format: the converted copy
-      of that row again (eval mode under inference_mode changes no state; ``converted`` holds one).
+    - ``"pristine"``: the pristine model itself where nothing converts it — an ONNX Runtime row whose graph is
+      cached (the model is never touched), an eager row on the CPU in fp32 and contiguous memory (``prepare`` is a
+      no-op there, and eval-mode inference under inference_mode changes no state);
+    - ``"reused"``: an eager row after an eager row of the same model, device, dtype and memory format gets that
+      row's converted copy again (``converted`` holds one).
     """
-    if task.backend == "onnxruntime" and graph_cached(task):
+    if (task.backend == "onnxruntime" and graph_cached(task)) or (
+            task.backend == "eager" and task.device == "cpu" and task.dtype == "fp32"
+            and task.memory_format == "contiguous"):
         converted.clear()
-        return model, False
+        return model, "pristine"
     if task.backend != "eager":
         converted.clear()  # no eager copy held on the device while another backend is timed
-        return copy.deepcopy(model), False
+        return copy.deepcopy(model), "copy"
     key = (task.spec_hash, task.device, task.dtype, task.memory_format)
     if converted.get("key") == key:
-        return converted["model"], True
+        return converted["model"], "reused"
     converted.clear()  # free the previous copy first
     converted.update(key=key, model=copy.deepcopy(model))
-    return converted["model"], False
+    return converted["model"], "copy"
 
 
 def placement(device: str) -> dict[str, Any]:

@@ -313,6 +313,7 @@ include = ["mobilenet_v1_x0_25"]
 resolutions = [32]
 batches = [1, 2]
 backends = ["eager", "onnxruntime"]
+memory_formats = ["contiguous", "channels_last"]  # ONNX Runtime: contiguous only (skipped otherwise)
 [timing]
 iters = 3
 warmup_iters = 1
@@ -331,12 +332,35 @@ def test_worker_reuses_the_converted_model_and_the_session_and_still_checks(tmp_
     tonnx.clear_session_cache()
     tasks = plan(parse_config(REUSE, "reuse.toml"), "cpu")
     rows = list(run_tasks(tasks, onnx_cache_dir=tmp_path))
-    assert [r["status"] for r in rows] == ["ok"] * 4, [r["error"] for r in rows]
+    assert [r["status"] for r in rows] == ["ok"] * 6, [r["error"] for r in rows]
     details = [json.loads(r["details_json"]) for r in rows]
-    assert [(d["backend"], d["batch"]) for d in details] == [("eager", 1), ("eager", 2), ("onnxruntime", 1),
-                                                            ("onnxruntime", 2)]
-    assert [d["model_reused"] for d in details[:2]] == [False, True]
-    assert [d["session_reused"] for d in details[2:]] == [False, True]
-    assert details[3]["output_checked_rows"] == 2 and details[3]["max_output_error_rel"] < 1e-4
+    assert [(d["backend"], d["memory_format"], d["batch"]) for d in details] == [
+        ("eager", "contiguous", 1), ("eager", "contiguous", 2), ("eager", "channels_last", 1),
+        ("eager", "channels_last", 2), ("onnxruntime", "contiguous", 1), ("onnxruntime", "contiguous", 2)]
+    # CPU fp32 contiguous converts nothing: the pristine model; channels_last: one copy, then reused. The first
+    # ONNX Runtime row exports (a cache miss: a copy); the second finds the graph and needs no model.
+    assert [d["model_source"] for d in details] == ["pristine", "pristine", "copy", "reused", "copy", "pristine"]
+    assert [d["session_reused"] for d in details[4:]] == [False, True]
+    assert details[5]["output_checked_rows"] == 2 and details[5]["max_output_error_rel"] < 1e-4
     # The reused session: no export, no session creation (graph file read for the reference only).
-    assert rows[3]["export_s"] == 0.0 and rows[3]["load_s"] < rows[2]["load_s"]
+    assert rows[5]["export_s"] == 0.0 and rows[5]["load_s"] < rows[4]["load_s"]
+
+
+def test_eager_cpu_fp32_leaves_the_pristine_model_as_it_was() -> None:
+    import torch
+
+    from profiler.timing import TimingConfig, measure
+    from profiler.worker import _model_for
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    task = Task(model="m", family="f", spec={}, spec_hash="h", backend="eager", device="cpu", dtype="fp32",
+                memory_format="contiguous", batch=2, resolution=16, repeat=0)
+    given, source = _model_for(task, model, lambda t: False, {})
+    assert given is model and source == "pristine"
+    measure(given, backend="eager", device="cpu", dtype="fp32", batch=2, resolution=16,
+            config=TimingConfig(iters=3, warmup_iters=1, warmup_s=0.0, threads=1))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype for k in before)
+    cl = Task(**{**task.to_dict(), "memory_format": "channels_last"})
+    assert _model_for(cl, model, lambda t: False, {})[1] == "copy"  # channels_last converts: never the pristine
