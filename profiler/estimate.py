@@ -1,9 +1,13 @@
 """Per-task cost estimates of a sweep, from measured per-phase costs.
 
-A task's cost on the timing path is ``row_s + load_s + warm-up + timed``: timed = iters × latency, warm-up =
+A task's cost on the timing path is ``row_s + session + warm-up + timed``: timed = iters × latency, warm-up =
 max(warmup_s, warmup_iters × latency) + the first-time cost of a (model, setting) in a process (cuDNN autotuning on
-CUDA). Costs shared by several tasks are charged once: a worker process start (per ``group_key``), the model build
-(per model and worker process), and — only when no prefetch pool does them beside the timing worker — counting
+CUDA). ``session`` (ONNX Runtime): a fresh session's cost (creation, first run, check) on a row that creates one, a
+reused session's cost on a row that follows a row of the same (model, resolution, graph dtype) in the same worker
+(``profiler.timing.onnx.cached_session``; ``profiler.estimate_fit`` derives both). Costs shared by several tasks
+are charged once: a worker process start (per ``group_key``), the model build (per model and run of consecutive
+rows of it in a worker: the worker keeps one model), and — only when no prefetch pool does them beside the timing
+worker — counting
 (per spec and resolution) and the ONNX export (per spec and resolution with ``prepare_onnx``; per spec, resolution,
 batch and graph dtype without it).
 
@@ -19,9 +23,10 @@ or more). The built-in constants live in ``BUILTIN`` and are derived (``fit_run`
   0.6 + 0.5 s (the data does not separate them; counting on fake tensors is the lighter one on the CPU VM);
   ``worker_start_s`` = 4 s (sweep start → first row) + 7 s (a worker's first row's extra: CUDA context, first
   cuDNN handles). ``gpu-ort``: 12 rows, 3 models, too few to fit, so ONNX Runtime
-  uses the eager a, b scaled by the measured ORT/eager ratios (see ``_H200``); session load + first run
-  0.66 s (mean of the intervals between the session's creation, visible in workers.log, and the row's end, minus
-  warm-up and timed); one export ≈ 6 s on the 16-core Xeon host (row start → session creation, cache misses).
+  uses the eager a, b scaled by the measured ORT/eager ratios (see ``_H200``); a fresh session (creation + first
+  run + check) per cell from ``estimate_fit.fresh_row_costs`` (0.63–2.66 s); a reused session: not measured yet,
+  so charged as a fresh one (an upper bound: the run cannot split creation from the first run at a new batch);
+  one export ≈ 6 s on the 16-core Xeon host (row start → session creation, cache misses).
 - CPU: ``results/reference-quick-cpu-20261127`` (this project's 2-core VM, 1 thread): a, b per backend by least
   squares over 24 models; worker start 1.7 s (gap between one worker's last row and the next one's first);
   build + count 1.2 s per model; export 4.5 s (the two cache misses of that run).
@@ -30,9 +35,8 @@ or more). The built-in constants live in ``BUILTIN`` and are derived (``fit_run`
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +57,20 @@ class CostModel:
     source: str
     cells: Cells
     row_s: float  # per row beyond load/warm-up/timed: model copy and move, result, bookkeeping
-    load_s: dict[str, float]  # per row and backend: session creation + first run (ORT), 0 for eager
+    load_s: dict[str, float]  # per fresh session and backend: creation + first run (ORT), 0 for eager
     worker_start_s: float  # a new timing process: interpreter, imports, device context
     build_s: float  # one model build in the timing worker
     count_s: float  # one count (spec, resolution)
     export_s: float  # one ONNX export
     measured_ms: dict[str, float] = field(default_factory=dict)  # setting key -> median latency (previous run)
+    session_cells: dict[tuple[str, str, str], float] = field(default_factory=dict)  # fresh session, per cell
+    reuse_cells: dict[tuple[str, str, str], float] = field(default_factory=dict)  # reused session (unset: as fresh)
+
+    def session_s(self, task: Task, reused: bool) -> float:
+        """Seconds of a row's session: fresh (creation, first run, check) or reused (first run at its batch)."""
+        cell = (task.backend, *_dtype_batch(task))
+        fresh = self.session_cells.get(cell, self.load_s.get(task.backend, 0.0))
+        return self.reuse_cells.get(cell, fresh) if reused else fresh
 
     def latency_ms(self, task: Task, gmacs: float) -> float:
         """Latency per batch: a previous run's median for this exact setting, else the MAC model."""
@@ -71,12 +83,15 @@ class CostModel:
         return self._cell(task)[2]
 
     def _cell(self, task: Task) -> tuple[float, float, float]:
-        bclass = "b1" if task.batch == 1 else "bN"
-        dtype = "fp16" if task.dtype in ("fp16", "bf16") else "fp32"
+        dtype, bclass = _dtype_batch(task)
         for key in ((task.backend, dtype, bclass), ("eager", dtype, bclass), ("eager", "fp32", bclass)):
             if key in self.cells:
                 return self.cells[key]
         return next(iter(self.cells.values()))
+
+
+def _dtype_batch(task: Task) -> tuple[str, str]:
+    return ("fp16" if task.dtype in ("fp16", "bf16") else "fp32", "b1" if task.batch == 1 else "bN")
 
 
 def setting_key(t: Task | dict[str, Any]) -> str:
@@ -92,84 +107,18 @@ _H200 = {("eager", "fp32", "b1"): (8.00, 0.042, 0.11), ("eager", "fp16", "b1"): 
 # up. No autotune term: ORT's cuDNN search happens in the session's first run, inside load_s.
 _H200 |= {("onnxruntime", d, bc): (a * r, b * r, 0.0) for (_, d, bc), (a, b, _) in list(_H200.items())
           for r in [0.5 if bc == "b1" else 1.1]}
+# Fresh ONNX Runtime sessions on the H200 (estimate_fit.fresh_row_costs of gpu-ort), seconds.
+_H200_SESSIONS = {("onnxruntime", "fp32", "b1"): 0.63, ("onnxruntime", "fp32", "bN"): 1.26,
+                  ("onnxruntime", "fp16", "b1"): 1.56, ("onnxruntime", "fp16", "bN"): 2.66}
 _VM_CPU = {("eager", "fp32", "b1"): (3.55, 28.4, 0.0), ("onnxruntime", "fp32", "b1"): (0.62, 11.3, 0.0)}
 BUILTIN: dict[str, CostModel] = {
     "cuda": CostModel("cuda", "built-in: NVIDIA H200 run of 2026-11-28 (shared/gpu-runs/h200-20261128)", _H200,
-                      row_s=0.18, load_s={"eager": 0.0, "onnxruntime": 0.66}, worker_start_s=11.0, build_s=0.6,
-                      count_s=0.5, export_s=6.0),
+                      row_s=0.18, load_s={"eager": 0.0, "onnxruntime": 1.53}, worker_start_s=11.0, build_s=0.6,
+                      count_s=0.5, export_s=6.0, session_cells=_H200_SESSIONS),
     "cpu": CostModel("cpu", "built-in: results/reference-quick-cpu-20261127 (2-core VM, 1 thread)", _VM_CPU,
                      row_s=0.05, load_s={"eager": 0.0, "onnxruntime": 0.08}, worker_start_s=1.7, build_s=0.4,
                      count_s=0.8, export_s=4.5),
 }
-
-
-def fit_run(rows: Iterable[dict[str, Any]]) -> Cells:
-    """(a, b, autotune) per (backend, dtype, batch class) from a run's ok rows (least squares; needs ≥ 3 models)."""
-    import numpy as np
-
-    groups: dict[tuple[str, str, str], list[tuple[float, float, float]]] = {}
-    for r in rows:
-        if r.get("status") != "ok" or not r.get("macs") or not r.get("latency_ms"):
-            continue
-        details = json.loads(r["details_json"]) if isinstance(r.get("details_json"), str) else {}
-        cfg = details.get("config", {})
-        lat = float(r["latency_ms"])
-        floor = max(float(cfg.get("warmup_s", 0.2)), int(cfg.get("warmup_iters", 3)) * lat / 1000)
-        warm = r.get("warmup_s") or details.get("warmup_s_done") or floor
-        key = (r["backend"], r["dtype"], "b1" if int(r["batch"]) == 1 else "bN")
-        groups.setdefault(key, []).append((float(r["macs"]) / 1e9 * int(r["batch"]), lat, max(0.0, warm - floor)))
-    cells: Cells = {}
-    for key, v in groups.items():
-        if len(v) < 3:
-            continue
-        x, y = np.array([p[0] for p in v]), np.array([p[1] for p in v])
-        a, b = np.linalg.lstsq(np.c_[np.ones_like(x), x], y, rcond=None)[0]
-        if b < 0 or a < 0:  # a degenerate fit (few models, noise): a pure per-MAC rate instead
-            a, b = 0.0, float(np.median(y / np.maximum(x, 1e-9)))
-        cells[key] = (float(a), float(b), float(statistics.fmean(p[2] for p in v)))
-    return cells
-
-
-def derive_builtin(run_dir: Path | str) -> Cells:
-    """The cells of ``BUILTIN`` re-derived from a run directory (the calibration is checkable, not trusted)."""
-    from profiler.store import ResultStore
-
-    with ResultStore.open(run_dir) as store:
-        return fit_run(store.rows())
-
-
-def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str) -> CostModel:
-    """The built-in model, refined by the newest runs under ``results_dir`` on the same device key."""
-    from profiler.baseline.keys import device_key
-    from profiler.store import ResultStore, meta_environment
-
-    base = BUILTIN[device]
-    want = device_key(env, device)
-    runs = []
-    for meta_path in Path(results_dir).glob("*/meta.json"):
-        try:
-            meta_env = meta_environment(json.loads(meta_path.read_text())) or {}
-            if meta_env and device_key(meta_env, device) == want:
-                runs.append(meta_path.parent)
-        except (OSError, ValueError, KeyError):
-            continue
-    if not runs:
-        return base
-    rows: list[dict[str, Any]] = []
-    for run in sorted(runs, key=lambda d: d.stat().st_mtime):
-        try:
-            with ResultStore.open(run) as store:
-                rows += [r for r in store.rows() if r.get("device") == device and r.get("status") == "ok"]
-        except Exception:  # a broken old run must not stop planning
-            continue
-    if not rows:
-        return base
-    measured = {setting_key(r): float(r["latency_ms"]) for r in rows}  # newest run wins
-    cells = dict(base.cells)
-    for key, fitted in fit_run(rows).items():
-        cells[key] = fitted
-    return replace(base, source=f"previous runs on {want}: {', '.join(d.name for d in runs[-5:])}", cells=cells,
-                   measured_ms=measured)
 
 
 @dataclass
@@ -184,6 +133,7 @@ class Estimate:
     prep_mode: str
     model: CostModel
     gmacs_of: Callable[[Task], float]
+    parts_of: dict[str, dict[str, float]] = field(default_factory=dict)  # task key -> its cost_s by component
 
     def total_s(self, keys: Iterable[str]) -> float:
         """Estimated wall seconds of running ``keys``: timing path, plus the pool's work that cannot hide."""
@@ -211,21 +161,38 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
     shared: dict[str, float] = {}
     shared_of: dict[str, list[str]] = {}
     prep: dict[str, float] = {}
+    parts_of: dict[str, dict[str, float]] = {}
     tuned: set[tuple[str, str]] = set()
+    worker_model: dict[str, tuple[str, int]] = {}  # group -> (spec held, how many model switches so far)
+    worker_session: dict[str, tuple] = {}  # group -> the ORT session it holds (profiler.timing.onnx.cached_session)
     pooled = prep_mode in ("overlap", "before")
     for t in tasks:
         lat_s = model.latency_ms(t, gmacs_of(t)) / 1000
         timing = t.timing
-        warm = max(float(timing.get("warmup_s", 0.2)), int(timing.get("warmup_iters", 3)) * lat_s)
+        floor = max(float(timing.get("warmup_s", 0.2)), int(timing.get("warmup_iters", 3)) * lat_s)
         setting = (t.group_key, setting_key(t))
+        tune = 0.0
         if setting not in tuned:  # a process tunes a (model, setting) once; a new process tunes again
             tuned.add(setting)
-            warm += model.autotune_s(t)
-        cost[t.key] = model.row_s + model.load_s.get(t.backend, 0.0) + warm + int(timing.get("iters", 30)) * lat_s
+            tune = model.autotune_s(t)
+        held, switches = worker_model.get(t.group_key, (None, -1))
+        if held != t.spec_hash:  # the worker keeps one model: a switch rebuilds it and drops its ORT session
+            worker_model[t.group_key] = (t.spec_hash, switches := switches + 1)
+            worker_session.pop(t.group_key, None)
+        session = 0.0
+        if t.backend == "onnxruntime":
+            skey = (t.spec_hash, t.resolution, "fp16" if t.dtype == "fp16" else "fp32")
+            reused = worker_session.get(t.group_key) == skey and not timing.get("ort_cuda_graph")
+            worker_session[t.group_key] = skey
+            session = model.session_s(t, reused)
+        parts = {"row_s": model.row_s, "session_s": session, "warmup_s": floor, "autotune_s": tune,
+                 "timed_s": int(timing.get("iters", 30)) * lat_s}
         if t.backend == "compile":  # inductor compiles per task (never timed as latency); not calibrated yet
-            cost[t.key] += COMPILE_S.get(t.device, 40.0)
+            parts["compile_s"] = COMPILE_S.get(t.device, 40.0)
+        parts_of[t.key] = parts
+        cost[t.key] = sum(parts.values())
         pk = f"{t.spec_hash}_r{t.resolution}"
-        items = [f"worker:{t.group_key}", f"build:{t.group_key}:{t.spec_hash}"]
+        items = [f"worker:{t.group_key}", f"build:{t.group_key}:{t.spec_hash}:{switches}"]
         shared[items[0]] = model.worker_start_s
         shared[items[1]] = model.build_s
         p = prep.setdefault(pk, 0.0)
@@ -248,7 +215,8 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
         if pooled:
             items.append(f"prep:{pk}")
         shared_of[t.key] = items
-    return Estimate(cost, shared, shared_of, prep, prep_workers, prep_mode if pooled else "off", model, gmacs_of)
+    return Estimate(cost, shared, shared_of, prep, prep_workers, prep_mode if pooled else "off", model, gmacs_of,
+                    parts_of)
 
 
 def onnx_cache_checker(cache_dir: Path | str | None = None) -> Callable[[Task], bool]:
@@ -304,3 +272,7 @@ def _meta_macs_224(spec: Any) -> float:
         return counter.get_total_flops() / 2
     except Exception:  # an estimate must not stop planning; assume a mid-size network
         return 2e9
+
+
+# Calibration from measured runs lives in estimate_fit (kept importable from here).
+from profiler.estimate_fit import derive_builtin, fit_run, from_previous_runs  # noqa: E402, F401

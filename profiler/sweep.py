@@ -3,7 +3,10 @@
 ``plan(config, device)`` expands the config into tasks in the order they run: repeats outermost (so repeat 0
 of every model runs before repeat 1 — drift shows as a repeat effect, not a model effect), the model order
 shuffled per repeat with the config's seed, and each model's settings kept together so that one worker builds
-(and exports) the model once. ``run_sweep`` measures what the store does not hold yet.
+(and exports) the model once. Within a model, ONNX Runtime rows come after the other backends' rows, grouped by
+(resolution, graph dtype), so that consecutive rows share one ONNX Runtime session (batch 1 and 64 only rebind
+IO); eager rows first, grouped by (dtype, memory format), so that consecutive rows share one converted model.
+``run_sweep`` measures what the store does not hold yet.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
                                     timeout_s=config.task_timeout_s, fault=config.faults.get(name),
                                     isolation=config.isolation,
                                 ))
+    for name in per_model:
+        per_model[name] = _shared_state_order(per_model[name])
     tasks: list[Task] = []
     seen: set[str] = set()
     for rep in range(config.repeats):
@@ -74,6 +79,25 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
                     seen.add(task.key)
                     tasks.append(task)
     return tasks, sorted(set(skipped))
+
+
+def _shared_state_order(tasks: list[Task]) -> list[Task]:
+    """A model's tasks with those that share worker state adjacent: eager rows first, per converted model (dtype,
+    memory format); other backends next; ONNX Runtime rows last, per session (resolution, graph dtype). Groups
+    keep the order in which the config first names them, and rows within a group keep theirs (stable sort)."""
+    from profiler.timing.onnx_export import GRAPH_DTYPE
+
+    def group(t: Task) -> tuple:
+        if t.backend == "eager":
+            return (0, t.dtype, t.memory_format)
+        if t.backend == "onnxruntime":
+            return (2, t.resolution, GRAPH_DTYPE.get(t.dtype, "fp32"))
+        return (1,)
+
+    first: dict[tuple, int] = {}
+    for i, t in enumerate(tasks):
+        first.setdefault(group(t), i)
+    return sorted(tasks, key=lambda t: (group(t)[0], first[group(t)]))
 
 
 def plan(config: SweepConfig, device: str) -> list[Task]:

@@ -69,5 +69,14 @@ def print_dry_run(config: SweepConfig, device: str, tasks: list[Task], skipped: 
     print(f"estimated time: {total / 60:.1f} min (timing path {path / 60:.1f} min: rows incl. warm-up and timed; "
           f"worker starts/builds/exports on the path {shared / 60:.1f} min; prefetch {est.prep_mode}, "
           f"{est.prep_workers} processes)")
+    parts: dict[str, float] = {}
+    for k in keys:
+        for name, v in est.parts_of.get(k, {}).items():
+            parts[name] = parts.get(name, 0.0) + v
+    kinds: dict[str, float] = {}
+    for s in items:
+        kinds[s.split(":", 1)[0]] = kinds.get(s.split(":", 1)[0], 0.0) + est.shared_s.get(s, 0.0)
+    print("  rows: " + ", ".join(f"{n.removesuffix('_s')} {v / 60:.1f}" for n, v in parts.items()) + " min; shared: "
+          + ", ".join(f"{n} {v / 60:.1f}" for n, v in kinds.items() if v) + " min")
     print(f"calibration: {est.model.source}")
     print(f"would write: {run_dir}")

@@ -9,11 +9,7 @@ a worker never touches it.
 Budget: a job may carry ``stop_at_unix`` and ``estimates_s`` (task key -> seconds): a task whose estimate does
 not fit before ``stop_at_unix`` is not started; the worker then answers ``{"event": "budget"}`` and exits.
 
-Test hooks: ``ARCHPROF_TIMER_LOG=FILE`` makes every timed iteration append ``time pid start_ns end_ns``
-(CLOCK_MONOTONIC, comparable across processes) to FILE, so a test can check that no two timed sections ever
-overlapped. ``ARCHPROF_TEST_SLOWDOWN="MODEL=FACTOR"`` (environment): MODEL's forward is followed by a busy wait of
-(FACTOR - 1) x its own time, a real, measured slowdown (``benchmarks/check_power.py`` injects it into one side
-of an A/B check). A task's ``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
+Test hooks: ``ARCHPROF_TIMER_LOG`` and ``ARCHPROF_TEST_SLOWDOWN`` (``profiler.worker_hooks``). A task's ``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
 SIGKILL ("crash") or hang ("hang") at that task, so that failure handling can be tested on any machine.
 """
 
@@ -33,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from profiler.tasks import Task
+from profiler.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor, slowed
 
 PARENT_PID_ENV = "ARCHPROF_PARENT_PID"
-TIMER_LOG_ENV = "ARCHPROF_TIMER_LOG"
 _PHASES = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
 
 
@@ -46,32 +42,6 @@ def fits(task: Task, stop_at_unix: float | None, estimates_s: dict[str, float] |
     return time.time() + float((estimates_s or {}).get(task.key, 0.0)) <= stop_at_unix
 
 
-class RecordingTimer:
-    """Test hook (``ARCHPROF_TIMER_LOG``): the default host timer, logging each timed interval to a shared file."""
-
-    name = "recording_perf_counter_ns"
-
-    def __init__(self, path: str, device: str) -> None:
-        from profiler.timing import HostTimer
-
-        self.path = path
-        self._inner = HostTimer(_cuda_sync if device == "cuda" else None)
-
-    def __call__(self, fn: Callable[[], Any]) -> float:
-        start = time.monotonic_ns()
-        ms = self._inner(fn)
-        end = time.monotonic_ns()
-        with open(self.path, "a") as f:  # O_APPEND: lines from several processes never interleave mid-line
-            f.write(f"time {os.getpid()} {start} {end}\n")
-        return ms
-
-
-def _cuda_sync() -> None:
-    import torch
-
-    torch.cuda.synchronize()
-
-
 def phases_of(details: dict[str, Any], samples_ms: list[float]) -> dict[str, float]:
     """The timing layer's phases (``details["phases"]``); warm-up and timed seconds derived when it gives none."""
     out = {k: float(v) for k, v in (details.get("phases") or {}).items() if k in _PHASES and v is not None}
@@ -80,33 +50,6 @@ def phases_of(details: dict[str, Any], samples_ms: list[float]) -> dict[str, flo
     if "timed_s" not in out and samples_ms:
         out["timed_s"] = sum(samples_ms) / 1000.0
     return out
-SLOWDOWN_ENV = "ARCHPROF_TEST_SLOWDOWN"
-
-
-def _slowdown(model_name: str) -> float:
-    """The injected slowdown factor for ``model_name`` from ``ARCHPROF_TEST_SLOWDOWN`` (1.0: none)."""
-    spec = os.environ.get(SLOWDOWN_ENV, "")
-    name, _, factor = spec.partition("=")
-    return float(factor) if name == model_name and factor else 1.0
-
-
-def _slowed(model: Any, factor: float) -> Any:
-    """``model`` whose forward spins for (factor - 1) x its own duration afterwards (spin, not sleep: sleep
-    overshoots at the millisecond scale)."""
-    inner_forward = model.forward
-
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        y = inner_forward(*args, **kwargs)
-        until = time.perf_counter() + (factor - 1.0) * (time.perf_counter() - t0)
-        while time.perf_counter() < until:
-            pass
-        return y
-
-    model.forward = forward
-    return model
-
-
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
@@ -162,6 +105,7 @@ def _inject(fault: str | None) -> None:
 
 def _release(device: str) -> None:
     # After a failure (OOM above all) give the memory back before the next task of this worker.
+    _drop_ort_session()
     gc.collect()
     if device == "cuda":
         import torch
@@ -184,7 +128,11 @@ def run_tasks(
     from profiler.timing import TimingConfig, measure
 
     counts = _CountCache(Path(counts_dir) if counts_dir else None)
+    from profiler.estimate import onnx_cache_checker
+
     pristine: dict[str, Any] = {}  # spec_hash -> (spec, CPU fp32 model): built once, deep-copied per task
+    graph_cached = onnx_cache_checker(onnx_cache_dir)
+    converted: dict[str, Any] = {}  # the last eager row's converted copy (``_model_for``)
     timer_log = os.environ.get(TIMER_LOG_ENV)
     for task in tasks:
         if should_start is not None and not should_start(task):
@@ -197,6 +145,8 @@ def run_tasks(
         try:
             if task.spec_hash not in pristine:
                 pristine.clear()  # one model at a time in memory
+                converted.clear()
+                _drop_ort_session()  # the last model's session cannot serve this one
                 spec = models.spec_from_dict(task.spec)
                 pristine[task.spec_hash] = (spec, spec.build().eval())
                 row["build_s"] = time.perf_counter() - t0
@@ -206,15 +156,18 @@ def run_tasks(
                 row.update(counts.get(task, spec))
                 row["count_s"] = time.perf_counter() - t_count
             _inject(task.fault)
-            timed = copy.deepcopy(model)
-            if (factor := _slowdown(task.model)) != 1.0:
-                timed = _slowed(timed, factor)
+            t_copy = time.perf_counter()
+            given, model_source = _model_for(task, model, graph_cached, converted)
+            if (factor := slowdown_factor(task.model)) != 1.0:  # test hook: never slow a model other rows share
+                given, model_source = slowed(copy.deepcopy(given), factor), "copy"
+            copy_s = time.perf_counter() - t_copy  # part of the row's overhead (the estimate's row_s)
             result = measure(
-                timed, backend=task.backend, device=task.device, dtype=task.dtype,
+                given, backend=task.backend, device=task.device, dtype=task.dtype,
                 batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
                 timer=RecordingTimer(timer_log, task.device) if timer_log else None,
             )
+            result.details |= {"model_source": model_source, "model_copy_s": copy_s}
             if factor != 1.0:
                 result.details["test_slowdown"] = factor  # recorded with the row: never mistaken for real data
             row.update(result.stats)
@@ -224,6 +177,7 @@ def run_tasks(
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         if row["status"] == "failed":
+            converted.clear()
             _release(task.device)  # outside the except block: its traceback no longer pins the failed tensors
         row["duration_s"] = round(time.perf_counter() - t0, 4)
         if task.device == "cuda" and row["status"] == "ok":
@@ -231,6 +185,38 @@ def run_tasks(
         elif task.device == "cpu":
             row["device_name"] = _cpu_name()
         yield row
+
+
+def _drop_ort_session() -> None:
+    if "profiler.timing.onnx" in sys.modules:  # never import onnxruntime just to clear nothing
+        sys.modules["profiler.timing.onnx"].clear_session_cache()
+
+
+def _model_for(task: Task, model: Any, graph_cached: Callable[[Task], bool],
+               converted: dict[str, Any]) -> tuple[Any, str]:
+    """(what ``measure`` gets, ``model_source``): ``"copy"``, a deep copy of the pristine model (``measure``
+    converts it in place; a copy costs 0.1-0.9 s of Python on the 2-core VM), except
+
+    - ``"pristine"``: the pristine model itself where nothing converts it — an ONNX Runtime row whose graph is
+      cached (the model is never touched), an eager row on the CPU in fp32 and contiguous memory (``prepare`` is a
+      no-op there, and eval-mode inference under inference_mode changes no state);
+    - ``"reused"``: an eager row after an eager row of the same model, device, dtype and memory format gets that
+      row's converted copy again (``converted`` holds one).
+    """
+    if (task.backend == "onnxruntime" and graph_cached(task)) or (
+            task.backend == "eager" and task.device == "cpu" and task.dtype == "fp32"
+            and task.memory_format == "contiguous"):
+        converted.clear()
+        return model, "pristine"
+    if task.backend != "eager":
+        converted.clear()  # no eager copy held on the device while another backend is timed
+        return copy.deepcopy(model), "copy"
+    key = (task.spec_hash, task.device, task.dtype, task.memory_format)
+    if converted.get("key") == key:
+        return converted["model"], "reused"
+    converted.clear()  # free the previous copy first
+    converted.update(key=key, model=copy.deepcopy(model))
+    return converted["model"], "copy"
 
 
 def placement(device: str) -> dict[str, Any]:

@@ -140,6 +140,56 @@ def test_ort_phases_separate_warmup_from_timed(tmp_path):
     assert phases["warmup_s"] >= r.details["first_run_s"]
 
 
+def test_same_graph_and_options_reuse_the_session(tmp_path):
+    from profiler.timing import onnx as tonnx
+
+    tonnx.clear_session_cache()
+    model = Tiny()
+    first, second = ort(tmp_path, batch=1, model=model), ort(tmp_path, batch=2, model=model)
+    assert first.details["session_reused"] is False and second.details["session_reused"] is True
+    # The reused session is still checked at the batch it times, against the stored reference.
+    assert second.details["output_checked_rows"] == 2 and second.details["max_output_error_rel"] < 1e-4
+    assert second.details["phases"]["load_s"] < first.details["phases"]["load_s"]
+    assert len(second.samples_ms) == FAST.iters
+
+
+def test_a_reused_session_still_fails_the_output_check(tmp_path, monkeypatch):
+    from profiler.timing import OutputMismatchError
+    from profiler.timing import onnx as tonnx
+
+    tonnx.clear_session_cache()
+    ort(tmp_path, batch=1)
+    monkeypatch.setattr(tonnx, "output_error", lambda actual, reference: 1.0)  # as if the graph computed garbage
+    with pytest.raises(OutputMismatchError):
+        ort(tmp_path, batch=2)
+
+
+@pytest.mark.parametrize("change", ["dtype", "threads", "graph_opt", "graph"])
+def test_a_different_session_configuration_is_not_reused(tmp_path, change):
+    from profiler.timing import onnx as tonnx
+
+    tonnx.clear_session_cache()
+    model = Tiny()
+    ort(tmp_path, model=model)
+    cfg = {"threads": TimingConfig(iters=4, warmup_s=0.0, threads=2),
+           "graph_opt": TimingConfig(iters=4, warmup_s=0.0, ort_graph_optimization="basic")}.get(change, FAST)
+    if change == "graph":
+        r = measure(model, backend="onnxruntime", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST,
+                    cache_key="other", cache_dir=tmp_path)
+    else:
+        r = ort(tmp_path, dtype="fp16" if change == "dtype" else "fp32", model=model, config=cfg)
+    assert r.details["session_reused"] is False
+
+
+def test_cuda_graph_sessions_are_never_shared(tmp_path):
+    from profiler.timing import onnx as tonnx
+
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    cfg = TimingConfig(ort_cuda_graph=True)
+    assert tonnx.session_key(tmp_path / "m.onnx", "cuda", "fp32", cfg) is None
+    assert tonnx.session_key(tmp_path / "m.onnx", "cpu", "fp32", cfg) is not None
+
+
 def test_check_graph_catches_a_baked_batch(tmp_path):
     # A static graph of batch 2 cannot pass the check's batch-1 run: the check is what makes a graph "dynamic".
     model = Tiny().eval()
@@ -160,6 +210,9 @@ def test_cuda_one_graph_serves_batch_1_and_64(tmp_path, dtype):
         pytest.skip("onnxruntime has no CUDA provider here")
     prepared = prepare_onnx(models.get_model("resnet18"), resolution=64, dtypes=[dtype], cache_key="r18",
                             cache_dir=tmp_path)
+    from profiler.timing import onnx as tonnx
+
+    tonnx.clear_session_cache()
     for batch in (1, 64):
         r = measure(models.get_model("resnet18"), backend="onnxruntime", device="cuda", dtype=dtype, batch=batch,
                     resolution=64, config=TimingConfig(iters=5, warmup_s=0.05), cache_key="r18", cache_dir=tmp_path)
@@ -167,6 +220,7 @@ def test_cuda_one_graph_serves_batch_1_and_64(tmp_path, dtype):
         assert d["cache_hit"] is True and d["export_path"] == prepared[dtype]["export_path"]
         assert d["providers_active"][0] == "CUDAExecutionProvider"
         assert d["max_output_error_rel"] <= d["output_tolerance_rel"] and d["phases"]["export_s"] == 0.0
+        assert d["session_reused"] is (batch == 64)  # one session, rebound for batch 64
     assert len(list(tmp_path.rglob("*.onnx"))) == (2 if dtype == "fp16" else 1)
 
 
