@@ -9,7 +9,8 @@ a worker never touches it.
 Budget: a job may carry ``stop_at_unix`` and ``estimates_s`` (task key -> seconds): a task whose estimate does
 not fit before ``stop_at_unix`` is not started; the worker then answers ``{"event": "budget"}`` and exits.
 
-Test hooks: ``ARCHPROF_TIMER_LOG`` and ``ARCHPROF_TEST_SLOWDOWN`` (``profiler.worker_hooks``). A task's ``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
+Test hooks: ``ARCHPROF_TIMER_LOG`` and ``ARCHPROF_TEST_SLOWDOWN`` (``profiler.worker_hooks``). A task's ``fault``
+(from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
 SIGKILL ("crash") or hang ("hang") at that task, so that failure handling can be tested on any machine.
 """
 
