@@ -102,7 +102,7 @@ def derive_builtin(run_dir: Path | str) -> Cells:
     """The cells of ``BUILTIN`` re-derived from a run directory (the calibration is checkable, not trusted)."""
     from profiler.store import ResultStore
 
-    with ResultStore.open(run_dir) as store:
+    with ResultStore.open(run_dir, read_only=True) as store:
         return fit_run(store.rows())
 
 
@@ -110,14 +110,15 @@ def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str
     """The built-in model, refined by the newest runs under ``results_dir`` on the same device key."""
     from profiler.baseline.keys import device_key
     from profiler.estimate import BUILTIN, setting_key
-    from profiler.store import ResultStore, meta_environment
+    from profiler.runs import RunMeta
+    from profiler.store import ResultStore
 
     base = BUILTIN[device]
     want = device_key(env, device)
     runs = []
     for meta_path in Path(results_dir).glob("*/meta.json"):
         try:
-            meta_env = meta_environment(json.loads(meta_path.read_text())) or {}
+            meta_env = RunMeta.read(meta_path.parent, strict=False).environment or {}
             if meta_env and device_key(meta_env, device) == want:
                 runs.append(meta_path.parent)
         except (OSError, ValueError, KeyError):
@@ -127,7 +128,7 @@ def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str
     rows: list[dict[str, Any]] = []
     for run in sorted(runs, key=lambda d: d.stat().st_mtime):
         try:
-            with ResultStore.open(run) as store:
+            with ResultStore.open(run, read_only=True) as store:
                 rows += [r for r in store.rows() if r.get("device") == device and r.get("status") == "ok"]
         except Exception:  # a broken old run must not stop planning
             continue

@@ -172,13 +172,6 @@ class ResultStore:
         self.close()
 
 
-def meta_environment(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """Deprecated alias (last user: ``profiler.estimate``): ``profiler.runs.RunMeta.from_dict(meta).environment``."""
-    from profiler.runs import RunMeta
-
-    return RunMeta.from_dict(meta).environment
-
-
 def resolve_run(arg: Path | str, results_dir: Path | str = "results") -> Path:
     """A path as given if it exists, else the run id ``arg`` under ``results_dir``; ``latest`` is the newest run."""
     path, root = Path(arg), Path(results_dir)

@@ -73,15 +73,13 @@ def test_open_run_errors(run_dir: Path, tmp_path: Path) -> None:
     assert not open_run(run_dir, strict_meta=False).meta  # the report still renders, without the header details
 
 
-def test_session_summary_and_meta_environment_read_through_runmeta(run_dir: Path) -> None:
-    from profiler.store import meta_environment
+def test_session_summary_reads_through_runmeta(run_dir: Path) -> None:
     from profiler.sweep import session_summary
 
     assert session_summary(run_dir) is None
     with ResultStore.open(run_dir) as store:
         store.write_meta({**store.read_meta(), "sessions": [{"wall_s": 1.0}, {"wall_s": 2.0}]})
     assert session_summary(run_dir) == {"wall_s": 2.0}
-    assert meta_environment({"env": {"a": 1}}) == {"a": 1}
 
 
 def test_baseline_save_reads_the_run_through_open_run(run_dir: Path, tmp_path: Path,
