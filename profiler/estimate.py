@@ -16,7 +16,8 @@ median; else the built-in MAC model rescaled by the median measured/predicted ra
 built-in MAC model ``latency_ms = a + b × GMACs(per image, at the resolution) × batch`` per (backend, dtype, batch 1
 or more). The built-in constants live in ``BUILTIN`` and are derived (``fit_run``, ``derive_builtin``) from:
 
-- CUDA: ``shared/gpu-runs/h200-20261128`` (NVIDIA H200, torch 2.11). ``gpu-eager``: 104 rows, 26 models — a, b by
+- CUDA: ``shared/gpu-runs/h200-20261128`` (committed as ``results/reference-h200-{eager,ort}-20261128``;
+  NVIDIA H200, torch 2.11). ``gpu-eager``: 104 rows, 26 models — a, b by
   least squares per (dtype, batch); autotune = mean(warmup_s_done − max(warmup_s, warmup_iters × latency)) per
   (dtype, batch); ``row_s`` = mean(duration − warm-up − timed) over rows that were neither a worker's nor a
   model's first (76 rows: 0.18 s); a model's first row costs 1.1 s more (mean over 23 models): build + count, split

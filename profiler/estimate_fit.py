@@ -43,7 +43,7 @@ def fresh_row_costs(run_dir: Path | str) -> SessionCells:
     run = Path(run_dir)
     stamps = [_dt.datetime.fromisoformat(m.group(1) + "+00:00")
               for m in _ORT_WARNING.finditer((run / "logs" / "workers.log").read_text())]
-    conn = sqlite3.connect(run / "results.sqlite")
+    conn = sqlite3.connect(f"{(run / 'results.sqlite').resolve().as_uri()}?mode=ro", uri=True)  # never write
     rows = conn.execute("SELECT dtype, batch, started_at, duration_s, samples_ms, details_json FROM measurements "
                         "WHERE backend = 'onnxruntime' AND status = 'ok' ORDER BY started_at").fetchall()
     conn.close()

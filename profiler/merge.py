@@ -95,7 +95,7 @@ def merge_runs(sources: list[Path | str], out: Path | str, argv: list[str] | Non
     sources_meta: list[dict[str, Any]] = []
     keys: dict[str, str] = {}
     for path in paths:
-        with ResultStore.open(path) as store:
+        with ResultStore.open(path, read_only=True) as store:
             meta, run_rows = RunMeta.read(path), store.rows()
         label = path.name
         fallback = _source_device(run_rows, meta)

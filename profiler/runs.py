@@ -155,7 +155,8 @@ def open_run(arg: Path | str, results_dir: Path | str = "results", *, strict_met
     """
     path = resolve_run(arg, results_dir)
     if path.is_dir():
-        ResultStore.open(path).close()  # a foreign or corrupt directory: UsageError now, not at first read
+        # A foreign or corrupt directory: UsageError now, not at first read.
+        ResultStore.open(path, read_only=True).close()
         return Run(path, RunMeta.read(path, strict=strict_meta))
     if not path.is_file():
         raise UsageError(f"{path} does not exist (expected a run directory, a .csv or a .parquet file)")

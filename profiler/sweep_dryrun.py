@@ -15,7 +15,7 @@ def _done(resume_dir: Path | None) -> set[str]:
         return set()
     from profiler.store import ResultStore
 
-    with ResultStore.open(resume_dir) as store:
+    with ResultStore.open(resume_dir, read_only=True) as store:
         return store.done_keys()
 
 

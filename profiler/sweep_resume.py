@@ -25,7 +25,7 @@ def resume_config(run_dir: Path | str, config_path: Path | str | None = None) ->
     from profiler.config import load_config, parse_config
 
     run_dir = Path(run_dir)
-    with ResultStore.open(run_dir):  # foreign or corrupt → UsageError (exit 2)
+    with ResultStore.open(run_dir, read_only=True):  # foreign or corrupt → UsageError (exit 2)
         meta = RunMeta.read(run_dir)
     if config_path is not None:
         return load_config(config_path)

@@ -17,7 +17,9 @@ from profiler.errors import UsageError
 from profiler.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
-H200_RUN = Path("/work/shared/gpu-runs/h200-20261128")
+# The shared H200 runs, committed unchanged under results/ (see their READMEs).
+H200_EAGER = ROOT / "results" / "reference-h200-eager-20261128"
+H200_ORT = ROOT / "results" / "reference-h200-ort-20261128"
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("600s", 600), ("1h", 3600), ("90", 90), ("1.5h", 5400)])
@@ -220,20 +222,18 @@ def test_fit_sessions_splits_fresh_from_reused_rows() -> None:
     assert fresh == {("fp32", "b1"): pytest.approx(0.7)} and reused == {("fp32", "bN"): pytest.approx(0.31)}
 
 
-@pytest.mark.skipif(not H200_RUN.is_dir(), reason="the shared H200 run is not on this machine")
 def test_builtin_ort_sessions_are_what_the_h200_run_gives() -> None:
     from profiler.estimate import BUILTIN
     from profiler.estimate_fit import fresh_row_costs
 
-    for (dtype, bclass), s in fresh_row_costs(H200_RUN / "gpu-ort").items():
+    for (dtype, bclass), s in fresh_row_costs(H200_ORT).items():
         assert BUILTIN["cuda"].session_cells[("onnxruntime", dtype, bclass)] == pytest.approx(s, abs=0.01)
 
 
-@pytest.mark.skipif(not H200_RUN.is_dir(), reason="the shared H200 run is not on this machine")
 def test_builtin_calibration_is_what_the_h200_run_gives() -> None:
     from profiler.estimate import BUILTIN, derive_builtin
 
-    fitted = derive_builtin(H200_RUN / "gpu-eager")
+    fitted = derive_builtin(H200_EAGER)
     for key, (a, b, tune) in fitted.items():
         assert BUILTIN["cuda"].cells[key] == pytest.approx((a, b, tune), rel=0.02, abs=0.01)
 
