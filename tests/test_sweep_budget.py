@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sweep import TINY  # the same two-model config (tests/ is on sys.path)
 
 from profiler.budget import cell_of, parse_duration, plan_budget, priority_order
 from profiler.errors import UsageError
@@ -239,20 +240,6 @@ def test_builtin_calibration_is_what_the_h200_run_gives() -> None:
 
 
 # --- run-time stop and phases ----------------------------------------------------------------------------------
-TINY = """
-name = "tiny"
-count = false
-[models]
-include = ["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]
-[settings]
-resolutions = [32]
-batches = [1, 2]
-[timing]
-iters = 3
-warmup_iters = 1
-warmup_s = 0.0
-threads = 1
-"""
 
 
 def test_budget_stops_before_a_task_that_cannot_fit_then_resume_completes(tmp_path: Path) -> None:
