@@ -46,6 +46,9 @@ from profiler.tasks import Task
 # torch.compile (inductor) of a mid-size network with a warm inductor cache: a rough figure (resnet18 at 224 px on
 # the 2-core VM took 22 s warm, 89 s cold), not calibrated from measured compile_s columns yet.
 COMPILE_S = {"cpu": 30.0, "cuda": 40.0}
+# One export's cost relative to the calibrated (dynamo) ``export_s``, per ``[timing] exporter``:
+# benchmarks/exporter_compare.py, 12 quick-cpu models at 112 px on the 2-core VM, median TorchScript/dynamo 0.078.
+EXPORTER_COST = {"dynamo": 1.0, "torchscript": 0.08}
 # (backend, dtype, "b1" | "bN") -> (a_ms, b_ms_per_gmac_batch, first-time autotune seconds)
 Cells = dict[tuple[str, str, str], tuple[float, float, float]]
 
@@ -204,14 +207,15 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
             items.append(f"count:{pk}")
         if t.backend == "onnxruntime" and not (export_cached and export_cached(t)):
             graph = "fp16" if t.dtype == "fp16" else "fp32"
+            export_s = model.export_s * EXPORTER_COST.get(timing.get("exporter", "dynamo"), 1.0)
             if pooled and prepare_onnx:  # one export per (spec, resolution) in the pool (fp16 derived: +1/6)
                 ek = f"export:{pk}"
                 if ek not in shared:
                     shared[ek] = 0.0
-                    prep[pk] += model.export_s * (1.0 if graph == "fp32" else 1.17) + model.build_s
+                    prep[pk] += export_s * (1.0 if graph == "fp32" else 1.17) + model.build_s
             else:  # today's path: one export per (spec, resolution, batch, graph dtype), in the timing worker
                 ek = f"export:{pk}_b{t.batch}_{graph}"
-                shared[ek] = model.export_s
+                shared[ek] = export_s
             items.append(ek)
         if pooled:
             items.append(f"prep:{pk}")
@@ -230,7 +234,8 @@ def onnx_cache_checker(cache_dir: Path | str | None = None) -> Callable[[Task], 
     def cached(t: Task) -> bool:
         graph_dtype, opset = GRAPH_DTYPE.get(t.dtype, "fp32"), t.timing.get("opset")
         for batch in (None, t.batch):  # None: the dynamic-batch entry (one per spec and resolution)
-            entry = load_entry(entry_dir(root, t.spec_hash, t.resolution, graph_dtype, batch, opset))
+            entry = load_entry(entry_dir(root, t.spec_hash, t.resolution, graph_dtype, batch, opset,
+                                         t.timing.get("exporter", "dynamo")))
             if entry is not None and entry.graph is not None:
                 return True
         return False

@@ -60,7 +60,8 @@ def _jobs(tasks: list[Task], counts_dir: str | None, onnx_cache_dir: str | None)
     for t in tasks:
         job = jobs.setdefault(prep_key(t), {"task": t.to_dict(), "count": False, "onnx_dtypes": [],
                                             "counts_dir": counts_dir, "onnx_cache_dir": onnx_cache_dir,
-                                            "opset": t.timing.get("opset"), "timeout_s": t.timeout_s})
+                                            "opset": t.timing.get("opset"), "timeout_s": t.timeout_s,
+                                            "exporter": t.timing.get("exporter", "dynamo")})
         job["count"] = job["count"] or t.count
         if t.backend == "onnxruntime" and t.dtype not in job["onnx_dtypes"]:
             job["onnx_dtypes"].append(t.dtype)
@@ -270,7 +271,8 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
             out["build_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()
             prepare_onnx(model, resolution=task.resolution, dtypes=job["onnx_dtypes"], cache_key=task.spec_hash,
-                         cache_dir=job.get("onnx_cache_dir"), opset=job.get("opset"))
+                         cache_dir=job.get("onnx_cache_dir"), opset=job.get("opset"),
+                         exporter=job.get("exporter", "dynamo"))
             out["export_s"] = time.perf_counter() - t2
     except Exception as exc:  # the timing worker will meet (and record) the same error in the row
         out["error"] = f"{type(exc).__name__}: {exc}"[:1000]

@@ -101,6 +101,37 @@ def test_prepare_onnx_then_measure_only_loads(tmp_path):
         prepare_onnx(Tiny(), resolution=16, dtypes=["bf16"], cache_key="tiny", cache_dir=tmp_path)
 
 
+def test_exporter_choice_is_tried_first_recorded_and_cached_apart(tmp_path):
+    from dataclasses import replace
+
+    ts = replace(FAST, exporter="torchscript")
+    r = ort(tmp_path, dtype="fp16", batch=2, config=ts)
+    assert r.details["exporter"] == "torchscript" and r.details["config"]["exporter"] == "torchscript"
+    assert r.details["export_path"] == "dynamic-fp16-converted"  # a TorchScript graph has the batch axis too
+    assert graphs(tmp_path) == ["tiny_r16_fp16_xtorchscript.onnx-v2", "tiny_r16_fp32_xtorchscript.onnx-v2"]
+    d = ort(tmp_path, batch=3)  # the default asks for dynamo first: never served the TorchScript graph
+    assert d.details["exporter"] == "dynamo" and d.details["cache_hit"] is False
+    assert ort(tmp_path, batch=1, config=ts).details["cache_hit"] is True
+    with pytest.raises(UsageError, match="exporter 'onnx'; valid: dynamo, torchscript"):
+        TimingConfig(exporter="onnx")
+
+
+def test_the_other_exporter_is_the_recorded_fallback(tmp_path, monkeypatch):
+    real = onnx_export._export_once
+
+    def no_torchscript(model, x, path, exporter, *args):
+        if exporter == "torchscript":
+            raise RuntimeError("torchscript exporter removed")
+        return real(model, x, path, exporter, *args)
+
+    monkeypatch.setattr(onnx_export, "_export_once", no_torchscript)
+    from dataclasses import replace
+
+    d = ort(tmp_path, config=replace(FAST, exporter="torchscript")).details
+    assert d["exporter"] == "dynamo" and "torchscript failed: RuntimeError: torchscript exporter removed" in (
+        d["fallback_reason"])
+
+
 def test_old_cache_files_are_never_read(tmp_path):
     # The v1 layout: files named by batch next to each other. A v2 reader must not see them.
     for suffix in (".onnx", ".json", ".ref.npy"):

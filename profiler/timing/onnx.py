@@ -176,7 +176,8 @@ def measure_onnx(
             cache_dir, cache_key = stack.enter_context(tempfile.TemporaryDirectory(prefix="archprof-onnx-")), "model"
         t0 = time.perf_counter()
         entry, export_details = ensure_graph(model, dtype=dtype, batch=batch, resolution=resolution,
-                                             cache_key=cache_key, cache_dir=cache_dir, opset=config.opset)
+                                             cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
+                                             exporter=config.exporter)
         del model  # ORT holds its own copy of the weights; free the memory for the session
         t_export = time.perf_counter()
         export_s = 0.0 if export_details["cache_hit"] else t_export - t0

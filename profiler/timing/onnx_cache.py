@@ -5,7 +5,8 @@ Layout (format version 2, in the directory name so that no older entry is ever r
     {cache_key}_r{resolution}_{graph_dtype}.onnx-v2/            the dynamic-batch graph (every batch)
     {cache_key}_r{resolution}_b{batch}_{graph_dtype}.onnx-v2/   a static-batch fallback graph
 
-(``_o{opset}`` before the suffix when an opset was asked for), each holding ``model.onnx``, ``reference.npz``
+(``_o{opset}`` before the suffix when an opset was asked for, ``_x{exporter}`` when an exporter other than the
+default dynamo one is tried first), each holding ``model.onnx``, ``reference.npz``
 (``input``: the fixed fp32 input of ``REF_BATCH`` images; ``output``: eager fp32 output of the exported weights
 on it) and ``meta.json`` (how it was made). A dynamic entry whose export or check failed holds ``meta.json`` only,
 with ``failed`` saying why: readers go to the static fallback without trying the dynamic export again.
@@ -54,10 +55,11 @@ class Entry:
 
 
 def entry_dir(cache_dir: Path, cache_key: str, resolution: int, graph_dtype: str, batch: int | None = None,
-              opset: int | None = None) -> Path:
-    """Where the entry of one (spec, resolution, graph dtype[, static batch][, asked opset]) lives."""
+              opset: int | None = None, exporter: str = "dynamo") -> Path:
+    """Where the entry of one (spec, resolution, graph dtype[, static batch][, asked opset][, exporter]) lives."""
     static = f"_b{batch}" if batch is not None else ""
     asked = f"_o{opset}" if opset is not None else ""  # None = the exporter's default opset
+    asked += f"_x{exporter}" if exporter != "dynamo" else ""  # entries made before the choice existed: dynamo
     return Path(cache_dir) / f"{cache_key}_r{resolution}{static}_{graph_dtype}{asked}.onnx-v{FORMAT_VERSION}"
 
 

@@ -15,9 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from profiler.timing.protocol import ExportError
+from profiler.timing.protocol import EXPORTERS, ExportError
 
-EXPORTERS = ("dynamo", "torchscript")
 # fp32 and tf32 share one graph: TF32 is a runtime switch of the execution provider, not a graph property.
 GRAPH_DTYPE = {"fp32": "fp32", "tf32": "fp32", "fp16": "fp16"}
 _OP_PATTERN = re.compile(r"\b([A-Za-z_]\w*::\w+(?:\.\w+)*)")
@@ -29,6 +28,11 @@ def default_cache_dir() -> Path:
     """``$ARCHPROF_CACHE/onnx`` if set, else ``~/.cache/archprof/onnx``."""
     root = os.environ.get("ARCHPROF_CACHE")
     return Path(root) / "onnx" if root else Path.home() / ".cache" / "archprof" / "onnx"
+
+
+def exporter_order(first: str) -> tuple[str, ...]:
+    """``first``, then the other exporters as fallbacks (``TimingConfig.exporter``)."""
+    return (first, *(e for e in EXPORTERS if e != first))
 
 
 def opset_of(path: Path) -> int | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from profiler.errors import UsageError
 from profiler.timing.onnx_cache import Entry, entry_dir, load_entry, publish, save_reference, staging
-from profiler.timing.onnx_export import GRAPH_DTYPE, convert_to_fp16, default_cache_dir, export_graph
+from profiler.timing.onnx_export import GRAPH_DTYPE, convert_to_fp16, default_cache_dir, export_graph, exporter_order
 from profiler.timing.protocol import OUTPUT_RTOL, OutputMismatchError
 
 # The reference input: REF_BATCH seeded images. Batch 2, not 1: torch.export specialises a size-1 example axis.
@@ -94,7 +94,8 @@ def _base_meta(resolution: int, graph_dtype: str) -> dict[str, Any]:
     return {"graph_dtype": graph_dtype, "resolution": resolution}
 
 
-def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, opset: int | None) -> Entry:
+def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, opset: int | None,
+                  exporter: str) -> Entry:
     import torch
 
     with staging(cache_dir) as stage:
@@ -104,7 +105,8 @@ def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, ops
         save_reference(stage, ref_in, ref_out)
         meta = _base_meta(resolution, "fp32")
         try:
-            meta |= export_graph(model, torch.from_numpy(ref_in), stage / "model.onnx", dynamic=True, opset=opset)
+            meta |= export_graph(model, torch.from_numpy(ref_in), stage / "model.onnx", dynamic=True, opset=opset,
+                                 exporters=exporter_order(exporter))
             meta |= {"cpu_check_error_rel": check_graph(stage / "model.onnx", ref_in, ref_out, "fp32"),
                      "export_path": "dynamic-fp32"}
         except Exception as exc:  # any failure of the dynamic path: record it, the static fallback takes over
@@ -114,7 +116,7 @@ def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, ops
 
 
 def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolution: int,
-                  opset: int | None) -> Entry:
+                  opset: int | None, exporter: str) -> Entry:
     import torch
 
     with staging(cache_dir) as stage:
@@ -139,7 +141,7 @@ def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolut
                 ref_in, ref_out = reference_io(_cpu_fp32(model), resolution)
                 save_reference(stage, ref_in, ref_out)
                 meta |= export_graph(_half_copy(model), torch.from_numpy(ref_in).half(), stage / "model.onnx",
-                                     dynamic=True, opset=opset)
+                                     dynamic=True, opset=opset, exporters=exporter_order(exporter))
                 meta |= {"cpu_check_error_rel": check_graph(stage / "model.onnx", ref_in, ref_out, "fp16"),
                          "export_path": "dynamic-fp16-exported"}
             except Exception as exc:
@@ -149,7 +151,7 @@ def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolut
 
 
 def _static(model: Any, graph_dtype: str, batch: int, final: Path, cache_dir: Path, resolution: int,
-            opset: int | None, reason: str | None) -> Entry:
+            opset: int | None, reason: str | None, exporter: str) -> Entry:
     """The recorded fallback: one export per batch (fp16: a direct half-precision export)."""
     from profiler.timing.eager import make_input
 
@@ -162,7 +164,7 @@ def _static(model: Any, graph_dtype: str, batch: int, final: Path, cache_dir: Pa
         exported = _half_copy(model) if graph_dtype == "fp16" else model
         x = x.half() if graph_dtype == "fp16" else x
         meta = _base_meta(resolution, graph_dtype) | export_graph(exported, x, stage / "model.onnx", dynamic=False,
-                                                                   opset=opset)
+                                                                   opset=opset, exporters=exporter_order(exporter))
         meta |= {"export_path": "static-fallback", "dynamic_fallback_reason": reason}
         return publish(stage, final, meta | {"export_s": time.perf_counter() - t0})[0]
 
@@ -176,18 +178,18 @@ def graph_dtypes(dtypes: Sequence[str]) -> list[str]:
 
 
 def static_graph(model: Any, *, graph_dtype: str, batch: int, resolution: int, cache_dir: Path, cache_key: str,
-                 opset: int | None, reason: str | None) -> tuple[Entry, bool]:
+                 opset: int | None, reason: str | None, exporter: str = "dynamo") -> tuple[Entry, bool]:
     """The static-batch entry of ``batch`` (made now if missing); (entry, made now)."""
-    final = entry_dir(cache_dir, cache_key, resolution, graph_dtype, batch, opset)
+    final = entry_dir(cache_dir, cache_key, resolution, graph_dtype, batch, opset, exporter)
     entry = load_entry(final)
     if entry is not None:
         return entry, False
-    return _static(model, graph_dtype, batch, final, cache_dir, resolution, opset, reason), True
+    return _static(model, graph_dtype, batch, final, cache_dir, resolution, opset, reason, exporter), True
 
 
 def prepare_graphs(
     model: Any, *, resolution: int, dtypes: Sequence[str], cache_key: str, cache_dir: Path | str | None,
-    opset: int | None = None, batches: Sequence[int] = (),
+    opset: int | None = None, batches: Sequence[int] = (), exporter: str = "dynamo",
 ) -> dict[str, tuple[Entry, bool]]:
     """{graph dtype: (dynamic entry, made now)}; static entries for ``batches`` where the dynamic one failed.
 
@@ -198,17 +200,17 @@ def prepare_graphs(
     wanted = {GRAPH_DTYPE[d] for d in dtypes}
     made: dict[str, tuple[Entry, bool]] = {}
     for g in order:
-        final = entry_dir(cache, cache_key, resolution, g, opset=opset)
+        final = entry_dir(cache, cache_key, resolution, g, opset=opset, exporter=exporter)
         entry, now = load_entry(final), False
         if entry is None:
             now = True
-            entry = (_dynamic_fp32(model, final, cache, resolution, opset) if g == "fp32"
-                     else _dynamic_fp16(model, made["fp32"][0], final, cache, resolution, opset))
+            entry = (_dynamic_fp32(model, final, cache, resolution, opset, exporter) if g == "fp32"
+                     else _dynamic_fp16(model, made["fp32"][0], final, cache, resolution, opset, exporter))
         made[g] = (entry, now)
         if entry.graph is None and g in wanted:
             for b in batches:
                 static_graph(model, graph_dtype=g, batch=b, resolution=resolution, cache_dir=cache,
-                             cache_key=cache_key, opset=opset, reason=entry.meta.get("failed"))
+                             cache_key=cache_key, opset=opset, reason=entry.meta.get("failed"), exporter=exporter)
     return made
 
 
@@ -230,6 +232,7 @@ def prepare_onnx(
     cache_dir: Path | str | None,
     opset: int | None = None,
     batches: Sequence[int] = (),
+    exporter: str = "dynamo",
 ) -> dict[str, dict[str, Any]]:
     """Make (or find) the ONNX graphs of ``model`` at ``resolution`` for ``dtypes``, CPU only; {dtype: details}.
 
@@ -239,24 +242,25 @@ def prepare_onnx(
     (eval, fp32, CPU). Details carry ``export_path``, ``exporter``, ``opset``, ``cache_hit``, ``onnx_path`` and
     ``export_s`` (seconds spent making this graph now; 0.0 when it was cached). Where the dynamic graph failed
     (``export_path == "static-fallback"``) static graphs are made for ``batches`` (else later, by ``measure``).
+    ``exporter`` is tried first (``TimingConfig.exporter``; the entry is kept apart from the other exporter's).
     UsageError for a dtype that has no ONNX graph (bf16); ExportError when a needed static export fails.
     """
     made = prepare_graphs(model, resolution=resolution, dtypes=dtypes, cache_key=cache_key, cache_dir=cache_dir,
-                          opset=opset, batches=batches)
+                          opset=opset, batches=batches, exporter=exporter)
     return {d: details_of(*made[GRAPH_DTYPE[d]]) for d in dtypes}
 
 
 def ensure_graph(
     model: Any, *, dtype: str, batch: int, resolution: int, cache_key: str, cache_dir: Path | str | None,
-    opset: int | None = None,
+    opset: int | None = None, exporter: str = "dynamo",
 ) -> tuple[Entry, dict[str, Any]]:
     """The entry ``measure`` times for (dtype, batch): the dynamic graph, else the static fallback of ``batch``."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     g = GRAPH_DTYPE[dtype]
     entry, now = prepare_graphs(model, resolution=resolution, dtypes=[dtype], cache_key=cache_key, cache_dir=cache,
-                                opset=opset)[g]
+                                opset=opset, exporter=exporter)[g]
     if entry.graph is not None:
         return entry, details_of(entry, now)
     static, now = static_graph(model, graph_dtype=g, batch=batch, resolution=resolution, cache_dir=cache,
-                               cache_key=cache_key, opset=opset, reason=entry.meta.get("failed"))
+                               cache_key=cache_key, opset=opset, reason=entry.meta.get("failed"), exporter=exporter)
     return static, details_of(static, now)

@@ -17,6 +17,8 @@ from profiler.errors import UsageError
 
 BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")
 CUDA_ONLY_BACKENDS = ("cudagraph",)  # a CUDA graph replays device work; there is nothing to capture on a CPU
+# ONNX exporters of torch.onnx.export: dynamo=True (torch.export based) and dynamo=False (TorchScript tracing).
+EXPORTERS = ("dynamo", "torchscript")
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")  # torch.compile(mode=...)
 DEVICES = ("cpu", "cuda")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
@@ -71,6 +73,9 @@ class TimingConfig:
     threads: int | None = None  # torch / ORT intra-op threads; None = library default (recorded)
     ort_graph_optimization: str = "all"  # disable | basic | extended | all
     opset: int | None = None  # None = the exporter's default (the actual opset is recorded)
+    # ONNX exporter tried first (the other is the recorded fallback). "dynamo" is torch's default; "torchscript"
+    # exports 10-15x faster on the CPU but can give slower graphs (benchmarks/exporter_compare.py).
+    exporter: str = "dynamo"
     check_outputs: bool = True  # compare every non-eager backend against eager fp32 before timing
     compile_mode: str = "default"  # torch.compile mode of the "compile" backend (COMPILE_MODES)
     ort_cuda_graph: bool = False  # onnxruntime on cuda: capture the session in a CUDA graph (enable_cuda_graph)
@@ -86,6 +91,8 @@ class TimingConfig:
             raise UsageError(
                 f"ort_graph_optimization {self.ort_graph_optimization!r}; valid: disable, basic, extended, all"
             )
+        if self.exporter not in EXPORTERS:
+            raise UsageError(f"exporter {self.exporter!r}; valid: {', '.join(EXPORTERS)}")
         if self.compile_mode not in COMPILE_MODES:
             raise UsageError(f"compile_mode {self.compile_mode!r}; valid: {', '.join(COMPILE_MODES)}")
         if not isinstance(self.ort_cuda_graph, bool):
