@@ -69,7 +69,7 @@ def test_ort_cpu_fp32_cached(tmp_path):
     assert d["graph_optimization_level"] == "all" and d["cache_hit"] is False
     assert d["export_path"] == "dynamic-fp32" and d["batch_axis"] == "batch"
     assert d["max_output_error_rel"] < 1e-4  # fp32 ORT agrees with eager to rounding
-    assert (tmp_path / "tiny_r16_fp32.onnx-v2" / "model.onnx").exists()
+    assert (tmp_path / "tiny_r16_fp32.onnx-v3" / "model.onnx").exists()
     assert d["phases"]["export_s"] > 0
     # Same (key, resolution, graph dtype): reused, and checked against the reference stored with the
     # export, not against this freshly initialised Tiny (whose random weights differ from the exported ones).
@@ -83,7 +83,7 @@ def test_output_mismatch_is_detected(tmp_path):
         measure(Liar(), backend="onnxruntime", device="cpu", dtype="fp32", batch=1, resolution=16,
                 config=FAST, cache_key="liar", cache_dir=tmp_path)
     # The CPU check caught the dynamic graph first and said so; the static fallback lied too, and timing refused it.
-    marker = json.loads((tmp_path / "liar_r16_fp32.onnx-v2" / "meta.json").read_text())
+    marker = json.loads((tmp_path / "liar_r16_fp32.onnx-v3" / "meta.json").read_text())
     assert marker["export_path"] == "static-fallback" and "OutputMismatchError" in marker["failed"]
 
 

@@ -26,7 +26,7 @@ def graphs(tmp_path) -> list[str]:
 
 def test_one_export_serves_every_batch(tmp_path):
     first, second = ort(tmp_path, batch=1), ort(tmp_path, batch=3)
-    assert graphs(tmp_path) == ["tiny_r16_fp32.onnx-v2"]  # one file for batch 1 and 3
+    assert graphs(tmp_path) == ["tiny_r16_fp32.onnx-v3"]  # one file for batch 1 and 3
     assert first.details["cache_hit"] is False and second.details["cache_hit"] is True
     assert second.details["phases"]["export_s"] == 0.0
     # Batch 3 was checked on its leading reference rows, at the batch that was timed.
@@ -35,7 +35,7 @@ def test_one_export_serves_every_batch(tmp_path):
 
 def test_fp16_is_converted_from_the_fp32_export(tmp_path):
     r = ort(tmp_path, dtype="fp16", batch=2)
-    assert graphs(tmp_path) == ["tiny_r16_fp16.onnx-v2", "tiny_r16_fp32.onnx-v2"]  # one export, one conversion
+    assert graphs(tmp_path) == ["tiny_r16_fp16.onnx-v3", "tiny_r16_fp32.onnx-v3"]  # one export, one conversion
     d = r.details
     assert d["graph_dtype"] == "fp16" and d["export_path"] == "dynamic-fp16-converted"
     assert d["converter"].startswith("onnxconverter-common") and d["cpu_check_error_rel"] <= 3e-2
@@ -43,7 +43,7 @@ def test_fp16_is_converted_from_the_fp32_export(tmp_path):
     assert 0 < d["max_output_error_rel"] <= d["output_tolerance_rel"]  # fp16 rounding is visible, within bounds
     import onnx
 
-    model = onnx.load(str(tmp_path / "tiny_r16_fp16.onnx-v2" / "model.onnx"))
+    model = onnx.load(str(tmp_path / "tiny_r16_fp16.onnx-v3" / "model.onnx"))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16  # fp16 IO, as bound
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
 
@@ -73,7 +73,7 @@ def test_dynamic_failure_falls_back_to_static_and_says_why(tmp_path, monkeypatch
     assert "batch axis cannot be symbolic" in d1["dynamic_fallback_reason"]
     d2 = ort(tmp_path, batch=2).details
     assert d2["export_path"] == "static-fallback" and d2["cache_hit"] is False
-    assert graphs(tmp_path) == ["tiny_r16_b1_fp32.onnx-v2", "tiny_r16_b2_fp32.onnx-v2"]
+    assert graphs(tmp_path) == ["tiny_r16_b1_fp32.onnx-v3", "tiny_r16_b2_fp32.onnx-v3"]
     # The failure is remembered: the second batch went straight to its static export.
     assert dynamic_calls == ["dynamo", "torchscript"]
     assert ort(tmp_path, batch=2).details["cache_hit"] is True
@@ -83,7 +83,7 @@ def test_unexportable_model_fails_with_the_operator_after_both_paths(tmp_path):
     with pytest.raises(ExportError, match="archprof_test::twist"):
         measure(Unexportable(), backend="onnxruntime", device="cpu", dtype="fp32", batch=1, resolution=8,
                 config=FAST, cache_key="bad", cache_dir=tmp_path)
-    marker = json.loads((tmp_path / "bad_r8_fp32.onnx-v2" / "meta.json").read_text())
+    marker = json.loads((tmp_path / "bad_r8_fp32.onnx-v3" / "meta.json").read_text())
     assert "archprof_test::twist" in marker["failed"] and not graphs(tmp_path)
 
 
@@ -108,7 +108,7 @@ def test_exporter_choice_is_tried_first_recorded_and_cached_apart(tmp_path):
     r = ort(tmp_path, dtype="fp16", batch=2, config=ts)
     assert r.details["exporter"] == "torchscript" and r.details["config"]["exporter"] == "torchscript"
     assert r.details["export_path"] == "dynamic-fp16-converted"  # a TorchScript graph has the batch axis too
-    assert graphs(tmp_path) == ["tiny_r16_fp16_xtorchscript.onnx-v2", "tiny_r16_fp32_xtorchscript.onnx-v2"]
+    assert graphs(tmp_path) == ["tiny_r16_fp16_xtorchscript.onnx-v3", "tiny_r16_fp32_xtorchscript.onnx-v3"]
     d = ort(tmp_path, batch=3)  # the default asks for dynamo first: never served the TorchScript graph
     assert d.details["exporter"] == "dynamo" and d.details["cache_hit"] is False
     assert ort(tmp_path, batch=1, config=ts).details["cache_hit"] is True
@@ -266,8 +266,8 @@ def test_concurrent_preparers_publish_one_consistent_entry(tmp_path):
 
     with mp.get_context("spawn").Pool(2) as pool:
         results = pool.map(_prepare_in_child, [str(tmp_path)] * 2)
-    assert {r["fp32"]["onnx_path"] for r in results} == {str(tmp_path / "tiny_r16_fp32.onnx-v2" / "model.onnx")}
-    assert graphs(tmp_path) == ["tiny_r16_fp16.onnx-v2", "tiny_r16_fp32.onnx-v2"]
+    assert {r["fp32"]["onnx_path"] for r in results} == {str(tmp_path / "tiny_r16_fp32.onnx-v3" / "model.onnx")}
+    assert graphs(tmp_path) == ["tiny_r16_fp16.onnx-v3", "tiny_r16_fp32.onnx-v3"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".stage-")]
     for dtype in ("fp32", "fp16"):  # whichever process won, its graph and its reference agree
         r = ort(tmp_path, dtype=dtype, batch=2)

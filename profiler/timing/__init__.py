@@ -99,6 +99,11 @@ def measure(
     from profiler.timing.allocator import keep_heap
 
     allocator = keep_heap()  # before anything is allocated for this measurement (see allocator.py)
+    calibration = None
+    if backend != "onnxruntime":  # an ONNX graph carries the statistics it was exported with (onnx_prepare)
+        from profiler.timing.calibrate import calibrate_bn
+
+        calibration = calibrate_bn(model, resolution)  # a real signal for the output checks (see calibrate.py)
     if backend in ("cudagraph", "compile"):
         from profiler.timing.graphs import measure_graph
 
@@ -122,5 +127,5 @@ def measure(
         )
     details = {"backend": backend, "device": device, "dtype": dtype, "memory_format": memory_format,
                "batch": batch, "resolution": resolution, "config": config.to_dict(), "allocator": allocator,
-               **details}
+               **({"bn_calibration": calibration} if calibration else {}), **details}
     return TimingResult(samples_ms=samples, stats=summarize(samples, batch), details=details)

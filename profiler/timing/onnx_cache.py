@@ -1,9 +1,9 @@
 """The on-disk ONNX cache: one directory per graph, published whole by one atomic rename, never half-written.
 
-Layout (format version 2, in the directory name so that no older entry is ever read as a new one):
+Layout (format version 3, in the directory name so that no older entry is ever read as a new one):
 
-    {cache_key}_r{resolution}_{graph_dtype}.onnx-v2/            the dynamic-batch graph (every batch)
-    {cache_key}_r{resolution}_b{batch}_{graph_dtype}.onnx-v2/   a static-batch fallback graph
+    {cache_key}_r{resolution}_{graph_dtype}.onnx-v3/            the dynamic-batch graph (every batch)
+    {cache_key}_r{resolution}_b{batch}_{graph_dtype}.onnx-v3/   a static-batch fallback graph
 
 (``_o{opset}`` before the suffix when an opset was asked for, ``_x{exporter}`` when an exporter other than the
 default dynamo one is tried first), each holding ``model.onnx``, ``reference.npz``
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: exported weights carry batch-norm statistics from data (timing/calibrate.py)
 GRAPH_FILE, REFERENCE_FILE, META_FILE = "model.onnx", "reference.npz", "meta.json"
 
 

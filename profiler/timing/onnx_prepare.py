@@ -78,10 +78,14 @@ def check_graph(path: Path, ref_in: Any, ref_out: Any, graph_dtype: str) -> floa
     return worst
 
 
-def _cpu_fp32(model: Any) -> Any:
+def _cpu_fp32(model: Any, resolution: int) -> tuple[Any, dict[str, Any]]:
+    """The model on the CPU in fp32 with batch-norm statistics from data (``calibrate``: else the check of a deep
+    depthwise network is vacuous), and the calibration's details for the entry's meta."""
+    from profiler.timing.calibrate import calibrate_bn
     from profiler.timing.eager import prepare
 
-    return prepare(model, "cpu", "fp32", "contiguous")
+    model = prepare(model, "cpu", "fp32", "contiguous")
+    return model, calibrate_bn(model, resolution)
 
 
 def _half_copy(model: Any) -> Any:
@@ -100,10 +104,10 @@ def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, ops
 
     with staging(cache_dir) as stage:
         t0 = time.perf_counter()
-        model = _cpu_fp32(model)
+        model, cal = _cpu_fp32(model, resolution)
         ref_in, ref_out = reference_io(model, resolution)
         save_reference(stage, ref_in, ref_out)
-        meta = _base_meta(resolution, "fp32")
+        meta = _base_meta(resolution, "fp32") | {"bn_calibration": cal}
         try:
             meta |= export_graph(model, torch.from_numpy(ref_in), stage / "model.onnx", dynamic=True, opset=opset,
                                  exporters=exporter_order(exporter))
@@ -131,14 +135,16 @@ def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolut
             conv = convert_to_fp16(fp32.graph, stage / "model.onnx")
             err = check_graph(stage / "model.onnx", ref_in, ref_out, "fp16")
             keep = {k: fp32.meta.get(k) for k in ("exporter", "opset", "fallback_reason", "exported_with_torch",
-                                                   "batch_axis", "static_batch")}
+                                                   "batch_axis", "static_batch", "bn_calibration")}
             meta |= keep | conv | {"cpu_check_error_rel": err, "export_path": "dynamic-fp16-converted"}
         except Exception as conv_exc:
             (stage / "model.onnx").unlink(missing_ok=True)
             meta["fp16_conversion_failed"] = _why(conv_exc)
             try:
                 # A direct export holds the weights of the model at hand, which need not be the fp32 entry's.
-                ref_in, ref_out = reference_io(_cpu_fp32(model), resolution)
+                model, cal = _cpu_fp32(model, resolution)
+                meta["bn_calibration"] = cal
+                ref_in, ref_out = reference_io(model, resolution)
                 save_reference(stage, ref_in, ref_out)
                 meta |= export_graph(_half_copy(model), torch.from_numpy(ref_in).half(), stage / "model.onnx",
                                      dynamic=True, opset=opset, exporters=exporter_order(exporter))
@@ -157,7 +163,7 @@ def _static(model: Any, graph_dtype: str, batch: int, final: Path, cache_dir: Pa
 
     with staging(cache_dir) as stage:
         t0 = time.perf_counter()
-        model = _cpu_fp32(model)
+        model, cal = _cpu_fp32(model, resolution)
         ref_in, ref_out = reference_io(model, resolution)
         save_reference(stage, ref_in, ref_out)
         x = make_input(batch, resolution, "cpu", "fp32", "contiguous", seed=REF_SEED)
@@ -165,7 +171,7 @@ def _static(model: Any, graph_dtype: str, batch: int, final: Path, cache_dir: Pa
         x = x.half() if graph_dtype == "fp16" else x
         meta = _base_meta(resolution, graph_dtype) | export_graph(exported, x, stage / "model.onnx", dynamic=False,
                                                                    opset=opset, exporters=exporter_order(exporter))
-        meta |= {"export_path": "static-fallback", "dynamic_fallback_reason": reason}
+        meta |= {"export_path": "static-fallback", "dynamic_fallback_reason": reason, "bn_calibration": cal}
         return publish(stage, final, meta | {"export_s": time.perf_counter() - t0})[0]
 
 
