@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from profiler.report import overhead, plots_raw, tables, trace_section
+from profiler.report import cell_tables, overhead, plots_raw, tables, trace_section
 from profiler.report.figures import _figure, cell_figures
 from profiler.runs import RunMeta, open_run
 
@@ -126,7 +126,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "summary": summary,
         "explanation": (c.get("explanation") or {}).get("text"),
         "notes": c["heldout"].get("notes", []),
-        "tables": [tables.coefficients(c), *tables.heldout(c), tables.tests(c)],
+        "tables": [cell_tables.coefficients(c), *cell_tables.heldout(c), cell_tables.tests(c)],
         "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
     }
 
