@@ -1,7 +1,7 @@
 """Preparation of upcoming sweep tasks in a pool of CPU processes: model build, counts and the ONNX export.
 
 A ``Prefetcher`` takes the (spec, resolution) pairs of a sweep in run order and prepares each one in one of a few
-long-lived ``python -m profiler.prefetch`` processes: it builds the model, writes the counts into the run's
+long-lived ``python -m profiler.prefetch_worker`` processes: it builds the model, writes the counts into the run's
 ``counts/`` (the cache the timing worker reads) and, when the timing layer offers
 ``profiler.timing.prepare_onnx`` (one export per spec and resolution), exports the ONNX graphs into the ONNX
 cache. The timing worker then finds both ready (cache hits). Without ``prepare_onnx`` the worker still exports
@@ -32,7 +32,6 @@ from typing import Any
 from profiler.tasks import Task
 
 MODES = ("auto", "overlap", "before", "off")
-PREP_LOG_ENV = "ARCHPROF_TIMER_LOG"  # test hook shared with the worker: preparation intervals are logged as "prep"
 
 
 class PrepDied(RuntimeError):
@@ -219,7 +218,7 @@ def _spawn(log_path: Path | str | None) -> subprocess.Popen:
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         err = open(log_path, "ab")  # noqa: SIM115 - inherited by the child; the parent's copy is closed below
-    proc = subprocess.Popen([sys.executable, "-m", "profiler.prefetch"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "profiler.prefetch_worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=err)
     if err is not subprocess.DEVNULL:
         err.close()
@@ -242,64 +241,3 @@ def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> dict[str, Any]:
 
         raise PrepDied(_describe_exit(proc.wait()) if ready else "timed out; killed")
     return json.loads(line)
-
-
-# --- the preparation process ------------------------------------------------------------------------------
-def prepare(job: dict[str, Any]) -> dict[str, Any]:
-    """Build, count and export one (spec, resolution); returns the seconds of each phase (and an error, if any)."""
-    import signal
-
-    import models
-    from profiler import timing
-    from profiler.worker import _CountCache
-
-    task = Task.from_dict(job["task"])
-    out: dict[str, Any] = {"key": prep_key(task), "build_s": 0.0, "count_s": 0.0, "export_s": 0.0}
-    if task.fault == "prefetch_crash":
-        os.kill(os.getpid(), signal.SIGKILL)  # test hook: a preparation process that dies
-    prepare_onnx = getattr(timing, "prepare_onnx", None)
-    counts = _CountCache(Path(job["counts_dir"]) if job.get("counts_dir") else None)
-    try:
-        t0 = time.perf_counter()
-        spec = models.spec_from_dict(task.spec)
-        if job["count"]:
-            counts.get(task, spec)  # the count cache writes counts/<spec>_r<res>.json for the worker
-            out["count_s"] = time.perf_counter() - t0
-        if job["onnx_dtypes"] and callable(prepare_onnx):
-            t1 = time.perf_counter()
-            model = spec.build().eval()
-            out["build_s"] = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            prepare_onnx(model, resolution=task.resolution, dtypes=job["onnx_dtypes"], cache_key=task.spec_hash,
-                         cache_dir=job.get("onnx_cache_dir"), opset=job.get("opset"),
-                         exporter=job.get("exporter", "dynamo"))
-            out["export_s"] = time.perf_counter() - t2
-    except Exception as exc:  # the timing worker will meet (and record) the same error in the row
-        out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
-    return out
-
-
-def main() -> int:
-    """Entry point of ``python -m profiler.prefetch``: one JSON job per stdin line, one JSON answer per line."""
-    from profiler.worker import _die_with_parent
-
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # library prints go to stderr, never into the protocol
-    sys.stdout = sys.stderr
-    _die_with_parent()
-    import torch
-
-    torch.set_num_threads(1)  # one core per preparation process: the pool size sets the parallelism
-    log = os.environ.get(PREP_LOG_ENV)
-    for line in sys.stdin:
-        start = time.monotonic_ns()
-        res = prepare(json.loads(line))
-        if log:
-            with open(log, "a") as f:
-                f.write(f"prep {os.getpid()} {start} {time.monotonic_ns()}\n")
-        proto.write(json.dumps(res) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

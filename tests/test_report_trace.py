@@ -88,7 +88,7 @@ def test_roofline_figure_labels_measured_peaks() -> None:
     import pandas as pd
 
     from profiler.analysis.data import aggregate, split_cells, validate
-    from profiler.report.render import roofline_figure
+    from profiler.report.figures import roofline_figure
 
     key, cell = next((k, c) for k, c in split_cells(aggregate(validate(pd.read_csv(DATA)))) if k["dtype"] == "fp32")
     gpu = META["environment"]["gpu_name"]

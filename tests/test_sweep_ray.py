@@ -41,10 +41,16 @@ threads = 1
 """
 
 
-def _config(tmp_path: Path, iters: int = 3):
+def _config_file(tmp_path: Path, iters: int = 3) -> Path:
+    """The tiny three-model config written to ``tmp_path`` (``iters`` timed iterations per row)."""
     path = tmp_path / "tiny-ray.toml"
     path.write_text(CONFIG.format(iters=iters))
-    return load_config(path)
+    return path
+
+
+def _config(tmp_path: Path, iters: int = 3):
+    """The tiny config, loaded (also used by test_sweep_ray_node.py)."""
+    return load_config(_config_file(tmp_path, iters))
 
 
 def test_executor_ray_without_ray_exits_2_with_the_install_command(
@@ -131,8 +137,7 @@ def test_a_ray_task_that_raises_outside_a_measurement_fails_each_task_once_and_e
 @pytest.mark.slow
 def test_ray_resumes_a_run_the_subprocess_executor_started(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
-    cfg = tmp_path / "tiny-ray.toml"
-    cfg.write_text(CONFIG.format(iters=3))
+    cfg = _config_file(tmp_path)
     env = {**os.environ, "ARCHPROF_CACHE": str(tmp_path / "cache")}
     base = [sys.executable, "-m", "profiler", "sweep", "--device", "cpu", "--no-progress",
             "--results-dir", str(tmp_path / "res")]

@@ -7,30 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_sweep_ray import _config  # the same tiny three-model config (tests/ is on sys.path)
 
-from profiler.config import load_config
 from profiler.store import load_results
 from profiler.sweep import plan, run_sweep
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = """
-name = "tiny-ray-node"
-seed = 3
-count = false
-task_timeout_s = 240
-[models]
-include = ["mobilenet_v1_x0_25", "regnetx_200mf", "shufflenet_v2_x0_5"]
-[settings]
-resolutions = [32]
-batches = [1, 2]
-backends = ["eager"]
-[timing]
-iters = 400              # long enough that the victim is still measuring when its node goes
-warmup_iters = 1
-warmup_s = 0.0
-threads = 1
-"""
 
 
 def test_a_node_that_dies_mid_group_is_one_failed_row_and_the_sweep_goes_on(tmp_path: Path) -> None:
@@ -44,8 +27,7 @@ def test_a_node_that_dies_mid_group_is_one_failed_row_and_the_sweep_goes_on(tmp_
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
-    (tmp_path / "c.toml").write_text(CONFIG)
-    config = load_config(tmp_path / "c.toml")
+    config = _config(tmp_path, iters=400)  # long enough that the victim is still measuring when its node goes
     tasks = plan(config, "cpu")
     victim = tasks[2].key
     removed: list[str] = []

@@ -4,7 +4,8 @@
 >>> html = build_report("profiler/data/published_pycls_v100.csv", n_boot=200)  # doctest: +SKIP
 
 ``build_report(path)`` → HTML string; ``write_report(path, out)`` writes it. Figures come from ``plots`` and
-``plots_raw`` (one function per plot, DataFrame → matplotlib Figure), tables from ``tables``, peaks from ``peaks``.
+``plots_raw`` (one function per plot, DataFrame → matplotlib Figure; ``figures`` draws and inlines them), tables
+from ``tables`` and ``cell_tables``, peaks from ``peaks``.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def overhead_plot(df: pd.DataFrame) -> Figure:
 def launch_section(raw: pd.DataFrame, cells: list[dict], figure: Callable[..., dict]) -> dict[str, Any] | None:
     """The report's launch-overhead section (tables and figure), or None without eager and a graph backend.
 
-    ``figure`` is the report's figure maker (``render._figure``: a failing plot becomes a visible note).
+    ``figure`` is the report's figure maker (``figures._figure``: a failing plot becomes a visible note).
     """
     try:
         df = overhead_frame(raw)

@@ -6,65 +6,18 @@ and opens from disk or an e-mail attachment. A failing analysis or figure become
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from profiler.report import overhead, plots, plots_raw, tables, trace_section
-from profiler.report.peaks import roofline_peak
+from profiler.report import cell_tables, overhead, plots_raw, tables, trace_section
+from profiler.report.figures import _figure, cell_figures
 from profiler.runs import RunMeta, open_run
 
 MAX_CELLS = 4  # per-cell figures beyond this would drown the report; the tables still cover every cell
-SVG_MAX_POINTS = 200  # above this, scatter plots become 100-dpi PNG (SVG grows with every marker)
-STYLE = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "svg.fonttype": "none",
-    "svg.hashsalt": "archprof",
-    "font.family": ["DejaVu Sans"],
-}
-
-
-def fig_to_data_uri(fig, fmt: str = "svg") -> str:
-    """A Figure as a ``data:`` URI (SVG, or PNG at 100 dpi)."""
-    import matplotlib
-
-    buf = io.BytesIO()
-    with matplotlib.rc_context(STYLE):
-        if fmt == "svg":
-            fig.savefig(buf, format="svg", metadata={"Date": None})
-            mime = "image/svg+xml"
-        else:
-            fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
-            mime = "image/png"
-    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
-
-
-def _figure(title: str, caption: str, make, *args, n_points: int = 0) -> dict:
-    """Draw one figure; any failure becomes a visible 'unavailable' note with the reason."""
-    import matplotlib
-
-    try:
-        with matplotlib.rc_context(STYLE):
-            fig = make(*args)
-        if fig is None:
-            return {"title": title, "caption": caption, "error": "not applicable to this data"}
-        return {
-            "title": title,
-            "caption": caption,
-            "src": fig_to_data_uri(fig, "svg" if n_points <= SVG_MAX_POINTS else "png"),
-        }
-    except Exception as exc:  # one bad figure must not cost the reader the rest of the report
-        return {"title": title, "caption": caption, "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _env(meta: RunMeta) -> dict:
@@ -129,42 +82,6 @@ def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
     }
 
 
-def cell_figures(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: str, env: dict | None = None) -> list:
-    """The figures of one analysis cell."""
-    n = len(cell)
-    curves = "Curves: fitted M0 (FLOPs alone), M3 (√F + A) and M4 (F + √F + A); M3/M4 follow the cell's typical "
-    curves += "other counts at each x (power-law trend across its models)."
-    figs = [
-        _figure("Latency vs FLOPs", curves, plots.latency_vs_flops, cell, n_points=n),
-        _figure("Latency vs activations", curves, plots.latency_vs_acts, cell, n_points=n),
-        _figure("Latency vs parameters", curves, plots.latency_vs_params, cell, n_points=n),
-        _figure(
-            "Predicted vs measured, family held out",
-            "Each family is predicted by a fit to the other families. Band: ±10 %.",
-            plots.predicted_vs_measured,
-            cell,
-            n_points=2 * n,
-        )
-        | {"wide": True},
-        _figure(
-            "Residuals by family",
-            "In-sample relative residuals of M0 and M3. Band: ±10 %.",
-            plots.residuals_by_family,
-            cell,
-            n_points=2 * n,
-        ),
-    ]
-    return [*figs, roofline_figure(cell, dtype, gpu_name, device, env)]
-
-
-def roofline_figure(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: str, env: dict | None) -> dict:
-    """The roofline under measured peaks (``env["peaks"]``) or the data sheet's, labelled; skipped with a reason."""
-    peak, which = roofline_peak(env, gpu_name, device, dtype)
-    if peak is None:
-        return {"title": "Roofline", "caption": "", "error": f"skipped: {which} (peak compute and bandwidth unknown)"}
-    note = f"{plots_raw.ROOFLINE_NOTE}. Roofs: {which}."
-    return _figure("Roofline", note, plots_raw.roofline, cell, peak, dtype, n_points=len(cell))
-
 
 def _analysis_inputs(source: str) -> dict:
     """Per-op tables' run directory and measured peaks for the analysis; none when ``source`` is not a path."""
@@ -209,7 +126,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "summary": summary,
         "explanation": (c.get("explanation") or {}).get("text"),
         "notes": c["heldout"].get("notes", []),
-        "tables": [tables.coefficients(c), *tables.heldout(c), tables.tests(c)],
+        "tables": [cell_tables.coefficients(c), *cell_tables.heldout(c), cell_tables.tests(c)],
         "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
     }
 

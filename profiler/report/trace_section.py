@@ -93,7 +93,7 @@ def _roofline_text(bounds: dict[str, int], peaks: dict[str, Any], dtype: str) ->
 
 def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
     """What the template shows of one trace: facts, the chart (inline PNG), a table of the top layers."""
-    from profiler.report.render import _figure
+    from profiler.report.figures import _figure
     from profiler.report.tables import _c, _num, _table
 
     t = doc["totals"]
