@@ -217,7 +217,10 @@ def test_eager_cpu_fp32_leaves_the_pristine_model_as_it_was() -> None:
     from profiler.timing import TimingConfig, measure
     from profiler.worker import _model_for
 
+    from profiler.timing.calibrate import calibrate_bn
+
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()).eval()
+    calibrate_bn(model, 16)  # measure sets the batch-norm statistics once per resolution, from a seeded input
     before = {k: v.clone() for k, v in model.state_dict().items()}
     task = Task(model="m", family="f", spec={}, spec_hash="h", backend="eager", device="cpu", dtype="fp32",
                 memory_format="contiguous", batch=2, resolution=16, repeat=0)
