@@ -51,6 +51,16 @@ def phases_of(details: dict[str, Any], samples_ms: list[float]) -> dict[str, flo
     if "timed_s" not in out and samples_ms:
         out["timed_s"] = sum(samples_ms) / 1000.0
     return out
+
+
+def failed_phases(exc: BaseException) -> dict[str, float]:
+    """The timing layer's phases that ran before ``exc`` (``exc.phases``, set by ``measure``); absent ones stay
+    absent, so that a phase that never started is NULL in the row, not 0."""
+    got = getattr(exc, "phases", None)
+    got = got if isinstance(got, dict) else {}
+    return {k: float(v) for k, v in got.items() if k in _PHASES[2:] and v is not None}
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
@@ -143,6 +153,7 @@ def run_tasks(
         row = {**task.base_row(), "worker_pid": os.getpid(), "started_at": _now(), "build_s": 0.0,
                **placement(task.device)}
         t0 = time.perf_counter()
+        partial: dict[str, Any] = {}  # details known before measuring: a failed row keeps them
         try:
             if task.spec_hash not in pristine:
                 pristine.clear()  # one model at a time in memory
@@ -162,21 +173,28 @@ def run_tasks(
             if (factor := slowdown_factor(task.model)) != 1.0:  # test hook: never slow a model other rows share
                 given, model_source = slowed(copy.deepcopy(given), factor), "copy"
             copy_s = time.perf_counter() - t_copy  # part of the row's overhead (the estimate's row_s)
+            partial |= {"model_source": model_source, "model_copy_s": copy_s}
+            if factor != 1.0:
+                partial["test_slowdown"] = factor  # recorded with the row: never mistaken for real data
             result = measure(
                 given, backend=task.backend, device=task.device, dtype=task.dtype,
                 batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
                 timer=RecordingTimer(timer_log, task.device) if timer_log else None,
             )
-            result.details |= {"model_source": model_source, "model_copy_s": copy_s}
-            if factor != 1.0:
-                result.details["test_slowdown"] = factor  # recorded with the row: never mistaken for real data
+            result.details |= partial
             row.update(result.stats)
             row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)
             row.update(phases_of(result.details, result.samples_ms))
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
             row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            # What the timing layer spent before failing (export, session, warm-up...) is part of the sweep's cost.
+            if phases := failed_phases(exc):
+                row.update(phases)
+                partial["phases"] = phases
+            if partial:
+                row["details_json"] = json.dumps(partial, default=str)
         if row["status"] == "failed":
             converted.clear()
             _release(task.device)  # outside the except block: its traceback no longer pins the failed tensors

@@ -35,6 +35,7 @@ from profiler.timing.protocol import (
     ExportError,
     MeasurementError,
     OutputMismatchError,
+    PhaseLog,
     ProviderError,
     TimingConfig,
     TimingResult,
@@ -55,6 +56,7 @@ __all__ = [
     "HostTimer",
     "MeasurementError",
     "OutputMismatchError",
+    "PhaseLog",
     "ProviderError",
     "TimingConfig",
     "TimingResult",
@@ -90,8 +92,10 @@ def measure(
     ``model`` is converted in place (moved to the device, cast to the dtype). ``cache_key`` (e.g. a spec
     hash) lets the ONNX export be reused (``prepare_onnx`` makes it ahead of time); ``timer`` replaces the
     per-iteration timer (tests). ``details["phases"]`` holds the wall seconds of this call's phases
-    (onnxruntime: export_s, load_s, warmup_s, timed_s; eager: load_s, warmup_s, timed_s).
-    Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails.
+    (onnxruntime: export_s, load_s, warmup_s, timed_s; eager: load_s, warmup_s, timed_s; cudagraph/compile:
+    compile_s, warmup_s, timed_s).
+    Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails; any
+    exception raised while measuring carries ``.phases``, the phases that ran before it (``PhaseLog``).
     """
     config = config or TimingConfig()
     validate_request(backend, device, dtype, memory_format, batch, resolution, ort_cuda_graph=config.ort_cuda_graph)
@@ -99,27 +103,28 @@ def measure(
     from profiler.timing.allocator import keep_heap
 
     allocator = keep_heap()  # before anything is allocated for this measurement (see allocator.py)
-    if backend in ("cudagraph", "compile"):
-        from profiler.timing.graphs import measure_graph
+    with PhaseLog().attached_to_errors() as phases:  # one place: every backend's failure leaves with its phases
+        if backend in ("cudagraph", "compile"):
+            from profiler.timing.graphs import measure_graph
 
-        samples, details = measure_graph(
-            model, backend=backend, device=device, dtype=dtype, batch=batch, resolution=resolution,
-            memory_format=memory_format, config=config, timer=timer,
-        )
-    elif backend == "eager":
-        from profiler.timing.eager import measure_eager
+            samples, details = measure_graph(
+                model, backend=backend, device=device, dtype=dtype, batch=batch, resolution=resolution,
+                memory_format=memory_format, config=config, timer=timer, phases=phases,
+            )
+        elif backend == "eager":
+            from profiler.timing.eager import measure_eager
 
-        samples, details = measure_eager(
-            model, device=device, dtype=dtype, batch=batch, resolution=resolution,
-            memory_format=memory_format, config=config, timer=timer,
-        )
-    else:
-        from profiler.timing.onnx import measure_onnx
+            samples, details = measure_eager(
+                model, device=device, dtype=dtype, batch=batch, resolution=resolution,
+                memory_format=memory_format, config=config, timer=timer, phases=phases,
+            )
+        else:
+            from profiler.timing.onnx import measure_onnx
 
-        samples, details = measure_onnx(
-            model, device=device, dtype=dtype, batch=batch, resolution=resolution, config=config,
-            cache_key=cache_key, cache_dir=cache_dir, timer=timer,
-        )
+            samples, details = measure_onnx(
+                model, device=device, dtype=dtype, batch=batch, resolution=resolution, config=config,
+                cache_key=cache_key, cache_dir=cache_dir, timer=timer, phases=phases,
+            )
     details = {"backend": backend, "device": device, "dtype": dtype, "memory_format": memory_format,
                "batch": batch, "resolution": resolution, "config": config.to_dict(), "allocator": allocator,
                **details}
