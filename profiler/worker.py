@@ -130,13 +130,17 @@ def run_tasks(
     onnx_cache_dir: Path | str | None = None,
     on_start: Callable[[Task], None] | None = None,
     should_start: Callable[[Task], bool] | None = None,
+    on_phase: Callable[[Task, str, float | None], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Measure ``tasks`` in this process, yielding one result row each; a failure is a ``failed`` row.
 
     ``should_start(task) -> False`` (the time budget) stops the loop before that task: no row, nothing started.
+    ``on_phase(task, phase, None | seconds)`` hears each phase start and end (build_s, count_s, the timing ones).
     """
+    import functools
+
     import models
-    from profiler.timing import TimingConfig, measure
+    from profiler.timing import PhaseLog, TimingConfig, measure
 
     counts = _CountCache(Path(counts_dir) if counts_dir else None)
     from profiler.estimate import onnx_cache_checker
@@ -154,19 +158,21 @@ def run_tasks(
                **placement(task.device)}
         t0 = time.perf_counter()
         partial: dict[str, Any] = {}  # details known before measuring: a failed row keeps them
+        heard = functools.partial(on_phase, task) if on_phase is not None else None
+        own = PhaseLog(heard)  # the worker's phases (build_s, count_s); the timing layer keeps its own
         try:
+            own.put("build_s", 0.0)  # 0: the model of the previous row serves this one
             if task.spec_hash not in pristine:
                 pristine.clear()  # one model at a time in memory
                 converted.clear()
                 _drop_ort_session()  # the last model's session cannot serve this one
-                spec = models.spec_from_dict(task.spec)
-                pristine[task.spec_hash] = (spec, spec.build().eval())
-                row["build_s"] = time.perf_counter() - t0
+                with own.timing("build_s"):
+                    spec = models.spec_from_dict(task.spec)
+                    pristine[task.spec_hash] = (spec, spec.build().eval())
             spec, model = pristine[task.spec_hash]
             if task.count:
-                t_count = time.perf_counter()
-                row.update(counts.get(task, spec))
-                row["count_s"] = time.perf_counter() - t_count
+                with own.timing("count_s"):
+                    row.update(counts.get(task, spec))
             _inject(task.fault)
             t_copy = time.perf_counter()
             given, model_source = _model_for(task, model, graph_cached, converted)
@@ -180,15 +186,15 @@ def run_tasks(
                 given, backend=task.backend, device=task.device, dtype=task.dtype,
                 batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
-                timer=RecordingTimer(timer_log, task.device) if timer_log else None,
+                timer=RecordingTimer(timer_log, task.device) if timer_log else None, on_phase=heard,
             )
             result.details |= partial
             row.update(result.stats)
             row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)
-            row.update(phases_of(result.details, result.samples_ms))
+            row.update(own, **phases_of(result.details, result.samples_ms))
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
-            row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            row.update(own, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
             # What the timing layer spent before failing (export, session, warm-up...) is part of the sweep's cost.
             if phases := failed_phases(exc):
                 row.update(phases)
@@ -288,10 +294,13 @@ def main() -> int:
     def started(task: Task) -> None:
         proto.write(json.dumps({"event": "start", "key": task.key}) + "\n")
 
+    def phase(task: Task, name: str, seconds: float | None) -> None:  # a killed task's row keeps these
+        proto.write(json.dumps({"event": "phase", "key": task.key, "phase": name, "s": seconds}) + "\n")
+
     stop_at, estimates = job.get("stop_at_unix"), job.get("estimates_s")
     n = 0
     for row in run_tasks(tasks, job.get("counts_dir"), job.get("onnx_cache_dir"), on_start=started,
-                         should_start=lambda t: fits(t, stop_at, estimates)):
+                         should_start=lambda t: fits(t, stop_at, estimates), on_phase=phase):
         proto.write(json.dumps({"event": "row", "row": row}, default=str) + "\n")
         n += 1
     if n < len(tasks):

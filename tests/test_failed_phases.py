@@ -147,8 +147,15 @@ def test_failed_ort_row_after_export_has_its_phases(tmp_path: Path, garbage_outp
     from profiler.worker import run_tasks
 
     monkeypatch.setattr(models, "spec_from_dict", lambda data: _TinySpec())
-    [row] = list(run_tasks([_task("onnxruntime")], onnx_cache_dir=tmp_path / "onnx"))
+    heard: list[tuple[str, float | None]] = []
+    [row] = list(run_tasks([_task("onnxruntime")], onnx_cache_dir=tmp_path / "onnx",
+                           on_phase=lambda task, name, s: heard.append((name, s))))
     assert row["status"] == "failed" and row["error"].startswith("OutputMismatchError: onnxruntime fp32 output")
+    # The worker reports each phase's start (None) and end (seconds so far) as it goes: what its parent keeps
+    # when it has to kill the worker.
+    assert [n for n, s in heard if s is None] == ["build_s", "export_s", "load_s", "warmup_s"]
+    assert {n: s for n, s in heard if s is not None} == {k: row[k] for k in ("build_s", "export_s", "load_s",
+                                                                              "warmup_s")}
     assert row["build_s"] > 0 and row["export_s"] > 0 and row["load_s"] > 0 and row["warmup_s"] > 0
     details = json.loads(row["details_json"])
     assert details["model_source"] == "copy" and set(details["phases"]) == {"export_s", "load_s", "warmup_s"}
@@ -205,3 +212,50 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
     console.print(phase_table(session))
     text = console.export_text()
     assert "ONNX export" in text and "failed rows' (3.0 s before failing)" in text
+
+
+# --- a killed worker's row (the parent's side) -----------------------------------------------------------------
+
+FAKE_WORKER = """
+import json, os, signal, sys, time
+
+job = json.loads(sys.stdin.readline())
+task = job["tasks"][0]
+
+
+def say(**msg):
+    sys.stdout.write(json.dumps(msg) + "\\n")
+    sys.stdout.flush()
+
+
+say(event="start", key=TASK_KEY(task))
+for name, s in (("build_s", 0.0), ("build_s", None), ("build_s", 0.25), ("export_s", None), ("export_s", 1.5),
+                ("load_s", None)):
+    say(event="phase", key=TASK_KEY(task), phase=name, s=s)
+time.sleep(0.3)  # in load_s
+if task["fault"] == "crash":
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(60)  # "hang": the parent kills it at the task's timeout
+"""
+
+
+@pytest.mark.parametrize("fault", ["crash", "hang"])
+def test_killed_worker_row_keeps_the_phases_it_reported(tmp_path: Path, fault: str) -> None:
+    """A stand-in worker (no torch: fast) reports phases, then dies or hangs inside load_s."""
+    from dataclasses import replace
+
+    from profiler.executor import SubprocessExecutor
+
+    task = replace(_task("onnxruntime", fault=fault), timeout_s=1.0)
+    root = tmp_path / "fake"
+    (root / "profiler").mkdir(parents=True)
+    (root / "profiler" / "__init__.py").write_text("")
+    key = repr(task.key)
+    (root / "profiler" / "worker.py").write_text(FAKE_WORKER.replace("TASK_KEY(task)", key))
+    [row] = list(SubprocessExecutor(package_root=root).run([task]))
+    assert row["status"] == "failed" and ("SIGKILL" in row["error"] or "timed out" in row["error"]), row["error"]
+    assert row["build_s"] == 0.25 and row["export_s"] == 1.5 and row["load_s"] > 0  # load_s: up to the kill
+    if fault == "hang":
+        assert "timed out after 1 s" in row["error"] and row["load_s"] > 0.5  # killed 1 s after the start
+    assert "warmup_s" not in row and "timed_s" not in row  # never started: NULL
+    assert json.loads(row["details_json"])["phases"] == {"export_s": 1.5, "load_s": row["load_s"]}

@@ -35,6 +35,7 @@ from profiler.timing.protocol import (
     ExportError,
     MeasurementError,
     OutputMismatchError,
+    PhaseListener,
     PhaseLog,
     ProviderError,
     TimingConfig,
@@ -56,6 +57,7 @@ __all__ = [
     "HostTimer",
     "MeasurementError",
     "OutputMismatchError",
+    "PhaseListener",
     "PhaseLog",
     "ProviderError",
     "TimingConfig",
@@ -86,12 +88,14 @@ def measure(
     cache_key: str | None = None,
     cache_dir: Path | str | None = None,
     timer: Any = None,
+    on_phase: PhaseListener | None = None,
 ) -> TimingResult:
     """Time ``model`` on a (batch, 3, resolution, resolution) input; every sample kept, summarized.
 
     ``model`` is converted in place (moved to the device, cast to the dtype). ``cache_key`` (e.g. a spec
     hash) lets the ONNX export be reused (``prepare_onnx`` makes it ahead of time); ``timer`` replaces the
-    per-iteration timer (tests). ``details["phases"]`` holds the wall seconds of this call's phases
+    per-iteration timer (tests); ``on_phase(name, None | seconds)`` hears each phase start and end (a sweep worker
+    reports them to its parent). ``details["phases"]`` holds the wall seconds of this call's phases
     (onnxruntime: export_s, load_s, warmup_s, timed_s; eager: load_s, warmup_s, timed_s; cudagraph/compile:
     compile_s, warmup_s, timed_s).
     Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails; any
@@ -103,7 +107,7 @@ def measure(
     from profiler.timing.allocator import keep_heap
 
     allocator = keep_heap()  # before anything is allocated for this measurement (see allocator.py)
-    with PhaseLog().attached_to_errors() as phases:  # one place: every backend's failure leaves with its phases
+    with PhaseLog(on_phase).attached_to_errors() as phases:  # one place: every backend's failure leaves with its phases
         if backend in ("cudagraph", "compile"):
             from profiler.timing.graphs import measure_graph
 

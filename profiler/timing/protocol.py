@@ -66,18 +66,35 @@ class DeviceOOMError(MeasurementError):
     """The device ran out of memory for this (model, batch, resolution)."""
 
 
+# on_phase(name, None) when phase ``name`` starts, on_phase(name, seconds so far in it) when it ends.
+PhaseListener = Callable[[str, "float | None"], None]
+
+
 class PhaseLog(dict[str, float]):
     """Wall seconds per phase of one measurement (export_s, compile_s, load_s, warmup_s, timed_s), recorded as
     each phase runs, so that a failure still knows what was spent: the failing phase holds its seconds up to the
-    failure, a phase that never started is absent (a NULL column, not 0)."""
+    failure, a phase that never started is absent (a NULL column, not 0). ``listener`` hears each phase start
+    and end (a sweep worker reports them, so that even a killed task's row keeps its phases)."""
+
+    def __init__(self, listener: PhaseListener | None = None) -> None:
+        super().__init__()
+        self.listener = listener
+
+    def put(self, name: str, seconds: float) -> None:
+        """Set phase ``name`` to ``seconds`` (and tell the listener)."""
+        self[name] = seconds
+        if self.listener is not None:
+            self.listener(name, seconds)
 
     def add(self, name: str, seconds: float) -> None:
         """Add ``seconds`` to phase ``name`` (ONNX Runtime's warm-up is its first run plus the warm-up loop)."""
-        self[name] = self.get(name, 0.0) + seconds
+        self.put(name, self.get(name, 0.0) + seconds)
 
     @contextlib.contextmanager
     def timing(self, name: str) -> Iterator[None]:
         """Time the block as phase ``name``, also when it raises."""
+        if self.listener is not None:
+            self.listener(name, None)
         t0 = time.perf_counter()
         try:
             yield
