@@ -211,7 +211,7 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
     console.print(phase_table(session))
     text = console.export_text()
-    assert "ONNX export" in text and "failed rows' (3.0 s before failing)" in text
+    assert "ONNX export" in text and "phases include 1 failed row(s): 3.0 s spent before failing" in text
 
 
 # --- a killed worker's row (the parent's side) -----------------------------------------------------------------
