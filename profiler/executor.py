@@ -82,7 +82,7 @@ class InlineExecutor(Executor):
                 return
 
 
-class _Phases:
+class PhaseTracker:
     """The in-flight task's phases from its worker's ``phase`` events: what a killed task's row keeps."""
 
     def __init__(self) -> None:
@@ -179,7 +179,7 @@ class SubprocessExecutor(Executor):
                "onnx_cache_dir": _str(self.onnx_cache_dir), "stop_at_unix": self.stop_at_unix,
                "estimates_s": {t.key: (self.estimates_s or {}).get(t.key, 0.0) for t in pending}}
         inflight: Task | None = None
-        phases = _Phases()
+        phases = PhaseTracker()
         started_any = False
         # Until the first task starts, the worker is importing and building: allow it the first task's timeout.
         deadline = time.monotonic() + pending[0].timeout_s
@@ -204,7 +204,7 @@ class SubprocessExecutor(Executor):
                     break
                 msg = json.loads(line)
                 if msg["event"] == "start":
-                    inflight, started_any, phases = by_key[msg["key"]], True, _Phases()
+                    inflight, started_any, phases = by_key[msg["key"]], True, PhaseTracker()
                     deadline = time.monotonic() + inflight.timeout_s
                     if self.on_start is not None:
                         self.on_start(inflight)

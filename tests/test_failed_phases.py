@@ -259,3 +259,22 @@ def test_killed_worker_row_keeps_the_phases_it_reported(tmp_path: Path, fault: s
         assert "timed out after 1 s" in row["error"] and row["load_s"] > 0.5  # killed 1 s after the start
     assert "warmup_s" not in row and "timed_s" not in row  # never started: NULL
     assert json.loads(row["details_json"])["phases"] == {"export_s": 1.5, "load_s": row["load_s"]}
+
+
+def test_ray_driver_puts_the_reported_phases_into_a_dead_workers_row() -> None:
+    """The Ray driver's bookkeeping (no cluster needed): phase events in, the killed task's row out."""
+    from collections import deque
+
+    from profiler.executor_ray import RayExecutor, _Slot
+
+    task = _task("onnxruntime")
+    slot, driver = _Slot(pending=[task], deadline=0.0), object.__new__(RayExecutor)
+    driver.on_start = None
+    events = [{"event": "start", "key": task.key}]
+    events += [{"event": "phase", "key": task.key, "phase": n, "s": s}
+               for n, s in (("build_s", 0.0), ("export_s", None), ("export_s", 1.5), ("load_s", None))]
+    for msg in events:
+        assert list(RayExecutor._handle(driver, slot, msg)) == []
+    [row] = list(RayExecutor._fail(slot, task, "Ray worker died (ActorDiedError): killed", deque()))
+    assert row["status"] == "failed" and row["build_s"] == 0.0 and row["export_s"] == 1.5 and row["load_s"] >= 0
+    assert "warmup_s" not in row and set(json.loads(row["details_json"])["phases"]) == {"export_s", "load_s"}
