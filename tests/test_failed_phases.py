@@ -108,6 +108,25 @@ def test_any_exception_from_a_backend_carries_phases() -> None:
     assert set(info.value.phases) == {"load_s", "warmup_s"}
 
 
+def test_compile_failures_carry_the_phases_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    from profiler.timing import CompileError
+    from tests.test_timing_graphs import _fake_compile, tiny_net
+
+    kw = dict(backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
+    _fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
+    with pytest.raises(CompileError, match="inductor exploded") as info:
+        measure(tiny_net(), **kw)
+    assert set(info.value.phases) == {"compile_s"}  # failed while compiling: its seconds up to the failure
+    _fake_compile(monkeypatch, scale=1.5)
+    with pytest.raises(OutputMismatchError) as info:
+        measure(tiny_net(), **kw)
+    assert set(info.value.phases) == {"compile_s"}
+    _fake_compile(monkeypatch, graphs_per_call=(1, 0, 0, 1, 0))  # a recompilation found after the timed loop
+    with pytest.raises(CompileError, match="recompiled") as info:
+        measure(tiny_net(), **kw)
+    assert set(info.value.phases) == {"compile_s", "warmup_s", "timed_s"}
+
+
 def test_success_phases_are_unchanged_by_the_log(tmp_path: Path) -> None:
     tonnx.clear_session_cache()
     r = measure(Tiny(), cache_key="ok", cache_dir=tmp_path, **ORT)
