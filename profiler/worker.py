@@ -34,6 +34,7 @@ from profiler.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor
 
 PARENT_PID_ENV = "ARCHPROF_PARENT_PID"
 _PHASES = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
+_TIMING_PHASES = _PHASES[2:]  # the timing layer's; build_s and count_s are the worker's own
 
 
 def fits(task: Task, stop_at_unix: float | None, estimates_s: dict[str, float] | None) -> bool:
@@ -58,7 +59,7 @@ def failed_phases(exc: BaseException) -> dict[str, float]:
     absent, so that a phase that never started is NULL in the row, not 0."""
     got = getattr(exc, "phases", None)
     got = got if isinstance(got, dict) else {}
-    return {k: float(v) for k, v in got.items() if k in _PHASES[2:] and v is not None}
+    return {k: float(v) for k, v in got.items() if k in _TIMING_PHASES and v is not None}
 
 
 def _now() -> str:

@@ -67,7 +67,7 @@ class DeviceOOMError(MeasurementError):
 
 
 # on_phase(name, None) when phase ``name`` starts, on_phase(name, seconds so far in it) when it ends.
-PhaseListener = Callable[[str, "float | None"], None]
+PhaseListener = Callable[[str, float | None], None]
 
 
 class PhaseLog(dict[str, float]):
