@@ -7,8 +7,9 @@
 Each side runs ``python -m profiler sweep --device cpu --no-progress`` in its own checkout with its own, empty
 ONNX/count cache (``ARCHPROF_CACHE``), so both start cold; ``--cache DIR`` shares one (warm after the first side).
 Phases come from the rows (warm-up from ``details.warmup_s_done`` where a run has no phase columns, timed = the
-samples' sum) and from the session (the prefetch pool's preparation before timing); "other" is the rest of the
-wall time: process starts, imports, model copies, and whatever a side does not report. Prints the load average:
+samples' sum), failed rows included (the phases that ran before the failure; "failed rows' phases" says how much
+of the total that is), and from the session (the prefetch pool's preparation before timing); "other" is the rest
+of the wall time: process starts, imports, model copies, and whatever a side does not report. Prints the load average:
 on a shared machine the figures move with it; compare sides run back to back.
 """
 
@@ -57,6 +58,7 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
     conn.row_factory = sqlite3.Row
     phases = dict.fromkeys(PHASES, 0.0)
     failed = exports = 0
+    failed_s = 0.0
     for r in conn.execute("SELECT * FROM measurements"):
         r = dict(r)
         failed += r["status"] != "ok"
@@ -68,6 +70,7 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
             r["warmup_s"] = details.get("warmup_s_done")
         for p in PHASES:
             phases[p] += float(r.get(p) or 0.0)
+            failed_s += float(r.get(p) or 0.0) if r["status"] != "ok" else 0.0
     pf = session.get("prefetch") or {}
     phases["prepare before timing"] = float(pf.get("before_s") or 0.0)
     phases["wait for prefetch"] = float(pf.get("wait_s") or 0.0)
@@ -75,6 +78,7 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
     phases["other"] = max(0.0, wall - sum(phases.values()))
     pool_exports = int(pf.get("prepared") or 0) if pf.get("prepare_onnx") else 0
     return {"wall_s": wall, "timed_s": float(session["timed_s"]), "rows": session["rows"], "failed": failed,
+            "failed rows' phases": f"{failed_s:.1f} s",
             "exports": f"{exports} in worker, {pool_exports} pairs in pool", "phases": phases}
 
 
@@ -108,7 +112,7 @@ def main() -> int:
           f"; load average before {' '.join(load_before)}, after {' '.join(load_after)} (2-core machine)")
     print(f"{'':<34}" + "".join(f"{n:>30}" for n in names))
     for key, fmt in (("wall_s", "{:.1f} s"), ("timed_s", "{:.2f} s"), ("rows", "{}"), ("failed", "{}"),
-                     ("exports", "{}")):
+                     ("failed rows' phases", "{}"), ("exports", "{}")):
         print(f"{key:<34}" + "".join(f"{fmt.format(sides[n][key]):>30}" for n in names))
     ratio = [sides[n]["wall_s"] / sides[n]["timed_s"] if sides[n]["timed_s"] else float("nan") for n in names]
     print(f"{'wall / timed':<34}" + "".join(f"{r:>30.1f}" for r in ratio))

@@ -3,7 +3,8 @@
 - ``SubprocessExecutor`` (default): a fresh ``python -m profiler.worker`` process per group of tasks (one model,
   one repeat), so a crash, a leak or allocator/cuDNN state never outlives a model. A worker that dies turns its
   in-flight task into a failed row naming the exit signal, and a new worker takes the rest of the group; a task
-  running longer than its ``timeout_s`` is killed the same way.
+  running longer than its ``timeout_s`` is killed the same way. The worker reports each phase's start and end
+  (``phase`` events), so such a row still carries the phases that ran, the one it was killed in up to the kill.
 - ``InlineExecutor``: the same work in this process (debugging; no isolation).
 A cluster executor (e.g. Ray, one worker per GPU) implements the same ``run(tasks) -> Iterator[row]``.
 """
@@ -81,6 +82,29 @@ class InlineExecutor(Executor):
                 return
 
 
+class PhaseTracker:
+    """The in-flight task's phases from its worker's ``phase`` events: what a killed task's row keeps."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, float] = {}
+        self.running: tuple[str, float] | None = None  # (phase, monotonic start)
+
+    def event(self, name: str, seconds: float | None) -> None:
+        if seconds is None:
+            self.running = (name, time.monotonic())
+        else:
+            self.done[name], self.running = float(seconds), None  # seconds: the phase's total so far
+
+    def row(self) -> dict[str, Any]:
+        """Phase columns (and details) of a failed row: the running phase counts up to now."""
+        out = dict(self.done)
+        if self.running is not None:
+            name, t0 = self.running
+            out[name] = out.get(name, 0.0) + time.monotonic() - t0
+        timing = {k: v for k, v in out.items() if k not in ("build_s", "count_s")}
+        return {**out, "details_json": json.dumps({"phases": timing})} if timing else out
+
+
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -155,6 +179,7 @@ class SubprocessExecutor(Executor):
                "onnx_cache_dir": _str(self.onnx_cache_dir), "stop_at_unix": self.stop_at_unix,
                "estimates_s": {t.key: (self.estimates_s or {}).get(t.key, 0.0) for t in pending}}
         inflight: Task | None = None
+        phases = PhaseTracker()
         started_any = False
         # Until the first task starts, the worker is importing and building: allow it the first task's timeout.
         deadline = time.monotonic() + pending[0].timeout_s
@@ -173,16 +198,18 @@ class SubprocessExecutor(Executor):
                     proc.wait()
                     pending.remove(task)
                     yield task.failed_row(f"timed out after {task.timeout_s:g} s; worker killed",
-                                          worker_pid=proc.pid)
+                                          worker_pid=proc.pid, **(phases.row() if task is inflight else {}))
                     return
                 if line is None:
                     break
                 msg = json.loads(line)
                 if msg["event"] == "start":
-                    inflight, started_any = by_key[msg["key"]], True
+                    inflight, started_any, phases = by_key[msg["key"]], True, PhaseTracker()
                     deadline = time.monotonic() + inflight.timeout_s
                     if self.on_start is not None:
                         self.on_start(inflight)
+                elif msg["event"] == "phase":
+                    phases.event(msg["phase"], msg["s"])
                 elif msg["event"] == "budget":
                     self.stopped_by_budget = True  # the worker did not start the rest: no rows, resumable
                 elif msg["event"] == "row":
@@ -203,7 +230,7 @@ class SubprocessExecutor(Executor):
                 victims = [pending[0]]
             for task in victims:
                 pending.remove(task)
-                yield task.failed_row(reason, worker_pid=proc.pid)
+                yield task.failed_row(reason, worker_pid=proc.pid, **(phases.row() if task is inflight else {}))
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.errors import UsageError
-from profiler.executor import Executor
+from profiler.executor import Executor, PhaseTracker
 from profiler.tasks import Task
 
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # holds profiler/ and models/
@@ -48,7 +48,8 @@ def _local_dir(path: str | None) -> str | None:
 
 
 def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Body of the Ray task: measure one group with ``run_tasks``, yielding ``hello``, ``start`` and ``row`` events."""
+    """Body of the Ray task: measure one group with ``run_tasks``, yielding ``hello``, ``start``, ``phase`` and
+    ``row`` events."""
     import queue
     import threading
 
@@ -72,7 +73,9 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
     def work() -> None:
         try:
             for row in run_tasks(tasks, _local_dir(job["counts_dir"]), _local_dir(job["onnx_cache_dir"]),
-                                 on_start=lambda t: events.put({"event": "start", "key": t.key})):
+                                 on_start=lambda t: events.put({"event": "start", "key": t.key}),
+                                 on_phase=lambda t, name, sec: events.put({"event": "phase", "key": t.key,
+                                                                            "phase": name, "s": sec})):
                 events.put({"event": "row", "row": {**row, "node": place["node"], "gpu_index": gpu_index}})
         except BaseException as exc:  # outside any measurement (those are rows): the driver gets it as RayTaskError
             raised.append(exc)
@@ -95,6 +98,7 @@ class _Slot:
     inflight: Task | None = None
     started_any: bool = False
     place: dict[str, Any] = field(default_factory=dict)  # node, gpu_index, worker_pid (row columns)
+    phases: PhaseTracker = field(default_factory=PhaseTracker)  # the in-flight task's, for a killed task's row
     ray_node_id: str | None = None
 
 
@@ -214,10 +218,12 @@ class RayExecutor(Executor):
             slot.deadline = time.monotonic() + slot.pending[0].timeout_s
         elif msg["event"] == "start":
             slot.inflight = next(t for t in slot.pending if t.key == msg["key"])
-            slot.started_any = True
+            slot.started_any, slot.phases = True, PhaseTracker()
             slot.deadline = time.monotonic() + slot.inflight.timeout_s
             if self.on_start is not None:
                 self.on_start(slot.inflight)
+        elif msg["event"] == "phase":
+            slot.phases.event(msg["phase"], msg["s"])
         elif msg["event"] == "row":
             slot.pending = [t for t in slot.pending if t.key != msg["row"]["task_key"]]
             slot.inflight = None
@@ -230,7 +236,7 @@ class RayExecutor(Executor):
         if rest:
             queue_.appendleft(rest)
         if task is not None:
-            yield task.failed_row(reason, **slot.place)
+            yield task.failed_row(reason, **slot.place, **(slot.phases.row() if task is slot.inflight else {}))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -219,6 +219,7 @@ def run_sweep(
         executor.on_start = progress.start
         timed_s, n_rows, n_failed = 0.0, 0, 0
         phases: dict[str, float] = {}
+        failed_phases_s = 0.0  # of those phases, the seconds failed rows spent before failing
         prefetch = getattr(executor, "prefetch", None)
         interrupted = False
         try:
@@ -232,9 +233,10 @@ def run_sweep(
                     n_failed += not ok
                     if ok and row.get("samples_ms"):
                         timed_s += sum(row["samples_ms"]) / 1000.0
-                    for name in PHASE_COLUMNS:
+                    for name in PHASE_COLUMNS:  # every row's, failed ones included: failures cost time too
                         if row.get(name) is not None:
                             phases[name] = phases.get(name, 0.0) + float(row[name])
+                            failed_phases_s += 0.0 if ok else float(row[name])
                     progress.advance(row)
         except KeyboardInterrupt:
             interrupted = True  # the rows stored so far stay; the session is recorded below, then re-raised
@@ -246,6 +248,7 @@ def run_sweep(
                    "overhead_ratio": round(wall_s / timed_s, 2) if timed_s > 0 else None,
                    "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": n_stored,
                    "phases_s": {k: round(v, 3) for k, v in phases.items()},
+                   "failed_phases_s": round(failed_phases_s, 3),
                    "argv": argv if argv is not None else sys.argv, "interrupted": interrupted}
         if prefetch is not None:
             session["prefetch"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in prefetch.stats.items()}

@@ -102,6 +102,10 @@ def phase_table(session: dict[str, Any]) -> Any:
     from rich.table import Table
 
     table = Table(title="where the wall time went", title_justify="left")
+    if session.get("failed"):  # a failed row's phases are those that ran before it failed
+        table.caption = (f"phases include {session['failed']} failed row(s): "
+                         f"{float(session.get('failed_phases_s') or 0.0):.1f} s spent before failing")
+        table.caption_justify = "left"
     table.add_column("phase")
     table.add_column("seconds", justify="right")
     table.add_column("share", justify="right")

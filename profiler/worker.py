@@ -34,6 +34,7 @@ from profiler.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor
 
 PARENT_PID_ENV = "ARCHPROF_PARENT_PID"
 _PHASES = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
+_TIMING_PHASES = _PHASES[2:]  # the timing layer's; build_s and count_s are the worker's own
 
 
 def fits(task: Task, stop_at_unix: float | None, estimates_s: dict[str, float] | None) -> bool:
@@ -51,6 +52,16 @@ def phases_of(details: dict[str, Any], samples_ms: list[float]) -> dict[str, flo
     if "timed_s" not in out and samples_ms:
         out["timed_s"] = sum(samples_ms) / 1000.0
     return out
+
+
+def failed_phases(exc: BaseException) -> dict[str, float]:
+    """The timing layer's phases that ran before ``exc`` (``exc.phases``, set by ``measure``); absent ones stay
+    absent, so that a phase that never started is NULL in the row, not 0."""
+    got = getattr(exc, "phases", None)
+    got = got if isinstance(got, dict) else {}
+    return {k: float(v) for k, v in got.items() if k in _TIMING_PHASES and v is not None}
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
@@ -120,13 +131,17 @@ def run_tasks(
     onnx_cache_dir: Path | str | None = None,
     on_start: Callable[[Task], None] | None = None,
     should_start: Callable[[Task], bool] | None = None,
+    on_phase: Callable[[Task, str, float | None], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Measure ``tasks`` in this process, yielding one result row each; a failure is a ``failed`` row.
 
     ``should_start(task) -> False`` (the time budget) stops the loop before that task: no row, nothing started.
+    ``on_phase(task, phase, None | seconds)`` hears each phase start and end (build_s, count_s, the timing ones).
     """
+    import functools
+
     import models
-    from profiler.timing import TimingConfig, measure
+    from profiler.timing import PhaseLog, TimingConfig, measure
 
     counts = _CountCache(Path(counts_dir) if counts_dir else None)
     from profiler.estimate import onnx_cache_checker
@@ -143,40 +158,50 @@ def run_tasks(
         row = {**task.base_row(), "worker_pid": os.getpid(), "started_at": _now(), "build_s": 0.0,
                **placement(task.device)}
         t0 = time.perf_counter()
+        partial: dict[str, Any] = {}  # details known before measuring: a failed row keeps them
+        heard = functools.partial(on_phase, task) if on_phase is not None else None
+        own = PhaseLog(heard)  # the worker's phases (build_s, count_s); the timing layer keeps its own
         try:
+            own.put("build_s", 0.0)  # 0: the model of the previous row serves this one
             if task.spec_hash not in pristine:
                 pristine.clear()  # one model at a time in memory
                 converted.clear()
                 _drop_ort_session()  # the last model's session cannot serve this one
-                spec = models.spec_from_dict(task.spec)
-                pristine[task.spec_hash] = (spec, spec.build().eval())
-                row["build_s"] = time.perf_counter() - t0
+                with own.timing("build_s"):
+                    spec = models.spec_from_dict(task.spec)
+                    pristine[task.spec_hash] = (spec, spec.build().eval())
             spec, model = pristine[task.spec_hash]
             if task.count:
-                t_count = time.perf_counter()
-                row.update(counts.get(task, spec))
-                row["count_s"] = time.perf_counter() - t_count
+                with own.timing("count_s"):
+                    row.update(counts.get(task, spec))
             _inject(task.fault)
             t_copy = time.perf_counter()
             given, model_source = _model_for(task, model, graph_cached, converted)
             if (factor := slowdown_factor(task.model)) != 1.0:  # test hook: never slow a model other rows share
                 given, model_source = slowed(copy.deepcopy(given), factor), "copy"
             copy_s = time.perf_counter() - t_copy  # part of the row's overhead (the estimate's row_s)
+            partial |= {"model_source": model_source, "model_copy_s": copy_s}
+            if factor != 1.0:
+                partial["test_slowdown"] = factor  # recorded with the row: never mistaken for real data
             result = measure(
                 given, backend=task.backend, device=task.device, dtype=task.dtype,
                 batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
                 config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
-                timer=RecordingTimer(timer_log, task.device) if timer_log else None,
+                timer=RecordingTimer(timer_log, task.device) if timer_log else None, on_phase=heard,
             )
-            result.details |= {"model_source": model_source, "model_copy_s": copy_s}
-            if factor != 1.0:
-                result.details["test_slowdown"] = factor  # recorded with the row: never mistaken for real data
+            result.details |= partial
             row.update(result.stats)
             row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
                        details_json=json.dumps(result.details, default=str), status="ok", error=None)
-            row.update(phases_of(result.details, result.samples_ms))
+            row.update(own, **phases_of(result.details, result.samples_ms))
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
-            row.update(status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            row.update(own, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+            # What the timing layer spent before failing (export, session, warm-up...) is part of the sweep's cost.
+            if phases := failed_phases(exc):
+                row.update(phases)
+                partial["phases"] = phases
+            if partial:
+                row["details_json"] = json.dumps(partial, default=str)
         if row["status"] == "failed":
             converted.clear()
             _release(task.device)  # outside the except block: its traceback no longer pins the failed tensors
@@ -270,10 +295,13 @@ def main() -> int:
     def started(task: Task) -> None:
         proto.write(json.dumps({"event": "start", "key": task.key}) + "\n")
 
+    def phase(task: Task, name: str, seconds: float | None) -> None:  # a killed task's row keeps these
+        proto.write(json.dumps({"event": "phase", "key": task.key, "phase": name, "s": seconds}) + "\n")
+
     stop_at, estimates = job.get("stop_at_unix"), job.get("estimates_s")
     n = 0
     for row in run_tasks(tasks, job.get("counts_dir"), job.get("onnx_cache_dir"), on_start=started,
-                         should_start=lambda t: fits(t, stop_at, estimates)):
+                         should_start=lambda t: fits(t, stop_at, estimates), on_phase=phase):
         proto.write(json.dumps({"event": "row", "row": row}, default=str) + "\n")
         n += 1
     if n < len(tasks):

@@ -215,9 +215,8 @@ def test_eager_cpu_fp32_leaves_the_pristine_model_as_it_was() -> None:
     import torch
 
     from profiler.timing import TimingConfig, measure
-    from profiler.worker import _model_for
-
     from profiler.timing.calibrate import calibrate_bn
+    from profiler.worker import _model_for
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()).eval()
     calibrate_bn(model, 16)  # measure sets the batch-norm statistics once per resolution, from a seeded input

@@ -35,6 +35,8 @@ from profiler.timing.protocol import (
     ExportError,
     MeasurementError,
     OutputMismatchError,
+    PhaseListener,
+    PhaseLog,
     ProviderError,
     TimingConfig,
     TimingResult,
@@ -55,6 +57,8 @@ __all__ = [
     "HostTimer",
     "MeasurementError",
     "OutputMismatchError",
+    "PhaseListener",
+    "PhaseLog",
     "ProviderError",
     "TimingConfig",
     "TimingResult",
@@ -84,14 +88,18 @@ def measure(
     cache_key: str | None = None,
     cache_dir: Path | str | None = None,
     timer: Any = None,
+    on_phase: PhaseListener | None = None,
 ) -> TimingResult:
     """Time ``model`` on a (batch, 3, resolution, resolution) input; every sample kept, summarized.
 
     ``model`` is converted in place (moved to the device, cast to the dtype). ``cache_key`` (e.g. a spec
     hash) lets the ONNX export be reused (``prepare_onnx`` makes it ahead of time); ``timer`` replaces the
-    per-iteration timer (tests). ``details["phases"]`` holds the wall seconds of this call's phases
-    (onnxruntime: export_s, load_s, warmup_s, timed_s; eager: load_s, warmup_s, timed_s).
-    Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails.
+    per-iteration timer (tests); ``on_phase(name, None | seconds)`` hears each phase start and end (a sweep worker
+    reports them to its parent). ``details["phases"]`` holds the wall seconds of this call's phases
+    (onnxruntime: export_s, load_s, warmup_s, timed_s; eager: load_s, warmup_s, timed_s; cudagraph/compile:
+    compile_s, warmup_s, timed_s).
+    Raises UsageError for impossible requests and MeasurementError subclasses when this measurement fails; any
+    exception raised while measuring carries ``.phases``, the phases that ran before it (``PhaseLog``).
     """
     config = config or TimingConfig()
     validate_request(backend, device, dtype, memory_format, batch, resolution, ort_cuda_graph=config.ort_cuda_graph)
@@ -104,27 +112,28 @@ def measure(
         from profiler.timing.calibrate import calibrate_bn
 
         calibration = calibrate_bn(model, resolution)  # a real signal for the output checks (see calibrate.py)
-    if backend in ("cudagraph", "compile"):
-        from profiler.timing.graphs import measure_graph
+    with PhaseLog(on_phase).attached_to_errors() as phases:  # one place: every backend's failure leaves with its phases
+        if backend in ("cudagraph", "compile"):
+            from profiler.timing.graphs import measure_graph
 
-        samples, details = measure_graph(
-            model, backend=backend, device=device, dtype=dtype, batch=batch, resolution=resolution,
-            memory_format=memory_format, config=config, timer=timer,
-        )
-    elif backend == "eager":
-        from profiler.timing.eager import measure_eager
+            samples, details = measure_graph(
+                model, backend=backend, device=device, dtype=dtype, batch=batch, resolution=resolution,
+                memory_format=memory_format, config=config, timer=timer, phases=phases,
+            )
+        elif backend == "eager":
+            from profiler.timing.eager import measure_eager
 
-        samples, details = measure_eager(
-            model, device=device, dtype=dtype, batch=batch, resolution=resolution,
-            memory_format=memory_format, config=config, timer=timer,
-        )
-    else:
-        from profiler.timing.onnx import measure_onnx
+            samples, details = measure_eager(
+                model, device=device, dtype=dtype, batch=batch, resolution=resolution,
+                memory_format=memory_format, config=config, timer=timer, phases=phases,
+            )
+        else:
+            from profiler.timing.onnx import measure_onnx
 
-        samples, details = measure_onnx(
-            model, device=device, dtype=dtype, batch=batch, resolution=resolution, config=config,
-            cache_key=cache_key, cache_dir=cache_dir, timer=timer,
-        )
+            samples, details = measure_onnx(
+                model, device=device, dtype=dtype, batch=batch, resolution=resolution, config=config,
+                cache_key=cache_key, cache_dir=cache_dir, timer=timer, phases=phases,
+            )
     details = {"backend": backend, "device": device, "dtype": dtype, "memory_format": memory_format,
                "batch": batch, "resolution": resolution, "config": config.to_dict(), "allocator": allocator,
                **({"bn_calibration": calibration} if calibration else {}), **details}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from profiler.timing.device import CudaEventTimer, HostTimer, precision_context, torch_threads
-from profiler.timing.protocol import DeviceOOMError, TimingConfig, run_protocol
+from profiler.timing.protocol import DeviceOOMError, PhaseLog, TimingConfig, run_protocol
 
 TORCH_DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -56,20 +55,22 @@ def measure_eager(
     memory_format: str,
     config: TimingConfig,
     timer: Any = None,
+    phases: PhaseLog | None = None,
 ) -> tuple[list[float], dict[str, Any]]:
     """Samples (ms per batch) and details of eager inference; ``timer`` overrides the device's timer.
 
-    ``details["phases"]``: load_s (move/cast the model, make the input), warmup_s, timed_s (wall seconds).
+    ``details["phases"]``: load_s (move/cast the model, make the input), warmup_s, timed_s (wall seconds), also
+    recorded into ``phases`` as they run (what a failure keeps).
     """
     import torch
 
+    phases = PhaseLog() if phases is None else phases
     with precision_context(dtype, device, config.cudnn_benchmark) as switches, torch_threads(config.threads) as n:
-        t0 = time.perf_counter()
-        model = prepare(model, device, dtype, memory_format)
-        x = make_input(batch, resolution, device, dtype, memory_format)
-        if device == "cuda":
-            torch.cuda.synchronize()  # the copies to the device belong to loading, not to the first warm-up run
-        load_s = time.perf_counter() - t0
+        with phases.timing("load_s"):
+            model = prepare(model, device, dtype, memory_format)
+            x = make_input(batch, resolution, device, dtype, memory_format)
+            if device == "cuda":
+                torch.cuda.synchronize()  # the copies to the device belong to loading, not to the first warm-up
         if timer is None:
             timer = CudaEventTimer() if device == "cuda" else HostTimer()
 
@@ -78,7 +79,7 @@ def measure_eager(
 
         try:
             with torch.inference_mode():
-                samples, warm = run_protocol(lambda: timer(step), config)
+                samples, warm = run_protocol(lambda: timer(step), config, phases)
         except torch.cuda.OutOfMemoryError as exc:
             raise DeviceOOMError(f"out of device memory at batch {batch}, resolution {resolution}: {exc}") from exc
         except (RuntimeError, MemoryError) as exc:
@@ -95,7 +96,6 @@ def measure_eager(
             "torch_interop_threads": torch.get_num_interop_threads(),
             "inference_mode": True,
             **warm,
-            # warm-up holds cuDNN's algorithm search (cudnn.benchmark) on CUDA
-            "phases": {"load_s": load_s, "warmup_s": warm["warmup_s_done"], "timed_s": warm["timed_s_done"]},
+            "phases": dict(phases),  # warm-up holds cuDNN's algorithm search (cudnn.benchmark) on CUDA
         }
     return samples, details

@@ -10,14 +10,20 @@ Both share one flow so that they are timed like eager and checked like ONNX Runt
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from profiler.timing.device import CudaEventTimer, HostTimer, precision_context, torch_threads
 from profiler.timing.eager import make_input, prepare, torch_dtype
-from profiler.timing.protocol import OUTPUT_RTOL, DeviceOOMError, OutputMismatchError, TimingConfig, run_protocol
+from profiler.timing.protocol import (
+    OUTPUT_RTOL,
+    DeviceOOMError,
+    OutputMismatchError,
+    PhaseLog,
+    TimingConfig,
+    run_protocol,
+)
 
 
 @dataclass
@@ -76,10 +82,15 @@ def measure_graph(
     memory_format: str,
     config: TimingConfig,
     timer: Any = None,
+    phases: PhaseLog | None = None,
 ) -> tuple[list[float], dict[str, Any]]:
-    """Samples (ms per batch) and details of ``backend`` ("cudagraph" or "compile"); see the module doc."""
+    """Samples (ms per batch) and details of ``backend`` ("cudagraph" or "compile"); see the module doc.
+
+    ``details["phases"]``: compile_s, warmup_s, timed_s, also recorded into ``phases`` as they run.
+    """
     import torch
 
+    phases = PhaseLog() if phases is None else phases
     build = _builder(backend)
     reference = eager_reference(model, make_input(batch, resolution, device, "fp32", "contiguous"), device)
     with precision_context(dtype, device, config.cudnn_benchmark) as switches, torch_threads(config.threads) as n:
@@ -91,14 +102,13 @@ def measure_graph(
             timer = CudaEventTimer() if device == "cuda" else HostTimer()
         try:
             with torch.inference_mode():
-                t0 = time.perf_counter()
-                built = build(model, x, config)
-                if sync is not None:
-                    sync()
-                compile_s = time.perf_counter() - t0
+                with phases.timing("compile_s"):
+                    built = build(model, x, config)
+                    if sync is not None:
+                        sync()
                 details = built.details | check_output(backend, dtype, built.out, reference, config)
                 built.out = None
-                samples, warm = run_protocol(lambda: timer(built.step), config)
+                samples, warm = run_protocol(lambda: timer(built.step), config, phases)
             if built.after_timing is not None:  # e.g. torch.compile: no recompilation may hide in the samples
                 details |= built.after_timing()
         except torch.cuda.OutOfMemoryError as exc:
@@ -109,9 +119,8 @@ def measure_graph(
             "param_dtype": str(torch_dtype(dtype)).removeprefix("torch."),
             "torch_threads": n,
             "inference_mode": True,
-            "compile_s": round(compile_s, 4),
+            "compile_s": round(phases["compile_s"], 4),
             **warm,
-            "phases": {"compile_s": compile_s, "warmup_s": warm["warmup_s_done"],
-                       "timed_s": warm["timed_s_done"]},
+            "phases": dict(phases),
         }
     return samples, details

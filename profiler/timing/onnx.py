@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from profiler.timing.device import HostTimer
 from profiler.timing.eager import make_input, torch_dtype
 from profiler.timing.onnx_prepare import REF_SEED, ensure_graph
-from profiler.timing.protocol import OUTPUT_RTOL, OutputMismatchError, ProviderError, TimingConfig, run_protocol
+from profiler.timing.protocol import (
+    OUTPUT_RTOL,
+    OutputMismatchError,
+    PhaseLog,
+    ProviderError,
+    TimingConfig,
+    run_protocol,
+)
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 ORT_CUDA_GRAPH_CAPTURE_RUNS = 3
@@ -159,6 +165,7 @@ def measure_onnx(
     cache_key: str | None = None,
     cache_dir: Path | str | None = None,
     timer: Any = None,
+    phases: PhaseLog | None = None,
 ) -> tuple[list[float], dict[str, Any]]:
     """Samples (ms per batch) and details of ONNX Runtime inference of ``model``.
 
@@ -167,47 +174,51 @@ def measure_onnx(
     its load_s is then reading the reference and binding IO). ``details["phases"]``: export_s (0.0 on a cache
     hit), load_s (reference, session, IO binding),
     warmup_s (the checked first run, where ORT's cuDNN algorithm search happens, plus the warm-up loop) and
-    timed_s (the timed loop), all wall seconds by ``time.perf_counter``.
+    timed_s (the timed loop), all wall seconds by ``time.perf_counter``, also recorded into ``phases`` as they
+    run (what a failure keeps: an export that fails has export_s; a failed output check export_s, load_s and
+    warmup_s).
     """
     import torch
 
+    phases = PhaseLog() if phases is None else phases
     with contextlib.ExitStack() as stack:
         if cache_key is None:  # nothing identifies the model: a private cache, removed afterwards
             cache_dir, cache_key = stack.enter_context(tempfile.TemporaryDirectory(prefix="archprof-onnx-")), "model"
-        t0 = time.perf_counter()
-        entry, export_details = ensure_graph(model, dtype=dtype, batch=batch, resolution=resolution,
-                                             cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
-                                             exporter=config.exporter)
+        with phases.timing("export_s"):
+            entry, export_details = ensure_graph(model, dtype=dtype, batch=batch, resolution=resolution,
+                                                 cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
+                                                 exporter=config.exporter)
         del model  # ORT holds its own copy of the weights; free the memory for the session
-        t_export = time.perf_counter()
-        export_s = 0.0 if export_details["cache_hit"] else t_export - t0
-        load_from = t0 if export_details["cache_hit"] else t_export  # reading a cached entry is loading
+        if export_details["cache_hit"]:  # reading a cached entry is loading: no export happened
+            phases.add("load_s", phases["export_s"])
+            phases.put("export_s", 0.0)
         export_details.pop("export_s", None)  # the entry's own making time; the phase is measured here
 
-        ref_in, ref_out = entry.reference()
-        session, details = cached_session(entry.graph, device, dtype, config)
-        graph_dtype = export_details["graph_dtype"]
-        x = timed_input(batch, resolution, ref_in).to(device=device, dtype=torch_dtype(graph_dtype))
-        out = torch.empty((batch, *ref_out.shape[1:]), dtype=x.dtype, device=device)
-        binding = bind_io(session, x, out, device)
-        if device == "cuda":
-            torch.cuda.synchronize()  # the input was written on torch's stream; ORT reads it on its own
-        load_s = time.perf_counter() - load_from
+        with phases.timing("load_s"):
+            ref_in, ref_out = entry.reference()
+            session, details = cached_session(entry.graph, device, dtype, config)
+            graph_dtype = export_details["graph_dtype"]
+            x = timed_input(batch, resolution, ref_in).to(device=device, dtype=torch_dtype(graph_dtype))
+            out = torch.empty((batch, *ref_out.shape[1:]), dtype=x.dtype, device=device)
+            binding = bind_io(session, x, out, device)
+            if device == "cuda":
+                torch.cuda.synchronize()  # the input was written on torch's stream; ORT reads it on its own
 
     def step() -> None:
         session.run_with_iobinding(binding)
 
-    t_first = time.perf_counter()
-    step()
-    if details["ort_cuda_graph"]:
-        # The CUDA EP captures on its third run (min_num_runs_before_cuda_graph_capture_ = 2 in current releases,
-        # 1 in older ones); then check what a replay writes into the bound buffer, poisoned first.
-        for _ in range(ORT_CUDA_GRAPH_CAPTURE_RUNS - 1):
-            step()
-        out.fill_(float("nan"))
-        torch.cuda.synchronize()
+    before_first = phases.get("warmup_s", 0.0)
+    with phases.timing("warmup_s"):  # the checked first run: ORT's cuDNN algorithm search happens here
         step()
-    first_run_s = time.perf_counter() - t_first
+        if details["ort_cuda_graph"]:
+            # The CUDA EP captures on its third run (min_num_runs_before_cuda_graph_capture_ = 2 in current
+            # releases, 1 in older ones); then check what a replay writes into the bound buffer, poisoned first.
+            for _ in range(ORT_CUDA_GRAPH_CAPTURE_RUNS - 1):
+                step()
+            out.fill_(float("nan"))
+            torch.cuda.synchronize()
+            step()
+    first_run_s = phases["warmup_s"] - before_first
     k = min(batch, ref_in.shape[0])
     err = output_error(out[:k], torch.from_numpy(ref_out[:k]))
     tol = OUTPUT_RTOL[dtype]
@@ -222,9 +233,7 @@ def measure_onnx(
     if timer is None:
         # ORT's Run blocks until its CUDA stream is done; a device-wide sync on both sides makes that explicit.
         timer = HostTimer(torch.cuda.synchronize if device == "cuda" else None)
-    samples, warm = run_protocol(lambda: timer(step), config)
-    phases = {"export_s": export_s, "load_s": load_s, "warmup_s": first_run_s + warm["warmup_s_done"],
-              "timed_s": warm["timed_s_done"]}
+    samples, warm = run_protocol(lambda: timer(step), config, phases)
     details |= export_details | warm | {"timer": getattr(timer, "name", type(timer).__name__), "io_binding": True,
-                                        "first_run_s": first_run_s, "phases": phases}
+                                        "first_run_s": first_run_s, "phases": dict(phases)}
     return samples, details

@@ -5,9 +5,10 @@ Pure Python + numpy (no torch) so that a sweep or the analysis can import the ty
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,13 @@ UNSTABLE_CV = 0.05
 
 
 class MeasurementError(RuntimeError):
-    """One measurement failed (a sweep records it as a failed row and goes on)."""
+    """One measurement failed (a sweep records it as a failed row and goes on).
+
+    Leaving ``measure``, it (like any exception from a backend) carries ``phases``: the wall seconds of the
+    phases that ran before the failure (``PhaseLog``), so that a failed row still says where its time went.
+    """
+
+    phases: dict[str, float]
 
 
 class ExportError(MeasurementError):
@@ -59,6 +66,58 @@ class CompileError(MeasurementError):
 
 class DeviceOOMError(MeasurementError):
     """The device ran out of memory for this (model, batch, resolution)."""
+
+
+# on_phase(name, None) when phase ``name`` starts, on_phase(name, seconds so far in it) when it ends.
+PhaseListener = Callable[[str, float | None], None]
+
+
+class PhaseLog(dict[str, float]):
+    """Wall seconds per phase of one measurement (export_s, compile_s, load_s, warmup_s, timed_s), recorded as
+    each phase runs, so that a failure still knows what was spent: the failing phase holds its seconds up to the
+    failure, a phase that never started is absent (a NULL column, not 0). ``listener`` hears each phase start
+    and end (a sweep worker reports them, so that even a killed task's row keeps its phases)."""
+
+    def __init__(self, listener: PhaseListener | None = None) -> None:
+        super().__init__()
+        self.listener = listener
+
+    def put(self, name: str, seconds: float) -> None:
+        """Set phase ``name`` to ``seconds`` (and tell the listener)."""
+        self[name] = seconds
+        if self.listener is not None:
+            self.listener(name, seconds)
+
+    def add(self, name: str, seconds: float) -> None:
+        """Add ``seconds`` to phase ``name`` (ONNX Runtime's warm-up is its first run plus the warm-up loop)."""
+        self.put(name, self.get(name, 0.0) + seconds)
+
+    @contextlib.contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        """Time the block as phase ``name``, also when it raises."""
+        if self.listener is not None:
+            self.listener(name, None)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0)
+
+    @contextlib.contextmanager
+    def attached_to_errors(self) -> Iterator[PhaseLog]:
+        """Any exception leaving the block gets ``.phases`` (a copy of this log; its type and message unchanged)."""
+        try:
+            yield self
+        except Exception as exc:
+            attach_phases(exc, self)
+            raise
+
+
+def attach_phases(exc: BaseException, phases: dict[str, float]) -> None:
+    """Set ``exc.phases``, keeping phases an inner measurement already attached; silent where an exception type
+    refuses attributes (the failure itself matters more than its phases)."""
+    with contextlib.suppress(AttributeError, TypeError):
+        exc.phases = {**phases, **(getattr(exc, "phases", None) or {})}  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -180,34 +239,39 @@ FAULT_QUIET = 64
 FAULT_EXTRA_WARMUP_S = 2.0
 
 
-def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig) -> tuple[list[float], dict[str, Any]]:
+def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig,
+                 phases: PhaseLog | None = None) -> tuple[list[float], dict[str, Any]]:
     """Warm up (≥ warmup_iters and ≥ warmup_s, then on while an iteration still page-faults, at most
     ``FAULT_EXTRA_WARMUP_S`` longer), then take ``config.iters`` samples of ``time_once_ms()``.
 
     Minor page faults per timed iteration are recorded: a steady state has (almost) none. Also returns the wall
-    seconds of both loops (``warmup_s_done``, ``timed_s_done``): the phases of a row.
+    seconds of both loops (``warmup_s_done``, ``timed_s_done``): the phases of a row. ``phases`` gets warmup_s
+    and timed_s as the loops run (a loop that fails midway adds its seconds so far).
     """
     from profiler.timing.allocator import minor_faults
 
+    phases = PhaseLog() if phases is None else phases
     warm_n = 0
     t0 = time.perf_counter()
     ready_at: float | None = None
-    while True:
-        f0 = minor_faults()
-        time_once_ms()
-        faults = minor_faults() - f0
-        warm_n += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= config.warmup_max_s:
-            break
-        if warm_n >= config.warmup_iters and elapsed >= config.warmup_s:
-            ready_at = elapsed if ready_at is None else ready_at
-            if faults <= FAULT_QUIET or elapsed - ready_at >= FAULT_EXTRA_WARMUP_S:
+    with phases.timing("warmup_s"):
+        while True:
+            f0 = minor_faults()
+            time_once_ms()
+            faults = minor_faults() - f0
+            warm_n += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= config.warmup_max_s:
                 break
+            if warm_n >= config.warmup_iters and elapsed >= config.warmup_s:
+                ready_at = elapsed if ready_at is None else ready_at
+                if faults <= FAULT_QUIET or elapsed - ready_at >= FAULT_EXTRA_WARMUP_S:
+                    break
     f0 = minor_faults()
-    t1 = time.perf_counter()
-    samples = [float(time_once_ms()) for _ in range(config.iters)]
-    timed_s = time.perf_counter() - t1  # wall of the timed loop, timer overhead included (the samples exclude it)
+    with phases.timing("timed_s"):
+        t1 = time.perf_counter()
+        samples = [float(time_once_ms()) for _ in range(config.iters)]
+        timed_s = time.perf_counter() - t1  # wall of the timed loop, timer overhead included (the samples exclude it)
     per_iter = (minor_faults() - f0) / config.iters
     return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4),
                      "timed_s_done": round(timed_s, 4), "minflt_last_warmup_iter": faults,
