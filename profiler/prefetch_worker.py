@@ -27,14 +27,14 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
 
     import models
     from profiler import timing
-    from profiler.worker import _CountCache
+    from profiler.count_cache import CountCache
 
     task = Task.from_dict(job["task"])
     out: dict[str, Any] = {"key": prep_key(task), "build_s": 0.0, "count_s": 0.0, "export_s": 0.0}
     if task.fault == "prefetch_crash":
         os.kill(os.getpid(), signal.SIGKILL)  # test hook: a preparation process that dies
     prepare_onnx = getattr(timing, "prepare_onnx", None)
-    counts = _CountCache(Path(job["counts_dir"]) if job.get("counts_dir") else None)
+    counts = CountCache(Path(job["counts_dir"]) if job.get("counts_dir") else None)
     try:
         t0 = time.perf_counter()
         spec = models.spec_from_dict(task.spec)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from profiler.count_cache import CountCache
 from profiler.tasks import Task
 from profiler.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor, slowed
 
@@ -64,44 +65,6 @@ def failed_phases(exc: BaseException) -> dict[str, float]:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-
-
-class _CountCache:
-    """Counts per (spec, resolution): computed once per run, shared by workers through small JSON files."""
-
-    def __init__(self, directory: Path | None) -> None:
-        self.dir = directory
-        self.mem: dict[str, dict[str, int]] = {}
-
-    def get(self, task: Task, spec: Any) -> dict[str, int]:
-        key = f"{task.spec_hash}_r{task.resolution}"
-        if key in self.mem:
-            return self.mem[key]
-        path = self.dir / f"{key}.json" if self.dir else None
-        if path is not None and path.is_file():
-            self.mem[key] = json.loads(path.read_text())
-            return self.mem[key]
-        from profiler.counting import count_model
-        from profiler.counting.ops import op_table_doc
-
-        # Fake tensors under FlopCounterMode: no kernels run, no fvcore needed on the GPU host; the golden test
-        # shows it equals fvcore's count on every registered model.
-        c = count_model(spec, task.resolution, batch=1, method="torch")
-        counts = {"macs": c.macs, "params": c.params, "acts": c.acts, "acts_all": c.acts_all,
-                  "ops": c.ops, "bytes": c.bytes}
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # The per-op table (what the mechanistic runtime model sums over) sits next to the counts.
-            _atomic_write(path.with_name(f"{key}.ops.json"), json.dumps(op_table_doc(c)))
-            _atomic_write(path, json.dumps(counts))
-        self.mem[key] = counts
-        return counts
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)  # atomic: a killed worker never leaves half a file
 
 
 def _inject(fault: str | None) -> None:
@@ -143,7 +106,7 @@ def run_tasks(
     import models
     from profiler.timing import PhaseLog, TimingConfig, measure
 
-    counts = _CountCache(Path(counts_dir) if counts_dir else None)
+    counts = CountCache(Path(counts_dir) if counts_dir else None)
     from profiler.estimate import onnx_cache_checker
 
     pristine: dict[str, Any] = {}  # spec_hash -> (spec, CPU fp32 model): built once, deep-copied per task

@@ -100,7 +100,7 @@ def test_export_cli_writes_csv_and_parquet_that_load_back(tiny_run: tuple[Path, 
 
 def test_counts_are_computed_once_per_spec_and_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import profiler.counting
-    from profiler.worker import _CountCache
+    from profiler.count_cache import CountCache
 
     calls: list[int] = []
 
@@ -118,7 +118,7 @@ def test_counts_are_computed_once_per_spec_and_resolution(tmp_path: Path, monkey
     first = [t for t in tasks if t.model == "mobilenet_v1_x0_25"]
     assert len(first) == 4  # 2 batches x 2 resolutions
     for t in first:
-        assert _CountCache(tmp_path).get(t, None) == {
+        assert CountCache(tmp_path).get(t, None) == {
             "macs": 10, "params": 20, "acts": 30, "acts_all": 40, "ops": 5, "bytes": 60
         }
     assert sorted(calls) == [32, 64]  # fresh caches (= new worker processes) read the run's files
