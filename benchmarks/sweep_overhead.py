@@ -5,7 +5,8 @@
     python benchmarks/sweep_overhead.py --iters 100 --isolation repeat   # variants of the config
 
 Each side runs ``python -m profiler sweep --device cpu --no-progress`` in its own checkout with its own, empty
-ONNX/count cache (``ARCHPROF_CACHE``), so both start cold; ``--cache DIR`` shares one (warm after the first side).
+ONNX/count cache (``ARCHPROF_CACHE``), so both start cold; ``--cache DIR`` shares one (warm after the first side). A shipped config is read as
+each side's revision has it.
 Phases come from the rows (warm-up from ``details.warmup_s_done`` where a run has no phase columns, timed = the
 samples' sum), failed rows included (the phases that ran before the failure; "failed rows' phases" says how much
 of the total that is), and from the session (the prefetch pool's preparation before timing); "other" is the rest
@@ -49,10 +50,13 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
     import os
 
     env = {**os.environ, **env}
-    subprocess.run([sys.executable, "-m", "profiler", "sweep", "--config", str(cfg), "--device", "cpu",
-                    "--no-progress", "--results-dir", str(work / "res"), "--run-id", "bench"],
-                   cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    # Exit 1 = some rows failed (they are counted below); 2 = the side refused the config or its arguments.
+    done = subprocess.run([sys.executable, "-m", "profiler", "sweep", "--config", str(cfg), "--device", "cpu",
+                           "--no-progress", "--results-dir", str(work / "res"), "--run-id", "bench"],
+                          cwd=checkout, env=env, check=False, stdout=subprocess.DEVNULL)
     run = work / "res" / "bench"
+    if done.returncode not in (0, 1) or not (run / "meta.json").is_file():
+        raise SystemExit(f"the sweep in {checkout} exited {done.returncode} without a run (see its message above)")
     session = json.loads((run / "meta.json").read_text())["sessions"][-1]
     conn = sqlite3.connect(run / "results.sqlite")
     conn.row_factory = sqlite3.Row
@@ -100,7 +104,11 @@ def main() -> int:
         subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            sides[f"base ({args.base})"] = run_side(base, variant(text, args.iters, None), tmp / "base", cache)
+            # A shipped config is read as the base revision has it (a newer key would be refused there).
+            own = base / Path(args.config).resolve().relative_to(ROOT) if Path(args.config).resolve().is_relative_to(
+                ROOT) else None
+            base_text = own.read_text() if own is not None and own.is_file() else text
+            sides[f"base ({args.base})"] = run_side(base, variant(base_text, args.iters, None), tmp / "base", cache)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, check=False)
     label = "this checkout" + (f" (isolation {args.isolation})" if args.isolation else "")
