@@ -5,8 +5,8 @@
     python benchmarks/sweep_overhead.py --iters 100 --isolation repeat   # variants of the config
 
 Each side runs ``python -m profiler sweep --device cpu --no-progress`` in its own checkout with its own, empty
-ONNX/count cache (``ARCHPROF_CACHE``), so both start cold; ``--cache DIR`` shares one (warm after the first side). A shipped config is read as
-each side's revision has it.
+ONNX/count cache (``ARCHPROF_CACHE``), so both start cold; ``--cache DIR`` shares one (warm after the first
+side). A shipped config is read as each side's revision has it.
 Phases come from the rows (warm-up from ``details.warmup_s_done`` where a run has no phase columns, timed = the
 samples' sum), failed rows included (the phases that ran before the failure; "failed rows' phases" says how much
 of the total that is), and from the session (the prefetch pool's preparation before timing); "other" is the rest

@@ -106,6 +106,7 @@ def test_time_command_choices_match_the_protocol():
         assert mod.BACKENDS == proto.BACKENDS and mod.DEVICES == proto.DEVICES
         assert mod.DTYPES == proto.DTYPES and mod.MEMORY_FORMATS == proto.MEMORY_FORMATS
         assert mod.COMPILE_MODES == proto.COMPILE_MODES
+    assert common.EXPORTERS == proto.EXPORTERS
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
     for mod in (cmd_check, cmd_sweep):

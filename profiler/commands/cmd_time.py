@@ -9,6 +9,7 @@ from profiler.commands.common import (  # the protocol's choices, copied so that
     COMPILE_MODES,
     DEVICES,
     DTYPES,
+    EXPORTERS,
     MEMORY_FORMATS,
     print_json,
     resolve_model,
@@ -29,6 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile-mode", choices=COMPILE_MODES, default="default", help="torch.compile mode (--backend "
                    "compile)")
     p.add_argument("--ort-cuda-graph", action="store_true", help="onnxruntime on cuda: replay a captured CUDA graph")
+    p.add_argument("--exporter", choices=EXPORTERS, default="dynamo",
+                   help="ONNX exporter tried first, the other the fallback (default dynamo; torchscript is faster)")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads (default: 1 on CPU, as sweeps do: all threads on a shared machine made "
                         "latency swing by 10x; the library default on CUDA)")
@@ -58,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print("note: 1 intra-op thread (the sweep's rule on CPU); ask for more with --threads N")
     config = TimingConfig(iters=args.iters, warmup_s=args.warmup_s, threads=threads,
-                          compile_mode=args.compile_mode, ort_cuda_graph=args.ort_cuda_graph)
+                          compile_mode=args.compile_mode, ort_cuda_graph=args.ort_cuda_graph,
+                          exporter=args.exporter)
     # Before building the model: an impossible request is a usage error, said at once.
     validate_request(args.backend, args.device, args.dtype, args.memory_format, args.batch, resolution,
                      ort_cuda_graph=config.ort_cuda_graph)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # (95 → 310 ms median, measured on the busy 2-core VM), paid by every command including --help.
 BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
+EXPORTERS = ("dynamo", "torchscript")
 DEVICES = ("cpu", "cuda")
 DTYPES = ("fp32", "tf32", "fp16", "bf16")
 MEMORY_FORMATS = ("contiguous", "channels_last")
