@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_timing_onnx import Tiny, Unexportable  # tests/ is on sys.path
 from torch import nn
 
 from profiler.tasks import Task
@@ -19,34 +20,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0)
 ORT = dict(backend="onnxruntime", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
-
-
-class Tiny(nn.Module):
-    """conv-bn-relu-pool-fc, exported in about a second."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.fc = nn.Linear(8, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))  # (B, 10)
-
-
-@torch.library.custom_op("archprof_test::failphase_twist", mutates_args=())
-def _twist(x: torch.Tensor) -> torch.Tensor:
-    return x.flip(-1).clone()
-
-
-@_twist.register_fake
-def _(x: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(x)
-
-
-class Unexportable(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _twist(x)
 
 
 class Hungry(nn.Module):
@@ -90,7 +63,7 @@ def test_cache_hit_then_mismatch_has_zero_export(tmp_path: Path, garbage_outputs
 
 
 def test_export_failure_carries_the_export_time_only(tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="failphase_twist") as info:
+    with pytest.raises(ExportError, match="archprof_test::twist") as info:
         measure(Unexportable(), cache_key="unexportable", cache_dir=tmp_path, **ORT)
     assert set(info.value.phases) == {"export_s"} and info.value.phases["export_s"] > 0
 
