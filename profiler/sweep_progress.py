@@ -29,7 +29,7 @@ class SweepProgress:
 
         self.console = Console(stderr=True)
         self._bar = Progress(
-            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), console=self.console,
         )
@@ -46,8 +46,8 @@ class SweepProgress:
 
     def start(self, task: Task) -> None:
         if self._bar is not None:
-            desc = f"{task.model} {task.backend} b{task.batch} r{task.resolution}"
-            self._bar.update(self._id, description=desc[:28])
+            desc = f"{task.model} {task.backend} {task.dtype} b{task.batch} r{task.resolution}"
+            self._bar.update(self._id, description=desc[:44])  # 28 cut "onnxruntime" and the batch
 
     def advance(self, row: dict[str, Any]) -> None:
         if row.get("status") != "ok":
