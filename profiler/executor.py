@@ -11,6 +11,7 @@ A cluster executor (e.g. Ray, one worker per GPU) implements the same ``run(task
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -40,9 +41,20 @@ class Executor(ABC):
     stop_at_unix: float | None = None
     estimates_s: dict[str, float] | None = None
     stopped_by_budget: bool = False
-    # Preparation of upcoming tasks (profiler.prefetch.Prefetcher): ``ready(group)`` before a group starts returns
-    # None, or a reason that fails the group (its preparation process died).
+    # Preparation of upcoming tasks (profiler.prefetch.Prefetcher): ``ready(tasks)`` returns once their (spec,
+    # resolution) pairs are prepared: None, or a reason that fails them (their preparation process died). When the
+    # pool prepares ahead ("overlap"), the worker asks per pair as it reaches it (``gate``), so that one long-lived
+    # worker (isolation "sweep" or "repeat") times the first models while the pool prepares the next; asked once
+    # per group up front, it waited for every model of the sweep before timing anything.
     prefetch: Any = None
+
+    def _ready_upfront(self) -> bool:
+        return self.prefetch is not None and getattr(self.prefetch, "mode", None) != "overlap"
+
+    def _gate(self) -> Callable[[Task], str | None] | None:
+        if self.prefetch is None or getattr(self.prefetch, "mode", None) != "overlap":
+            return None
+        return lambda task: self.prefetch.ready([task])
 
     def may_start(self, task: Task) -> bool:
         """False once the time budget cannot fit ``task`` (and from then on: no new task starts)."""
@@ -72,12 +84,12 @@ class InlineExecutor(Executor):
             group = list(group)
             if not self.may_start(group[0]):
                 return
-            reason = self.prefetch.ready(group) if self.prefetch is not None else None
+            reason = self.prefetch.ready(group) if self._ready_upfront() else None
             if reason is not None:
                 yield from (t.failed_row(reason) for t in group)
                 continue
             yield from run_tasks(group, self.counts_dir, self.onnx_cache_dir, on_start=self.on_start,
-                                 should_start=self.may_start)
+                                 should_start=self.may_start, gate=self._gate())
             if self.stopped_by_budget:
                 return
 
@@ -132,7 +144,7 @@ class SubprocessExecutor(Executor):
             pending = list(group)
             if not self.may_start(pending[0]):
                 return
-            reason = self.prefetch.ready(pending) if self.prefetch is not None else None
+            reason = self.prefetch.ready(pending) if self._ready_upfront() else None
             if reason is not None:  # e.g. the preparation process died: failed rows, not a hung sweep
                 yield from (t.failed_row(reason) for t in pending)
                 continue
@@ -175,9 +187,11 @@ class SubprocessExecutor(Executor):
             lines.put(None)
 
         threading.Thread(target=read, daemon=True).start()
+        gate = self._gate()
         job = {"tasks": [t.to_dict() for t in pending], "counts_dir": _str(self.counts_dir),
                "onnx_cache_dir": _str(self.onnx_cache_dir), "stop_at_unix": self.stop_at_unix,
-               "estimates_s": {t.key: (self.estimates_s or {}).get(t.key, 0.0) for t in pending}}
+               "estimates_s": {t.key: (self.estimates_s or {}).get(t.key, 0.0) for t in pending},
+               "gate": gate is not None}
         inflight: Task | None = None
         phases = PhaseTracker()
         started_any = False
@@ -186,7 +200,9 @@ class SubprocessExecutor(Executor):
         try:
             try:
                 proc.stdin.write((json.dumps(job) + "\n").encode())
-                proc.stdin.close()
+                proc.stdin.flush()
+                if gate is None:
+                    proc.stdin.close()  # with a gate, stdin carries the answers to the worker's "want"s
             except BrokenPipeError:
                 pass
             while True:
@@ -208,6 +224,15 @@ class SubprocessExecutor(Executor):
                     deadline = time.monotonic() + inflight.timeout_s
                     if self.on_start is not None:
                         self.on_start(inflight)
+                elif msg["event"] == "want" and gate is not None:
+                    wanted = by_key[msg["key"]]
+                    answer = {"reason": gate(wanted)}  # the worker waits, idle, while the pool finishes its pair
+                    deadline = time.monotonic() + wanted.timeout_s  # the wait is not the task's time
+                    try:
+                        proc.stdin.write((json.dumps(answer) + "\n").encode())
+                        proc.stdin.flush()
+                    except (BrokenPipeError, ValueError):
+                        pass  # the worker is gone: its exit is handled below
                 elif msg["event"] == "phase":
                     phases.event(msg["phase"], msg["s"])
                 elif msg["event"] == "budget":
@@ -235,6 +260,8 @@ class SubprocessExecutor(Executor):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdin.close()
             if log is not subprocess.DEVNULL:
                 log.close()
 

@@ -50,7 +50,7 @@ def default_workers(mode: str) -> int:
 
 
 def prep_key(task: Task) -> str:
-    return f"{task.spec_hash}_r{task.resolution}"
+    return task.prep_key
 
 
 def _jobs(tasks: list[Task], counts_dir: str | None, onnx_cache_dir: str | None) -> dict[str, dict[str, Any]]:

@@ -46,6 +46,11 @@ class Task:
             return "sweep"
         return f"rep{self.repeat}" if self.isolation == "repeat" else f"{self.spec_hash}|rep{self.repeat}"
 
+    @property
+    def prep_key(self) -> str:
+        """What one preparation job makes ready (build, counts, ONNX graphs): one (spec, resolution)."""
+        return f"{self.spec_hash}_r{self.resolution}"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -95,9 +95,12 @@ def run_tasks(
     on_start: Callable[[Task], None] | None = None,
     should_start: Callable[[Task], bool] | None = None,
     on_phase: Callable[[Task, str, float | None], None] | None = None,
+    gate: Callable[[Task], str | None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Measure ``tasks`` in this process, yielding one result row each; a failure is a ``failed`` row.
 
+    ``gate(task)`` (the prefetch pool, preparing ahead) is asked once per (spec, resolution), before its first
+    task: it returns when that pair is prepared, None or why its tasks must fail (a dead preparation process).
     ``should_start(task) -> False`` (the time budget) stops the loop before that task: no row, nothing started.
     ``on_phase(task, phase, None | seconds)`` hears each phase start and end (build_s, count_s, the timing ones).
     """
@@ -113,7 +116,13 @@ def run_tasks(
     graph_cached = onnx_cache_checker(onnx_cache_dir)
     converted: dict[str, Any] = {}  # the last eager row's converted copy (``_model_for``)
     timer_log = os.environ.get(TIMER_LOG_ENV)
+    gated: tuple[str, str | None] | None = None  # (prep key, why it failed) of the pair the gate last let through
     for task in tasks:
+        if gate is not None and (gated is None or gated[0] != task.prep_key):
+            gated = (task.prep_key, gate(task))  # waits for the pool; the budget is checked after the wait
+        if gated is not None and gated[1] is not None:
+            yield task.failed_row(gated[1], worker_pid=os.getpid())
+            continue
         if should_start is not None and not should_start(task):
             return
         if on_start is not None:
@@ -261,10 +270,16 @@ def main() -> int:
     def phase(task: Task, name: str, seconds: float | None) -> None:  # a killed task's row keeps these
         proto.write(json.dumps({"event": "phase", "key": task.key, "phase": name, "s": seconds}) + "\n")
 
+    def gate(task: Task) -> str | None:  # the parent answers once the pool has prepared the task's pair
+        proto.write(json.dumps({"event": "want", "key": task.key}) + "\n")
+        answer = sys.stdin.readline()
+        return json.loads(answer)["reason"] if answer else "the sweep stopped answering (stdin closed)"
+
     stop_at, estimates = job.get("stop_at_unix"), job.get("estimates_s")
     n = 0
     for row in run_tasks(tasks, job.get("counts_dir"), job.get("onnx_cache_dir"), on_start=started,
-                         should_start=lambda t: fits(t, stop_at, estimates), on_phase=phase):
+                         should_start=lambda t: fits(t, stop_at, estimates), on_phase=phase,
+                         gate=gate if job.get("gate") else None):
         proto.write(json.dumps({"event": "row", "row": row}, default=str) + "\n")
         n += 1
     if n < len(tasks):
