@@ -61,9 +61,10 @@ class _Follower:
                     _write_all(self.dst, chunk)
 
     def start(self) -> None:
+        _ensure_follow_thread()
         with _FOLLOWING_LOCK:
             _FOLLOWING.add(self)
-        _ensure_follow_thread()
+            _FOLLOWING_LOCK.notify()
 
     def stop(self) -> None:
         """The last pump; afterwards the shared thread never touches ``src`` or ``dst`` (their fds may close)."""
@@ -75,15 +76,18 @@ class _Follower:
 
 
 # One daemon thread per process serves every capture (a thread started per block cost ~0.3 ms, which showed in
-# the load_s of a reused ORT session).
+# the load_s of a reused ORT session). It sleeps on a condition while nothing is captured: no wake-ups during a
+# timed loop.
 FOLLOW_S = 0.25
 _FOLLOWING: set[_Follower] = set()
-_FOLLOWING_LOCK = threading.Lock()
+_FOLLOWING_LOCK = threading.Condition()
 _follow_thread: threading.Thread | None = None
 
 
 def _follow_loop() -> None:
     while True:
+        with _FOLLOWING_LOCK:
+            _FOLLOWING_LOCK.wait_for(lambda: bool(_FOLLOWING))
         time.sleep(FOLLOW_S)
         with _FOLLOWING_LOCK:
             current = list(_FOLLOWING)
@@ -102,7 +106,7 @@ def _ensure_follow_thread() -> None:
 
 def _after_fork_in_child() -> None:
     global _follow_thread, _FOLLOWING_LOCK
-    _follow_thread, _FOLLOWING_LOCK = None, threading.Lock()  # the parent's thread (and lock holder) is gone
+    _follow_thread, _FOLLOWING_LOCK = None, threading.Condition()  # the parent's thread (and lock holder) is gone
     _FOLLOWING.clear()
 
 
