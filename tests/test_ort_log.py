@@ -229,3 +229,40 @@ def test_the_cpu_check_records_a_log_only_when_ort_printed(monkeypatch: pytest.M
     monkeypatch.setattr(onnx_prepare, "check_graph", noisy)
     got = onnx_prepare._checked(Path("m.onnx"), None, None, "fp32")
     assert got["cpu_check_error_rel"] == 2e-7 and got["ort_log_check"]["warnings"] == 1
+
+
+def _graph_with_unused_initializer() -> bytes:
+    """An ONNX graph ORT warns about at session creation ("Removing initializer ... not used by any node")."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    unused = numpy_helper.from_array(np.ones(4, np.float32), "unused_w")
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y], initializer=[unused])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_a_real_ort_warning_reaches_the_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capfd: pytest.CaptureFixture[str]) -> None:
+    """ORT's own C++ logger (not a simulated write): a session made inside the row's setup warns at creation."""
+    import onnxruntime as ort
+
+    real = tonnx.cached_session
+
+    def cached_session(*args, **kwargs):
+        ort.InferenceSession(_graph_with_unused_initializer(), providers=["CPUExecutionProvider"])
+        return real(*args, **kwargs)
+
+    tonnx.clear_session_cache()
+    monkeypatch.setattr(tonnx, "cached_session", cached_session)
+    r = measure(Tiny(), config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0), cache_key="t",
+                cache_dir=tmp_path, **ORT)
+    tonnx.clear_session_cache()
+    log = r.details["ort_log"]
+    assert log["warnings"] >= 1
+    assert any("Removing initializer 'unused_w'" in d["message"] and d["message"].startswith("[W:onnxruntime")
+               for d in log["distinct"])
+    assert "Removing initializer 'unused_w'" in capfd.readouterr().err  # and stderr still has it
