@@ -172,6 +172,8 @@ def run_tasks(
             if phases := failed_phases(exc):
                 row.update(phases)
                 partial["phases"] = phases
+            if isinstance(log := getattr(exc, "ort_log", None), dict):  # ONNX Runtime's lines before the failure
+                partial["ort_log"] = log
             if partial:
                 row["details_json"] = json.dumps(partial, default=str)
         if row["status"] == "failed":

@@ -9,6 +9,7 @@ from typing import Any
 
 from profiler.timing.device import HostTimer
 from profiler.timing.eager import make_input, torch_dtype
+from profiler.timing.fdcapture import FdCapture, summary_of
 from profiler.timing.onnx_prepare import REF_SEED, ensure_graph
 from profiler.timing.protocol import (
     OUTPUT_RTOL,
@@ -177,7 +178,36 @@ def measure_onnx(
     timed_s (the timed loop), all wall seconds by ``time.perf_counter``, also recorded into ``phases`` as they
     run (what a failure keeps: an export that fails has export_s; a failed output check export_s, load_s and
     warmup_s).
+
+    ``details["ort_log"]``: what ONNX Runtime (any native code) wrote to fd 2 from session creation through the
+    warm-up, never during the timed loop (``fdcapture.summarize_ort_log``: lines, errors, warnings, distinct
+    messages); the bytes still reach fd 2. An exception leaving here carries the same as ``.ort_log``. Absent
+    when fd 2 could not be redirected.
     """
+    capture = FdCapture(2)
+    try:
+        samples, details = _measure(model, device=device, dtype=dtype, batch=batch, resolution=resolution,
+                                    config=config, cache_key=cache_key, cache_dir=cache_dir, timer=timer,
+                                    phases=phases, capture=capture)
+    except Exception as exc:
+        attach_ort_log(exc, summary_of(capture))
+        raise
+    if (log := summary_of(capture)) is not None:
+        details["ort_log"] = log
+    return samples, details
+
+
+def attach_ort_log(exc: BaseException, log: dict[str, Any] | None) -> None:
+    """Set ``exc.ort_log`` (when something was captured); silent where the exception refuses attributes."""
+    if log is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            exc.ort_log = log  # type: ignore[attr-defined]
+
+
+def _measure(model: Any, *, device: str, dtype: str, batch: int, resolution: int, config: TimingConfig,
+             cache_key: str | None, cache_dir: Path | str | None, timer: Any, phases: PhaseLog | None,
+             capture: FdCapture) -> tuple[list[float], dict[str, Any]]:
+    """``measure_onnx``'s work; ``capture`` catches fd 2 around everything but export and the timed loop."""
     import torch
 
     phases = PhaseLog() if phases is None else phases
@@ -194,7 +224,7 @@ def measure_onnx(
             phases.put("export_s", 0.0)
         export_details.pop("export_s", None)  # the entry's own making time; the phase is measured here
 
-        with phases.timing("load_s"):
+        with phases.timing("load_s"), capture.capturing():  # ORT logs session creation (cuDNN, providers)
             ref_in, ref_out = entry.reference()
             session, details = cached_session(entry.graph, device, dtype, config)
             graph_dtype = export_details["graph_dtype"]
@@ -208,7 +238,8 @@ def measure_onnx(
         session.run_with_iobinding(binding)
 
     before_first = phases.get("warmup_s", 0.0)
-    with phases.timing("warmup_s"):  # the checked first run: ORT's cuDNN algorithm search happens here
+    # The checked first run: ORT's cuDNN algorithm search happens here (the H200's cudnn_frontend errors).
+    with phases.timing("warmup_s"), capture.capturing():
         step()
         if details["ort_cuda_graph"]:
             # The CUDA EP captures on its third run (min_num_runs_before_cuda_graph_capture_ = 2 in current
@@ -233,7 +264,7 @@ def measure_onnx(
     if timer is None:
         # ORT's Run blocks until its CUDA stream is done; a device-wide sync on both sides makes that explicit.
         timer = HostTimer(torch.cuda.synchronize if device == "cuda" else None)
-    samples, warm = run_protocol(lambda: timer(step), config, phases)
+    samples, warm = run_protocol(lambda: timer(step), config, phases, warmup_context=capture.capturing())
     details |= export_details | warm | {"timer": getattr(timer, "name", type(timer).__name__), "io_binding": True,
                                         "first_run_s": first_run_s, "phases": dict(phases)}
     return samples, details

@@ -78,6 +78,17 @@ def check_graph(path: Path, ref_in: Any, ref_out: Any, graph_dtype: str) -> floa
     return worst
 
 
+def _checked(path: Path, ref_in: Any, ref_out: Any, graph_dtype: str) -> dict[str, Any]:
+    """``check_graph`` for an entry's meta: its error, and ``ort_log_check`` when ONNX Runtime printed anything."""
+    from profiler.timing.fdcapture import FdCapture, summary_of
+
+    capture = FdCapture(2)
+    with capture.capturing():
+        err = check_graph(path, ref_in, ref_out, graph_dtype)
+    log = summary_of(capture)
+    return {"cpu_check_error_rel": err} | ({"ort_log_check": log} if log and log["lines"] > 0 else {})
+
+
 def _cpu_fp32(model: Any, resolution: int) -> tuple[Any, dict[str, Any]]:
     """The model on the CPU in fp32 with batch-norm statistics from data (``calibrate``: else the check of a deep
     depthwise network is vacuous), and the calibration's details for the entry's meta."""
@@ -111,8 +122,7 @@ def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, ops
         try:
             meta |= export_graph(model, torch.from_numpy(ref_in), stage / "model.onnx", dynamic=True, opset=opset,
                                  exporters=exporter_order(exporter))
-            meta |= {"cpu_check_error_rel": check_graph(stage / "model.onnx", ref_in, ref_out, "fp32"),
-                     "export_path": "dynamic-fp32"}
+            meta |= _checked(stage / "model.onnx", ref_in, ref_out, "fp32") | {"export_path": "dynamic-fp32"}
         except Exception as exc:  # any failure of the dynamic path: record it, the static fallback takes over
             (stage / "model.onnx").unlink(missing_ok=True)
             meta |= {"export_path": "static-fallback", "failed": _why(exc)}
@@ -133,10 +143,10 @@ def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolut
         save_reference(stage, ref_in, ref_out)  # the converted graph holds the fp32 entry's weights
         try:
             conv = convert_to_fp16(fp32.graph, stage / "model.onnx")
-            err = check_graph(stage / "model.onnx", ref_in, ref_out, "fp16")
+            checked = _checked(stage / "model.onnx", ref_in, ref_out, "fp16")
             keep = {k: fp32.meta.get(k) for k in ("exporter", "opset", "fallback_reason", "exported_with_torch",
                                                    "batch_axis", "static_batch", "bn_calibration")}
-            meta |= keep | conv | {"cpu_check_error_rel": err, "export_path": "dynamic-fp16-converted"}
+            meta |= keep | conv | checked | {"export_path": "dynamic-fp16-converted"}
         except Exception as conv_exc:
             (stage / "model.onnx").unlink(missing_ok=True)
             meta["fp16_conversion_failed"] = _why(conv_exc)
@@ -148,8 +158,8 @@ def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolut
                 save_reference(stage, ref_in, ref_out)
                 meta |= export_graph(_half_copy(model), torch.from_numpy(ref_in).half(), stage / "model.onnx",
                                      dynamic=True, opset=opset, exporters=exporter_order(exporter))
-                meta |= {"cpu_check_error_rel": check_graph(stage / "model.onnx", ref_in, ref_out, "fp16"),
-                         "export_path": "dynamic-fp16-exported"}
+                meta |= _checked(stage / "model.onnx", ref_in, ref_out, "fp16") | {
+                    "export_path": "dynamic-fp16-exported"}
             except Exception as exc:
                 (stage / "model.onnx").unlink(missing_ok=True)
                 meta |= {"export_path": "static-fallback", "failed": _why(exc)}

@@ -239,14 +239,16 @@ FAULT_QUIET = 64
 FAULT_EXTRA_WARMUP_S = 2.0
 
 
-def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig,
-                 phases: PhaseLog | None = None) -> tuple[list[float], dict[str, Any]]:
+def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig, phases: PhaseLog | None = None,
+                 warmup_context: contextlib.AbstractContextManager[Any] | None = None,
+                 ) -> tuple[list[float], dict[str, Any]]:
     """Warm up (≥ warmup_iters and ≥ warmup_s, then on while an iteration still page-faults, at most
     ``FAULT_EXTRA_WARMUP_S`` longer), then take ``config.iters`` samples of ``time_once_ms()``.
 
     Minor page faults per timed iteration are recorded: a steady state has (almost) none. Also returns the wall
     seconds of both loops (``warmup_s_done``, ``timed_s_done``): the phases of a row. ``phases`` gets warmup_s
-    and timed_s as the loops run (a loop that fails midway adds its seconds so far).
+    and timed_s as the loops run (a loop that fails midway adds its seconds so far). ``warmup_context`` is
+    entered around the warm-up loop only, never the timed one (ONNX Runtime captures its log lines there).
     """
     from profiler.timing.allocator import minor_faults
 
@@ -254,7 +256,7 @@ def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig,
     warm_n = 0
     t0 = time.perf_counter()
     ready_at: float | None = None
-    with phases.timing("warmup_s"):
+    with phases.timing("warmup_s"), warmup_context or contextlib.nullcontext():
         while True:
             f0 = minor_faults()
             time_once_ms()
