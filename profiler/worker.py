@@ -108,6 +108,7 @@ def run_tasks(
 
     import models
     from profiler.timing import PhaseLog, TimingConfig, measure
+    from profiler.timing.calibrate import BN_MARK, calibrate_bn
 
     counts = CountCache(Path(counts_dir) if counts_dir else None)
     from profiler.estimate import onnx_cache_checker
@@ -143,6 +144,9 @@ def run_tasks(
                     spec = models.spec_from_dict(task.spec)
                     pristine[task.spec_hash] = (spec, spec.build().eval())
             spec, model = pristine[task.spec_hash]
+            if getattr(model, BN_MARK, None) != task.resolution:
+                with own.timing("build_s"):  # once per model and resolution: every copy of it inherits this
+                    calibrate_bn(model, task.resolution)
             if task.count:
                 with own.timing("count_s"):
                     row.update(counts.get(task, spec))

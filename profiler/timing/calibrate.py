@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 CAL_BATCH, CAL_SEED = 2, 12345  # a different seed from the reference input's: the check is not on its own data
-_MARK = "_archprof_bn_calibrated_at"
+BN_MARK = "_archprof_bn_calibrated_at"  # the resolution a model was calibrated at
 
 
 def calibrate_bn(model: Any, resolution: int) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def calibrate_bn(model: Any, resolution: int) -> dict[str, Any]:
     from profiler.timing.eager import make_input
 
     details: dict[str, Any] = {"batch": CAL_BATCH, "resolution": resolution, "seed": CAL_SEED}
-    if getattr(model, _MARK, None) == resolution:
+    if getattr(model, BN_MARK, None) == resolution:
         return details | {"layers": getattr(model, "_archprof_bn_layers", 0), "already": True, "calibrate_s": 0.0}
     t0 = time.perf_counter()
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
@@ -57,6 +57,6 @@ def calibrate_bn(model: Any, resolution: int) -> dict[str, Any]:
             for m, momentum in zip(bns, momenta, strict=True):
                 m.momentum = momentum
             model.eval()
-    setattr(model, _MARK, resolution)
+    setattr(model, BN_MARK, resolution)
     model._archprof_bn_layers = len(bns)
     return details | {"layers": len(bns), "already": False, "calibrate_s": round(time.perf_counter() - t0, 4)}
