@@ -56,7 +56,7 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Entry point of ``python -m profiler.prefetch``: one JSON job per stdin line, one JSON answer per line."""
+    """Entry point of ``python -m profiler.prefetch_worker``: one JSON job per stdin line, one JSON answer per line."""
     from profiler.worker import _die_with_parent
 
     proto = os.fdopen(os.dup(1), "w", buffering=1)
