@@ -101,6 +101,16 @@ def test_default_against_is_merge_base_and_same_code_detects_clean_tree(tmp_path
     assert default_against(tmp_path) == base and not same_code(tmp_path, base)
 
 
+def test_an_unknown_revision_is_one_line_naming_what_is_valid(tmp_path: Path) -> None:
+    from profiler.baseline.ab import worktree
+    from profiler.errors import UsageError
+
+    _git(tmp_path, "init", "-q")
+    with (pytest.raises(UsageError, match=r"--against 'no-such-rev' is not a commit of .*; valid: a branch"),
+          worktree(tmp_path, "no-such-rev", tmp_path)):
+        pass
+
+
 @pytest.mark.parametrize("mode", [["--against", "HEAD"], ["--against", "stored"]])
 def test_missing_baseline_is_found_before_measuring(tmp_path: Path, capsys, monkeypatch, mode: list[str]) -> None:
     import profiler.baseline.ab

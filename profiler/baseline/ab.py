@@ -77,7 +77,11 @@ def same_code(root: Path, sha: str) -> bool:
 @contextmanager
 def worktree(root: Path, rev: str, parent: Path) -> Iterator[tuple[Path, str]]:
     """Check ``rev`` out into a temporary worktree under ``parent``; yields (path, full sha); always removed."""
-    sha = _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
+    try:
+        sha = _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
+    except UsageError:
+        raise UsageError(f"--against {rev!r} is not a commit of {root}; valid: a branch, tag or commit id "
+                         "(e.g. HEAD~1, main), or 'stored' for the committed baseline") from None
     path = parent / f"ab-base-{sha[:10]}"
     _git(["worktree", "add", "--detach", "--quiet", str(path), sha], root)
     try:
