@@ -65,3 +65,15 @@ def test_the_worker_waits_for_each_model_not_for_the_whole_sweep(executor: Any) 
     assert all(r["error"] == DIED for r in rows if r["status"] == "failed")
     assert sum(s == "ok" for s in status.values()) == 4
     assert len({r["worker_pid"] for r in rows}) == 1  # the failed pair did not cost the worker its life
+
+
+def test_overlap_on_a_cpu_says_it_can_slow_the_timing(tmp_path, capsys) -> None:
+    from profiler.cli import main
+
+    cfg = tmp_path / "overlap.toml"
+    cfg.write_text(ONE_WORKER.replace('isolation = "sweep"', 'isolation = "sweep"\nprefetch = "overlap"')
+                   .replace('"shufflenet_v2_x0_5", "regnetx_200mf"', "").replace("batches = [1, 2]", "batches = [1]"))
+    assert main(["sweep", "--config", str(cfg), "--device", "cpu", "--results-dir", str(tmp_path / "r"),
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert 'prefetch = "overlap" on cpu' in err and "can slow it" in err

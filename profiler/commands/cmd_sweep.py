@@ -111,6 +111,11 @@ def run(args: argparse.Namespace) -> int:
     resume_hint = f"python -m profiler sweep --resume {resume_ref}" + (
         f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else "")
     print(f"run {run_dir.name}: {run_dir}/ ({len(tasks)} measurements planned)", file=sys.stderr, flush=True)
+    from profiler.prefetch import resolve_mode
+
+    if device == "cpu" and executor is None and resolve_mode(config.prefetch, device) == "overlap":
+        print('note: prefetch = "overlap" on cpu: preparation processes run beside the CPU timing and can slow it '
+              '("auto" prepares everything first on a CPU)', file=sys.stderr)
     try:
         run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume),
                   show_progress=not args.no_progress, retry_failed=args.retry_failed, executor=executor,
