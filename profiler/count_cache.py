@@ -20,7 +20,7 @@ class CountCache:
         self.mem: dict[str, dict[str, int]] = {}
 
     def get(self, task: Task, spec: Any) -> dict[str, int]:
-        key = f"{task.spec_hash}_r{task.resolution}"
+        key = task.prep_key
         if key in self.mem:
             return self.mem[key]
         path = self.dir / f"{key}.json" if self.dir else None

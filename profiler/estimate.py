@@ -195,7 +195,7 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
             parts["compile_s"] = COMPILE_S.get(t.device, 40.0)
         parts_of[t.key] = parts
         cost[t.key] = sum(parts.values())
-        pk = f"{t.spec_hash}_r{t.resolution}"
+        pk = t.prep_key
         items = [f"worker:{t.group_key}", f"build:{t.group_key}:{t.spec_hash}:{switches}"]
         shared[items[0]] = model.worker_start_s
         shared[items[1]] = model.build_s

@@ -49,15 +49,11 @@ def default_workers(mode: str) -> int:
     return max(1, min(4, cpus - 2)) if mode == "overlap" else max(1, cpus)
 
 
-def prep_key(task: Task) -> str:
-    return task.prep_key
-
-
 def _jobs(tasks: list[Task], counts_dir: str | None, onnx_cache_dir: str | None) -> dict[str, dict[str, Any]]:
     """One job per (spec, resolution), in first-use order: what to prepare for it."""
     jobs: dict[str, dict[str, Any]] = {}
     for t in tasks:
-        job = jobs.setdefault(prep_key(t), {"task": t.to_dict(), "count": False, "onnx_dtypes": [],
+        job = jobs.setdefault(t.prep_key, {"task": t.to_dict(), "count": False, "onnx_dtypes": [],
                                             "counts_dir": counts_dir, "onnx_cache_dir": onnx_cache_dir,
                                             "opset": t.timing.get("opset"), "timeout_s": t.timeout_s,
                                             "exporter": t.timing.get("exporter", "dynamo")})
@@ -141,7 +137,7 @@ class Prefetcher:
             return None
         t0 = time.perf_counter()
         reason = None
-        for key in dict.fromkeys(prep_key(t) for t in group):
+        for key in dict.fromkeys(t.prep_key for t in group):
             if key not in self._jobs:
                 continue
             if self.mode == "overlap":

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from profiler.prefetch import prep_key
 from profiler.tasks import Task
 
 PREP_LOG_ENV = "ARCHPROF_TIMER_LOG"  # test hook shared with the worker: preparation intervals are logged as "prep"
@@ -30,7 +29,7 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
     from profiler.count_cache import CountCache
 
     task = Task.from_dict(job["task"])
-    out: dict[str, Any] = {"key": prep_key(task), "build_s": 0.0, "count_s": 0.0, "export_s": 0.0}
+    out: dict[str, Any] = {"key": task.prep_key, "build_s": 0.0, "count_s": 0.0, "export_s": 0.0}
     if task.fault == "prefetch_crash":
         os.kill(os.getpid(), signal.SIGKILL)  # test hook: a preparation process that dies
     prepare_onnx = getattr(timing, "prepare_onnx", None)
