@@ -48,13 +48,15 @@ class Executor(ABC):
     # per group up front, it waited for every model of the sweep before timing anything.
     prefetch: Any = None
 
-    def _ready_upfront(self) -> bool:
-        return self.prefetch is not None and getattr(self.prefetch, "mode", None) != "overlap"
-
     def _gate(self) -> Callable[[Task], str | None] | None:
+        """The per-pair wait when the pool prepares ahead ("overlap"), else None."""
         if self.prefetch is None or getattr(self.prefetch, "mode", None) != "overlap":
             return None
         return lambda task: self.prefetch.ready([task])
+
+    def _ready_upfront(self) -> bool:
+        """A pool that does not prepare ahead: wait for a whole group before it starts."""
+        return self.prefetch is not None and self._gate() is None
 
     def may_start(self, task: Task) -> bool:
         """False once the time budget cannot fit ``task`` (and from then on: no new task starts)."""
