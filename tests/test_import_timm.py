@@ -66,7 +66,7 @@ def test_meta_and_readme_carry_provenance(imported: Path) -> None:
     meta = RunMeta.read(imported)
     imp = meta.raw["imported"]
     assert imp["sha256"] == hashlib.sha256(TINY.read_bytes()).hexdigest()
-    assert imp["file"] == TINY.name and imp["per_image"] is True and imp["rows_imported"] == 3
+    assert imp["file"] == TINY.name and imp["batches"] == [128, 256] and imp["rows_imported"] == 3
     assert [s["model"] for s in imp["skipped"]] == ["no_such_net_xyz"]  # unknown to timm: listed, not fatal
     assert "timm has no model" in imp["skipped"][0]["reason"]
     assert meta.device == "cuda" and imp["timm_version_counted_with"]

@@ -40,7 +40,8 @@ def coefficients(cell: dict) -> Table:
         "Coefficients (WLS, common weights 1/t̂²) with 95 % confidence intervals",
         headers,
         rows,
-        note="F: GMAC per image, A: million activations per image, P: million parameters; t: ms per batch.",
+        note="F: GMAC per image, A: million activations per image, P: million parameters; t: "
+        f"{cell.get('latency_unit', 'ms per batch')}.",
     )
 
 
