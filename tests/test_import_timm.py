@@ -102,6 +102,7 @@ def _csv(tmp_path: Path, text: str, name: str = "benchmark-infer-amp-nchw-pt240-
         (f"{HEADER}\nno_such_net_a,64,10,1.0,256,1,1,1\n", [], "no row of"),
         (f"{HEADER}\nresnet18,64,10,1.0,256,1,1,1\n", ["--include", "vit*"], "matches --include"),
         (f"{HEADER}\nresnet18,64,10,1.0,256,1,1,1\n", ["--include", "cnn-families"], "unknown include rule"),
+        (f"{HEADER}\nresnet18,64,10,1.0,256,1,1,1\n", ["--backend", "onnxruntime"], "onnxruntime has no autocast"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, text, argv_extra, match) -> None:

@@ -66,6 +66,10 @@ def resolve_setting(table: TimmTable, device_name: str, *, device: str | None = 
                              f"({', '.join(choices[key])})")
         if value not in choices[key]:
             raise UsageError(f"unknown --{key.replace('_', '-')} {value!r}; valid: {', '.join(choices[key])}")
+    from profiler.timing.protocol import validate_request
+
+    # a setting archprof could measure itself (amp on ONNX Runtime, cudagraph on a CPU… are not)
+    validate_request(values["backend"], values["device"], values["dtype"], values["memory_format"], 1, 1)
     return ImportSetting(device_name.strip(), **values), named
 
 
