@@ -195,3 +195,12 @@ def test_count_pool_counts_in_processes_and_then_reads_the_cache(tmp_path: Path,
 
     monkeypatch.setattr(count_pool, "count_job", refuse)
     assert count_pool.count_all([job], tmp_path, workers=0, progress=False)[job.key] == (first[job.key][0], None)
+
+
+def test_report_of_an_import_says_public_data(imported: Path, tmp_path: Path) -> None:
+    from profiler.report import write_report
+
+    out = tmp_path / "r.html"
+    write_report(str(imported), out, n_boot=100)
+    html = out.read_text()
+    assert "PUBLIC DATA" in html and "not by archprof" in html and "timm_tiny.csv" in html
