@@ -204,3 +204,12 @@ def test_report_of_an_import_says_public_data(imported: Path, tmp_path: Path) ->
     write_report(str(imported), out, n_boot=100)
     html = out.read_text()
     assert "PUBLIC DATA" in html and "not by archprof" in html and "timm_tiny.csv" in html
+
+
+def test_a_row_given_twice_is_a_second_repeat(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
+    path = _csv(tmp_path, f"{HEADER}\nresnet10t,64,10,1.0,256,1,1,1\nresnet10t,64,10,3.0,256,1,1,1\n")
+    assert main(["import", "timm", path, "--device-name", "GPU X", "-o", str(tmp_path / "r"), "--workers", "0",
+                 "--no-progress"]) == 0
+    rows = _rows(tmp_path / "r")
+    assert sorted((r["repeat"], r["latency_ms"]) for r in rows) == [(0, 1.0), (1, 3.0)]
