@@ -98,9 +98,9 @@ _KEEP: list[Any] = []
 
 def import_timm() -> Any:
     """``import timm`` (after torchvision, see :func:`import_torchvision`), or a one-line error naming the extra."""
-    if "timm" in sys.modules:
+    if sys.modules.get("timm") is not None:
         return sys.modules["timm"]
-    if importlib.util.find_spec("timm") is None:
+    if importlib.util.find_spec("timm") is None:  # also where sys.modules["timm"] is None (blocked)
         raise ReferenceError_(f"timm is not installed; {INSTALL_HINT}")
     import_torchvision()
     import timm
@@ -230,7 +230,24 @@ class ExternalSpec:
             raise ReferenceError_(
                 f"{self.reference} returned {type(model).__name__} ({str(model)[:60]!r}), not a torch.nn.Module"
             )
+        _check_one_input(model, self.reference)
         return model
+
+
+def _check_one_input(model: nn.Module, ref: str) -> None:
+    """ReferenceError_ when ``model.forward`` needs more than one argument: archprof feeds one image tensor."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p.name for p in params if p.default is inspect.Parameter.empty
+                and (p.kind in positional or p.kind == inspect.Parameter.KEYWORD_ONLY)]
+    if len(required) > 1:
+        raise ReferenceError_(
+            f"{ref}: {type(model).__name__}.forward needs {len(required)} inputs ({', '.join(required)}); archprof "
+            "feeds one image tensor (B, 3, H, W): wrap the model in a module whose forward takes that one tensor"
+        )
 
 
 def _source_and_target(ref: str, base_dir: Path | None) -> tuple[str, str]:
