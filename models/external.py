@@ -161,7 +161,8 @@ def _user_callable(source: str, target: str) -> Any:
             module = importlib.import_module(where)
         except ImportError as exc:
             raise ModelSourceError(
-                f"cannot import module {where!r} ({exc}); give an importable dotted module or a PATH.py"
+                f"cannot import module {where!r} ({exc}); MODULE:CALLABLE needs a dotted module on sys.path, "
+                "else give PATH.py:CALLABLE"
             ) from None
         except Exception as exc:
             raise ModelSourceError(f"importing module {where!r} failed: {type(exc).__name__}: {exc}") from None
