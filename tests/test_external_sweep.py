@@ -173,3 +173,59 @@ def test_a_baseline_holds_an_external_model_and_check_compares_its_counts(folder
     msgs = changed.entries[0].messages
     assert any(m.startswith("counts changed: macs 46160 → 46120") for m in msgs), msgs
     assert "layer 'fc': macs 80 → 40, params 90 → 45, acts 10 → 5" in msgs
+
+
+MIXED = """name = "mixed"
+isolation = "sweep"
+prefetch = "off"
+[models]
+include = ["resnet18", "mobilenet_v2_x0_5", "shufflenet_v2_x0_5", "timm:regnetx_002", "timm:mobilenetv3_small_050",
+           "torchvision:resnet18", "torchvision:mobilenet_v3_small", "nets.py:build"]
+[[models.custom]]
+ref = "nets.py:build"
+name = "tiny5"
+family = "tiny"
+kwargs = {num_classes = 5}
+[settings]
+resolutions = [32]
+[[subsweep]]
+models = ["timm:regnetx_002", "torchvision:resnet18", "tiny5"]
+resolutions = [32]
+backends = ["onnxruntime"]
+""" + TIMING
+
+
+@pytest.mark.slow
+def test_mixed_sweep_runs_end_to_end(timm_lib, torchvision_lib, folder: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from tinynet_counts import expected
+
+    from profiler.cli import main
+    from profiler.counting import count_model
+
+    monkeypatch.setenv("ARCHPROF_CACHE", str(folder / "cache"))
+    (folder / "mixed.toml").write_text(MIXED)
+    argv = ["--results-dir", str(folder / "results"), "--no-progress"]
+    assert main(["sweep", "--config", str(folder / "mixed.toml"), "--device", "cpu", "--run-id", "mix", *argv]) == 0
+    run_dir = folder / "results" / "mix"
+    assert main(["export", str(run_dir), "--format", "csv"]) == 0
+    df = pd.read_csv(run_dir / "results.csv")
+    assert (df["status"] == "ok").all(), df[["model", "error"]]
+    assert len(df) == 9 + 3
+    row = df[(df["model"] == "timm:regnetx_002") & (df["backend"] == "eager")].iloc[0]
+    spec = json.loads(row["spec_json"])
+    assert (spec["source"], spec["target"], spec["version"]) == ("timm", "regnetx_002", timm_lib.__version__)
+    twin = count_model("regnetx_200mf", 32, method="torch")
+    assert (row["macs"], row["params"], row["acts"]) == (twin.macs, twin.params, twin.acts)
+    tiny = df[df["model"] == "tiny5"]
+    assert (tiny[["macs", "params", "acts"]] == list(expected(32, num_classes=5).values())).all().all()
+    # One ONNX graph per external spec, keyed on its hash (the hash carries the library version / file sha).
+    graphs = {p.name.split("_r32")[0] for p in (folder / "cache" / "onnx").iterdir()}
+    assert set(df.loc[df["backend"] == "onnxruntime", "spec_hash"]) <= graphs
+    capsys.readouterr()
+    assert main(["analyze", str(run_dir), "--json", "--boot", "100"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(c["cell"]["backend"], c["n"], c["n_families"]) for c in doc["cells"]] == [("eager", 9, 7)]
+    assert {"tiny", "build", "regnetx", "mobilenetv3", "resnet"} <= set(doc["cells"][0]["families"])
+    assert main(["report", str(run_dir), "-o", str(folder / "mix.html"), "--boot", "100"]) == 0
+    assert "timm:regnetx_002" in (folder / "mix.html").read_text()
