@@ -115,3 +115,37 @@ def test_list_expands_timm_and_torchvision_patterns(timm_lib, torchvision_lib,
     assert main(["list", "torchvision:inception*", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [
         {"name": "torchvision:inception_v3", "family": "inception", "resolution": 299}]
+
+
+def test_time_onnxruntime_caches_the_graph_under_the_spec_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path))
+    argv = ["time", TINY, "--backend", "onnxruntime", "--exporter", "torchscript", "--iters", "3",
+            "--warmup-s", "0", "--resolution", "16", "--json", "--model-kwargs", '{"num_classes": 5}']
+    spec = models.resolve_model(TINY, {"num_classes": 5}).spec
+    hits = []
+    for _ in range(2):
+        assert main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        hits.append(doc["details"]["cache_hit"])
+        assert doc["spec"] == models.spec_to_dict(spec) and doc["spec"]["source"] == "file"
+    assert hits == [False, True]
+    assert [p.name.split("_")[0] for p in (tmp_path / "onnx").iterdir()] == [models.spec_hash(spec)]
+
+
+@pytest.mark.slow
+def test_time_compile_on_cpu_with_a_file_model(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["time", TINY, "--backend", "compile", "--resolution", "16", "--iters", "3", "--threads", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "compile/cpu" in out and "(not in latency)" in out
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("backend", ["eager", "cudagraph", "compile", "onnxruntime"])
+def test_time_a_timm_model_on_cuda(timm_lib, backend: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["time", "timm:resnet18", "--device", "cuda", "--backend", backend, "--batch", "2", "--iters", "5",
+            "--exporter", "torchscript", "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["spec"]["source"] == "timm" and doc["latency_ms_median"] > 0

@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     s = result.stats
     if args.json:
         print_json({
-            "model": args.model, "family": info.family, "backend": args.backend, "device": args.device,
+            "model": args.model, "family": info.family, "spec": models.spec_to_dict(info.spec),
+            "backend": args.backend, "device": args.device,
             "batch": args.batch, "resolution": resolution, "dtype": args.dtype,
             "memory_format": args.memory_format, **s, "samples_ms": result.samples_ms,
             "details": result.details, "env": env,
