@@ -149,3 +149,12 @@ def test_time_a_timm_model_on_cuda(timm_lib, backend: str, capsys: pytest.Captur
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["spec"]["source"] == "timm" and doc["latency_ms_median"] > 0
+
+
+def test_predict_a_timm_model_as_its_registry_twin(timm_lib, capsys: pytest.CaptureFixture[str]) -> None:
+    got = []
+    for ref in ("timm:regnetx_002", "regnetx_200mf"):
+        assert main(["predict", ref, "--from", str(DATA / "small_run.csv"), "--cell", "backend=eager", "--json"]) == 0
+        [p] = json.loads(capsys.readouterr().out)["predictions"]
+        got.append({k: p[k] for k in ("family", "resolution", "macs", "params", "acts", "predicted_ms")})
+    assert got[0] == got[1] and got[0]["macs"] == count_model("regnetx_200mf", method="torch").macs > 0
