@@ -132,8 +132,18 @@ def _file_sha(path: str | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def _code_sha(fn: Any) -> str:
+    """The sha of the file that defines ``fn`` (a spec's ``version`` for user code); "" where there is none."""
+    try:
+        defined_in = inspect.getsourcefile(fn) if inspect.isfunction(fn) or inspect.isclass(fn) else None
+    except TypeError:  # a built-in
+        defined_in = None
+    return _file_sha(defined_in)
+
+
 def _load_file_module(path: Path) -> Any:
-    key = "archprof_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    # Keyed by path and content: an edited file is loaded again (and its spec hash is a new one).
+    key = f"archprof_user_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{_file_sha(str(path))}"
     if key in sys.modules:
         return sys.modules[key]
     spec = importlib.util.spec_from_file_location(key, path)
@@ -221,8 +231,16 @@ class ExternalSpec:
         return _user_callable(self.source, self.target)
 
     def build(self) -> nn.Module:
-        """Call the factory with the kwargs; ModelSourceError naming what went wrong (never a bare traceback)."""
+        """Call the factory with the kwargs; ModelSourceError naming what went wrong (never a bare traceback).
+
+        User code must still be the code this spec was resolved from (its file's sha): an edited file would be
+        measured under another file's hash and cached counts."""
         fn = self.factory()
+        if self.source in ("module", "file") and self.version and (now := _code_sha(fn)) != self.version:
+            raise ModelSourceError(
+                f"{self.reference}: the code changed since it was resolved (file sha {self.version} → {now or '?'}); "
+                "resolve it again (a sweep: plan a new run, or resume after restoring the file)"
+            )
         kwargs = json.loads(self.kwargs)
         try:
             model = fn(**kwargs)
@@ -327,8 +345,7 @@ def resolve(
     else:
         fn = _user_callable(source, target)
         _check_kwargs(fn, kwargs or {}, ref)
-        defined_in = inspect.getsourcefile(fn) if inspect.isfunction(fn) or inspect.isclass(fn) else None
-        spec = ExternalSpec(source, target, canonical, family or fn.__name__, _file_sha(defined_in))
+        spec = ExternalSpec(source, target, canonical, family or fn.__name__, _code_sha(fn))
     return spec, resolution
 
 

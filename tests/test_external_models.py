@@ -158,3 +158,16 @@ def test_predict_a_timm_model_as_its_registry_twin(timm_lib, capsys: pytest.Capt
         [p] = json.loads(capsys.readouterr().out)["predictions"]
         got.append({k: p[k] for k in ("family", "resolution", "macs", "params", "acts", "predicted_ms")})
     assert got[0] == got[1] and got[0]["macs"] == count_model("regnetx_200mf", method="torch").macs > 0
+
+
+def test_an_edited_file_is_loaded_again_and_an_old_spec_refuses_to_build(tmp_path: Path) -> None:
+    src = tmp_path / "nets.py"
+    text = (DATA / "tinynet.py").read_text()
+    src.write_text(text)
+    old, _ = external.resolve(f"{src}:build")
+    assert count_model(old, 8, method="torch").params == 498
+    src.write_text(text.replace("nn.Linear(8, num_classes)", "nn.Linear(8, num_classes, bias=False)"))
+    with pytest.raises(ValueError, match="code changed since it was resolved"):
+        old.build()  # would be measured under the old file's hash and cached counts
+    new, _ = external.resolve(f"{src}:build")
+    assert new.version != old.version and count_model(new, 8, method="torch").params == 498 - 10

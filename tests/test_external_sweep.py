@@ -107,6 +107,7 @@ def test_plan_carries_the_spec_as_data(folder: Path) -> None:
 # The timing worker builds the model itself (prefetch off), or the preparation pool does first ("before").
 @pytest.mark.parametrize(("prefetch", "damage", "reason"), [
     ("off", "delete", "no such file"),
+    pytest.param("off", "edit", "the code changed since it was resolved", marks=pytest.mark.slow),
     pytest.param("before", "syntax", "SyntaxError", marks=pytest.mark.slow)])
 def test_worker_fails_a_model_whose_file_broke_after_planning_then_resume_measures_it(
         folder: Path, prefetch: str, damage: str, reason: str) -> None:
@@ -119,8 +120,8 @@ def test_worker_fails_a_model_whose_file_broke_after_planning_then_resume_measur
     good = (folder / "nets.py").read_text()
     if damage == "delete":
         (folder / "nets.py").unlink()
-    else:
-        (folder / "nets.py").write_text(good + "\ndef broken(:\n")
+    else:  # a file that no longer imports, or one that still works but is not the code that was planned
+        (folder / "nets.py").write_text(good + ("\ndef broken(:\n" if damage == "syntax" else "\n# edited\n"))
     run_dir = run_sweep(cfg, device="cpu", run_dir=folder / "run", show_progress=False)
     rows = open_run(run_dir).rows
     assert list(rows["status"]) == ["failed", "failed"]  # the model's rows fail with the reason; the sweep goes on
