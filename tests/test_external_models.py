@@ -171,3 +171,13 @@ def test_an_edited_file_is_loaded_again_and_an_old_spec_refuses_to_build(tmp_pat
         old.build()  # would be measured under the old file's hash and cached counts
     new, _ = external.resolve(f"{src}:build")
     assert new.version != old.version and count_model(new, 8, method="torch").params == 498 - 10
+
+
+def test_trace_a_file_model_into_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["trace", TINY, "--resolution", "16", "--iters", "1", "--warmup", "0", "--peaks", "stored", "--json",
+            "--run", str(tmp_path), "--model-kwargs", '{"num_classes": 5}']
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"]["macs"] == tinynet.expected(16, num_classes=5)["macs"]
+    [stored] = (tmp_path / "traces").iterdir()  # the reference's ':' and '/' are not path separators here
+    assert stored.name.endswith("tinynet.py_build-cpu-fp32-b1-r16.json") and ":" not in stored.name
