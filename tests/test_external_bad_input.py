@@ -84,3 +84,9 @@ def test_wildcards_on_user_code_are_refused(capsys: pytest.CaptureFixture[str]) 
 
 def test_empty_timm_reference(capsys: pytest.CaptureFixture[str]) -> None:
     _fails(["count", "timm:"], capsys, "names no model", "timm:resnet50")
+
+
+def test_torchvision_missing_names_the_install_command(monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    _fails(["count", "torchvision:resnet18"], capsys, "torchvision is not installed", "pip install -e '.[timm]'")
