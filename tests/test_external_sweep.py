@@ -230,3 +230,16 @@ def test_mixed_sweep_runs_end_to_end(timm_lib, torchvision_lib, folder: Path, mo
     assert {"tiny", "build", "regnetx", "mobilenetv3", "resnet"} <= set(doc["cells"][0]["families"])
     assert main(["report", str(run_dir), "-o", str(folder / "mix.html"), "--boot", "100"]) == 0
     assert "timm:regnetx_002" in (folder / "mix.html").read_text()
+
+
+def test_a_time_budget_plans_external_models(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from profiler.cli import main
+
+    custom = "".join(f'[[models.custom]]\nref = "nets.py:build"\nname = "tiny{c}"\nfamily = "fam{c % 3}"\n'
+                     f"kwargs = {{num_classes = {c}}}\n" for c in range(2, 11))
+    (folder / "budget.toml").write_text(f"[models]\n{custom}[settings]\nresolutions = [16]\n" + TIMING)
+    argv = ["sweep", "--config", str(folder / "budget.toml"), "--device", "cpu", "--dry-run", "--time-budget", "10m",
+            "--results-dir", str(folder / "results")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "9 of 9 measurements fit" in out and "1 cell(s) covered" in out
