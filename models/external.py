@@ -49,10 +49,13 @@ INSTALL_HINT = "install the optional extra: pip install -e '.[timm]' (timm, torc
 _TIMM_FAMILY = re.compile(r"^([a-z]+)(\d*)")
 
 
-class ReferenceError_(ValueError):
+class ModelSourceError(ValueError):
     """A model reference that cannot be resolved or built (names the reference and what would be valid).
 
     A ``ValueError``, so that commands turn it into one line and exit 2 like any bad model name."""
+
+
+ReferenceError_ = ModelSourceError  # its first name (fc5b4b0)
 
 
 def is_reference(name: str) -> bool:
@@ -64,7 +67,7 @@ def _canonical_kwargs(kwargs: dict[str, Any] | None) -> str:
     try:
         return json.dumps(kwargs or {}, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
-        raise ReferenceError_(f"model kwargs must be JSON values: {exc}") from None
+        raise ModelSourceError(f"model kwargs must be JSON values: {exc}") from None
 
 
 def import_torchvision() -> Any:
@@ -89,7 +92,7 @@ def import_torchvision() -> Any:
         _KEEP.append(lib)  # a Library deregisters its ops when collected
         import torchvision
     except ImportError:
-        raise ReferenceError_(f"torchvision is not installed; {INSTALL_HINT}") from None
+        raise ModelSourceError(f"torchvision is not installed; {INSTALL_HINT}") from None
     return torchvision
 
 
@@ -98,10 +101,10 @@ _KEEP: list[Any] = []
 
 def import_timm() -> Any:
     """``import timm`` (after torchvision, see :func:`import_torchvision`), or a one-line error naming the extra."""
-    if "timm" in sys.modules:
+    if sys.modules.get("timm") is not None:
         return sys.modules["timm"]
-    if importlib.util.find_spec("timm") is None:
-        raise ReferenceError_(f"timm is not installed; {INSTALL_HINT}")
+    if importlib.util.find_spec("timm") is None:  # also where sys.modules["timm"] is None (blocked)
+        raise ModelSourceError(f"timm is not installed; {INSTALL_HINT}")
     import_torchvision()
     import timm
 
@@ -129,20 +132,30 @@ def _file_sha(path: str | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def _code_sha(fn: Any) -> str:
+    """The sha of the file that defines ``fn`` (a spec's ``version`` for user code); "" where there is none."""
+    try:
+        defined_in = inspect.getsourcefile(fn) if inspect.isfunction(fn) or inspect.isclass(fn) else None
+    except TypeError:  # a built-in
+        defined_in = None
+    return _file_sha(defined_in)
+
+
 def _load_file_module(path: Path) -> Any:
-    key = "archprof_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    # Keyed by path and content: an edited file is loaded again (and its spec hash is a new one).
+    key = f"archprof_user_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{_file_sha(str(path))}"
     if key in sys.modules:
         return sys.modules[key]
     spec = importlib.util.spec_from_file_location(key, path)
     if spec is None or spec.loader is None:
-        raise ReferenceError_(f"cannot load {path} as Python source")
+        raise ModelSourceError(f"cannot load {path} as Python source")
     module = importlib.util.module_from_spec(spec)
     sys.modules[key] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[key]
-        raise ReferenceError_(f"importing {path} failed: {type(exc).__name__}: {exc}") from None
+        raise ModelSourceError(f"importing {path} failed: {type(exc).__name__}: {exc}") from None
     return module
 
 
@@ -151,23 +164,24 @@ def _user_callable(source: str, target: str) -> Any:
     if source == "file":
         path = Path(where)
         if not path.is_file():
-            raise ReferenceError_(f"no such file {where!r} (a reference PATH.py:CALLABLE needs an existing file)")
+            raise ModelSourceError(f"no such file {where!r} (a reference PATH.py:CALLABLE needs an existing file)")
         module = _load_file_module(path)
     else:
         try:
             module = importlib.import_module(where)
         except ImportError as exc:
-            raise ReferenceError_(
-                f"cannot import module {where!r} ({exc}); give an importable dotted module or a PATH.py"
+            raise ModelSourceError(
+                f"cannot import module {where!r} ({exc}); MODULE:CALLABLE needs a dotted module on sys.path, "
+                "else give PATH.py:CALLABLE"
             ) from None
         except Exception as exc:
-            raise ReferenceError_(f"importing module {where!r} failed: {type(exc).__name__}: {exc}") from None
+            raise ModelSourceError(f"importing module {where!r} failed: {type(exc).__name__}: {exc}") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         close = difflib.get_close_matches(attr, names, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else f"; callables there: {', '.join(sorted(names)[:8])}"
-        raise ReferenceError_(f"{where} has no callable {attr!r}{hint}")
+        raise ModelSourceError(f"{where} has no callable {attr!r}{hint}")
     return fn
 
 
@@ -217,31 +231,56 @@ class ExternalSpec:
         return _user_callable(self.source, self.target)
 
     def build(self) -> nn.Module:
-        """Call the factory with the kwargs; ReferenceError_ naming what went wrong (never a bare traceback)."""
+        """Call the factory with the kwargs; ModelSourceError naming what went wrong (never a bare traceback).
+
+        User code must still be the code this spec was resolved from (its file's sha): an edited file would be
+        measured under another file's hash and cached counts."""
         fn = self.factory()
+        if self.source in ("module", "file") and self.version and (now := _code_sha(fn)) != self.version:
+            raise ModelSourceError(
+                f"{self.reference}: the code changed since it was resolved (file sha {self.version} → {now or '?'}); "
+                "resolve it again (a sweep: plan a new run, or resume after restoring the file)"
+            )
         kwargs = json.loads(self.kwargs)
         try:
             model = fn(**kwargs)
         except TypeError as exc:
-            raise ReferenceError_(f"{self.reference} with kwargs {self.kwargs}: {exc}") from None
+            raise ModelSourceError(f"{self.reference} with kwargs {self.kwargs}: {exc}") from None
         except Exception as exc:
-            raise ReferenceError_(f"{self.reference} raised {type(exc).__name__}: {exc}") from None
+            raise ModelSourceError(f"{self.reference} raised {type(exc).__name__}: {exc}") from None
         if not isinstance(model, nn.Module):
-            raise ReferenceError_(
+            raise ModelSourceError(
                 f"{self.reference} returned {type(model).__name__} ({str(model)[:60]!r}), not a torch.nn.Module"
             )
+        _check_one_input(model, self.reference)
         return model
+
+
+def _check_one_input(model: nn.Module, ref: str) -> None:
+    """ModelSourceError when ``model.forward`` needs more than one argument: archprof feeds one image tensor."""
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p.name for p in params if p.default is inspect.Parameter.empty
+                and (p.kind in positional or p.kind == inspect.Parameter.KEYWORD_ONLY)]
+    if len(required) > 1:
+        raise ModelSourceError(
+            f"{ref}: {type(model).__name__}.forward needs {len(required)} inputs ({', '.join(required)}); archprof "
+            "feeds one image tensor (B, 3, H, W): wrap the model in a module whose forward takes that one tensor"
+        )
 
 
 def _source_and_target(ref: str, base_dir: Path | None) -> tuple[str, str]:
     head, _, tail = ref.partition(":")
     if head in ("timm", "torchvision"):
         if not tail:
-            raise ReferenceError_(f"{ref!r} names no model; e.g. {head}:resnet50")
+            raise ModelSourceError(f"{ref!r} names no model; e.g. {head}:resnet50")
         return head, tail
     where, _, attr = ref.rpartition(":")
     if not where or not attr:
-        raise ReferenceError_(
+        raise ModelSourceError(
             f"{ref!r} is not a model reference; valid: a registry name, timm:NAME, torchvision:NAME, "
             "MODULE:CALLABLE or PATH.py:CALLABLE"
         )
@@ -258,7 +297,7 @@ def _check_timm_name(timm: Any, name: str) -> None:
         return
     close = difflib.get_close_matches(name.split(".", 1)[0], timm.list_models(), n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; see `python -m profiler list 'timm:*'`"
-    raise ReferenceError_(f"timm has no model {name!r}{hint}")
+    raise ModelSourceError(f"timm has no model {name!r}{hint}")
 
 
 def _check_torchvision_name(tv: Any, name: str) -> None:
@@ -266,7 +305,7 @@ def _check_torchvision_name(tv: Any, name: str) -> None:
     if name not in names:
         close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `python -m profiler list 'torchvision:*'`"
-        raise ReferenceError_(f"torchvision has no model {name!r}{hint}")
+        raise ModelSourceError(f"torchvision has no model {name!r}{hint}")
 
 
 def _check_kwargs(fn: Any, kwargs: dict[str, Any], ref: str) -> None:
@@ -277,13 +316,13 @@ def _check_kwargs(fn: Any, kwargs: dict[str, Any], ref: str) -> None:
     try:
         signature.bind(**kwargs)
     except TypeError as exc:
-        raise ReferenceError_(f"{ref} does not accept kwargs {json.dumps(kwargs)}: {exc}") from None
+        raise ModelSourceError(f"{ref} does not accept kwargs {json.dumps(kwargs)}: {exc}") from None
 
 
 def resolve(
     ref: str, kwargs: dict[str, Any] | None = None, *, family: str | None = None, base_dir: Path | None = None
 ) -> tuple[ExternalSpec, int]:
-    """The spec of reference ``ref`` and its default resolution; ReferenceError_ when it names nothing valid.
+    """The spec of reference ``ref`` and its default resolution; ModelSourceError when it names nothing valid.
 
     ``base_dir``: where a relative ``PATH.py`` is found (a sweep config's folder); else the working directory.
     """
@@ -306,8 +345,7 @@ def resolve(
     else:
         fn = _user_callable(source, target)
         _check_kwargs(fn, kwargs or {}, ref)
-        defined_in = inspect.getsourcefile(fn) if inspect.isfunction(fn) or inspect.isclass(fn) else None
-        spec = ExternalSpec(source, target, canonical, family or fn.__name__, _file_sha(defined_in))
+        spec = ExternalSpec(source, target, canonical, family or fn.__name__, _code_sha(fn))
     return spec, resolution
 
 
@@ -330,4 +368,4 @@ def expand(pattern: str) -> list[str]:
     if source == "torchvision":
         names = import_torchvision().models.list_models()
         return [f"torchvision:{n}" for n in sorted(names) if fnmatch.fnmatchcase(n, tail)]
-    raise ReferenceError_(f"wildcards are for timm: and torchvision: references, not {pattern!r}")
+    raise ModelSourceError(f"wildcards are for timm: and torchvision: references, not {pattern!r}")

@@ -16,9 +16,18 @@ A sweep file (every key optional except ``[models]``; see ``experiments/quick-cp
     prefetch_lookahead = 3        # (spec, resolution) pairs prepared ahead of the timing worker ("overlap")
     reference_model = "resnet18"  # for `profiler check`: machine-speed normalization (one of the models)
     [models]
-    include = ["resnet50", "regnetx_*"]            # names or fnmatch patterns (see `profiler list`)
-    exclude = ["regnetx_32gf"]
+    include = ["resnet50", "regnetx_*",            # names or fnmatch patterns (see `profiler list`)
+               "timm:regnety_00*",                 # timm models (wildcards expand with timm.list_models)
+               "torchvision:resnet18",             # torchvision.models.get_model(NAME, weights=None)
+               "nets.py:build", "mypkg.nets:tiny"] # a factory in a file (relative to this file's folder) or module
+    exclude = ["regnetx_32gf", "timm:regnety_002"] # fnmatch patterns over the names above
     samples = [{space = "regnetx", n = 10, seed = 1, macs_range = [2e8, 4e9]}]
+    [[models.custom]]             # one model with factory kwargs, a display name, a family, a native resolution
+    ref = "timm:resnet50"         # any reference above (a registry name: kwargs override its spec's fields)
+    name = "resnet50-c10"         # the model's name in rows, filters and [faults] (default: ref)
+    family = "resnet"             # default: timm's name rule, torchvision's builder module, the callable's name
+    kwargs = {num_classes = 10}   # keyword arguments of the factory (timm.create_model, get_model, yours)
+    resolution = 160              # what "native" means for it (default: the library's input size, else 224)
     [settings]
     batches = [1]; resolutions = ["native", 128]; backends = ["eager"]; dtypes = ["fp32"]
     memory_formats = ["contiguous"]
@@ -28,7 +37,11 @@ A sweep file (every key optional except ``[models]``; see ``experiments/quick-cp
     models = ["resnet50"]; resolutions = [128, 160, 224, 288]
     [faults]                      # test hook: model name -> "raise" | "crash" | "hang" (in the worker)
 
-Any unknown key or bad value raises UsageError naming the key, the file and the valid values.
+Any unknown key or bad value raises UsageError naming the key, the file and the valid values; a reference that
+cannot be resolved (unknown timm name, timm not installed, a module that does not import, a callable that is not
+there, kwargs the factory does not take) is such an error too, before anything runs. A model is named by its
+reference as written (``"timm:resnet50"``) unless ``[[models.custom]]`` names it; its spec (``models.external``)
+records source, kwargs and library version (or the file's sha256), and its hash keys the count and ONNX caches.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from profiler.config_tables import (
+    CUSTOM_KEYS,
     DEFAULT_SETTINGS,
     FAULTS,
     MODEL_KEYS,
@@ -60,9 +74,9 @@ from profiler.errors import UsageError
 if TYPE_CHECKING:
     from profiler.timing import TimingConfig
 
-__all__ = ["DEFAULT_SETTINGS", "EXPERIMENTS_DIR", "FAULTS", "ISOLATION", "MODEL_KEYS", "PREFETCH", "SAMPLE_KEYS",
-           "SETTING_KEYS", "SUBSWEEP_KEYS", "TABLE_KEYS", "TOP_KEYS", "Group", "ModelEntry", "Settings", "SweepConfig",
-           "config_file", "load_config", "parse_config"]
+__all__ = ["CUSTOM_KEYS", "DEFAULT_SETTINGS", "EXPERIMENTS_DIR", "FAULTS", "ISOLATION", "MODEL_KEYS", "PREFETCH",
+           "SAMPLE_KEYS", "SETTING_KEYS", "SUBSWEEP_KEYS", "TABLE_KEYS", "TOP_KEYS", "Group", "ModelEntry", "Settings",
+           "SweepConfig", "config_file", "load_config", "parse_config"]
 
 ISOLATION = ("model", "repeat", "sweep")
 PREFETCH = ("auto", "overlap", "before", "off")
@@ -107,6 +121,9 @@ class SweepConfig:
         """JSON-safe: the parsed file, the resolved model list and the file text (for meta.json)."""
         return {"name": self.name, "path": self.path, "parsed": self.raw, "text": self.text,
                 "models": {n: e.family for n, e in self.models.items()},
+                # where each external model comes from: source, target, kwargs, library version or file sha
+                "sources": {n: dataclasses.asdict(e.spec) for n, e in self.models.items()
+                            if hasattr(e.spec, "source")},
                 "groups": [dataclasses.asdict(g) for g in self.groups]}
 
 
@@ -123,7 +140,7 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     ck.keys(raw, TOP_KEYS, "top level")
     if "models" not in raw:
-        raise ck.fail("top level", "a [models] table is required (keys: include, exclude, samples)")
+        raise ck.fail("top level", "a [models] table is required (keys: include, exclude, samples, custom)")
     seed = ck.typed(raw.get("seed", 0), int, "seed", "an integer")
     repeats = ck.typed(raw.get("repeats", 1), int, "repeats", "an integer >= 1")
     if repeats < 1:

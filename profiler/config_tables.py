@@ -11,21 +11,24 @@ import dataclasses
 import difflib
 import fnmatch
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from profiler.errors import UsageError
 from profiler.timing.protocol import BACKENDS, DTYPES, MEMORY_FORMATS
 
 FAULTS = ("raise", "crash", "hang", "prefetch_crash")
-MODEL_KEYS = ("include", "exclude", "samples")
+MODEL_KEYS = ("include", "exclude", "samples", "custom")
 SAMPLE_KEYS = ("space", "n", "seed", "macs_range", "resolution")
+CUSTOM_KEYS = ("ref", "name", "family", "kwargs", "resolution")
 DEFAULT_SETTINGS = {"batches": [1], "resolutions": ["native"], "backends": ["eager"], "dtypes": ["fp32"],
                     "memory_formats": ["contiguous"]}
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One model of the sweep: a registered variant or a design-space sample (named ``space-sSEED-i``)."""
+    """One model of the sweep: a registered variant, an external reference (``timm:NAME``...), a ``[[models.custom]]``
+    entry or a design-space sample (named ``space-sSEED-i``)."""
 
     name: str
     spec: Any
@@ -58,10 +61,12 @@ SUBSWEEP_KEYS = ("name", "models", *SETTING_KEYS)
 
 
 class Checker:
-    """Error messages that name the file, the key and the valid values."""
+    """Error messages that name the file, the key and the valid values; ``base_dir`` is where a relative
+    ``PATH.py:CALLABLE`` reference is found (the file's folder; the working directory for TOML text)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.base_dir = Path(path).resolve().parent if path != "<string>" else None
 
     def fail(self, where: str, msg: str) -> UsageError:
         return UsageError(f"{self.path}: {where}: {msg}")
@@ -120,8 +125,11 @@ def _resolve_names(ck: Checker, patterns: tuple[str, ...], where: str, out: dict
     names: list[str] = []
     all_names = models.list_models()
     for pat in patterns:
-        if pat in out:  # a sample named earlier in the file
+        if pat in out:  # a sample or [[models.custom]] entry named earlier in the file
             names.append(pat)
+            continue
+        if ":" in pat:
+            names.extend(_resolve_refs(ck, pat, where, out))
             continue
         hits = models.list_models(pat)
         if not hits:
@@ -132,6 +140,56 @@ def _resolve_names(ck: Checker, patterns: tuple[str, ...], where: str, out: dict
             info = models.model_info(name)
             out.setdefault(name, ModelEntry(name, info.spec, info.family, info.resolution))
         names.extend(hits)
+    return names
+
+
+def _resolve_refs(ck: Checker, pattern: str, where: str, out: dict[str, ModelEntry]) -> list[str]:
+    """An external reference (or a timm:/torchvision: wildcard): its entries, named by the reference as written."""
+    import models
+
+    try:
+        refs = models.list_models(pattern)
+        if not refs:
+            raise ck.fail(where, f"{pattern!r} matches no model; see `python -m profiler list '{pattern}'`")
+        for ref in refs:
+            if ref not in out:
+                info = models.resolve_model(ref, base_dir=ck.base_dir)
+                out[ref] = ModelEntry(ref, info.spec, info.family, info.resolution)
+    except UsageError:
+        raise
+    except ValueError as exc:
+        raise ck.fail(where, " ".join(str(exc).split())) from None
+    return refs
+
+
+def _custom(ck: Checker, value: Any, out: dict[str, ModelEntry]) -> list[str]:
+    """``[[models.custom]]``: one model each, from ``ref`` with ``kwargs``, ``name``, ``family``, ``resolution``."""
+    import models
+
+    if not isinstance(value, list):
+        raise ck.fail("models.custom", f"must be an array of tables ([[models.custom]]), got {value!r}")
+    names: list[str] = []
+    for i, item in enumerate(value):
+        where = f"models.custom[{i}]"
+        ck.keys(item, CUSTOM_KEYS, where)
+        if "ref" not in item:
+            raise ck.fail(where, "needs ref = a registry name, timm:NAME, torchvision:NAME, MODULE:CALLABLE or "
+                                 "PATH.py:CALLABLE")
+        ref = ck.typed(item["ref"], str, f"{where}.ref", "a string")
+        name = ck.typed(item.get("name", ref), str, f"{where}.name", "a string")
+        family = ck.typed(item.get("family", ""), str, f"{where}.family", "a string") or None
+        kwargs = ck.typed(item.get("kwargs", {}), dict, f"{where}.kwargs", "a table, e.g. {num_classes = 10}")
+        res = item.get("resolution")
+        if res is not None and (ck.typed(res, int, f"{where}.resolution", "an integer >= 1") < 1):
+            raise ck.fail(f"{where}.resolution", f"must be an integer >= 1, got {res}")
+        if name in out:
+            raise ck.fail(f"{where}.name", f"{name!r} names another model of this file; give a distinct name")
+        try:
+            info = models.resolve_model(ref, kwargs, family=family, name=name, resolution=res, base_dir=ck.base_dir)
+        except ValueError as exc:
+            raise ck.fail(where, " ".join(str(exc).split())) from None
+        out[name] = ModelEntry(name, info.spec, info.family, info.resolution)
+        names.append(name)
     return names
 
 
@@ -172,12 +230,13 @@ def parse_models(ck: Checker, raw: dict[str, Any], seed: int) -> tuple[list[str]
     entries: dict[str, ModelEntry] = {}
     mt = ck.keys(raw["models"], MODEL_KEYS, "[models]")
     names = _samples(ck, mt.get("samples", []), seed, entries)
+    names = _custom(ck, mt.get("custom", []), entries) + names
     if "include" in mt:
         names = _resolve_names(ck, ck.str_list(mt["include"], "models.include"), "models.include", entries) + names
     excluded = ck.str_list(mt["exclude"], "models.exclude") if "exclude" in mt else ()
     names = [n for n in dict.fromkeys(names) if not any(fnmatch.fnmatchcase(n, p) for p in excluded)]
     if not names:
-        raise ck.fail("[models]", "selects no model; give include = [names or patterns] and/or samples")
+        raise ck.fail("[models]", "selects no model; give include = [names or patterns], custom and/or samples")
     return names, entries
 
 

@@ -18,7 +18,7 @@ from typing import Any
 KEYS = (
     "python", "platform", "hostname", "cpu_model", "cpu_count", "torch_threads", "torch", "torch_cuda", "cudnn",
     "onnx", "onnxruntime", "ort_providers", "gpu_name", "gpu_driver", "gpu_clocks_mhz", "gpu_temperature_c",
-    "gpu_power_w", "git_commit", "captured_at", "cpu_flags_hash", "memory_gib",
+    "gpu_power_w", "git_commit", "captured_at", "cpu_flags_hash", "memory_gib", "timm", "torchvision",
 )
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +80,15 @@ def _version(module: str) -> str | None:
     import importlib
 
     return getattr(importlib.import_module(module), "__version__", None)
+
+
+def _dist_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def _float(text: str) -> float | None:
@@ -161,6 +170,9 @@ def capture(device: str = "cpu") -> dict[str, Any]:
     env["onnx"] = _safe(lambda: _version("onnx"))
     env["onnxruntime"] = _safe(lambda: _version("onnxruntime"))
     env["ort_providers"] = _safe(lambda: list(__import__("onnxruntime").get_available_providers()))
+    # The model libraries of external references (timm:, torchvision:), from their metadata: no 5 s timm import.
+    env["timm"] = _safe(lambda: _dist_version("timm"))
+    env["torchvision"] = _safe(lambda: _dist_version("torchvision"))
     gpu = _safe(lambda: _gpu_fields(device)) or {}
     env.update({k: v for k, v in gpu.items() if k in KEYS})
     env["git_commit"] = _safe(git_commit)

@@ -29,3 +29,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def timm_lib():
+    """timm, imported once per session (several seconds); the test is skipped with the reason without the extra."""
+    _skip_without("timm")
+    from models.external import import_timm
+
+    return import_timm()
+
+
+@pytest.fixture(scope="session")
+def torchvision_lib():
+    """torchvision (``models.external.import_torchvision``), or a skip naming the extra."""
+    _skip_without("torchvision")
+    from models.external import import_torchvision
+
+    return import_torchvision()
+
+
+def _skip_without(name: str) -> None:
+    # Not pytest.importorskip: a plain `import timm` fails beside the CPU torch (models.external.import_torchvision).
+    import importlib.util
+
+    if importlib.util.find_spec(name) is None:
+        pytest.skip(f"needs {name}, the [timm] extra: pip install -e '.[timm]'")

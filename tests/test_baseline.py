@@ -237,8 +237,8 @@ def test_count_change_names_the_layer(monkeypatch) -> None:
     for e in base["entries"].values():
         e["layers"] = {"stem.conv": [40, 8, 30], "head.fc": [10, 2, 10]}
     # The "current model code": the stem conv lost MACs, a new layer appeared (counting itself is not run here).
-    monkeypatch.setattr(files, "layer_counts", lambda model, res: {"stem.conv": [39, 8, 30], "head.fc": [10, 2, 10],
-                                                                   "extra.bn": [0, 2, 0]})
+    monkeypatch.setattr(files, "layer_counts", lambda model, res, spec_json=None: {
+        "stem.conv": [39, 8, 30], "head.fc": [10, 2, 10], "extra.bn": [0, 2, 0]})
     changed = dict(COUNTS, shufflenet_v2_x0_5=(49, 12, 40))
     report = compare(base, rows(counts=changed), current_key=base["device_key"], latency="off")
     msgs = next(e for e in report.entries if e.verdict == "fail").messages

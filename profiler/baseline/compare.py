@@ -74,13 +74,15 @@ def count_changes(base: Mapping[str, Any], cur: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def layer_changes(base_layers: Mapping[str, list[int]] | None, model: str, resolution: int) -> list[str]:
-    """The layers whose counts differ between the baseline and the current model code (empty if not countable)."""
+def layer_changes(base_layers: Mapping[str, list[int]] | None, model: str, resolution: int,
+                  spec_json: str | None = None) -> list[str]:
+    """The layers whose counts differ between the baseline and the current model code (empty if not countable);
+    ``spec_json``: the current row's spec (an external model is counted as measured)."""
     from profiler.baseline.files import layer_counts
 
     if not base_layers:
         return []
-    cur = layer_counts(model, resolution)
+    cur = layer_counts(model, resolution, spec_json)
     if cur is None:
         return []
     lines = []
@@ -169,7 +171,8 @@ def _judge(key: str, b: Mapping[str, Any], c: Mapping[str, Any], latency: str, r
             res.verdict, res.counts_changed = "fail", True
             res.messages.append("counts changed: " + "; ".join(changes))
             if name_layers:
-                res.messages.extend(layer_changes(b.get("layers"), b["model"], int(b["resolution"])))
+                res.messages.extend(layer_changes(b.get("layers"), b["model"], int(b["resolution"]),
+                                                  c.get("spec_json")))
             if b.get("spec_hash") and c.get("spec_hash") and b["spec_hash"] != c["spec_hash"]:
                 res.messages.append(f"spec changed (hash {b['spec_hash']} → {c['spec_hash']})")
     if latency == "off":

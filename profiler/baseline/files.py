@@ -35,7 +35,7 @@ def pool_rows(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
             "model": row["model"], "backend": row["backend"], "dtype": row["dtype"], "batch": int(row["batch"]),
             "resolution": int(row["resolution"]), "memory_format": row.get("memory_format") or "contiguous",
             "spec_hash": row.get("spec_hash"), "counts": None, "samples_ms": [], "repeat_medians_ms": [],
-            "errors": [],
+            "errors": [], "spec_json": row.get("spec_json"),
         })
         if row.get("status", "ok") != "ok":
             e["errors"].append(str(row.get("error") or "failed"))
@@ -58,12 +58,19 @@ def _has_counts(row: Mapping[str, Any]) -> bool:
     return all(_present(row.get(k)) for k in COUNT_FIELDS)
 
 
-def layer_counts(model: str, resolution: int) -> dict[str, list[int]] | None:
-    """``{layer: [macs, params, acts]}`` for layers that carry any count; None when the model cannot be counted."""
+def layer_counts(model: str, resolution: int, spec_json: str | None = None) -> dict[str, list[int]] | None:
+    """``{layer: [macs, params, acts]}`` for layers that carry any count; None when the model cannot be counted.
+
+    ``spec_json`` (a row's): the spec that was measured, so that external models (``timm:NAME``, a file's
+    factory, a ``[[models.custom]]`` name) are counted as measured; else the registry model called ``model``."""
+    import json
+
+    import models
     from profiler.counting import count_model
 
     try:
-        counts = count_model(model, resolution)
+        target = models.spec_from_dict(json.loads(spec_json)) if isinstance(spec_json, str) else model
+        counts = count_model(target, resolution)
     except Exception:  # a count failure must not block saving latency; the spec hash still names the change
         return None
     return {
@@ -108,9 +115,9 @@ def build_baseline(
         if with_layers:
             lk = (e["model"], e["resolution"])
             if lk not in layers_cache:
-                layers_cache[lk] = layer_counts(*lk)
+                layers_cache[lk] = layer_counts(*lk, e["spec_json"])
             e["layers"] = layers_cache[lk]
-        del e["errors"]
+        del e["errors"], e["spec_json"]
         entries[key] = e
     if not entries:
         raise UsageError(f"run {source or '?'} has no successful measurement to make a baseline from")

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from profiler.commands.common import print_json, resolve_model
+from profiler.commands.common import MODEL_HELP, add_model_kwargs, one_line, print_json, resolve_model
 from profiler.errors import UsageError
 
 if TYPE_CHECKING:
@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("count", help="count MACs, params and activations of a model")
-    p.add_argument("model", nargs="?", help="registered model name (see `profiler list`)")
+    p.add_argument("model", nargs="?", help=MODEL_HELP + "; with --all a pattern, e.g. 'timm:resnet*'")
     p.add_argument("--resolution", type=int, default=None, help="input height=width (default: the model's own)")
     p.add_argument("--batch", type=int, default=1, help="batch size (macs and acts scale with it; params do not)")
     p.add_argument("--per-layer", action="store_true", help="add one row per module")
+    add_model_kwargs(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON object")
     fmt.add_argument("--csv", action="store_true", help="print CSV (totals, or per-module rows with --per-layer)")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 def _count(name: str, args: argparse.Namespace, resolution: int | None, batch: int) -> tuple[int, Counts]:
     from profiler.counting import CountingError, check_resolution, count_model
 
-    info = resolve_model(name)
+    info = resolve_model(name, args.model_kwargs)
     resolution = info.resolution if resolution is None else resolution
     try:
         check_resolution(info.spec, resolution)
@@ -68,9 +69,9 @@ def _count(name: str, args: argparse.Namespace, resolution: int | None, batch: i
     if batch < 1:
         raise UsageError(f"--batch must be >= 1, got {batch}")
     try:
-        return resolution, count_model(name, resolution, batch, strict=args.strict, method=args.method)
-    except CountingError as exc:
-        raise UsageError(str(exc)) from None
+        return resolution, count_model(info, resolution, batch, strict=args.strict, method=args.method)
+    except (CountingError, ValueError) as exc:  # ValueError: an external factory failed (its reason)
+        raise UsageError(one_line(str(exc))) from None
 
 
 def _run_one(args: argparse.Namespace) -> int:
@@ -103,7 +104,12 @@ def _run_all(args: argparse.Namespace) -> int:
 
     # The golden test binds the two methods on every model, so the fast one is safe for the whole registry.
     args.method = args.method or "torch"
-    names = models.list_models(args.model or "*")
+    try:
+        names = models.list_models(args.model or "*")
+    except ValueError as exc:  # an external pattern whose library is missing, or a wildcard on user code
+        raise UsageError(one_line(str(exc))) from None
+    if not names:
+        raise UsageError(f"{args.model!r} matches no model; see `python -m profiler list`")
     if args.write_golden:
         doc = golden_counts(names, method=args.method)
         write_golden(args.write_golden, doc)

@@ -1,15 +1,20 @@
-"""``profiler list [PATTERN] [--json]``: the registered models, their family and default resolution."""
+"""``profiler list [PATTERN] [--json]``: the registered models, their family and default resolution.
+
+A ``timm:`` or ``torchvision:`` pattern (``timm:resnet*``) lists what it expands to in that library.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from profiler.commands.common import print_json
+from profiler.commands.common import one_line, print_json
+from profiler.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="list registered models")
-    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'regnetx_*'")
+    p = sub.add_parser("list", help="list registered models (or timm:/torchvision: ones, e.g. 'timm:resnet*')")
+    p.add_argument("pattern", nargs="?", default="*",
+                   help="fnmatch pattern, e.g. 'regnetx_*', 'timm:regnet*' or 'torchvision:resnet*'")
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.set_defaults(func=run)
 
@@ -17,10 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import models
 
-    rows = [
-        {"name": n, "family": (info := models.model_info(n)).family, "resolution": info.resolution}
-        for n in models.list_models(args.pattern)
-    ]
+    try:
+        rows = [
+            {"name": n, "family": (info := models.model_info(n)).family, "resolution": info.resolution}
+            for n in models.list_models(args.pattern)
+        ]
+    except ValueError as exc:  # a library that is not installed, a wildcard on user code
+        raise UsageError(one_line(str(exc))) from None
     if args.json:
         print_json(rows)
         return 0

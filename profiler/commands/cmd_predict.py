@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 
-from profiler.commands.common import print_json
+from profiler.commands.common import MODEL_HELP, add_model_kwargs, print_json
 from profiler.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict latency of unmeasured models from a fitted runtime form")
-    p.add_argument("model", nargs="?", help="registered model name (or use --space)")
+    p.add_argument("model", nargs="?", help=MODEL_HELP + " (or use --space)")
+    add_model_kwargs(p)
     p.add_argument("--space", help="design space to sample models from, e.g. RegNetX")
     p.add_argument("--samples", type=int, default=10, help="number of design-space samples (default 10)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -64,18 +65,21 @@ def _check_span(cell, rows: list[dict]) -> None:
                              f"{have[0]}–{have[-1]} px; give --resolution in that span")
 
 
-def _counts_of_model(name: str, resolution: int | None) -> list[dict]:
+def _counts_of_model(name: str, resolution: int | None, kwargs: str | None = None) -> list[dict]:
     import models
-    from profiler.commands.common import resolve_model
-    from profiler.counting import count_model
+    from profiler.commands.common import one_line, resolve_model
+    from profiler.counting import CountingError, count_model
 
-    info = resolve_model(name)
+    info = resolve_model(name, kwargs)
     res = resolution or info.resolution
     try:
         models.check_resolution(info.spec, res)
     except ValueError:
         raise UsageError(f"{name} needs resolution >= {models.min_resolution(info.spec)}, got {res}") from None
-    c = count_model(name, res)
+    try:
+        c = count_model(info, res, method="torch" if hasattr(info.spec, "source") else "fvcore")
+    except (CountingError, ValueError) as exc:  # an external model that cannot run at res: the reason
+        raise UsageError(one_line(str(exc))) from None
     return [
         {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params, "acts": c.acts}
     ]
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
     args.resolution = _cell_resolution(cell, args.resolution)
     rows = (
-        _counts_of_model(args.model, args.resolution)
+        _counts_of_model(args.model, args.resolution, args.model_kwargs)
         if args.model
         else _counts_of_space(args.space, args.samples, args.seed, args.resolution)
     )

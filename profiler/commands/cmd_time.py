@@ -11,6 +11,10 @@ from profiler.commands.common import (  # the protocol's choices, copied so that
     DTYPES,
     EXPORTERS,
     MEMORY_FORMATS,
+    MODEL_HELP,
+    add_model_kwargs,
+    build_model,
+    check_runs,
     print_json,
     resolve_model,
 )
@@ -18,7 +22,8 @@ from profiler.commands.common import (  # the protocol's choices, copied so that
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("time", help="time one model (eager, CUDA graph, torch.compile or ONNX Runtime; CPU or CUDA)")
-    p.add_argument("model", help="registered model name (see `profiler list`)")
+    p.add_argument("model", help=MODEL_HELP)
+    add_model_kwargs(p)
     p.add_argument("--backend", choices=BACKENDS, default="eager")
     p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument("--batch", type=int, default=1, help="images per batch (default 1)")
@@ -46,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from profiler.errors import UsageError
     from profiler.timing import MeasurementError, TimingConfig, check_device, measure, validate_request
 
-    info = resolve_model(args.model)
+    info = resolve_model(args.model, args.model_kwargs)
     resolution = info.resolution if args.resolution is None else args.resolution
     try:
         models.check_resolution(info.spec, resolution)
@@ -67,9 +72,11 @@ def run(args: argparse.Namespace) -> int:
     validate_request(args.backend, args.device, args.dtype, args.memory_format, args.batch, resolution,
                      ort_cuda_graph=config.ort_cuda_graph)
     check_device(args.device)
+    check_runs(info, resolution, args.batch)  # an external model that cannot run here: its reason, exit 2
+    model = build_model(info)
     try:
         result = measure(
-            info.spec.build(), backend=args.backend, device=args.device, dtype=args.dtype, batch=args.batch,
+            model, backend=args.backend, device=args.device, dtype=args.dtype, batch=args.batch,
             resolution=resolution, memory_format=args.memory_format, config=config,
             cache_key=models.spec_hash(info.spec), cache_dir=args.cache_dir,
         )
@@ -80,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     s = result.stats
     if args.json:
         print_json({
-            "model": args.model, "family": info.family, "backend": args.backend, "device": args.device,
+            "model": args.model, "family": info.family, "spec": models.spec_to_dict(info.spec),
+            "backend": args.backend, "device": args.device,
             "batch": args.batch, "resolution": resolution, "dtype": args.dtype,
             "memory_format": args.memory_format, **s, "samples_ms": result.samples_ms,
             "details": result.details, "env": env,

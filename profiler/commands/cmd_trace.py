@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
-from profiler.commands.common import DTYPES, print_json
+from profiler.commands.common import DTYPES, MODEL_HELP, add_model_kwargs, parse_kwargs, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trace", help="per-layer time of one model with torch.profiler (device, host, roofline)")
-    p.add_argument("model", help="registered model name (see `profiler list`)")
+    p.add_argument("model", help=MODEL_HELP)
+    add_model_kwargs(p)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--batch", type=int, default=1, help="images per batch (default 1)")
     p.add_argument("--resolution", type=int, default=None, help="input side in pixels (default: the model's)")
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--run {args.run} is not a run directory (results/<run-id>/)")
         run_traces = run_dir / "traces"
     try:
-        doc = trace_model(args.model, device=args.device, dtype=args.dtype, batch=args.batch,
+        doc = trace_model(args.model, model_kwargs=parse_kwargs(args.model_kwargs), device=args.device,
+                          dtype=args.dtype, batch=args.batch,
                           resolution=args.resolution, iters=args.iters, warmup_iters=args.warmup,
                           threads=args.threads, measure_peaks_if_missing=args.peaks == "auto")
     except TraceError as exc:
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     doc["top"] = [r["name"] for r in doc["layers"][: args.top]]
     if run_traces is not None:
         res, b = doc["resolution"], doc["batch"]
-        stored = run_traces / f"{args.model}-{args.device}-{args.dtype}-b{b}-r{res}.json"
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", args.model)  # a reference may hold ':' and '/'
+        stored = run_traces / f"{stem}-{args.device}-{args.dtype}-b{b}-r{res}.json"
         out = [out, stored] if out is not None else [stored]
     else:
         out = [out] if out is not None else []

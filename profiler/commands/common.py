@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from profiler.errors import UsageError
 from profiler.jsonsafe import dumps
+from profiler.model_source import build_model, check_runs, one_line, parse_kwargs, resolve_model
 
-if TYPE_CHECKING:
-    from models import ModelInfo
+__all__ = ["BACKENDS", "COMPILE_MODES", "DEVICES", "DTYPES", "EXPORTERS", "MEMORY_FORMATS", "MODEL_HELP",
+           "add_model_kwargs", "build_model", "check_runs", "one_line", "parse_kwargs", "print_json",
+           "resolve_model"]
 
 # Copies of profiler.timing.protocol's choice tuples for the parsers (tests/test_timing_graphs.py binds them):
 # importing the protocol pulls the timing package and numpy, which tripled the time to build the parser
@@ -22,14 +24,14 @@ DTYPES = ("fp32", "tf32", "fp16", "bf16", "amp")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
-def resolve_model(name: str) -> ModelInfo:
-    """The registration of ``name``, or a UsageError listing close matches."""
-    import models
+MODEL_HELP = ("registered model name (see `profiler list`), or timm:NAME, torchvision:NAME, MODULE:CALLABLE, "
+              "PATH.py:CALLABLE")
+KWARGS_HELP = "JSON object of keyword arguments for the model's factory, e.g. '{\"num_classes\": 10}'"
 
-    try:
-        return models.model_info(name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+
+def add_model_kwargs(p: argparse.ArgumentParser) -> None:
+    """The ``--model-kwargs JSON`` option of every command that builds one model."""
+    p.add_argument("--model-kwargs", default=None, metavar="JSON", help=KWARGS_HELP)
 
 
 def print_json(obj: Any) -> None:

@@ -147,15 +147,16 @@ def check_resolution(spec: Any, resolution: int) -> None:
 def count_model(
     name_or_spec: Any, resolution: int | None = None, batch: int = 1, strict: bool = False, method: str = "fvcore"
 ) -> Counts:
-    """Count a registered model (by name) or a spec at ``resolution`` (default: the model's own, else 224).
+    """Count a registered model (by name or reference, e.g. ``"timm:resnet50"``), a ``models.ModelInfo`` or a
+    spec at ``resolution`` (default: the model's own, else 224).
 
     Raises ValueError for an unknown name (with close matches), a resolution below ``min_resolution`` or a batch
     below 1 — checked before anything is built — and ``CountingError`` naming the model when it cannot be counted.
     """
     import models
 
-    if isinstance(name_or_spec, str):
-        info = models.model_info(name_or_spec)
+    if isinstance(name_or_spec, str | models.ModelInfo):
+        info = models.model_info(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
         label, spec, default_res = info.name, info.spec, info.resolution
     else:
         label, spec, default_res = type(name_or_spec).__name__, name_or_spec, 224

@@ -19,8 +19,9 @@ declared in :data:`RULES` and ``counting.ops``:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -266,9 +267,22 @@ def _fake_forward(
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     mode = CountingMode(rec)
-    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
+    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True), _quiet_fake_tensor_log():
         x = torch.zeros(input_shape, device=device, dtype=dtype)  # made outside `mode`: not counted
         mode.recorder.produced([x])
         with mode:
             model(x)
     return mode
+
+
+@contextlib.contextmanager
+def _quiet_fake_tensor_log() -> Iterator[None]:
+    # FakeTensorMode logs a failing op's traceback at ERROR before re-raising it; the exception (which the caller
+    # turns into one line naming the module, e.g. a model that cannot run at this resolution) says it all.
+    log = logging.getLogger("torch._subclasses.fake_tensor")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)

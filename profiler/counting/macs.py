@@ -42,6 +42,18 @@ def _conv_nd(inputs: list[Any], outputs: list[Any]) -> int:
     return int(conv_flop_count(get_shape(inputs[0]), get_shape(inputs[1]), get_shape(outputs[0])))
 
 
+def _sdpa(inputs: list[Any], outputs: list[Any]) -> int:
+    # aten::scaled_dot_product_attention(q (..., L, E), k (..., S, E), v (..., S, Ev)): Q·Kᵀ and softmax·V, the
+    # two matmuls an unfused attention would trace (timm's ViTs call the fused op); as torch's flop counter.
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = 1
+    for d in q[:-2]:
+        batch *= d
+    return int(batch * q[-2] * k[-2] * (q[-1] + v[-1]))
+
+
 @contextmanager
 def _quiet_fvcore() -> Iterator[None]:
     # fvcore logs skipped ops and uncalled modules through `logging`; the result carries them instead.
@@ -77,6 +89,7 @@ def analyze_macs(model: nn.Module, inputs: tuple[Any, ...]) -> tuple[int, dict[s
         },
         **dict.fromkeys(_ZERO_OPS, _zero),
         **dict.fromkeys(("aten::conv1d", "aten::conv2d", "aten::conv3d"), _conv_nd),
+        **{"aten::scaled_dot_product_attention": _sdpa},
     )
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     with _quiet_fvcore():

@@ -62,6 +62,7 @@ def _peaks(device: str, env: dict[str, Any], threads: int, measure_if_missing: b
 def trace_model(
     name: str,
     *,
+    model_kwargs: dict[str, Any] | None = None,
     device: str = "cpu",
     dtype: str = "fp32",
     batch: int = 1,
@@ -76,18 +77,15 @@ def trace_model(
     profiler records nothing to attribute."""
     import torch
 
-    import models
     from profiler import environment
     from profiler.counting import count
     from profiler.errors import UsageError
+    from profiler.model_source import build_model, check_runs, resolve_model
     from profiler.timing import check_device, validate_request
     from profiler.timing.device import autocast_context, autocast_dtype, precision_context, torch_threads
     from profiler.timing.eager import make_input, prepare, torch_dtype
 
-    try:
-        info = models.model_info(name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    info = resolve_model(name, model_kwargs)
     resolution = resolution or info.resolution
     min_res = int(getattr(type(info.spec), "min_resolution", 1))
     if resolution < min_res:
@@ -98,8 +96,9 @@ def trace_model(
     check_device(device)
     n_threads = threads if threads is not None else (1 if device == "cpu" else None)
 
+    check_runs(info, resolution, batch)  # an external model that cannot run at this resolution: the reason
     shape = (batch, 3, resolution, resolution)
-    model = info.spec.build().eval()
+    model = build_model(info).eval()
     macs = {module_label(r.name): r.macs for r in count(model, shape, method="torch").layers}
     # amp: autocast's 2-byte type for the traffic and the peaks (its convolutions and matmuls dominate both)
     amp_as = {"float16": "fp16", "bfloat16": "bf16"}[autocast_dtype(device)] if dtype == "amp" else dtype
