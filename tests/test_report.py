@@ -79,6 +79,23 @@ def test_header_names_device_versions_config_and_commit(html: str) -> None:
         assert text in head, text
 
 
+def test_noise_check_and_unstable_rows_are_shown(html: str) -> None:
+    """Every verdict says how often resampled timings give its words; unstable rows are counted (issue #27)."""
+    from profiler.report.render import header
+
+    ctx = rendered_report()[0]
+    assert "unstable" not in ctx["header"]["measured"]  # the fixture's samples are within ±2 %
+    raw = load_results(DATA)
+    rng = np.random.default_rng(0)
+    noisy = raw["status"].eq("ok") & raw["backend"].eq("eager")
+    raw.loc[noisy, "samples_ms"] = pd.Series([list(rng.lognormal(0, 0.5, 30)) for _ in range(noisy.sum())],
+                                             index=raw.index[noisy])
+    assert f"{noisy.sum()} unstable (median" in header(raw, META, "run")["measured"]
+    for cell in ctx["cells"]:
+        assert cell["noise"].startswith("Noise check (") and cell["noise"].split(" (each")[0] in html
+        assert "refits on resampled timings" in cell["noise"]
+
+
 def test_synthetic_fixture_is_labelled(html: str) -> None:
     head = html.split('id="verdict"')[0]
     assert 'class="banner">SYNTHETIC DATA' in head  # the fixture's rows say "synthetic": true in details_json

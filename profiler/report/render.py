@@ -66,7 +66,7 @@ def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
         "hardware": _hardware(ok),
         "synthetic": _synthetic_rows(raw),
         "measured": f"{ok['model'].nunique()} models in {ok['family'].nunique()} families, "
-        f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed",
+        f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed{_unstable(raw)}",
         "device": device,
         "cpu": env.get("cpu_model"),
         "versions": versions or "not recorded",
@@ -104,6 +104,24 @@ def verdict_class(label: str) -> str:
     return "neutral"
 
 
+def _unstable(raw: pd.DataFrame) -> str:
+    """", 5 unstable (...)" for the header's measured line; empty when every row is stable or none has samples."""
+    from profiler.analysis.robustness import unstable_rows
+
+    u = unstable_rows(raw)
+    return f", {u['n_unstable']} unstable ({u['rule']})" if u["n_unstable"] else ""
+
+
+def _noise_line(v: dict) -> str | None:
+    """The verdict's noise check in one sentence (None when it was not run)."""
+    if not (r := v.get("robustness")):
+        return None
+    state = "fragile" if v.get("fragile") else "firm"
+    return (f"Noise check ({state}): the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits "
+            f"on resampled timings (each row's own samples and repeats); {v.get('unstable_rows', 0)} unstable rows "
+            "in this cell.")
+
+
 def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_figures: bool) -> dict:
     key = c["cell"]
     device = str(key.get("device", ""))
@@ -125,6 +143,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "verdict_class": verdict_class(c["verdict"]["label"]),
         "summary": summary,
         "explanation": (c.get("explanation") or {}).get("text"),
+        "noise": _noise_line(c["verdict"]),
         "notes": c["heldout"].get("notes", []),
         "tables": [cell_tables.coefficients(c), *cell_tables.heldout(c), cell_tables.tests(c)],
         "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
@@ -154,8 +173,9 @@ def build_context(
     }
     frame = result = None
     try:
-        frame = aggregate(validate(raw, source))
-        result = analyze_frame(frame, n_boot=n_boot, seed=seed, **_analysis_inputs(source))
+        rows = validate(raw, source)
+        frame = aggregate(rows)
+        result = analyze_frame(rows, n_boot=n_boot, seed=seed, **_analysis_inputs(source))
     except Exception as exc:  # e.g. too few models or families: the measurements are still worth showing
         ctx["analysis_error"] = str(exc) if type(exc).__name__ == "UsageError" else f"{type(exc).__name__}: {exc}"
     if result is not None:
