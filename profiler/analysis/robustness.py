@@ -26,7 +26,6 @@ from profiler.analysis.heldout import cluster_bootstrap
 from profiler.analysis.verdict import MIN_FAMILIES_VERDICT, rule_label
 
 MIN_AGREEMENT = 0.90  # below this share of resamples giving the same words, the verdict is "fragile"
-DEFAULT_CI_TARGET = 0.02  # a row without an adaptive-timing target is unstable beyond ±2 %
 
 
 def _samples(v) -> np.ndarray | None:
@@ -37,20 +36,12 @@ def _samples(v) -> np.ndarray | None:
     return np.asarray(v, dtype=np.float64)
 
 
-def _target(details) -> float:
-    try:
-        cfg = (json.loads(details) if isinstance(details, str) else {}).get("config") or {}
-        return float(cfg.get("ci_target") or 0) or DEFAULT_CI_TARGET
-    except (ValueError, AttributeError, TypeError):
-        return DEFAULT_CI_TARGET
-
-
 def unstable_rows(raw: pd.DataFrame) -> dict:
     """How many ok rows have a median less precise than their target: ``{n_rows, n_unstable, rows, rule}``.
 
     ``rows`` names them (model, backend, batch, ci %); ``n_rows`` counts the rows with per-iteration samples.
     """
-    from profiler.timing.protocol import median_ci_rel
+    from profiler.timing.protocol import median_ci_rel, row_ci_target
 
     if "samples_ms" not in raw.columns:
         return {"n_rows": 0, "n_unstable": 0, "rows": [], "rule": "no per-iteration samples"}
@@ -61,7 +52,7 @@ def unstable_rows(raw: pd.DataFrame) -> dict:
         if x is None:
             continue
         n += 1
-        ci, target = median_ci_rel(x), _target(r.get("details_json"))
+        ci, target = median_ci_rel(x), row_ci_target(r.get("details_json"))
         if ci > target:
             what = " ".join(str(r[k]) for k in ("model", "backend", "batch", "dtype") if k in r and pd.notna(r[k]))
             bad.append({"row": what, "median_ci_pct": round(100 * ci, 1), "target_pct": round(100 * target, 1)})

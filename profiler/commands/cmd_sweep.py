@@ -132,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress and s:
         print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
               f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
+        from profiler.sweep_progress import unstable_line
+
+        if line := unstable_line(s):
+            print(line)
         if s.get("budget"):
             b = s["budget"]
             print(f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"

@@ -36,6 +36,8 @@ OUTPUT_RTOL = {"fp32": 1e-3, "tf32": 1e-2, "fp16": 3e-2, "bf16": 1e-1}
 
 # A run whose coefficient of variation exceeds this is flagged unstable (noise would blur a 5 % effect).
 UNSTABLE_CV = 0.05
+# A row whose median's 95 % CI is wider than ± its ci_target (this where none was set) is counted as unstable.
+UNSTABLE_CI_REL = 0.02
 
 
 class MeasurementError(RuntimeError):
@@ -262,6 +264,22 @@ def median_ci_rel(samples_ms: list[float] | np.ndarray, confidence: float = 0.95
     if not (np.isfinite(lo) and np.isfinite(hi)) or med <= 0:
         return float("inf")
     return (hi - lo) / 2 / med
+
+
+def row_ci_target(details: str | dict | None) -> float:
+    """A stored row's ci_target (its ``details["config"]``, JSON text or dict), else ``UNSTABLE_CI_REL``."""
+    import json
+
+    try:
+        d = json.loads(details) if isinstance(details, str) else details if isinstance(details, dict) else {}
+        return float((d.get("config") or {}).get("ci_target") or 0) or UNSTABLE_CI_REL
+    except (ValueError, AttributeError, TypeError):
+        return UNSTABLE_CI_REL
+
+
+def is_unstable(samples_ms: list[float] | np.ndarray, ci_target: float | None = None) -> bool:
+    """Whether a row's median is less precise than its target (``ci_target``, else ``UNSTABLE_CI_REL``)."""
+    return median_ci_rel(samples_ms) > (ci_target or UNSTABLE_CI_REL)
 
 
 def _adaptive_extra(time_once_ms: Callable[[], float], samples: list[float], config: TimingConfig,
