@@ -208,6 +208,22 @@ def load_peaks(
         return None
 
 
+def ensure_peaks(device: str, threads: int | None = None, *, root: Path | str | None = None,
+                 say: Any = None) -> dict[str, Any] | None:
+    """Measure and store the peaks of this machine's ``device`` key when none are stored (~15 s on a CPU), so
+    that a sweep's first report has its roofline and mechanistic model; returns the new peaks, or None when
+    some were stored already. ``say`` (a print-like callable) hears what is being done. The document records
+    ``measured_by = "sweep"``."""
+    if load_peaks(device, None, threads=threads, root=root) is not None:
+        return None
+    if say is not None:
+        say(f"measuring the peaks of this {device} once (~15 s; stored per device key for every later run; "
+            "--no-peaks or measure_peaks = false skips it)")
+    doc = {**measure_peaks(device, threads=threads), "measured_by": "sweep"}
+    save_peaks(doc, root)
+    return doc
+
+
 def attach_peaks(env: dict[str, Any], device: str, threads: int | None = None) -> dict[str, Any]:
     """Add ``env["peaks"]`` (in place) when a peaks file exists for the device key of ``env``; returns ``env``."""
     found = load_peaks(device, {k: v for k, v in env.items() if k != "peaks"}, threads=threads)

@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "families first, then more models, then repeats; no task starts once T is spent")
     p.add_argument("--results-dir", default="results", help="where run directories live (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    p.add_argument("--no-peaks", action="store_true",
+                   help="do not measure the device's peaks (~15 s) when none are stored (they feed the roofline "
+                        "and the mechanistic model; config key measure_peaks)")
     p.add_argument("--executor", choices=("subprocess", "ray"), default="subprocess",
                    help="subprocess (default): one worker process at a time on this machine; ray: one Ray task "
                         "per GPU (or per [timing] threads CPUs) on a Ray cluster (pip install -e '.[ray]')")
@@ -111,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     resume_hint = f"python -m profiler sweep --resume {resume_ref}" + (
         f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else "")
     print(f"run {run_dir.name}: {run_dir}/ ({len(tasks)} measurements planned)", file=sys.stderr, flush=True)
+    if config.measure_peaks and not args.no_peaks and not args.resume:
+        from profiler.peaks import ensure_peaks
+
+        ensure_peaks(device, config.timing_config().threads, say=lambda m: print(m, file=sys.stderr, flush=True))
     from profiler.prefetch import resolve_mode
 
     if device == "cpu" and executor is None and resolve_mode(config.prefetch, device) == "overlap":
