@@ -96,6 +96,14 @@ def test_noise_check_and_unstable_rows_are_shown(html: str) -> None:
         assert "refits on resampled timings" in cell["noise"]
 
 
+def test_a_roofline_without_peaks_says_why_and_how_to_get_them() -> None:
+    from profiler.report.figures import roofline_figure
+
+    fig = roofline_figure(pd.DataFrame(), "fp32", None, "cpu", {})
+    assert fig["caption"].startswith("No roofline for this cell: ")
+    assert "python -m profiler peaks --device cpu" in fig["caption"]
+
+
 def test_synthetic_fixture_is_labelled(html: str) -> None:
     head = html.split('id="verdict"')[0]
     assert 'class="banner">SYNTHETIC DATA' in head  # the fixture's rows say "synthetic": true in details_json
