@@ -26,11 +26,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from profiler.analysis import analysis_inputs, analyze_frame
     from profiler.analysis.data import validate
-    from profiler.store import load_results
+    from profiler.errors import UsageError
+    from profiler.runs import open_run, partial_run_note
 
-    rows = validate(load_results(args.path), source=str(args.path))
-    result = analyze_frame(rows, n_boot=args.boot, seed=args.seed, n_resamples=args.resamples,
-                           **analysis_inputs(args.path))
+    run = open_run(args.path, strict_meta=False)
+    try:
+        rows = validate(run.rows, source=str(run.path))
+        result = analyze_frame(rows, n_boot=args.boot, seed=args.seed, n_resamples=args.resamples,
+                               **analysis_inputs(run.path))
+    except UsageError as exc:
+        note = partial_run_note(run)  # too few models because the sweep was stopped: say so, and how to go on
+        raise (UsageError(f"{note}. {exc}") if note else exc) from None
     if args.json:
         print_json(result)
     else:
