@@ -104,6 +104,23 @@ def test_a_roofline_without_peaks_says_why_and_how_to_get_them() -> None:
     assert "python -m profiler peaks --device cpu" in fig["caption"]
 
 
+def test_unwritable_output_exits_2_before_rendering(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`report RUN -o /proc/nope.html` exited 1 with a traceback after 7 s of rendering (issue #27)."""
+    import profiler.report
+    from profiler.cli import main
+
+    def render(*args, **kwargs):
+        raise AssertionError("rendered before the output path was checked")
+
+    monkeypatch.setattr(profiler.report, "write_report", render)
+    (tmp_path / "dir.html").mkdir()
+    for out in ("/proc/nope.html", str(tmp_path / "dir.html")):
+        assert main(["report", str(DATA), "-o", out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot write the report to {out}: ") and "Traceback" not in err
+    assert not (tmp_path / "ok.html").exists()
+
+
 def test_synthetic_fixture_is_labelled(html: str) -> None:
     head = html.split('id="verdict"')[0]
     assert 'class="banner">SYNTHETIC DATA' in head  # the fixture's rows say "synthetic": true in details_json
