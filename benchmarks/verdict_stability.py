@@ -82,7 +82,7 @@ def main() -> int:
                   f"{os.cpu_count()} CPUs", flush=True)
     print()
     labels = sorted({lab for r in runs for lab in r["cells"]})
-    target_met = True
+    target_met = firm_agree = True
     for lab in labels:
         print(f"cell {lab}")
         seen = [r["cells"].get(lab) for r in runs]
@@ -91,11 +91,16 @@ def main() -> int:
         words = {c["label"] for c in seen if c}
         same = len(words) == 1 and all(seen)
         all_fragile = all(c and c["fragile"] for c in seen)
+        firm = {c["label"] for c in seen if c and not c["fragile"]}
         ok = same or all_fragile
         target_met &= ok
+        firm_agree &= len(firm) <= 1
         print(f"  → {'same words in every run' if same else 'the words differ'}"
-              f"{'; every run marks it fragile' if all_fragile else ''}: target {'met' if ok else 'NOT met'}")
-    print(f"\nissue #27 target (same verdict, or each fragile) {'met' if target_met else 'NOT met'} in every cell")
+              f"{'; every run marks it fragile' if all_fragile else ''}: target {'met' if ok else 'NOT met'}; "
+              f"the runs not marked fragile say {sorted(firm) or 'nothing'}"
+              f" ({'they agree' if len(firm) <= 1 else 'they CONTRADICT each other'})")
+    print(f"\nissue #27 target (same verdict, or each fragile) {'met' if target_met else 'NOT met'} in every cell; "
+          f"verdicts not marked fragile {'never contradict' if firm_agree else 'CONTRADICT'} each other")
     return 0
 
 

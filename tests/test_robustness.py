@@ -15,11 +15,11 @@ from profiler.analysis.forms import common_weights, fit_form
 from profiler.analysis.heldout import lofo_predictions
 
 
-def noisy_rows(sigma: float, seed: int = 1) -> pd.DataFrame:
-    """Raw rows of 4 families × 4 models whose 30 per-iteration samples have log-sd ``sigma``."""
+def noisy_rows(sigma: float, seed: int = 1, n: int = 30) -> pd.DataFrame:
+    """Raw rows of 4 families × 4 models whose ``n`` per-iteration samples have log-sd ``sigma``."""
     df = synth("claim", n_fam=4, per=4, noise=0.2, seed=seed)
     rng = np.random.default_rng(seed)
-    df["samples_ms"] = [list(t * rng.lognormal(0, sigma, 30)) for t in df["latency_ms"]]
+    df["samples_ms"] = [list(t * rng.lognormal(0, sigma, n)) for t in df["latency_ms"]]
     df["latency_ms"] = [float(np.median(s)) for s in df["samples_ms"]]
     df["status"] = "ok"
     return df
@@ -42,11 +42,30 @@ def test_noise_free_timings_give_a_firm_verdict():
     assert v["fragile"] is False and "fragile" not in v["text"] and v["unstable_rows"] == 0
 
 
+def test_run_noise_sees_the_spread_that_the_medians_standard_error_hides():
+    """400 samples of log-sd 0.4 per row: a precise median (bootstrap: the same words every time) of a row whose
+    level at another moment of the machine's load could differ by its spread (the default noise: fragile)."""
+    raw = validate(noisy_rows(0.4, seed=2, n=400))
+    words = {cell_label(k): "supported" for k, _ in split_cells(aggregate(raw))}
+    by_median = rb.verdict_agreement(raw, words, n_resamples=20, noise="median", n_boot=200)
+    by_run = rb.verdict_agreement(raw, words, n_resamples=20, n_boot=200)
+    (label,) = words
+    assert by_median[label]["agreement"] == 1.0 and by_run[label]["agreement"] < rb.MIN_AGREEMENT
+
+
 def test_no_noise_check_without_raw_rows_or_resamples():
     agg = aggregate(validate(noisy_rows(0.6)))
     assert analyze_frame(agg, n_boot=200)["stability"] is None
     v = analyze_frame(noisy_rows(0.6), n_boot=200, n_resamples=0)["cells"][0]["verdict"]
     assert "robustness" not in v and v["unstable_rows"] == 16
+
+
+def test_no_noise_check_on_a_table_without_samples_or_repeats():
+    """A published table (one number per model) has nothing to resample: the check says so, not '100 %'."""
+    rows = noisy_rows(0.6).drop(columns=["samples_ms"])
+    result = analyze_frame(rows, n_boot=200, n_resamples=20)
+    assert "robustness" not in result["cells"][0]["verdict"]
+    assert result["stability"]["noise_check"].startswith("not computed: the rows carry no per-iteration samples")
 
 
 def test_resampling_path_reproduces_the_analysis_inputs():

@@ -174,8 +174,11 @@ def _noise_check(cells: list[dict], raw: pd.DataFrame | None, n_resamples: int, 
     if raw is None:
         return None
     per_cell = {cell_label(k): rb.unstable_rows(sub) for k, sub in split_cells(raw)}
-    agree = {}
-    if n_resamples > 0:
+    agree: dict = {}
+    why_not = None if n_resamples > 0 else "off (n_resamples = 0)"
+    if why_not is None and not rb.has_noise(raw):
+        why_not = "not computed: the rows carry no per-iteration samples and no repeats to resample"
+    if why_not is None:
         agree = rb.verdict_agreement(raw, {c["label"]: c["verdict"]["label"] for c in cells},
                                      n_resamples=n_resamples, seed=seed)
     for c in cells:
@@ -190,7 +193,8 @@ def _noise_check(cells: list[dict], raw: pd.DataFrame | None, n_resamples: int, 
         if v["fragile"]:
             rest = v["text"].removeprefix(v["label"] + ": ")
             v["text"] = f"{v['label']}: {rb.fragile_text(v['label'], r, v['unstable_rows'])}; {rest}"
-    return {"unstable": rb.unstable_rows(raw), "n_resamples": n_resamples, "min_agreement": rb.MIN_AGREEMENT}
+    return {"unstable": rb.unstable_rows(raw), "n_resamples": n_resamples, "min_agreement": rb.MIN_AGREEMENT,
+            "noise_check": why_not or "done"}
 
 
 def _mech_inputs(key: dict, cell: pd.DataFrame, tables: dict, measured: dict | None):

@@ -49,6 +49,8 @@ def render(result: dict, console=None) -> None:
                 f"resampled timings ({'FRAGILE, below' if v.get('fragile') else 'at least'} "
                 f"{100 * result['stability']['min_agreement']:.0f} %); unstable rows: {v.get('unstable_rows', 0)}"
             )
+        elif (result.get("stability") or {}).get("noise_check", "done") != "done":
+            con.print(f"Noise check: {result['stability']['noise_check']}")
         if c.get("explanation"):
             con.print(f"Regime: {c['explanation']['text']}")
         mech = c.get("mechanistic") or {}

@@ -118,7 +118,8 @@ def _noise_line(v: dict) -> str | None:
         return None
     state = "fragile" if v.get("fragile") else "firm"
     return (f"Noise check ({state}): the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits "
-            f"on resampled timings (each row's own samples and repeats); {v.get('unstable_rows', 0)} unstable rows "
+            f"on resampled timings (each row's level drawn from its own samples, repeats resampled); "
+            f"{v.get('unstable_rows', 0)} unstable rows "
             "in this cell.")
 
 
