@@ -86,9 +86,10 @@ def unstable_line(session: dict[str, Any]) -> str | None:
     n, names = session["unstable"], session.get("unstable_rows") or []
     if not n:
         return f"unstable rows: 0 of {session['rows']} (every median within its ci_target)"
-    more = f" and {n - len(names)} more" if n > len(names) else ""
+    shown = names[:5]
+    more = f" and {n - len(shown)} more" if n > len(shown) else ""
     return (f"unstable rows: {n} of {session['rows']} (median's 95 % CI wider than ± ci_target): "
-            f"{', '.join(names[:5])}{more if len(names) <= 5 else f' and {n - 5} more'}")
+            f"{', '.join(shown)}{more}")
 
 
 _PHASE_LABELS = {"build_s": "model build (timing worker)", "count_s": "counting (timing worker)",
