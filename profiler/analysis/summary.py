@@ -23,6 +23,21 @@ def _console():
     return Console(width=width, highlight=False, markup=False)
 
 
+def _print_verdict(con, v: dict, stability: dict) -> None:
+    """The verdict, its caveats and its noise check."""
+    con.print(f"Verdict: {v['text']}")
+    for cav in v["caveats"]:
+        con.print(f"  caveat: {cav}")
+    if r := v.get("robustness"):
+        con.print(
+            f"Noise check: the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits on "
+            f"resampled timings ({'FRAGILE, below' if v.get('fragile') else 'at least'} "
+            f"{100 * stability['min_agreement']:.0f} %); unstable rows: {v.get('unstable_rows', 0)}"
+        )
+    elif stability.get("noise_check", "done") != "done":
+        con.print(f"Noise check: {stability['noise_check']}")
+
+
 def render(result: dict, console=None) -> None:
     """Print the summary: per cell the verdict, fits, tests and held-out errors."""
     from rich.table import Table
@@ -40,17 +55,7 @@ def render(result: dict, console=None) -> None:
         v = c["verdict"]
         title = f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families)"
         con.rule(title) if con.is_terminal else con.print(f"───── {title} ─────")
-        con.print(f"Verdict: {v['text']}")
-        for cav in v["caveats"]:
-            con.print(f"  caveat: {cav}")
-        if r := v.get("robustness"):
-            con.print(
-                f"Noise check: the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits on "
-                f"resampled timings ({'FRAGILE, below' if v.get('fragile') else 'at least'} "
-                f"{100 * result['stability']['min_agreement']:.0f} %); unstable rows: {v.get('unstable_rows', 0)}"
-            )
-        elif (result.get("stability") or {}).get("noise_check", "done") != "done":
-            con.print(f"Noise check: {result['stability']['noise_check']}")
+        _print_verdict(con, v, result.get("stability") or {})
         if c.get("explanation"):
             con.print(f"Regime: {c['explanation']['text']}")
         mech = c.get("mechanistic") or {}

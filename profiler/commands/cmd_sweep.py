@@ -62,6 +62,23 @@ def _device(arg: str, executor: str = "subprocess", planning_only: bool = False)
     return arg
 
 
+def _print_session(s: dict) -> None:
+    """The session's numbers without a progress bar: wall and timed time, unstable rows, budget, phases."""
+    from rich.console import Console
+
+    from profiler.sweep_progress import phase_table, unstable_line
+
+    print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
+          f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
+    if line := unstable_line(s):
+        print(line)
+    if s.get("budget"):
+        b = s["budget"]
+        print(f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"
+              + ("; stopped by the budget (resume to continue)" if b.get("stopped_by_budget") else ""))
+    Console().print(phase_table(s))
+
+
 def run(args: argparse.Namespace) -> int:
     from profiler.budget import parse_duration
     from profiler.config import config_file, load_config
@@ -137,21 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
     s = session_summary(run_dir)
     if args.no_progress and s:
-        print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
-              f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
-        from profiler.sweep_progress import unstable_line
-
-        if line := unstable_line(s):
-            print(line)
-        if s.get("budget"):
-            b = s["budget"]
-            print(f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"
-                  + ("; stopped by the budget (resume to continue)" if b.get("stopped_by_budget") else ""))
-        from rich.console import Console
-
-        from profiler.sweep_progress import phase_table
-
-        Console().print(phase_table(s))
+        _print_session(s)
     # A bare run id resolves under results/ only; elsewhere the commands need the path.
     ref = run_dir.name if run_dir.parent == Path("results") else str(run_dir)
     print(f"results: {run_dir}/")
