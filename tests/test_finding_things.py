@@ -65,3 +65,11 @@ def test_analyze_of_a_finished_small_run_says_nothing_about_resuming(tmp_path: P
     assert main(["analyze", str(run)]) == 2
     err = capsys.readouterr().err
     assert "the fits need at least 8" in err and "resume" not in err
+
+
+def test_report_of_a_stopped_run_says_it_is_partial(tmp_path: Path) -> None:
+    from profiler.report import build_report
+
+    run = _partial_run(tmp_path / "stopped", {"planned": 48, "rows": 3, "interrupted": True})
+    html = build_report(run, n_boot=200)
+    assert "run stopped is partial (interrupted, 3 of 48 planned measurements stored); resume it with:" in html

@@ -99,6 +99,14 @@ def test_adaptive_timing_stops_at_the_cap_and_keeps_the_floor(monkeypatch):
     assert warm["ci_target_met"] is False and warm["ci_target"] == 0.001 and warm["max_timed_s"] == 2.0
 
 
+@pytest.mark.parametrize(("config", "cap_s"), [("quick-cpu.toml", 1.0), ("regnet-claim.toml", 2.0)])
+def test_the_default_configs_time_adaptively(config: str, cap_s: float) -> None:
+    from profiler.config import EXPERIMENTS_DIR, load_config
+
+    timing = load_config(EXPERIMENTS_DIR / config).timing_config()
+    assert (timing.iters, timing.ci_target, timing.max_timed_s) == (30, 0.02, cap_s)
+
+
 def test_no_adaptive_timing_by_default():
     samples, warm = protocol.run_protocol(_noisy(), TimingConfig(iters=30, warmup_iters=1, warmup_s=0.0))
     assert len(samples) == 30 and "ci_target_met" not in warm

@@ -152,9 +152,10 @@ def _run_all(args: argparse.Namespace) -> int:
         print(f"wrote {len(names)} models to {args.write_golden}", file=sys.stderr)
         return 0
     rows = []
-    for n in names:
-        resolution, c = _count(n, args, None, args.batch)
-        rows.append({"model": n, "resolution": resolution, "batch": args.batch, **c.to_dict()})
+    with _progress(f"counting {len(names)} models with {args.method}"):
+        for n in names:
+            resolution, c = _count(n, args, None, args.batch)
+            rows.append({"model": n, "resolution": resolution, "batch": args.batch, **c.to_dict()})
     if args.json:
         print_json(rows)
     elif args.csv:

@@ -153,7 +153,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
 
 def build_context(
     raw: pd.DataFrame, meta: RunMeta | dict, source: str, *, n_boot: int = 2000, seed: int = 0,
-    traces: list | None = None,
+    traces: list | None = None, partial_note: str | None = None,
 ) -> dict:
     """Everything the template shows, as plain data (``meta``: the run's ``RunMeta`` or its meta.json dict;
     ``traces``: trace files besides the run's ``traces/``)."""
@@ -179,6 +179,8 @@ def build_context(
         result = analyze_frame(rows, n_boot=n_boot, seed=seed, **_analysis_inputs(source))
     except Exception as exc:  # e.g. too few models or families: the measurements are still worth showing
         ctx["analysis_error"] = str(exc) if type(exc).__name__ == "UsageError" else f"{type(exc).__name__}: {exc}"
+        if partial_note:  # a stopped sweep: say so, and how to go on (runs.partial_run_note)
+            ctx["analysis_error"] = f"{partial_note}. {ctx['analysis_error']}"
     if result is not None:
         ctx["claim"], ctx["forms"] = result["claim"], result["forms"]
         ctx["skipped"] = [s["reason"] for s in result.get("skipped", [])]
@@ -238,5 +240,8 @@ def render_html(ctx: dict) -> str:
 
 def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None) -> str:
     """The HTML report of a run directory (path, run id or ``latest``), a CSV or a Parquet file."""
+    from profiler.runs import partial_run_note
+
     run = open_run(path, strict_meta=False)  # an unreadable meta.json costs the header its details, not the report
-    return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces))
+    return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces,
+                                     partial_note=partial_run_note(run)))
