@@ -34,3 +34,13 @@ def test_regime_is_unknown_without_tables_or_ops():
     e = explain({"mechanistic": {"available": False, "reason": "no per-op tables"}, "forms": {},
                  "heldout": {"forms": {}}})
     assert e["regime"] == "unknown" and "the launch count N is not available" in e["text"]
+
+
+def test_mechanistic_shares_say_when_their_medians_do_not_add_up():
+    mech = {"available": True, "regime": "compute-bound", "share_median": {"launch": 0.1, "memory": 0.2,
+            "compute": 0.5}, "launch_us": 2.0, "launch_source": "measured", "k": 1.0, "peaks_source": "measured",
+            "peaks_device": "cpu"}
+    e = explain({"mechanistic": mech, "forms": {}, "heldout": {"forms": {}}})
+    assert e["regime"] == "compute-bound" and "these medians sum to 80 %, not 100 %" in e["text"]
+    mech["share_median"]["compute"] = 0.7
+    assert "sum to" not in explain({"mechanistic": mech, "forms": {}, "heldout": {"forms": {}}})["text"]

@@ -30,6 +30,12 @@ def term_shares(cell: dict, form: str = "M5") -> dict[str, dict]:
     return {t: {"share": s, "p": w["p_hc3"][t]} for t, s in w["share_median"].items()}
 
 
+def _sum_note(shares) -> str:
+    """'; these medians sum to 96 %' when per-model medians do not add up to 100 % (beyond rounding), else ''."""
+    total = sum(v for v in shares if v is not None)
+    return "" if abs(total - 1) < 0.015 else f"; these medians sum to {_pct(total)}, not 100 %"
+
+
 def _shares_text(cell: dict, shares: dict[str, dict]) -> str:
     """The M5 term shares, what they sum to and the intercept's share (medians need not add up)."""
     terms = ", ".join(f"{t} {_pct(v['share'])} ({fmt_p(v['p'])})" for t, v in shares.items())
@@ -55,7 +61,7 @@ def explain(cell: dict) -> dict:
             f"the mechanistic model puts {_pct(s['launch'])} of predicted time in launches, {_pct(s['memory'])} in "
             f"memory-bound and {_pct(s['compute'])} in compute-bound ops (median over models; launch "
             f"{mech['launch_us']:.1f} µs/op {mech['launch_source']}, k = {mech['k']:.2f} × the roofline on "
-            f"{mech['peaks_source']} peaks of {mech['peaks_device']})"
+            f"{mech['peaks_source']} peaks of {mech['peaks_device']}{_sum_note(s.values())})"
         )
     elif shares and shares[top := max(shares, key=lambda t: shares[t]["share"])]["p"] < ALPHA:
         regime, source = TERM_REGIME[top], "M5 terms"
