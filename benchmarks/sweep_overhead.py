@@ -51,8 +51,12 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
 
     env = {**os.environ, **env}
     # Exit 1 = some rows failed (they are counted below); 2 = the side refused the config or its arguments.
+    # A sweep that measures the device's peaks when none are stored (~15 s once per machine, not a per-sweep cost)
+    # would pay it in every side's empty cache: skipped where the side's CLI knows --no-peaks.
+    cli = checkout / "profiler" / "commands" / "cmd_sweep.py"
+    no_peaks = ["--no-peaks"] if cli.is_file() and "--no-peaks" in cli.read_text() else []
     done = subprocess.run([sys.executable, "-m", "profiler", "sweep", "--config", str(cfg), "--device", "cpu",
-                           "--no-progress", "--results-dir", str(work / "res"), "--run-id", "bench"],
+                           "--no-progress", "--results-dir", str(work / "res"), "--run-id", "bench", *no_peaks],
                           cwd=checkout, env=env, check=False, stdout=subprocess.DEVNULL)
     run = work / "res" / "bench"
     if done.returncode not in (0, 1) or not (run / "meta.json").is_file():

@@ -15,6 +15,7 @@ A sweep file (every key optional except ``[models]``; see ``experiments/quick-cp
     prefetch_workers = 0          # preparation processes (0: all cores but 2, max 4, when overlapping; all cores)
     prefetch_lookahead = 3        # (spec, resolution) pairs prepared ahead of the timing worker ("overlap")
     reference_model = "resnet18"  # for `profiler check`: machine-speed normalization (one of the models)
+    measure_peaks = true          # `profiler sweep` measures the device's peaks (~15 s) when none are stored
     [models]
     include = ["resnet50", "regnetx_*",            # names or fnmatch patterns (see `profiler list`)
                "timm:regnety_00*",                 # timm models (wildcards expand with timm.list_models)
@@ -105,6 +106,7 @@ class SweepConfig:
     prefetch: str = "auto"
     prefetch_workers: int = 0
     prefetch_lookahead: int = 3
+    measure_peaks: bool = True  # the sweep command measures peaks once per device key when none are stored
     # read from the tables (profiler.config_tables), not from a top-level key of their own name
     timing: dict[str, Any] = field(default_factory=dict, metadata=_TABLE)
     faults: dict[str, str] = field(default_factory=dict, metadata=_TABLE)
@@ -175,6 +177,7 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
         task_timeout_s=float(timeout), count=ck.typed(raw.get("count", True), bool, "count", "true or false"),
         isolation=isolation, prefetch=prefetch, prefetch_workers=pf_workers, prefetch_lookahead=pf_ahead,
         timing=timing, faults=faults, groups=tuple(groups), models=entries, raw=raw,
+        measure_peaks=ck.typed(raw.get("measure_peaks", True), bool, "measure_peaks", "true or false"),
     )
 
 

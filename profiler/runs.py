@@ -163,3 +163,24 @@ def open_run(arg: Path | str, results_dir: Path | str = "results", *, strict_met
     if not path.is_file():
         raise UsageError(f"{path} does not exist (expected a run directory, a .csv or a .parquet file)")
     return Run(path, RunMeta.read(path.parent, strict=False))
+
+
+def partial_run_note(run: Run) -> str | None:
+    """'run X is partial (...); resume it with: ...' when a run directory holds fewer rows than its last session
+    planned, or its last session was interrupted or never recorded (a killed sweep); None otherwise."""
+    if not run.is_dir:
+        return None
+    session = run.meta.last_session
+    stored = len(run.rows)
+    resume = f"python -m profiler sweep --resume {run.path.name if run.path.parent == Path('results') else run.path}"
+    if session is None:
+        if not run.meta.run:
+            return None
+        return (f"run {run.path.name} is partial: its sweep never finished a session ({stored} measurements "
+                f"stored); resume it with: {resume}")
+    planned = int(session.get("planned") or 0)
+    if stored >= planned and not session.get("interrupted"):
+        return None
+    why = "interrupted, " if session.get("interrupted") else ""
+    return (f"run {run.path.name} is partial ({why}{stored} of {planned} planned measurements stored); resume it "
+            f"with: {resume}")

@@ -221,6 +221,7 @@ def run_sweep(
         progress = SweepProgress(total=len(tasks), done=n_stored, enabled=show_progress)
         executor.on_start = progress.start
         timed_s, n_rows, n_failed = 0.0, 0, 0
+        unstable: list[str] = []  # rows whose median is less precise than their ci_target (issue #27)
         phases: dict[str, float] = {}
         failed_phases_s = 0.0  # of those phases, the seconds failed rows spent before failing
         prefetch = getattr(executor, "prefetch", None)
@@ -236,6 +237,8 @@ def run_sweep(
                     n_failed += not ok
                     if ok and row.get("samples_ms"):
                         timed_s += sum(row["samples_ms"]) / 1000.0
+                        if _unstable(row):
+                            unstable.append(f"{row.get('model')} {row.get('backend')} batch {row.get('batch')}")
                     for name in PHASE_COLUMNS:  # every row's, failed ones included: failures cost time too
                         if row.get(name) is not None:
                             phases[name] = phases.get(name, 0.0) + float(row[name])
@@ -252,7 +255,8 @@ def run_sweep(
                    "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": n_stored,
                    "phases_s": {k: round(v, 3) for k, v in phases.items()},
                    "failed_phases_s": round(failed_phases_s, 3),
-                   "argv": argv if argv is not None else sys.argv, "interrupted": interrupted}
+                   "argv": argv if argv is not None else sys.argv, "interrupted": interrupted,
+                   "unstable": len(unstable), "unstable_rows": unstable[:20], "device": device}
         if prefetch is not None:
             session["prefetch"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in prefetch.stats.items()}
         if budget:
@@ -267,6 +271,13 @@ def run_sweep(
         if show_progress:
             progress.summary(run_dir, session)
     return run_dir
+
+
+def _unstable(row: dict[str, Any]) -> bool:
+    """Whether a measured row's median missed its ci_target (``protocol.is_unstable``)."""
+    from profiler.timing.protocol import is_unstable, row_ci_target
+
+    return is_unstable(row["samples_ms"], row_ci_target(row.get("details_json")))
 
 
 def session_summary(run_dir: Path | str) -> dict[str, Any] | None:

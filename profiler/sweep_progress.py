@@ -67,6 +67,8 @@ class SweepProgress:
               f"({session['skipped_stored']} already stored, {session['failed']} failed this session)")
         print(f"wall time {session['wall_s']:.1f} s, timed iterations {session['timed_s']:.1f} s, "
               f"overhead ratio {ratio if ratio is not None else 'n/a'} (wall / timed)")
+        if line := unstable_line(session):
+            print(line)
         budget = session.get("budget")
         if budget:
             stop = "; stopped by the budget (resume to continue)" if budget.get("stopped_by_budget") else ""
@@ -77,16 +79,32 @@ class SweepProgress:
         Console().print(phase_table(session))
 
 
+def unstable_line(session: dict[str, Any]) -> str | None:
+    """'unstable rows: k of n ...' for a session that recorded them (older sessions did not)."""
+    if "unstable" not in session:
+        return None
+    n, names = session["unstable"], session.get("unstable_rows") or []
+    if not n:
+        return f"unstable rows: 0 of {session['rows']} (every median within its ci_target)"
+    shown = names[:5]
+    more = f" and {n - len(shown)} more" if n > len(shown) else ""
+    return (f"unstable rows: {n} of {session['rows']} (median's 95 % CI wider than ± ci_target): "
+            f"{', '.join(shown)}{more}")
+
+
 _PHASE_LABELS = {"build_s": "model build (timing worker)", "count_s": "counting (timing worker)",
                  "export_s": "ONNX export", "compile_s": "compile", "load_s": "session / model load",
-                 "warmup_s": "warm-up (cuDNN autotuning shows here)", "timed_s": "timed iterations"}
+                 "warmup_s": "warm-up", "timed_s": "timed iterations"}
+# Where a device's first-run costs land in the warm-up phase (named in the label on that device only).
+_WARMUP_NOTE = {"cuda": "warm-up (cuDNN autotuning shows here)"}
 
 
 def phase_rows(session: dict[str, Any]) -> list[tuple[str, float, float]]:
     """(phase, seconds, share of wall) of a session: the rows' phases, the prefetch pool's waits, and the rest."""
     wall = float(session.get("wall_s") or 0.0)
     phases = session.get("phases_s") or {}
-    out = [(label, float(phases[k])) for k, label in _PHASE_LABELS.items() if phases.get(k)]
+    labels = {**_PHASE_LABELS, "warmup_s": _WARMUP_NOTE.get(str(session.get("device")), _PHASE_LABELS["warmup_s"])}
+    out = [(label, float(phases[k])) for k, label in labels.items() if phases.get(k)]
     pf = session.get("prefetch") or {}
     if pf.get("before_s"):
         out.append((f"preparation before timing ({pf.get('workers')} processes)", float(pf["before_s"])))

@@ -54,3 +54,18 @@ def test_published_data_runs(capsys) -> None:
     assert main(["analyze", str(PUBLISHED), "--boot", "300"]) == 0
     text = capsys.readouterr().out
     assert "Verdict:" in text and "n = 36, 5 families" in text
+
+
+def test_redirected_output_never_cuts_a_coefficient(capsys) -> None:
+    """``analyze RUN > f.txt``: every coefficient ± SE of the fits table is printed whole (issue #27)."""
+    from profiler.analysis import analysis_inputs, analyze_frame, load_frame
+    from profiler.analysis.summary import _f, render
+
+    run = Path(__file__).resolve().parents[1] / "results" / "reference-quick-cpu-20261127"
+    result = analyze_frame(load_frame(run), n_boot=200, **analysis_inputs(run))
+    render(result)  # under pytest stdout is not a terminal
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for f in result["cells"][0]["forms"].values():
+        for k, v in f["wls"]["coef"].items():
+            assert f"{_f(v)}±{_f(f['wls']['se'][k], '.2g')}" in out

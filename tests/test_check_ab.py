@@ -126,3 +126,64 @@ def test_missing_baseline_is_found_before_measuring(tmp_path: Path, capsys, monk
     cfg = Path(__file__).resolve().parents[1] / "experiments" / "ci-check.toml"
     assert main(["check", "--config", str(cfg), "--baseline", str(tmp_path / "empty"), *mode]) == 2
     assert "no baseline" in capsys.readouterr().err.replace("no stored baseline", "no baseline")
+
+
+def _fake_ab(tmp_path: Path, monkeypatch, slow_b: float = 1.0) -> Path:
+    """`check --against HEAD~1` with git, planning and measuring replaced: rows from the stored baseline's counts."""
+    import contextlib
+    import dataclasses
+    import json
+
+    import profiler.baseline.ab as ab
+
+    root = Path(__file__).resolve().parents[1]
+    stored = json.loads(next((root / "results" / "baselines").glob("*/ci-check.json")).read_text())
+    tasks = [Task(model=e["model"], family="f", spec={}, spec_hash=e["spec_hash"], backend="eager", device="cpu",
+                  dtype="fp32", memory_format="contiguous", batch=1, resolution=64, repeat=0)
+             for e in stored["entries"].values()]
+    monkeypatch.setattr(ab, "same_code", lambda root, sha: False)
+    monkeypatch.setattr(ab, "worktree", lambda root, sha, parent: contextlib.nullcontext((parent, "f" * 40)))
+    monkeypatch.setattr(ab, "plan_at", lambda root, text, path, device, n: [
+        dataclasses.replace(t, repeat=r) for r in range(n) for t in tasks])
+    rng = np.random.default_rng(0)
+
+    def rounds(sides, n, write, on_round=None):
+        for r, i in round_order(n):
+            for t in (t for t in sides[i].tasks if t.repeat == r):
+                c = next(e["counts"] for e in stored["entries"].values() if e["model"] == t.model)
+                ms = 5.0 * (slow_b if i == 1 else 1.0)
+                samples = list(ms * np.exp(rng.normal(0, 0.01, 30)))
+                write(i, {**t.base_row(), **summarize(samples, 1), "latency_ms": float(np.median(samples)),
+                          "samples_ms": samples, "status": "ok", **c})
+
+    monkeypatch.setattr(ab, "run_rounds", rounds)
+    return root / "experiments" / "ci-check.toml"
+
+
+def test_ab_check_prints_one_block_with_a_clear_gate_and_keeps_its_rows(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Issue #27: two result blocks (the second 'latency not compared'), 'latency: fail' read as a result, 'no
+    reference_model named' despite ci-check.toml's resnet18, and --keep-run keeping nothing in A/B mode."""
+    from profiler.cli import main
+    from profiler.store import load_results
+
+    cfg = _fake_ab(tmp_path, monkeypatch)
+    keep = tmp_path / "kept"
+    assert main(["check", "--config", str(cfg), "--against", "HEAD~1", "--keep-run", str(keep)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("result: ") == 1 and "latency not compared" not in out
+    assert "latency gate: a regression fails the check (--latency fail)" in out and "latency: fail" not in out
+    assert "no reference_model named" not in out and "reference_model resnet18 is not needed" in out
+    assert "counts not recorded" not in out and "result: PASS (4 pass)" in out
+    for side in ("side-A", "side-B"):
+        assert len(load_results(keep / side)) == 4 * 3  # 4 models x 3 rounds (ci-check's repeats)
+    assert main(["check", "--config", str(cfg), "--against", "HEAD~1", "--keep-run", str(keep)]) == 2
+    assert "side-A exists" in capsys.readouterr().err
+
+
+def test_ab_check_fails_a_slower_b_in_the_one_block(tmp_path: Path, capsys, monkeypatch) -> None:
+    from profiler.cli import main
+
+    cfg = _fake_ab(tmp_path, monkeypatch, slow_b=2.0)
+    assert main(["check", "--config", str(cfg), "--against", "HEAD~1"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("result: ") == 1 and "result: FAIL (4 fail)" in out and "latency regressed" in out

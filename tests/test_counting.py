@@ -191,3 +191,27 @@ def test_cli_space_reports_rate(capsys) -> None:
     obj = json.loads(capsys.readouterr().out)
     assert obj["samples"] == 50 and obj["samples_per_s"] > 0 and obj["mean_macs"] > 0
     assert main(["count", "--space", "anynetx_z"]) == 2
+
+
+def test_one_model_counts_with_the_dispatch_counter_by_default_fvcore_on_request(capsys) -> None:
+    """fvcore's tracer ran 351 s for resnet50 at 10000 px; the dispatch counter gives its numbers (issue #27)."""
+    assert main(["count", "resnet18", "--resolution", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["method"] == "torch"
+    assert main(["count", "resnet18", "--resolution", "64", "--json", "--cross-check"]) == 0
+    cap = capsys.readouterr()
+    macs = json.loads(cap.out)["macs"]
+    assert f"cross-check: fvcore macs {macs:,} == torch macs {macs:,}" in cap.err
+
+
+def test_a_long_count_says_what_it_is_doing(capsys, monkeypatch) -> None:
+    import time
+
+    import profiler.commands.cmd_count as cc
+
+    with cc._progress("counting x", after_s=0.05, every_s=0.05):
+        time.sleep(0.3)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) >= 2 and all(line.startswith("counting x: ") and "s so far" in line for line in lines)
+    with cc._progress("counting y", after_s=5.0):  # a quick count prints nothing
+        pass
+    assert capsys.readouterr().err == ""

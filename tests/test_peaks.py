@@ -11,6 +11,7 @@ from profiler.cli import main
 from profiler.peaks import (
     SCHEMA_KEYS,
     attach_peaks,
+    ensure_peaks,
     load_peaks,
     measure_peaks,
     peaks_dir,
@@ -118,3 +119,33 @@ def test_cuda_peaks_measured(tmp_path: Path, monkeypatch) -> None:
     doc = validate_peaks(measure_peaks("cuda", quick=True))
     assert all(doc["matmul_tflops"][d] > 0 for d in ("fp32", "tf32", "fp16", "bf16"))
     assert doc["device_key"].startswith("cuda-")
+
+
+def test_ensure_peaks_measures_once_per_device_key(tmp_path: Path, monkeypatch) -> None:
+    """A sweep's first run on a machine measures and stores the peaks; later runs reuse them (issue #27)."""
+    import profiler.peaks as pk
+
+    calls, said = [], []
+    fake = {"device": "cpu", "device_name": "x", "matmul_tflops": {"fp32": 0.02}, "copy_bandwidth_gbs": 10.0,
+            "launch_us": 2.0, "measured_at": "now", "torch": "2", "device_key": pk.peaks_key("cpu", threads=1)}
+    monkeypatch.setattr(pk, "measure_peaks", lambda device, threads=None: calls.append(threads) or dict(fake))
+    doc = ensure_peaks("cpu", 1, root=tmp_path, say=said.append)
+    assert doc["measured_by"] == "sweep" and calls == [1] and "--no-peaks" in said[0]
+    assert load_peaks("cpu", threads=1, root=tmp_path)["measured_by"] == "sweep"
+    assert ensure_peaks("cpu", 1, root=tmp_path, say=said.append) is None and calls == [1]
+
+
+@pytest.mark.parametrize(("flag", "toml", "measured"), [([], "", True), (["--no-peaks"], "", False),
+                                                         ([], "measure_peaks = false\n", False)])
+def test_sweep_command_measures_peaks_unless_told_not_to(tmp_path: Path, monkeypatch, flag, toml, measured) -> None:
+    import profiler.peaks
+    import profiler.sweep
+
+    seen = []
+    monkeypatch.setattr(profiler.peaks, "ensure_peaks", lambda device, threads, say=None: seen.append(threads))
+    monkeypatch.setattr(profiler.sweep, "run_sweep", lambda *a, **k: None)
+    monkeypatch.setattr(profiler.sweep, "session_summary", lambda run_dir: None)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'{toml}[models]\ninclude = ["resnet18"]\n[timing]\nthreads = 1\n')
+    assert main(["sweep", "--config", str(cfg), "--device", "cpu", "--results-dir", str(tmp_path), *flag]) == 0
+    assert seen == ([1] if measured else [])

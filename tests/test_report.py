@@ -79,6 +79,48 @@ def test_header_names_device_versions_config_and_commit(html: str) -> None:
         assert text in head, text
 
 
+def test_noise_check_and_unstable_rows_are_shown(html: str) -> None:
+    """Every verdict says how often resampled timings give its words; unstable rows are counted (issue #27)."""
+    from profiler.report.render import header
+
+    ctx = rendered_report()[0]
+    assert "unstable" not in ctx["header"]["measured"]  # the fixture's samples are within ±2 %
+    raw = load_results(DATA)
+    rng = np.random.default_rng(0)
+    noisy = raw["status"].eq("ok") & raw["backend"].eq("eager")
+    raw.loc[noisy, "samples_ms"] = pd.Series([list(rng.lognormal(0, 0.5, 30)) for _ in range(noisy.sum())],
+                                             index=raw.index[noisy])
+    assert f"{noisy.sum()} unstable (median" in header(raw, META, "run")["measured"]
+    for cell in ctx["cells"]:
+        assert cell["noise"].startswith("Noise check (") and cell["noise"].split(" (each")[0] in html
+        assert "refits on resampled timings" in cell["noise"]
+
+
+def test_a_roofline_without_peaks_says_why_and_how_to_get_them() -> None:
+    from profiler.report.figures import roofline_figure
+
+    fig = roofline_figure(pd.DataFrame(), "fp32", None, "cpu", {})
+    assert fig["caption"].startswith("No roofline for this cell: ")
+    assert "python -m profiler peaks --device cpu" in fig["caption"]
+
+
+def test_unwritable_output_exits_2_before_rendering(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`report RUN -o /proc/nope.html` exited 1 with a traceback after 7 s of rendering (issue #27)."""
+    import profiler.report
+    from profiler.cli import main
+
+    def render(*args, **kwargs):
+        raise AssertionError("rendered before the output path was checked")
+
+    monkeypatch.setattr(profiler.report, "write_report", render)
+    (tmp_path / "dir.html").mkdir()
+    for out in ("/proc/nope.html", str(tmp_path / "dir.html")):
+        assert main(["report", str(DATA), "-o", out]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot write the report to {out}: ") and "Traceback" not in err
+    assert not (tmp_path / "ok.html").exists()
+
+
 def test_synthetic_fixture_is_labelled(html: str) -> None:
     head = html.split('id="verdict"')[0]
     assert 'class="banner">SYNTHETIC DATA' in head  # the fixture's rows say "synthetic": true in details_json

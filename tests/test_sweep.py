@@ -65,6 +65,18 @@ def test_meta_holds_environment_config_and_session(tiny_run: tuple[Path, object]
     assert session["overhead_ratio"] > 1
 
 
+def test_session_counts_unstable_rows_and_names_its_device(tiny_run: tuple[Path, object]) -> None:
+    """3 samples give no 95 % CI of the median: every row is unstable, and the summary says so (issue #27)."""
+    from profiler.sweep_progress import phase_rows, unstable_line
+
+    session = json.loads((tiny_run[0] / "meta.json").read_text())["sessions"][-1]
+    assert session["unstable"] == 4 and len(session["unstable_rows"]) == 4
+    assert unstable_line(session).startswith("unstable rows: 4 of 4 (median's 95 % CI wider than ± ci_target)")
+    labels = [label for label, _, _ in phase_rows(session)]
+    assert "warm-up" in labels and not any("cuDNN" in label for label in labels)  # a CPU run
+    assert any("cuDNN" in label for label, _, _ in phase_rows({**session, "device": "cuda"}))
+
+
 def test_resume_of_a_complete_run_measures_nothing(tiny_run: tuple[Path, object]) -> None:
     run_dir, config = tiny_run
     run_sweep(config, device="cpu", run_dir=run_dir, resume=True, show_progress=False, executor=InlineExecutor())

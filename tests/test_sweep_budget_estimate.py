@@ -134,3 +134,13 @@ def test_builtin_calibration_is_what_the_h200_run_gives() -> None:
     fitted = derive_builtin(H200_EAGER)
     for key, (a, b, tune) in fitted.items():
         assert BUILTIN["cuda"].cells[key] == pytest.approx((a, b, tune), rel=0.02, abs=0.01)
+
+
+def test_adaptive_timing_is_charged_its_cap() -> None:
+    """With ci_target set a row may time up to max_timed_s (issue #27): the estimate charges that bound."""
+    from profiler.estimate import BUILTIN, estimate
+
+    fixed = _ort_task("a", "fp32", 1)
+    adaptive = Task(**{**fixed.to_dict(), "timing": {**fixed.timing, "ci_target": 0.02, "max_timed_s": 2.0}})
+    timed = [estimate([t], BUILTIN["cuda"], lambda t: 1.0).parts_of[t.key]["timed_s"] for t in (fixed, adaptive)]
+    assert timed[0] < 2.0 and timed[1] == 2.0

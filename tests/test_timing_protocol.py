@@ -76,9 +76,46 @@ def test_run_protocol_min_warmup_iters():
     assert warm["warmup_iters_done"] == 5 and len(samples) == 2
 
 
+def _noisy(seed: int = 0, cv: float = 0.2):
+    rng = np.random.default_rng(seed)
+    return lambda: float(10.0 * rng.lognormal(0.0, cv))
+
+
+def test_adaptive_timing_goes_on_until_the_median_ci_meets_the_target():
+    config = TimingConfig(iters=30, warmup_iters=1, warmup_s=0.0, ci_target=0.02, max_timed_s=30.0)
+    samples, warm = protocol.run_protocol(_noisy(), config)
+    assert len(samples) > 30 and warm["extra_iters"] == len(samples) - 30
+    assert warm["ci_target_met"] is True and warm["median_ci_rel"] <= 0.02
+    assert protocol.median_ci_rel(samples) == pytest.approx(warm["median_ci_rel"], abs=1e-5)
+    assert protocol.median_ci_rel(samples[:30]) > 0.02  # the floor alone would not have met it
+
+
+def test_adaptive_timing_stops_at_the_cap_and_keeps_the_floor(monkeypatch):
+    clock = iter(np.arange(0.0, 1e4, 0.1))  # each perf_counter call advances 0.1 s
+    monkeypatch.setattr(protocol.time, "perf_counter", lambda: float(next(clock)))
+    config = TimingConfig(iters=30, warmup_iters=1, warmup_s=0.0, ci_target=0.001, max_timed_s=2.0)
+    samples, warm = protocol.run_protocol(_noisy(cv=0.5), config)
+    assert 30 < len(samples) < 60  # the cap ends it, the floor of 30 is kept
+    assert warm["ci_target_met"] is False and warm["ci_target"] == 0.001 and warm["max_timed_s"] == 2.0
+
+
+@pytest.mark.parametrize(("config", "cap_s"), [("quick-cpu.toml", 1.0), ("regnet-claim.toml", 2.0)])
+def test_the_default_configs_time_adaptively(config: str, cap_s: float) -> None:
+    from profiler.config import EXPERIMENTS_DIR, load_config
+
+    timing = load_config(EXPERIMENTS_DIR / config).timing_config()
+    assert (timing.iters, timing.ci_target, timing.max_timed_s) == (30, 0.02, cap_s)
+
+
+def test_no_adaptive_timing_by_default():
+    samples, warm = protocol.run_protocol(_noisy(), TimingConfig(iters=30, warmup_iters=1, warmup_s=0.0))
+    assert len(samples) == 30 and "ci_target_met" not in warm
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"iters": 0}, "iters"), ({"threads": 0}, "threads"), ({"ort_graph_optimization": "max"}, "extended")],
+    [({"ci_target": 1.5}, "ci_target"), ({"ci_target": 0.02}, "max_timed_s"), ({"max_timed_s": -1}, "max_timed_s"),
+     ({"iters": 0}, "iters"), ({"threads": 0}, "threads"), ({"ort_graph_optimization": "max"}, "extended")],
 )
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(UsageError, match=match):

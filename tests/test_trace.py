@@ -160,3 +160,55 @@ def test_cuda_trace_kernels(tmp_path: Path, monkeypatch) -> None:
     assert t["n_kernels"] > 0 and t["device_ms"] > 0 and 0 <= t["idle_fraction"] < 1
     assert sum(r["device_ms"] for r in doc["layers"]) <= t["device_ms"] * (1 + 1e-9)
     assert doc["peaks"] is not None and {r["bound"] for r in doc["layers"]} <= {"compute", "memory", "launch"}
+
+
+def test_summary_is_clean_text_and_kineto_notes_are_held_back(capfd, tmp_path: Path, monkeypatch) -> None:
+    """No raw Python dict in the summary, none of torch's 'USDT:' lines on stderr (issue #27)."""
+    from profiler.commands.cmd_trace import print_summary
+
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path))
+    assert main(["trace", "resnet18", "--resolution", "32", "--iters", "1", "--warmup", "0", "--peaks", "stored"]) == 0
+    out, err = capfd.readouterr()
+    assert "USDT" not in err and "STAGE:" not in err and "resnet18  cpu" in out
+    doc = json.loads((Path(__file__).parent / "data" / "trace_resnet18_cpu_r64.json").read_text())
+    print_summary(doc, 3)
+    out = capfd.readouterr().out
+    assert "layers by bound: " in out and "{'" not in out and "'compute':" not in out
+
+
+def test_quick_peaks_copy_as_much_as_the_full_measurement(monkeypatch) -> None:
+    """trace's quick copy (a quarter, cache-resident) read 2x faster than `peaks` on the same machine."""
+    import profiler.peaks as pk
+
+    sizes = []
+
+    def fake_set(device, n, n_copy, threads, min_run_s, clock):
+        sizes.append(n_copy)
+        return {"matmul_tflops": {"fp32": 0.1}, "copy_bandwidth_gbs": 10.0, "launch_us": 1.0, "launch_us_fastest": 1.0,
+                "median_matmul_tflops": {"fp32": 0.1}, "median_copy_bandwidth_gbs": 10.0}
+
+    monkeypatch.setattr(pk, "_measure_set", fake_set)
+    pk.measure_peaks("cpu", threads=1, quick=True)
+    pk.measure_peaks("cpu", threads=1, quick=False)
+    assert sizes[0] == sizes[-1] == pk.COPY_MIB["cpu"] * 2**20 // 4
+
+
+def _run_at(run_dir: Path, resolution: int) -> Path:
+    from profiler.store import ResultStore
+
+    store = ResultStore.create(run_dir, {"run": {}})
+    store.add({"task_key": "k", "model": "resnet18", "family": "resnet", "resolution": resolution, "status": "ok"})
+    store.close()
+    return run_dir
+
+
+def test_trace_into_a_run_uses_its_resolution_or_refuses(tmp_path: Path, capsys) -> None:
+    from profiler.commands.cmd_trace import run_resolution
+
+    run = _run_at(tmp_path / "run112", 112)
+    assert main(["trace", "resnet18", "--run", str(run), "--resolution", "224"]) == 2
+    err = capsys.readouterr().err
+    assert "--run run112 was measured at 112 px, not 224 px" in err and "--resolution 112" in err
+    assert run_resolution(run, "resnet18", None) == 112 and "tracing at 112 px" in capsys.readouterr().err
+    assert run_resolution(run, "mobilenet_v2", None) == 112  # a model the run lacks: the run's only resolution
+    assert run_resolution(tmp_path, "resnet18", None) is None  # not a store: nothing to match

@@ -124,18 +124,23 @@ def _holm_across_cells(cells: list[dict]) -> None:
 
 def analyze_frame(
     df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, run_dir: Path | None = None,
-    measured_peaks: dict | None = None,
+    measured_peaks: dict | None = None, raw: pd.DataFrame | None = None, n_resamples: int = 50,
 ) -> dict:
     """Analyze every cell of a results frame (raw rows or ``load_frame`` output). JSON-safe dict.
 
     Cells too small to fit are listed under ``skipped``; if no cell can be analyzed a UsageError says why.
     ``run_dir`` (where per-op tables may be stored) and ``measured_peaks`` (a sweep's ``environment["peaks"]``)
     feed the N forms and the mechanistic model; ``analysis_inputs(path)`` finds both for a path.
+    ``raw`` (the rows before aggregation; ``df`` itself when it is raw) gives the noise check: unstable rows and
+    the verdict refitted on ``n_resamples`` resampled timings (``robustness``; 0: off).
     """
     if n_boot < 100:
         raise UsageError(f"n_boot must be at least 100 (got {n_boot})")
+    if n_resamples < 0:
+        raise UsageError(f"n_resamples must be 0 (off) or more (got {n_resamples})")
     if "n_repeats" not in df.columns:
-        df = aggregate(validate(df))
+        raw = validate(df)
+        df = aggregate(raw)
     batch_notes = list(df.attrs.get("notes", []))
     df = df.copy()
     tables, notes = attach_tables(df, run_dir)
@@ -157,6 +162,7 @@ def analyze_frame(
         c["verdict"] = decide(c)
         c["explanation"] = explain(c)
         c["verdict"]["regime"] = c["explanation"]["regime"]  # the claim's verdict, and what the runtime follows
+    stability = _noise_check(cells, raw, n_resamples, seed)
     return json_safe(
         {
             "claim": "runtime ~ sqrt(FLOPs) + activations (M3) predicts better than FLOPs alone (M0)",
@@ -166,8 +172,39 @@ def analyze_frame(
             "cells": cells,
             "skipped": skipped,
             "notes": notes,
+            "stability": stability,
         }
     )
+
+
+def _noise_check(cells: list[dict], raw: pd.DataFrame | None, n_resamples: int, seed: int) -> dict | None:
+    """Unstable rows per cell and the verdict's agreement under resampled timings; marks fragile verdicts."""
+    from profiler.analysis import robustness as rb
+
+    if raw is None:
+        return None
+    per_cell = {cell_label(k): rb.unstable_rows(sub) for k, sub in split_cells(raw)}
+    agree: dict = {}
+    why_not = None if n_resamples > 0 else "off (n_resamples = 0)"
+    if why_not is None and not rb.has_noise(raw):
+        why_not = "not computed: the rows carry no per-iteration samples and no repeats to resample"
+    if why_not is None:
+        agree = rb.verdict_agreement(raw, {c["label"]: c["verdict"]["label"] for c in cells},
+                                     n_resamples=n_resamples, seed=seed)
+    for c in cells:
+        v, u = c["verdict"], per_cell.get(c["label"], {})
+        v["unstable_rows"] = u.get("n_unstable", 0)
+        if note := rb.unstable_text(u):
+            v["caveats"].append(note)
+        if (r := agree.get(c["label"])) is None:
+            continue
+        v["robustness"] = r
+        v["fragile"] = r["agreement"] < rb.MIN_AGREEMENT
+        if v["fragile"]:
+            rest = v["text"].removeprefix(v["label"] + ": ")
+            v["text"] = f"{v['label']}: {rb.fragile_text(v['label'], r, v['unstable_rows'])}; {rest}"
+    return {"unstable": rb.unstable_rows(raw), "n_resamples": n_resamples, "min_agreement": rb.MIN_AGREEMENT,
+            "noise_check": why_not or "done"}
 
 
 def _mech_inputs(key: dict, cell: pd.DataFrame, tables: dict, measured: dict | None):

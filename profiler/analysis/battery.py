@@ -41,6 +41,7 @@ def fit_stats(fit: FittedForm) -> dict:
             t: float(np.median(res.params[i + 1] * res.model.exog[:, i + 1] / res.fittedvalues))
             for i, t in enumerate(TERMS[fit.form])
         },
+        "share_median_const": float(np.median(res.params[0] / res.fittedvalues)),  # the fixed cost's share
     }
 
 

@@ -4,12 +4,15 @@ The regime comes from the fitted mechanistic model (``mechanistic``): the larges
 predicted time spent in launches, memory-bound ops and compute-bound ops. Where the mechanistic model is
 unavailable (no per-op tables or no peaks) it comes from the t ~ F + A + N fit instead: the term with the largest
 median share of the fitted time (N → launch-bound, A → memory-bound, F → compute-bound; A tracks memory traffic,
-F compute). The text also names the best form out of sample (leave-one-family-out MAPE).
+F compute), and the text says that source first. Where neither names one — no model, or no term of that fit is
+significant — the regime is "unknown" and the text says why. The term shares are medians over models of
+β·x / t̂: they need not add up to 100 %, and the intercept (a fixed cost per inference) takes a share of its own;
+the text gives their sum and the intercept's share. The text also names the best form out of sample.
 """
 
 from __future__ import annotations
 
-from profiler.analysis.verdict import fmt_p
+from profiler.analysis.verdict import ALPHA, fmt_p
 
 TERM_REGIME = {"N": "launch-bound", "A": "memory-bound", "F": "compute-bound", "sqrtF": "compute-bound"}
 
@@ -27,6 +30,23 @@ def term_shares(cell: dict, form: str = "M5") -> dict[str, dict]:
     return {t: {"share": s, "p": w["p_hc3"][t]} for t, s in w["share_median"].items()}
 
 
+def _sum_note(shares) -> str:
+    """'; these medians sum to 96 %' when per-model medians do not add up to 100 % (beyond rounding), else ''."""
+    total = sum(v for v in shares if v is not None)
+    return "" if abs(total - 1) < 0.015 else f"; these medians sum to {_pct(total)}, not 100 %"
+
+
+def _shares_text(cell: dict, shares: dict[str, dict]) -> str:
+    """The M5 term shares, what they sum to and the intercept's share (medians need not add up)."""
+    terms = ", ".join(f"{t} {_pct(v['share'])} ({fmt_p(v['p'])})" for t, v in shares.items())
+    total = sum(v["share"] for v in shares.values())
+    const_share = cell["forms"]["M5"]["wls"].get("share_median_const")  # absent in results of older versions
+    rest = f"; the intercept's median share is {_pct(const_share)}" if const_share is not None else ""
+    adds = ("they add up to 100 %" if abs(total - 1) < 0.005
+            else f"they sum to {_pct(total)}, not 100 %: medians of per-model shares do not add up")
+    return f"in t ~ F + A + N the fitted time splits {terms} (median shares over models, HC3 p; {adds}{rest})"
+
+
 def explain(cell: dict) -> dict:
     """{'regime', 'source', 'text', 'best_heldout'} for one analyzed cell."""
     mech = cell.get("mechanistic") or {}
@@ -41,18 +61,20 @@ def explain(cell: dict) -> dict:
             f"the mechanistic model puts {_pct(s['launch'])} of predicted time in launches, {_pct(s['memory'])} in "
             f"memory-bound and {_pct(s['compute'])} in compute-bound ops (median over models; launch "
             f"{mech['launch_us']:.1f} µs/op {mech['launch_source']}, k = {mech['k']:.2f} × the roofline on "
-            f"{mech['peaks_source']} peaks of {mech['peaks_device']})"
+            f"{mech['peaks_source']} peaks of {mech['peaks_device']}{_sum_note(s.values())})"
         )
-    elif shares:
-        top = max(shares, key=lambda t: shares[t]["share"])
+    elif shares and shares[top := max(shares, key=lambda t: shares[t]["share"])]["p"] < ALPHA:
         regime, source = TERM_REGIME[top], "M5 terms"
-        parts.append(f"mechanistic model unavailable ({mech.get('reason', 'no tables')})")
+        parts.append(f"named by the t ~ F + A + N fit, whose largest term is {top} (the mechanistic model is "
+                     f"unavailable: {mech.get('reason', 'no tables')})")
     else:
         regime, source = "unknown", "none"
-        parts.append(f"neither the mechanistic model ({mech.get('reason', 'no tables')}) nor N is available")
+        why = ("no term of t ~ F + A + N is significant" if shares
+               else "the launch count N is not available for the t ~ F + A + N fit")
+        parts.append(f"no regime can be named: the mechanistic model is unavailable ({mech.get('reason', 'no tables')})"
+                     f" and {why}")
     if shares:
-        terms = ", ".join(f"{t} {_pct(v['share'])} ({fmt_p(v['p'])})" for t, v in shares.items())
-        parts.append(f"in t ~ F + A + N the fitted time splits {terms} (median shares, HC3 p)")
+        parts.append(_shares_text(cell, shares))
     if best is not None:
         ref = held.get("M0", {}).get("mape")
         parts.append(

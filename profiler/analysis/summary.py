@@ -13,12 +13,36 @@ def _f100(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}"
 
 
+def _console():
+    """A terminal's console (at least 120 wide); redirected to a file or a pipe, one so wide that every table is
+    printed at its natural width and no number is cut (``0.471±0…``) or wrapped."""
+    from rich.console import Console
+
+    term = Console()
+    width = max(term.width, 120) if term.is_terminal else 10_000
+    return Console(width=width, highlight=False, markup=False)
+
+
+def _print_verdict(con, v: dict, stability: dict) -> None:
+    """The verdict, its caveats and its noise check."""
+    con.print(f"Verdict: {v['text']}")
+    for cav in v["caveats"]:
+        con.print(f"  caveat: {cav}")
+    if r := v.get("robustness"):
+        con.print(
+            f"Noise check: the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits on "
+            f"resampled timings ({'FRAGILE, below' if v.get('fragile') else 'at least'} "
+            f"{100 * stability['min_agreement']:.0f} %); unstable rows: {v.get('unstable_rows', 0)}"
+        )
+    elif stability.get("noise_check", "done") != "done":
+        con.print(f"Noise check: {stability['noise_check']}")
+
+
 def render(result: dict, console=None) -> None:
     """Print the summary: per cell the verdict, fits, tests and held-out errors."""
-    from rich.console import Console
     from rich.table import Table
 
-    con = console or Console(width=max(Console().width, 120), highlight=False, markup=False)
+    con = console or _console()
     con.print(f"Claim: {result['claim']}")
     con.print("Forms: " + "  ".join(f"{k}: {v}" for k, v in result["forms"].items()))
     con.print(
@@ -29,11 +53,10 @@ def render(result: dict, console=None) -> None:
         con.print(f"note: {note}")
     for c in result["cells"]:
         v = c["verdict"]
-        con.rule(f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families; t in "
+        title = (f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families; t in "
                  f"{c.get('latency_unit', 'ms per batch')})")
-        con.print(f"Verdict: {v['text']}")
-        for cav in v["caveats"]:
-            con.print(f"  caveat: {cav}")
+        con.rule(title) if con.is_terminal else con.print(f"───── {title} ─────")
+        _print_verdict(con, v, result.get("stability") or {})
         if c.get("explanation"):
             con.print(f"Regime: {c['explanation']['text']}")
         mech = c.get("mechanistic") or {}

@@ -59,18 +59,27 @@ def decide(cell: dict) -> dict:
     better = "lower" if r >= 0 else "higher"
     ci_txt = f"{100 * level:.1f} % CI {100 * lo:.0f} to {100 * hi:.0f} %"
     oos = f"M3 predicts held-out families with {_pct(abs(r))} {better} MAPE than FLOPs alone ({ci_txt})"
-    if lo > 0 and p0 < ALPHA and p3 >= ALPHA:
-        label = "supported"
-    elif lo > 0 and p0 < ALPHA:
-        label = "partly supported"
+    label = rule_label(lo, hi, p0, p3)
+    if label == "partly supported":
         oos += "; but M3 is itself rejected, a fuller form (e.g. M4) is needed"
-    elif hi < 0 or (p3 < ALPHA <= p0):
-        label = "not supported"
-    elif p0 < ALPHA and p3 < ALPHA:
-        label = "both forms rejected: neither is adequate"
-    else:
-        label = "inconclusive"
     return {"label": label, "text": f"{label}: {oos}; {jtext}", "caveats": caveats}
+
+
+def rule_label(lo: float, hi: float, p0: float, p3: float) -> str:
+    """The verdict's words from rules 2–6 (the interval [lo, hi] of R and the Holm-adjusted J p-values).
+
+    >>> rule_label(0.1, 0.5, 0.001, 0.3), rule_label(-0.2, 0.1, 0.5, 0.5)
+    ('supported', 'inconclusive')
+    """
+    if lo > 0 and p0 < ALPHA and p3 >= ALPHA:
+        return "supported"
+    if lo > 0 and p0 < ALPHA:
+        return "partly supported"
+    if hi < 0 or (p3 < ALPHA <= p0):
+        return "not supported"
+    if p0 < ALPHA and p3 < ALPHA:
+        return "both forms rejected: neither is adequate"
+    return "inconclusive"
 
 
 def _caveats(cell: dict) -> list[str]:

@@ -17,6 +17,11 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
     return "-" if x is None or not math.isfinite(x) else format(x, fmt)
 
 
+# What ``--latency`` does, in words: "latency: fail" read like a failed result (issue #27).
+_GATE = {"fail": "a regression fails the check (--latency fail)", "warn": "a regression only warns (--latency warn)",
+         "off": "off (counts only)"}
+
+
 def render_table(report: CheckReport) -> str:
     """Fixed-width table: setting, baseline and current median (ms), raw and normalized ratio, p, verdict."""
     head = ("setting", "base ms", "cur ms", "ratio", "norm", "p", "verdict")
@@ -30,8 +35,8 @@ def render_table(report: CheckReport) -> str:
     fmt = lambda r: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
                               for i, (x, w) in enumerate(zip(r, widths, strict=True)))
     lines = [f"baseline: {report.baseline_path} ({report.baseline_key})", f"current device key: {report.current_key}",
-             f"latency: {report.latency_mode}, threshold {report.rule.threshold:.0%}, alpha {report.rule.alpha}; "
-             f"{report.normalization}", "", fmt(head), fmt(tuple("-" * w for w in widths))]
+             f"latency gate: {_GATE[report.latency_mode]}, threshold {report.rule.threshold:.0%}, alpha "
+             f"{report.rule.alpha}; {report.normalization}", "", fmt(head), fmt(tuple("-" * w for w in widths))]
     lines += [fmt(r) for r in rows]
     details = [f"  {e.key}: {m}" for e in report.entries if e.verdict in ("fail", "warn", "missing")
                for m in e.messages]

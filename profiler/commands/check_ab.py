@@ -75,6 +75,7 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
         print(f"note: A ({rev} = {sha[:10]}) and B (the working tree) are the same code, so latency is not compared "
               "(an A/A run can only raise false alarms); counts are checked. Pass --against REV to gate a change, "
               "e.g. --against HEAD~1", file=sys.stderr)
+    keep = _keep_dir(args.keep_run)
     with tempfile.TemporaryDirectory(prefix="archprof-ab-") as tmp, \
             (nullcontext((None, sha)) if skip else worktree(root, sha, Path(tmp))) as (base_root, sha):
         sides = [Side("B working tree", PACKAGE_ROOT)] if skip else [
@@ -86,8 +87,9 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
                 s.tasks = restrict_tasks(s.tasks, args.models, reference)
         env = capture(device)
         meta = {"environment": env, "config": {"name": name, "reference_model": reference}}
-        stores = [ResultStore.create(Path(tmp) / f"side{i}", {**meta, "run": {"side": s.label}})
-                  for i, s in enumerate(sides)]
+        # --keep-run DIR keeps each side's rows as a run: DIR/side-A, DIR/side-B (analyze, report, export them)
+        stores = [ResultStore.create((keep or Path(tmp)) / f"side-{s.label[0]}", {**meta, "run": {"side": s.label}})
+                  for s in sides]
         order = "".join("AB"[s] for _, s in round_order(n)) if not skip else "B"
         print(f"A/B check: {n} round(s), order {order}; a fresh worker per model and side each round; "
               f"A = {rev} ({sha[:10]}), B = working tree", file=sys.stderr)
@@ -104,25 +106,64 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
             for st in stores:
                 st.close()
     key = device_key(env, device)
-    code, out = 0, []
-    if not skip:
+    counts = compare(stored, frames[-1], current_key=key, latency="off", models=args.models,
+                     reference_model=reference, baseline_path=str(counts_note))
+    if skip:
+        report = counts
+    else:
         doc = build_baseline(frames[0], meta, name=name, source=f"{rev}@{sha[:10]}", with_layers=False)
         for e in doc["entries"].values():
-            e["counts"] = None  # counts are judged against the stored baseline below, not against A
+            e["counts"] = None  # counts are judged against the stored baseline (``counts``), not against A
         # No reference-model normalization: both sides ran interleaved on this machine now, so its speed is
         # the same for both; dividing by a reference would only add that model's noise and hide a slowdown of it.
         doc["reference_model"] = None
-        report = compare(doc, frames[1], current_key=key, latency=args.latency, rule=rule,
-                         reference_model=None, models=args.models,
-                         baseline_path=f"A = {rev} ({sha[:10]}), measured now on this machine", name_layers=False)
-        report.notes.append(f"A/B in one job: {rounds} interleaved rounds ({order}) on this machine; a stored "
-                            "baseline's latency is never compared across machines (a device-key match is not a "
-                            "speed match)")
-        out.append(render(report, args.format))
-        code = max(code, report.exit_code)
-    counts = compare(stored, frames[-1], current_key=key, latency="off", models=args.models,
-                     reference_model=reference, baseline_path=str(counts_note))
-    out.append(render(counts, args.format))
-    code = max(code, counts.exit_code)
-    print("\n".join(out) if args.format != "json" else "[" + ",\n".join(out) + "]")
-    return code
+        latency = compare(doc, frames[1], current_key=key, latency=args.latency, rule=rule,
+                          reference_model=None, models=args.models,
+                          baseline_path=f"latency: A = {rev} ({sha[:10]}), measured now on this machine",
+                          name_layers=False)
+        latency.normalization = (f"no machine-speed normalization: A and B were measured now, interleaved, on this "
+                                 f"machine{f' (reference_model {reference} is not needed)' if reference else ''}")
+        latency.notes.append(f"A/B in one job: {rounds} interleaved rounds ({order}) on this machine; a stored "
+                             "baseline's latency is never compared across machines (a device-key match is not a "
+                             "speed match)")
+        report = merge_counts(latency, counts)
+    if keep is not None:
+        report.notes.append(f"the A/B rows are kept in {keep}/side-A and {keep}/side-B (runs: analyze, report, "
+                            "export)" if not skip else f"the rows are kept in {keep}/side-B")
+    print(render(report, args.format))
+    return report.exit_code
+
+
+def _keep_dir(keep_run: str | None) -> Path | None:
+    """The --keep-run folder of an A/B check (its side-A / side-B runs must not exist yet), or None."""
+    if not keep_run:
+        return None
+    keep = Path(keep_run)
+    taken = [p for p in (keep / "side-A", keep / "side-B") if p.exists()]
+    if taken or (keep.exists() and not keep.is_dir()):
+        raise UsageError(f"--keep-run {keep}: {taken[0] if taken else keep} exists; A/B keeps its rows in "
+                         "DIR/side-A and DIR/side-B, so give a new or empty folder")
+    return keep
+
+
+def merge_counts(latency: Any, counts: Any) -> Any:
+    """One report: each setting's latency verdict (B vs A) with its counts verdict (B vs the stored baseline).
+
+    A setting fails when either fails; settings only the counts comparison knows (missing or new against the
+    stored baseline) are added as they are.
+    """
+    by_key = {e.key: e for e in counts.entries}
+    for e in latency.entries:
+        c = by_key.pop(e.key, None)
+        if c is None:
+            continue
+        mine = [m for m in e.messages if m != "counts not recorded; not compared"]  # A carries no counts
+        theirs = [m if c.verdict != "new" else "counts: not in the stored baseline" for m in c.messages]
+        e.messages, e.counts_changed = [*theirs, *mine], c.counts_changed
+        if c.verdict == "fail":
+            e.verdict = "fail"
+    latency.entries += [c for c in by_key.values()]
+    latency.entries.sort(key=lambda e: e.key)
+    latency.baseline_path = f"{latency.baseline_path}; {counts.baseline_path}"
+    latency.notes += [n for n in counts.notes if n not in latency.notes]
+    return latency

@@ -18,14 +18,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print every number as JSON")
     p.add_argument("--boot", type=int, default=2000, help="cluster-bootstrap draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--resamples", type=int, default=50,
+                   help="refits on resampled timings for the verdict's noise check (default 50; 0: off)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.analysis import analysis_inputs, analyze_frame, load_frame
+    from profiler.analysis import analysis_inputs, analyze_frame
+    from profiler.analysis.data import validate
+    from profiler.errors import UsageError
+    from profiler.runs import open_run, partial_run_note
 
-    frame = load_frame(args.path)
-    result = analyze_frame(frame, n_boot=args.boot, seed=args.seed, **analysis_inputs(args.path))
+    run = open_run(args.path, strict_meta=False)
+    try:
+        rows = validate(run.rows, source=str(run.path))
+        result = analyze_frame(rows, n_boot=args.boot, seed=args.seed, n_resamples=args.resamples,
+                               **analysis_inputs(run.path))
+    except UsageError as exc:
+        note = partial_run_note(run)  # too few models because the sweep was stopped: say so, and how to go on
+        raise (UsageError(f"{note}. {exc}") if note else exc) from None
     if args.json:
         print_json(result)
     else:

@@ -1,7 +1,9 @@
-"""``profiler predict MODEL | --space S [--samples N] --from PATH [--form M3] [--cell KEY=VALUE ...]``.
+"""``profiler predict MODEL | --space S [--samples N] --from PATH [--form F] [--cell KEY=VALUE ...]``.
 
 Predicted latency (ms per batch of the cell) with a 95 % prediction interval for models that were not measured,
-from their counts and a form fitted to one cell of measured results.
+from their counts and a form fitted to one cell of measured results. The default form is the cell's best
+held-out form (leave-one-family-out MAPE, as ``analyze`` ranks them); the default cell of a run with several is
+the one of the run's first setting (its config's first backend, batch, dtype and memory format).
 """
 
 from __future__ import annotations
@@ -16,15 +18,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict latency of unmeasured models from a fitted runtime form")
     p.add_argument("model", nargs="?", help=MODEL_HELP + " (or use --space)")
     add_model_kwargs(p)
-    p.add_argument("--space", help="design space to sample models from, e.g. RegNetX")
+    p.add_argument("--space", help="design space to sample models from: anynetx_a … anynetx_e, regnetx, regnety "
+                                   "(see `profiler list`)")
     p.add_argument("--samples", type=int, default=10, help="number of design-space samples (default 10)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
-    p.add_argument("--form", default="M3", help="form to fit: M0 M1 M2 M3 M4 P (default M3)")
-    p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE", help="select a cell, e.g. device=cuda")
+    p.add_argument("--form", default=None,
+                   help="form to fit: M0 M1 M2 M3 M4 P, M5 M6 where ops are counted (default: the cell's best "
+                        "held-out form)")
+    p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE",
+                   help="select a cell, e.g. backend=onnxruntime (default: the only one, or the run's first setting)")
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
+
+
+def _form_reason(form: str, mape: dict[str, float]) -> str:
+    """' (the best held-out form: ...)' when the form was chosen by held-out MAPE, else ''."""
+    if not mape:
+        return ""
+    others = ", ".join(f"{f} {100 * m:.1f} %" for f, m in sorted(mape.items(), key=lambda x: x[1]) if f != form)
+    return f" (the cell's best held-out form: leave-one-family-out MAPE {100 * mape[form]:.1f} %; {others})"
 
 
 def _cell_selectors(selectors: list[str]) -> dict[str, str]:
@@ -65,7 +79,7 @@ def _check_span(cell, rows: list[dict]) -> None:
                              f"{have[0]}–{have[-1]} px; give --resolution in that span")
 
 
-def _counts_of_model(name: str, resolution: int | None, kwargs: str | None = None) -> list[dict]:
+def _counts_of_model(name: str, resolution: int | None, with_ops: bool, kwargs: str | None = None) -> list[dict]:
     import models
     from profiler.commands.common import one_line, resolve_model
     from profiler.counting import CountingError, count_model
@@ -77,19 +91,19 @@ def _counts_of_model(name: str, resolution: int | None, kwargs: str | None = Non
     except ValueError:
         raise UsageError(f"{name} needs resolution >= {models.min_resolution(info.spec)}, got {res}") from None
     try:
-        c = count_model(info, res, method="torch" if hasattr(info.spec, "source") else "fvcore")
+        c = count_model(info, res, method="torch")
     except (CountingError, ValueError) as exc:  # an external model that cannot run at res: the reason
         raise UsageError(one_line(str(exc))) from None
-    return [
-        {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params, "acts": c.acts}
-    ]
+    row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params,
+           "acts": c.acts}
+    return [{**row, "ops": c.ops} if with_ops else row]
 
 
-def _counts_of_space(space: str, n: int, seed: int, resolution: int | None) -> list[dict]:
+def _counts_of_space(space: str, n: int, seed: int, resolution: int | None, with_ops: bool) -> list[dict]:
+    from models.spaces import sample_named
+    from profiler.counting import count_model
 
     res = resolution or 224
-    from models.spaces import sample_named
-
     try:
         named = sample_named(space, n, seed)  # named as a sweep names its samples, so measured ones are found
     except (KeyError, ValueError) as exc:
@@ -102,39 +116,102 @@ def _counts_of_space(space: str, n: int, seed: int, resolution: int | None) -> l
             c = spec.complexity(res)
         except ValueError as exc:
             raise UsageError(f"cannot count {space} samples at {res} px: {exc}") from None
-        rows.append({"model": name, "family": spec.family, "resolution": res, **c})
+        extra = {"ops": count_model(spec, res, method="torch").ops} if with_ops else {}
+        rows.append({"model": name, "family": spec.family, "resolution": res, **c, **extra})
     return rows
+
+
+def _measured(source: str):
+    """The aggregated rows of ``source`` with ops filled from a run's per-op tables, and the run's meta."""
+    from profiler.analysis import analysis_inputs, load_frame
+    from profiler.analysis.optables import attach_tables
+    from profiler.runs import RunMeta
+
+    frame = load_frame(source)
+    run_dir = analysis_inputs(source)["run_dir"]
+    if "spec_hash" in frame.columns:  # counts/*.ops.json of the run (or counted once and cached)
+        attach_tables(frame, run_dir)
+    return frame, RunMeta.read(run_dir, strict=False)
+
+
+_SETTINGS = (("backend", "backends"), ("batch", "batches"), ("dtype", "dtypes"), ("memory_format", "memory_formats"))
+
+
+def _default_cell(frame, meta, given: dict[str, str]) -> tuple[dict, object, str]:
+    """The cell to fit: as given; the only one; or the run's first setting. UsageError listing the choices."""
+    from profiler.analysis.data import cell_label, select_cell, split_cells
+
+    cells = split_cells(frame)
+    if given or len(cells) == 1:
+        key, cell = select_cell(frame, given)
+        return key, cell, ""
+    settings = (meta.config.get("parsed") or {}).get("settings") or {}
+    want = {k: str(settings[plural][0]) for k, plural in _SETTINGS if settings.get(plural)}
+    if meta.device:
+        want["device"] = meta.device
+    hits = [(k, c) for k, c in cells if want and all(str(k.get(kk)) == v for kk, v in want.items() if kk in k)]
+    if len(hits) == 1:
+        return (*hits[0], "the run's first setting; others: " + "; ".join(
+            cell_label(k) for k, _ in cells if k != hits[0][0]) + " (choose with --cell KEY=VALUE)")
+    choices = " | ".join(" ".join(f"--cell {kk}={v}" for kk, v in k.items()) for k, _ in cells)
+    raise UsageError(f"{len(cells)} cells in the data; choose one: {choices}")
+
+
+def _best_form(cell, forms: tuple[str, ...]) -> tuple[str, dict[str, float]]:
+    """The form with the lowest leave-one-family-out MAPE in ``cell`` (what ``analyze`` ranks) and every MAPE."""
+    import numpy as np
+
+    from profiler.analysis.heldout import error_metrics, lofo_predictions
+
+    preds = lofo_predictions(cell, forms=forms)
+    ok = np.all([np.isfinite(p) for p in preds.values()], axis=0)
+    if ok.sum() == 0:
+        return "M3", {}
+    t = cell["latency_ms"].to_numpy(float)[ok]
+    mape = {f: error_metrics(p[ok], t)["mape"] for f, p in preds.items()}
+    return min(mape, key=mape.get), mape
 
 
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from profiler.analysis import fit_form, load_frame
-    from profiler.analysis.data import select_cell
-    from profiler.analysis.forms import check_form
+    from profiler.analysis import fit_form
+    from profiler.analysis.forms import NEEDS_OPS, available_forms, check_form
 
     if bool(args.model) == bool(args.space):
         raise UsageError("give either a MODEL name or --space S (not both)")
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1 (got {args.samples})")
     try:
-        form = check_form(args.form)
+        form = check_form(args.form) if args.form is not None else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if args.resolution is not None and args.resolution < 1:
         raise UsageError(f"--resolution must be a positive number of pixels, got {args.resolution}")
-    from profiler.analysis.forms import NEEDS_OPS
+    if args.model:  # an unknown model is said first, before anything about the measured cells
+        from profiler.commands.common import resolve_model
 
-    if form in NEEDS_OPS:  # the N forms need per-op counts of the measured and the new models; not wired here yet
-        raise UsageError(f"predict supports M0 M1 M2 M3 M4 P; {form} needs ops counts (use `analyze` for it)")
-    key, cell = select_cell(load_frame(args.source), _cell_selectors(args.cell))
+        resolve_model(args.model, args.model_kwargs)
+    if args.space:
+        args.space = args.space.lower()  # RegNetX, as the paper writes it, is regnetx
+    frame, meta = _measured(args.source)
+    key, cell, why_cell = _default_cell(frame, meta, _cell_selectors(args.cell))
+    fittable = available_forms(cell)
+    if form is not None and form not in fittable:
+        raise UsageError(f"{form} needs ops counts of the measured models, which this cell lacks (a run stores "
+                         f"them in counts/*.ops.json; `python -m profiler.backfill RUN`); valid here: "
+                         f"{', '.join(fittable)}")
+    mape: dict[str, float] = {}
+    if form is None:
+        form, mape = _best_form(cell, fittable)
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
     args.resolution = _cell_resolution(cell, args.resolution)
+    with_ops = form in NEEDS_OPS
     rows = (
-        _counts_of_model(args.model, args.resolution, args.model_kwargs)
+        _counts_of_model(args.model, args.resolution, with_ops, args.model_kwargs)
         if args.model
-        else _counts_of_space(args.space, args.samples, args.seed, args.resolution)
+        else _counts_of_space(args.space, args.samples, args.seed, args.resolution, with_ops)
     )
     _check_span(cell, rows)
     new = pd.DataFrame(rows)
@@ -153,12 +230,14 @@ def run(args: argparse.Namespace) -> int:
     from profiler.analysis.data import latency_unit
 
     unit = latency_unit(key)  # ms per image in a cell of mixed batches (an imported timm table)
+    chosen = _form_reason(form, mape)
     if args.json:
-        print_json({"cell": key, "form": form, "latency_unit": unit, "predictions": out})
+        print_json({"cell": key, "cell_chosen_as": why_cell or None, "form": form, "form_chosen_as": chosen or None,
+                    "heldout_mape": mape or None, "latency_unit": unit, "predictions": out})
         return 0
     at = ", ".join(sorted({f"{r['resolution']} px" for r in out}))
-    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; predicted at {at}; latency in {unit}; "
-          "95 % prediction intervals")
+    print(f"form {form}{chosen} fitted on {len(cell)} models of cell {key or 'all'}"
+          f"{f' ({why_cell})' if why_cell else ''}; predicted at {at}; latency in {unit}; 95 % prediction intervals")
     for r in out:
         lo, hi = r["pi95_ms"]
         seen = f"  (measured {r['measured_ms']:.3g})" if r["measured_ms"] is not None else ""

@@ -33,6 +33,25 @@ def default_output(path: str) -> Path:
     return Path("reports") / f"{name}.html"
 
 
+def check_writable(out: Path) -> None:
+    """UsageError now (before seconds of rendering) when ``out`` cannot be written: its folder cannot be made,
+    or a file cannot be created there. A probe file made here is removed again."""
+    import errno
+
+    try:
+        if out.is_dir():
+            raise OSError(errno.EISDIR, "is a directory")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        existed = out.exists()
+        with open(out, "a", encoding="utf-8"):
+            pass
+        if not existed:
+            out.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}; give -o a path in a writable "
+                         "folder (default reports/<run-id>.html)") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from profiler.report import write_report
 
@@ -44,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     for t in args.trace:
         if not Path(t).is_file():
             raise UsageError(f"--trace {t} does not exist; write one with `profiler trace MODEL -o FILE.json`")
-    write_report(args.path, out, n_boot=args.boot, seed=args.seed, traces=args.trace)
+    check_writable(out)
+    try:
+        write_report(args.path, out, n_boot=args.boot, seed=args.seed, traces=args.trace)
+    except OSError as exc:  # e.g. the disk filled up while rendering
+        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     size_kb = out.stat().st_size / 1024
     print(f"wrote {out} ({size_kb:.0f} KiB)")
     return 0

@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "families first, then more models, then repeats; no task starts once T is spent")
     p.add_argument("--results-dir", default="results", help="where run directories live (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    p.add_argument("--no-peaks", action="store_true",
+                   help="do not measure the device's peaks (~15 s) when none are stored (they feed the roofline "
+                        "and the mechanistic model; config key measure_peaks)")
     p.add_argument("--executor", choices=("subprocess", "ray"), default="subprocess",
                    help="subprocess (default): one worker process at a time on this machine; ray: one Ray task "
                         "per GPU (or per [timing] threads CPUs) on a Ray cluster (pip install -e '.[ray]')")
@@ -57,6 +60,23 @@ def _device(arg: str, executor: str = "subprocess", planning_only: bool = False)
         return "cpu"
     check_device(arg)
     return arg
+
+
+def _print_session(s: dict) -> None:
+    """The session's numbers without a progress bar: wall and timed time, unstable rows, budget, phases."""
+    from rich.console import Console
+
+    from profiler.sweep_progress import phase_table, unstable_line
+
+    print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
+          f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
+    if line := unstable_line(s):
+        print(line)
+    if s.get("budget"):
+        b = s["budget"]
+        print(f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"
+              + ("; stopped by the budget (resume to continue)" if b.get("stopped_by_budget") else ""))
+    Console().print(phase_table(s))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"run {run_dir.name}: {run_dir}/ ({len(tasks)} measurements planned)", file=sys.stderr, flush=True)
     for note in skipped:  # recorded in meta.json too (run.skipped)
         print(f"skipped: {note}", file=sys.stderr)
+    if config.measure_peaks and not args.no_peaks and not args.resume:
+        from profiler.peaks import ensure_peaks
+
+        ensure_peaks(device, config.timing_config().threads, say=lambda m: print(m, file=sys.stderr, flush=True))
     from profiler.prefetch import resolve_mode
 
     if device == "cpu" and executor is None and resolve_mode(config.prefetch, device) == "overlap":
@@ -132,17 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
     s = session_summary(run_dir)
     if args.no_progress and s:
-        print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
-              f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
-        if s.get("budget"):
-            b = s["budget"]
-            print(f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"
-                  + ("; stopped by the budget (resume to continue)" if b.get("stopped_by_budget") else ""))
-        from rich.console import Console
-
-        from profiler.sweep_progress import phase_table
-
-        Console().print(phase_table(s))
+        _print_session(s)
     # A bare run id resolves under results/ only; elsewhere the commands need the path.
     ref = run_dir.name if run_dir.parent == Path("results") else str(run_dir)
     print(f"results: {run_dir}/")

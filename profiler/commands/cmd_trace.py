@@ -25,10 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (default 1, as in CPU sweeps)")
     p.add_argument("--top", type=int, default=10, help="layers listed, by device time (default 10)")
     p.add_argument("--peaks", choices=("auto", "stored"), default="auto",
-                   help="auto: stored peaks, else a quick measurement now; stored: stored only (default auto)")
+                   help="auto: stored peaks, else measure and store them as `profiler peaks` does (~15 s, once per "
+                        "device key); stored: stored only (default auto)")
     p.add_argument("--json", action="store_true", help="print the whole trace as one JSON object")
     p.add_argument("-o", "--output", help="also write the trace JSON here (for `profiler report --trace`)")
-    p.add_argument("--run", help="also store the trace in RUN's traces/ folder (the run's report shows it)")
+    p.add_argument("--run", help="also store the trace in RUN's traces/ folder (the run's report shows it); the "
+                                 "trace is taken at the run's resolution")
     p.set_defaults(func=run)
 
 
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if not run_dir.is_dir():
             raise UsageError(f"--run {args.run} is not a run directory (results/<run-id>/)")
         run_traces = run_dir / "traces"
+        args.resolution = run_resolution(run_dir, args.model, args.resolution)
     try:
         doc = trace_model(args.model, model_kwargs=parse_kwargs(args.model_kwargs), device=args.device,
                           dtype=args.dtype, batch=args.batch,
@@ -85,6 +88,39 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_resolution(run_dir: Path, model: str, wanted: int | None) -> int | None:
+    """The resolution to trace for ``--run``: the run's own (the model's there, else the run's only one). A
+    resolution the run was not measured at is refused: its report would show a trace of another input size."""
+    from profiler.errors import UsageError
+    from profiler.store import load_results
+
+    if not (run_dir / "results.sqlite").exists():
+        return wanted  # an empty run directory: nothing to match
+    rows = load_results(run_dir)
+    ok = rows[rows["status"].astype(str) == "ok"] if "status" in rows else rows
+    have = sorted({int(r) for r in ok["resolution"].dropna()}) if "resolution" in ok else []
+    own = sorted({int(r) for r in ok.loc[ok["model"] == model, "resolution"].dropna()}) if have else []
+    choices = own or have
+    if not choices:
+        return wanted
+    if wanted is None:
+        if len(choices) > 1:
+            raise UsageError(f"--run {run_dir.name} has {model if own else 'models'} at {choices} px; choose one "
+                             "with --resolution")
+        print(f"note: tracing at {choices[0]} px, the resolution of run {run_dir.name}", file=sys.stderr)
+        return choices[0]
+    if wanted not in choices:
+        raise UsageError(f"--run {run_dir.name} was measured at {', '.join(map(str, choices))} px, not {wanted} px; "
+                         f"its report would show a trace of another input size: give --resolution {choices[0]} (or "
+                         "leave it out)")
+    return wanted
+
+
+def _bounds(counts: dict[str, int]) -> str:
+    """'15 compute, 19 memory, 35 launch' (zero counts left out)."""
+    return ", ".join(f"{n} {b}" for b, n in counts.items() if n) or "none"
+
+
 def print_summary(doc: dict, top: int) -> None:
     """The totals and the top layers as a rich table."""
     from rich.console import Console
@@ -107,7 +143,7 @@ def print_summary(doc: dict, top: int) -> None:
         tf = (peaks.get("matmul_tflops") or {}).get(doc["dtype"])
         console.print(f"  peaks ({peaks.get('source')}): matmul {doc['dtype']} "
                       f"{'–' if tf is None else f'{tf * 1e3:.1f} GFLOP/s'}, copy {peaks['copy_bandwidth_gbs']:.1f} "
-                      f"GB/s, launch {peaks['launch_us']:.2f} µs; bounds: {t['bound_counts']}")
+                      f"GB/s, launch {peaks['launch_us']:.2f} µs; layers by bound: {_bounds(t['bound_counts'])}")
     else:
         console.print("  no measured peaks stored for this device (run `profiler peaks`): roofline placement unknown")
     table = Table(title=f"top {min(top, len(doc['layers']))} of {len(doc['layers'])} layers by device time "

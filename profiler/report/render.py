@@ -77,7 +77,7 @@ def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
         "synthetic": _synthetic_rows(raw),
         "public": _public(meta),
         "measured": f"{ok['model'].nunique()} models in {ok['family'].nunique()} families, "
-        f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed",
+        f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed{_unstable(raw)}",
         "device": device,
         "cpu": env.get("cpu_model"),
         "versions": versions or "not recorded",
@@ -115,6 +115,25 @@ def verdict_class(label: str) -> str:
     return "neutral"
 
 
+def _unstable(raw: pd.DataFrame) -> str:
+    """", 5 unstable (...)" for the header's measured line; empty when every row is stable or none has samples."""
+    from profiler.analysis.robustness import unstable_rows
+
+    u = unstable_rows(raw)
+    return f", {u['n_unstable']} unstable ({u['rule']})" if u["n_unstable"] else ""
+
+
+def _noise_line(v: dict) -> str | None:
+    """The verdict's noise check in one sentence (None when it was not run)."""
+    if not (r := v.get("robustness")):
+        return None
+    state = "fragile" if v.get("fragile") else "firm"
+    return (f"Noise check ({state}): the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits "
+            f"on resampled timings (each row's level drawn from its own samples, repeats resampled); "
+            f"{v.get('unstable_rows', 0)} unstable rows "
+            "in this cell.")
+
+
 def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_figures: bool) -> dict:
     key = c["cell"]
     device = str(key.get("device", ""))
@@ -136,6 +155,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "verdict_class": verdict_class(c["verdict"]["label"]),
         "summary": summary,
         "explanation": (c.get("explanation") or {}).get("text"),
+        "noise": _noise_line(c["verdict"]),
         "notes": ([f"t is latency in {c['latency_unit']}: batches differ between the models of this cell "
                    "(each model at one batch), so they are compared per image."]
                   if c.get("latency_unit", "").startswith("ms per image") else []) + c["heldout"].get("notes", []),
@@ -146,7 +166,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
 
 def build_context(
     raw: pd.DataFrame, meta: RunMeta | dict, source: str, *, n_boot: int = 2000, seed: int = 0,
-    traces: list | None = None,
+    traces: list | None = None, partial_note: str | None = None,
 ) -> dict:
     """Everything the template shows, as plain data (``meta``: the run's ``RunMeta`` or its meta.json dict;
     ``traces``: trace files besides the run's ``traces/``)."""
@@ -167,10 +187,13 @@ def build_context(
     }
     frame = result = None
     try:
-        frame = aggregate(validate(raw, source))
-        result = analyze_frame(frame, n_boot=n_boot, seed=seed, **_analysis_inputs(source))
+        rows = validate(raw, source)
+        frame = aggregate(rows)
+        result = analyze_frame(rows, n_boot=n_boot, seed=seed, **_analysis_inputs(source))
     except Exception as exc:  # e.g. too few models or families: the measurements are still worth showing
         ctx["analysis_error"] = str(exc) if type(exc).__name__ == "UsageError" else f"{type(exc).__name__}: {exc}"
+        if partial_note:  # a stopped sweep: say so, and how to go on (runs.partial_run_note)
+            ctx["analysis_error"] = f"{partial_note}. {ctx['analysis_error']}"
     if result is not None:
         ctx["claim"], ctx["forms"] = result["claim"], result["forms"]
         ctx["skipped"] = [s["reason"] for s in result.get("skipped", [])]
@@ -230,5 +253,8 @@ def render_html(ctx: dict) -> str:
 
 def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None) -> str:
     """The HTML report of a run directory (path, run id or ``latest``), a CSV or a Parquet file."""
+    from profiler.runs import partial_run_note
+
     run = open_run(path, strict_meta=False)  # an unreadable meta.json costs the header its details, not the report
-    return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces))
+    return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces,
+                                     partial_note=partial_run_note(run)))

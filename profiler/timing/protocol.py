@@ -38,6 +38,8 @@ OUTPUT_RTOL = {"fp32": 1e-3, "tf32": 1e-2, "fp16": 3e-2, "bf16": 1e-1, "amp": 1e
 
 # A run whose coefficient of variation exceeds this is flagged unstable (noise would blur a 5 % effect).
 UNSTABLE_CV = 0.05
+# A row whose median's 95 % CI is wider than ± its ci_target (this where none was set) is counted as unstable.
+UNSTABLE_CI_REL = 0.02
 
 
 class MeasurementError(RuntimeError):
@@ -140,10 +142,19 @@ class TimingConfig:
     check_outputs: bool = True  # compare every non-eager backend against eager fp32 before timing
     compile_mode: str = "default"  # torch.compile mode of the "compile" backend (COMPILE_MODES)
     ort_cuda_graph: bool = False  # onnxruntime on cuda: capture the session in a CUDA graph (enable_cuda_graph)
+    # Adaptive timing (like torch.utils.benchmark's adaptive_autorange): after ``iters`` samples, keep sampling
+    # until the median's distribution-free 95 % CI half-width is at most ``ci_target`` of the median, or the timed
+    # loop has run ``max_timed_s`` (whichever first; ``iters`` stays the floor). 0 = off: exactly ``iters``.
+    ci_target: float = 0.0  # relative half-width, e.g. 0.02 for ±2 %
+    max_timed_s: float = 0.0  # wall seconds of the timed loop at most (past the floor of ``iters``)
 
     def __post_init__(self) -> None:
         if self.iters < 1:
             raise UsageError(f"iters must be >= 1, got {self.iters}")
+        if not 0 <= self.ci_target < 1:
+            raise UsageError(f"ci_target must be a fraction in [0, 1) (0 = off, e.g. 0.02), got {self.ci_target}")
+        if self.max_timed_s < 0 or (self.ci_target > 0 and self.max_timed_s <= 0):
+            raise UsageError(f"max_timed_s must be > 0 seconds when ci_target is set, got {self.max_timed_s}")
         if self.warmup_iters < 0 or self.warmup_s < 0:
             raise UsageError("warmup_iters and warmup_s must be >= 0")
         if self.threads is not None and self.threads < 1:
@@ -238,6 +249,61 @@ def summarize(samples_ms: list[float], batch: int) -> dict[str, Any]:
     }
 
 
+def median_ci_rel(samples_ms: list[float] | np.ndarray, confidence: float = 0.95) -> float:
+    """Half-width of the distribution-free (order-statistic) CI of the median, relative to the median.
+
+    ``scipy.stats.quantile_test``'s interval; inf when there are too few samples for one.
+
+    >>> round(median_ci_rel([10.0 + 0.01 * i for i in range(40)]), 4)  # median 10.195, CI 10.13 to 10.26
+    0.0064
+    """
+    from scipy import stats
+
+    x = np.asarray(samples_ms, dtype=np.float64)
+    if x.size < 6:
+        return float("inf")
+    med = float(np.median(x))
+    ci = stats.quantile_test(x, q=med, p=0.5).confidence_interval(confidence)
+    lo, hi = float(ci.low), float(ci.high)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or med <= 0:
+        return float("inf")
+    return (hi - lo) / 2 / med
+
+
+def row_ci_target(details: str | dict | None) -> float:
+    """A stored row's ci_target (its ``details["config"]``, JSON text or dict), else ``UNSTABLE_CI_REL``."""
+    import json
+
+    try:
+        d = json.loads(details) if isinstance(details, str) else details if isinstance(details, dict) else {}
+        return float((d.get("config") or {}).get("ci_target") or 0) or UNSTABLE_CI_REL
+    except (ValueError, AttributeError, TypeError):
+        return UNSTABLE_CI_REL
+
+
+def is_unstable(samples_ms: list[float] | np.ndarray, ci_target: float | None = None) -> bool:
+    """Whether a row's median is less precise than its target (``ci_target``, else ``UNSTABLE_CI_REL``)."""
+    return median_ci_rel(samples_ms) > (ci_target or UNSTABLE_CI_REL)
+
+
+def _adaptive_extra(time_once_ms: Callable[[], float], samples: list[float], config: TimingConfig,
+                    t_start: float) -> dict[str, Any]:
+    """Take more samples until the median's CI meets ``config.ci_target`` or the loop reaches ``max_timed_s``."""
+    if config.ci_target <= 0:
+        return {}
+    ci = median_ci_rel(samples)
+    check_every = max(5, config.iters // 3)
+    while ci > config.ci_target and time.perf_counter() - t_start < config.max_timed_s:
+        for _ in range(check_every):
+            samples.append(float(time_once_ms()))
+            if time.perf_counter() - t_start >= config.max_timed_s:
+                break
+        ci = median_ci_rel(samples)
+    return {"median_ci_rel": round(ci, 5) if np.isfinite(ci) else None, "ci_target": config.ci_target,
+            "ci_target_met": bool(ci <= config.ci_target), "max_timed_s": config.max_timed_s,
+            "extra_iters": len(samples) - config.iters}
+
+
 # A warm-up iteration with more minor page faults than this is still mapping memory: keep warming (bounded).
 FAULT_QUIET = 64
 FAULT_EXTRA_WARMUP_S = 2.0
@@ -273,12 +339,15 @@ def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig, phases
                 ready_at = elapsed if ready_at is None else ready_at
                 if faults <= FAULT_QUIET or elapsed - ready_at >= FAULT_EXTRA_WARMUP_S:
                     break
+    if config.ci_target > 0:
+        import scipy.stats  # noqa: F401  (median_ci_rel's import, paid here rather than inside the timed loop)
     f0 = minor_faults()
     with phases.timing("timed_s"):
         t1 = time.perf_counter()
         samples = [float(time_once_ms()) for _ in range(config.iters)]
+        adaptive = _adaptive_extra(time_once_ms, samples, config, t1)
         timed_s = time.perf_counter() - t1  # wall of the timed loop, timer overhead included (the samples exclude it)
-    per_iter = (minor_faults() - f0) / config.iters
+    per_iter = (minor_faults() - f0) / len(samples)
     return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4),
                      "timed_s_done": round(timed_s, 4), "minflt_last_warmup_iter": faults,
-                     "minflt_per_iter": round(per_iter, 1)}
+                     "minflt_per_iter": round(per_iter, 1), **adaptive}

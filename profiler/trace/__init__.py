@@ -10,7 +10,9 @@ plain iterations, hooks removed) says how large it is.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+from collections.abc import Iterator
 from typing import Any
 
 from profiler.trace.aggregate import TraceError, aggregate
@@ -30,7 +32,7 @@ def profile_events(model: Any, x: Any, iters: int, device: str) -> list[Any]:
     from profiler.trace.hooks import STEP_NAME
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    with profile(activities=activities) as prof:
+    with _without_kineto_notes(), profile(activities=activities) as prof:
         for _ in range(iters):
             with record_function(STEP_NAME):
                 model(x)
@@ -49,14 +51,53 @@ def _unprofiled_ms(model: Any, x: Any, iters: int, device: str) -> float:
 
 
 def _peaks(device: str, env: dict[str, Any], threads: int, measure_if_missing: bool) -> dict[str, Any] | None:
-    from profiler.peaks import load_peaks, measure_peaks
+    """The device key's stored peaks; none stored and ``measure_if_missing``: measured now by ``profiler peaks``'
+    own measurement and stored (``peaks.ensure_peaks``), so trace, peaks and a sweep's report share one figure.
+    (A quick measurement here once gave twice the copy bandwidth of ``peaks``: its copy fitted in the cache.)"""
+    import sys
+
+    from profiler.peaks import ensure_peaks, load_peaks
 
     stored = load_peaks(device, env, threads=threads)
     if stored is not None:
         return {**stored, "source": "stored (profiler peaks)"}
     if not measure_if_missing:
         return None
-    return {**measure_peaks(device, threads=threads, quick=True), "source": "measured now (quick; none stored)"}
+    ensure_peaks(device, threads, say=lambda m: print(m, file=sys.stderr, flush=True),
+                 how_to_skip="--peaks stored skips it")
+    stored = load_peaks(device, env, threads=threads)
+    return None if stored is None else {**stored, "source": "measured now by `profiler peaks` (stored)"}
+
+
+# Lines kineto prints on every profiler start and stop (``USDT:... profiler_start``), not messages for a user.
+_KINETO_NOISE = (b"USDT:", b"STAGE:")
+
+
+@contextlib.contextmanager
+def _without_kineto_notes() -> Iterator[None]:
+    """Hold back fd 2 while the profiler runs and pass on every line but kineto's start/stop notes."""
+    import os
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2: nothing to clean
+        yield
+        return
+    with tempfile.TemporaryFile(prefix="archprof-trace-") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [line for line in sink.read().splitlines(keepends=True) if not line.startswith(_KINETO_NOISE)]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def trace_model(
