@@ -83,18 +83,58 @@ def register(name: str, spec: Spec, resolution: int = 224) -> None:
 
 def _ensure_loaded() -> None:
     # Importing the family modules fills the registry; done lazily so `models.registry` has no cycles.
+    import models.external  # ExternalSpec, for spec_from_dict
     import models.families  # noqa: F401
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching an fnmatch ``pattern`` (e.g. ``"regnetx_*"``), sorted."""
+    """Registered model names matching an fnmatch ``pattern`` (e.g. ``"regnetx_*"``), sorted.
+
+    An external pattern (``timm:regnet*``, ``torchvision:resnet*``) expands with its library's list.
+    """
     _ensure_loaded()
+    if ":" in pattern:
+        from models import external
+
+        return external.expand(pattern)
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
+def resolve_model(
+    ref: str,
+    kwargs: dict[str, Any] | None = None,
+    *,
+    family: str | None = None,
+    name: str | None = None,
+    resolution: int | None = None,
+    base_dir: Any = None,
+) -> ModelInfo:
+    """A registry name or an external reference (``timm:NAME``, ``torchvision:NAME``, ``MODULE:CALLABLE``,
+    ``PATH.py:CALLABLE``; see ``models.external``) as a ``ModelInfo``; ValueError naming what is wrong.
+
+    ``kwargs`` go to an external factory (for a registry name they override spec fields); ``family``, ``name``
+    and ``resolution`` replace the defaults (a sweep config's per-model table).
+    """
+    if ":" in ref:
+        from models import external
+
+        spec, default_res = external.resolve(ref, kwargs, family=family, base_dir=base_dir)
+        info = ModelInfo(name=name or ref, spec=spec, resolution=resolution or default_res)
+    else:
+        base = model_info(ref)
+        spec = replace_spec(base.spec, **(kwargs or {})) if kwargs else base.spec
+        info = ModelInfo(name=name or ref, spec=spec, resolution=resolution or base.resolution)
+        if family:
+            raise ValueError(f"a family can be given for external models only; {ref!r} is a registry model")
+    return info
+
+
 def model_info(name: str) -> ModelInfo:
-    """The registration of ``name``; ValueError with close matches when unknown."""
+    """The registration of ``name`` (or an external reference, see ``resolve_model``); ValueError with close
+    matches when unknown."""
     _ensure_loaded()
+    if ":" in name:
+        return resolve_model(name)
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -104,7 +144,10 @@ def model_info(name: str) -> ModelInfo:
 
 
 def replace_spec(spec: Spec, **overrides: Any) -> Spec:
-    """``dataclasses.replace`` that names unknown fields and their close matches."""
+    """``dataclasses.replace`` that names unknown fields and their close matches (an external spec takes any
+    keyword: they join its factory's kwargs)."""
+    if hasattr(spec, "with_kwargs"):
+        return spec.with_kwargs(**overrides)
     fields = [f.name for f in dataclasses.fields(spec)]
     for key in overrides:
         if key not in fields:

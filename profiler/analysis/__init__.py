@@ -31,7 +31,15 @@ from profiler.analysis.battery import (
     vuong_test,
 )
 from profiler.analysis.battery import obs_loglik as battery_loglik
-from profiler.analysis.data import aggregate, cell_label, check_cell, load_frame, split_cells, validate
+from profiler.analysis.data import (
+    aggregate,
+    cell_label,
+    check_cell,
+    latency_unit,
+    load_frame,
+    split_cells,
+    validate,
+)
 from profiler.analysis.explain import explain
 from profiler.analysis.forms import FORMS, UNITS, FittedForm, available_forms, common_weights, fit_form, fit_log
 from profiler.analysis.heldout import heldout
@@ -156,8 +164,10 @@ def analyze_frame(
         raise UsageError(f"n_boot must be at least 100 (got {n_boot})")
     if "n_repeats" not in df.columns:
         df = aggregate(validate(df))
+    batch_notes = list(df.attrs.get("notes", []))
     df = df.copy()
     tables, notes = attach_tables(df, run_dir)
+    notes = batch_notes + list(notes)
     todo, skipped = [], []
     for key, cell in split_cells(df):
         why = check_cell(cell, cell_label(key))
@@ -170,7 +180,7 @@ def analyze_frame(
         mech_inputs = _mech_inputs(key, cell, tables, measured_peaks)
         res = analyze_cell(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech_inputs=mech_inputs,
                            opclass_tables=table_for_rows(cell, tables))
-        cells.append({"cell": key, "label": cell_label(key), **res})
+        cells.append({"cell": key, "label": cell_label(key), "latency_unit": latency_unit(key), **res})
     _holm_across_cells(cells)
     for c in cells:
         c["verdict"] = decide(c)

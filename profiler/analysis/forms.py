@@ -112,8 +112,10 @@ def regressors(frame: pd.DataFrame) -> pd.DataFrame:
     if "ops" in frame.columns:
         cols["N"] = pd.to_numeric(frame["ops"], errors="coerce").to_numpy(float) / 1e3
     if "bytes_batch" in frame.columns:
-        batch = frame["batch"].to_numpy(float) if "batch" in frame.columns else np.ones(len(frame))
-        cols["B"] = pd.to_numeric(frame["bytes_batch"], errors="coerce").to_numpy(float) / batch / 1e6
+        from profiler.analysis.optables import row_batches
+
+        images = row_batches(frame)[0]
+        cols["B"] = pd.to_numeric(frame["bytes_batch"], errors="coerce").to_numpy(float) / images / 1e6
     return pd.DataFrame(cols, index=frame.index)
 
 

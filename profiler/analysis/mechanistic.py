@@ -94,13 +94,17 @@ class MechanisticCell:
     """The model's terms for every row of one cell; ``fit`` on a subset of rows, ``predict`` any rows."""
 
     def __init__(self, cell: pd.DataFrame, tables: list[OpTable], peaks: DevicePeaks) -> None:
-        batch = int(cell["batch"].iloc[0]) if "batch" in cell else 1
         dtype = str(cell["dtype"].iloc[0]) if "dtype" in cell else "fp32"
-        terms = [roofline_terms(t, batch, dtype, peaks) for t in tables]
-        self.compute_ms = np.array([t["compute_ms"] for t in terms])
-        self.memory_ms = np.array([t["memory_ms"] for t in terms])
+        if "batch_images" in cell and cell["batch_images"].notna().all():
+            batches = cell["batch_images"].to_numpy(float)  # a per-image cell: each row's own batch, time / batch
+        else:
+            batches = np.full(len(cell), float(cell["batch"].iloc[0]) if "batch" in cell else 1.0)
+        terms = [roofline_terms(t, int(b), dtype, peaks) for t, b in zip(tables, batches, strict=True)]
+        per = batches if "batch_images" in cell and cell["batch_images"].notna().all() else np.ones(len(cell))
+        self.compute_ms = np.array([t["compute_ms"] for t in terms]) / per
+        self.memory_ms = np.array([t["memory_ms"] for t in terms]) / per
         self.roof_ms = self.compute_ms + self.memory_ms
-        self.n_ops = np.array([t["n_ops"] for t in terms])
+        self.n_ops = np.array([t["n_ops"] for t in terms]) / per
         self.t = cell["latency_ms"].to_numpy(float)
         self.peaks = peaks
 

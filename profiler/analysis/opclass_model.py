@@ -5,11 +5,12 @@ per op, fitted by non-negative least squares with relative-error weights.
 
 FLOP_class = 2 · batch · MACs of the class's ops (GFLOP per batch), MB_class = its memory traffic at the cell's
 batch and dtype (``counting.opclass``: activations × batch at their element size, weights once per batch; MB per
-batch), ops_group = its ops per forward (launches in eager mode). Classes are those of ``counting.opclass``; only
-``conv``, ``conv_grouped`` and ``linear`` have MACs. a is ms per GFLOP (1/throughput), b ms per MB (1/bandwidth), l
-ms per op and c₀ a fixed cost per forward: all ≥ 0 (``scipy.optimize.nnls``), minimizing Σ ((t̂ − t)/t)² — relative
-errors, latency being multiplicative — on the training rows. The sum replaces a roofline's max so that the fit is
-linear; a class whose time follows its traffic simply gets a ≈ 0.
+batch), ops_group = its ops per forward (launches in eager mode); in a per-image cell (mixed batches, latency per
+image: ``analysis.data.per_image``) every column is divided by the row's batch too. Classes are those of
+``counting.opclass``; only ``conv``, ``conv_grouped`` and ``linear`` have MACs. a is ms per GFLOP (1/throughput), b
+ms per MB (1/bandwidth), l ms per op and c₀ a fixed cost per forward: all ≥ 0 (``scipy.optimize.nnls``), minimizing
+Σ ((t̂ − t)/t)² — relative errors, latency being multiplicative — on the training rows. The sum replaces a
+roofline's max so that the fit is linear; a class whose time follows its traffic simply gets a ≈ 0.
 
 Launch groups (``LAUNCH_GROUPS``): a convolution's or a matmul's dispatch costs more host time than a ReLU's, so
 ``"class"`` fits one launch cost per op class; ``"mac"`` (the default) two — ops with MACs (conv, linear: cuDNN /
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from profiler.analysis.optables import OpTable
+from profiler.analysis.optables import OpTable, row_batches
 from profiler.counting.opclass import CLASS_LABELS, OP_CLASSES, TRAFFIC_DTYPES
 from profiler.errors import UsageError
 
@@ -129,11 +130,13 @@ class OpClassCell:
         if dtype not in TRAFFIC_DTYPES:
             raise UsageError(f"no traffic model for dtype {dtype!r}; valid: {', '.join(TRAFFIC_DTYPES)}")
         device = str(cell["device"].iloc[0]) if "device" in cell else "cuda"
-        batches = cell["batch"].to_numpy(int) if "batch" in cell else np.ones(len(cell), int)
+        batches, per = row_batches(cell)  # a per-image cell (mixed batches): columns per image, like its latency
         self.terms = terms_for(dtype, launch, device)
         feats = [features(t, int(b), dtype, launch) for t, b in zip(tables, batches, strict=True)]
-        self.x = np.array([[f.get(t.name, 0.0) for t in self.terms] for f in feats], float)
-        self.class_ops = np.array([[t.count[np.array(t.classes) == c].sum() for c in OP_CLASSES] for t in tables])
+        self.x = np.array([[f.get(t.name, 0.0) for t in self.terms] for f in feats], float) / per[:, None]
+        self.class_ops = np.array(
+            [[t.count[np.array(t.classes) == c].sum() for c in OP_CLASSES] for t in tables], float
+        ) / per[:, None]
         self.t = cell["latency_ms"].to_numpy(float)
         self.launch = launch
 

@@ -169,20 +169,35 @@ def attach_tables(frame: pd.DataFrame, run_dir: Path | None) -> tuple[dict[tuple
     return tables, notes
 
 
-def row_traffic(table: OpTable | None, batch: object, dtype: object) -> float:
-    """Traffic (bytes, per batch) of one row's forward at its batch and dtype; NaN without a table or a known
-    dtype (``counting.opclass.TRAFFIC_DTYPES``)."""
-    if table is None or str(dtype) not in TRAFFIC_DTYPES:
+def row_traffic(table: OpTable | None, batch: float, dtype: object) -> float:
+    """Traffic (bytes, per batch) of one row's forward at its batch and dtype; NaN without a table, a batch or a
+    known dtype (``counting.opclass.TRAFFIC_DTYPES``)."""
+    if table is None or str(dtype) not in TRAFFIC_DTYPES or not np.isfinite(batch):
         return float("nan")
     return table.traffic(int(batch), str(dtype))
 
 
+def row_batches(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (images in the batch it was timed at, what its ``latency_ms`` is divided by already).
+
+    A row of a per-image cell (``analysis.data.per_image``: mixed batches) has ``batch_images`` and its latency per
+    image (divisor = its batch); any other row its ``batch`` (1 without the column) and latency per batch (1).
+    """
+    n = len(frame)
+    batch = pd.to_numeric(frame["batch"], errors="coerce").to_numpy(float) if "batch" in frame else np.ones(n)
+    if "batch_images" in frame.columns:
+        images = pd.to_numeric(frame["batch_images"], errors="coerce").to_numpy(float)
+        per = np.isfinite(images)
+        return np.where(per, images, batch), np.where(per, images, 1.0)
+    return batch, np.ones(n)
+
+
 def fill_traffic(frame: pd.DataFrame, tables: dict[tuple[str, int], OpTable]) -> None:
     """Fill ``bytes_batch`` (added if absent; traffic of one batch at the row's batch and dtype, bytes) from the
-    tables where a row has none. No ``batch``/``dtype`` column: batch 1, fp32."""
+    tables where a row has none. No ``batch``/``dtype`` column: batch 1, fp32. A per-image row: its own batch."""
     if "bytes_batch" not in frame.columns:
         frame["bytes_batch"] = np.nan
-    batch = frame["batch"] if "batch" in frame.columns else pd.Series(1, index=frame.index)
+    batch = row_batches(frame)[0]
     dtype = frame["dtype"] if "dtype" in frame.columns else pd.Series("fp32", index=frame.index)
     fill = [
         row_traffic(tables.get(k), b, d) for k, b, d in zip(_keys(frame), batch, dtype, strict=True)

@@ -23,13 +23,15 @@ def render(result: dict, console=None) -> None:
     con.print("Forms: " + "  ".join(f"{k}: {v}" for k, v in result["forms"].items()))
     con.print(
         "Units: F in GMAC per image, A in M activations, P in M params, N in k ops launched per inference, B in MB "
-        "of memory traffic per image at the cell's batch and dtype; t = latency_ms per batch.\n"
+        "of memory traffic per image at the cell's batch and dtype; t = latency_ms per batch (per image in a "
+        "batch=per-image cell).\n"
     )
     for note in result.get("notes", []):
         con.print(f"note: {note}")
     for c in result["cells"]:
         v = c["verdict"]
-        con.rule(f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families)")
+        con.rule(f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families; t in "
+                 f"{c.get('latency_unit', 'ms per batch')})")
         con.print(f"Verdict: {v['text']}")
         for cav in v["caveats"]:
             con.print(f"  caveat: {cav}")

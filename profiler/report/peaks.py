@@ -47,9 +47,14 @@ PEAKS: tuple[tuple[tuple[str, ...], Peak], ...] = (
     # NVIDIA V100 datasheet (2020): SXM2 15.7 FP32 / 125 FP16 tensor, PCIe 14 / 112; 900 GB/s HBM2; no TF32.
     (("V100", "PCIE"), Peak("V100 PCIe", 14.0, 14.0, 112.0, 0.9, "NVIDIA V100 datasheet")),
     (("V100",), Peak("V100 SXM2", 15.7, 15.7, 125.0, 0.9, "NVIDIA V100 datasheet")),
+    # GeForce (timm's public tables): FP16 tensor with FP32 accumulate (what autocast uses), dense.
+    # NVIDIA Ampere GA102 whitepaper: RTX 3090 35.6 FP32, 35.6 TF32, 71 FP16/FP32-acc TFLOPS, 936 GB/s GDDR6X.
+    (("3090",), Peak("RTX 3090", 35.6, 35.6, 71.0, 0.936, "NVIDIA Ampere GA102 whitepaper")),
+    # NVIDIA Ada Lovelace architecture whitepaper: RTX 4090 82.6 FP32, 82.6 TF32, 165.2 FP16/FP32-acc, 1008 GB/s.
+    (("4090",), Peak("RTX 4090", 82.6, 82.6, 165.2, 1.008, "NVIDIA Ada Lovelace whitepaper")),
 )
 
-BYTES_PER_ELEMENT = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
+BYTES_PER_ELEMENT = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "amp": 2}
 
 
 def find_peak(gpu_name: str | None) -> Peak | None:
