@@ -109,3 +109,14 @@ def test_resnext_convs_are_grouped_not_depthwise():
     c = count_model("resnext50_32x4d", resolution=64, method="torch")
     by = traffic_by_class(c.op_table, 1, "fp32")
     assert by["conv_grouped"]["ops"] == 16 and "conv_dw" not in by  # one 3×3 grouped conv per bottleneck
+
+
+def test_count_cli_carries_bytes_at_its_batch_and_dtype(capsys):
+    from profiler.cli import main
+
+    assert main(["count", "resnet50", "--batch", "64", "--dtype", "fp16", "--json", "--method", "torch"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert (obj["batch"], obj["dtype"], obj["bytes"]) == (64, "fp16", 2 * (64 * A + W))
+    assert sum(v["bytes"] for v in obj["by_class"].values()) == obj["bytes"]
+    assert main(["count", "resnet50", "--dtype", "int8"]) == 2
+    assert "valid: fp32" in capsys.readouterr().err
