@@ -54,10 +54,11 @@ def test_features_are_flop_bytes_and_ops_per_class_at_batch_and_dtype():
     t = _table(5e8, 2e6, 3e5, 20)
     f = features(t, 8, "fp16")
     assert f["compute:conv"] == pytest.approx(2 * 8 * 5e8 * 2 / 1e9)  # 2 FLOP/MAC × batch × MACs × calls, GFLOP
-    assert f["compute:conv_dw"] == pytest.approx(2 * 8 * 2e6 / 1e9)  # 90 weights in 10 groups: 3×3 depthwise
-    assert f["compute:conv_grouped"] == 0
+    # one compute term for depthwise and grouped convs; traffic apart (90 weights in 10 groups: 3×3 depthwise)
+    assert f["compute:conv_dwg"] == pytest.approx(2 * 8 * 2e6 / 1e9) and "compute:conv_dw" not in f
+    assert f["traffic:conv_dw"] == pytest.approx(2 * (8 * 1e5 + 90) / 1e6) and f["traffic:conv_grouped"] == 0
     coarse = features(t, 8, "fp16", fine=False)
-    assert coarse["compute:conv_dwg"] == f["compute:conv_dw"] and "compute:conv_dw" not in coarse
+    assert coarse["traffic:conv_dwg"] == f["traffic:conv_dw"] and "traffic:conv_dw" not in coarse
     # fp16: 2 bytes per element; activations × batch, weights once
     assert f["traffic:conv"] == pytest.approx(2 * (8 * 2e5 * 2 + 1000 * 2) / 1e6)
     assert f["traffic:elementwise"] == pytest.approx(2 * 8 * 3e5 * 20 / 1e6)
@@ -117,3 +118,16 @@ def test_traffic_forms_use_bytes_per_image_at_the_cells_batch_and_dtype():
     fit = fit_form(cell, "M7")
     assert fit.params["B"] == pytest.approx(0.05) and fit.params["F"] == pytest.approx(0.3)
     assert "M7" not in available_forms(cell.drop(columns="bytes_batch"))
+
+
+def test_fine_classes_share_the_merged_compute_term_by_macs():
+    cell, tables = _cell()
+    feats = [features(t, 8, "fp16") for t in tables]
+    cell["latency_ms"] = [0.1 + 0.03 * f["compute:conv_dwg"] + 0.02 * f["traffic:conv_dw"] for f in feats]
+    oc = OpClassCell(cell, tables, fine=True)
+    assert "traffic:conv_dw" in [t.name for t in oc.terms] and "compute:conv_dw" not in [t.name for t in oc.terms]
+    fit = oc.fit()
+    b = breakdown(oc, fit, 3)
+    assert b["ms_by_class"]["conv_dw"]["compute"] == pytest.approx(0.03 * feats[3]["compute:conv_dwg"], rel=1e-6)
+    assert b["ms_by_class"]["conv_dw"]["traffic"] == pytest.approx(0.02 * feats[3]["traffic:conv_dw"], rel=1e-6)
+    assert b["dominant"][0]["class"] == "conv_dw"
