@@ -14,10 +14,11 @@ from profiler.analysis.optables import fill_traffic, table_from_doc
 COLS = ["op", "macs", "weight_elems", "act_elems", "count", "groups"]
 
 
-def _table(conv_macs: float, dw_macs: float, relu_acts: float, n_relu: int, n_conv: int = 2, fc: float = 1e5):
+def _table(conv_macs: float, dw_macs: float, relu_acts: float, n_relu: int, n_conv: int = 2, fc: float = 1e5,
+           dw_acts: float = 1e5):
     rows = [
         ["convolution", conv_macs, 1000, 2e5, n_conv, 1],
-        ["convolution", dw_macs, 90, dw_macs / 20, 1, 10],  # depthwise: traffic grows with its MACs
+        ["convolution", dw_macs, 90, dw_acts, 1, 10],
         ["relu_", 0, 0, relu_acts, n_relu, 1],
         ["addmm", fc, fc, 200, 1, 1],
     ]
@@ -28,7 +29,7 @@ def _cell(n: int = 16, batch: int = 8, dtype: str = "fp16", seed: int = 0):
     rng = np.random.default_rng(seed)
     tables = [
         _table(rng.uniform(1e8, 1e9), rng.uniform(1e6, 1e7), rng.uniform(1e5, 1e6), int(rng.integers(10, 60)),
-               int(rng.integers(1, 6)), rng.uniform(1e4, 1e6))
+               int(rng.integers(1, 6)), rng.uniform(1e4, 1e6), rng.uniform(5e4, 5e5))
         for _ in range(n)
     ]
     cell = pd.DataFrame({
