@@ -179,8 +179,9 @@ def test_cli_writes_report_and_rejects_bad_input(tmp_path: Path, capsys: pytest.
         ("NVIDIA A100-PCIE-40GB", "A100 40GB"),
         ("Tesla V100-SXM2-16GB", "V100 SXM2"),
         ("Tesla V100-PCIE-32GB", "V100 PCIe"),
-        ("NVIDIA GeForce RTX 4090", "RTX 4090"),  # datasheet entry added with the timm import (issue #25)
-        ("NVIDIA L4", None),
+        ("NVIDIA GeForce RTX 4090", "RTX 4090"),  # timm's public tables (GeForce data sheets)
+        ("NVIDIA GeForce RTX 3090", "RTX 3090"),
+        ("NVIDIA GeForce RTX 2080 Ti", None),
         (None, None),
     ],
 )
