@@ -98,9 +98,13 @@ def test_a_fit_with_fewer_models_than_coefficients_is_refused_naming_both():
     cell["latency_ms"] = _latency(cell, tables)
     with pytest.raises(TooFewModels, match=r"has 10 coefficients but only 5 models"):  # 1 + 3 + 4 + 2
         OpClassCell(cell, tables).fit()
+    cell, tables = _cell(n=12)  # 4 families of 3: 9 training models per fold, 10 coefficients
+    cell["latency_ms"] = _latency(cell, tables)
     notes: list[str] = []
-    out = lofo_predictions(cell, forms=(), opclass=OpClassCell(cell, tables), notes=notes)
-    assert "opclass" not in out or np.isnan(out["opclass"]).all()
+    out = lofo_predictions(cell, forms=("M0",), opclass=OpClassCell(cell, tables), notes=notes)
+    assert "opclass" not in out and np.isfinite(out["M0"]).all()  # left out, the other forms still compared
+    assert notes == ["opclass left out of the held-out comparison (without f0): the per-op-class model has 10 "
+                     "coefficients but only 9 models to fit them on"]
 
 
 def test_zero_predictions_are_counted_not_clipped():
