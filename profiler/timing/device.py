@@ -165,7 +165,8 @@ def autocast_dtype(device: str) -> str:
 
 
 def autocast_details(dtype: str, device: str) -> dict[str, Any]:
-    """What a row records about autocast: ``{"autocast": "float16"}`` for amp on CUDA, nothing otherwise."""
+    """What a row records about autocast: for amp its type (``"float16"`` on CUDA, ``"bfloat16"`` on CPU) and that
+    the weight cache is off; nothing for any other dtype."""
     return {"autocast": autocast_dtype(device), "autocast_cache": False} if dtype == "amp" else {}
 
 
@@ -189,3 +190,12 @@ def autocast_wrap(model: Any, dtype: str, device: str) -> Any:
                 return self.inner(x)
 
     return Autocast(model).eval()
+
+
+def autocast_context(dtype: str, device: str) -> contextlib.AbstractContextManager[Any]:
+    """A ``torch.autocast`` region for ``amp`` (as ``autocast_wrap``), a no-op context for any other dtype."""
+    if dtype != "amp":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast(device, dtype=getattr(torch, autocast_dtype(device)), cache_enabled=False)
