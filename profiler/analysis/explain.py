@@ -7,7 +7,9 @@ median share of the fitted time (N → launch-bound, A → memory-bound, F → c
 F compute), and the text says that source first. Where neither names one — no model, or no term of that fit is
 significant — the regime is "unknown" and the text says why. The term shares are medians over models of
 β·x / t̂: they need not add up to 100 %, and the intercept (a fixed cost per inference) takes a share of its own;
-the text gives their sum and the intercept's share. The text also names the best form out of sample.
+the text gives their sum and the intercept's share. The text also names the best form out of sample
+(leave-one-family-out MAPE) and, from the per-op-class model (``opclass_model``), how its predicted time splits
+into launches, compute and traffic and which op classes carry it.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def _shares_text(cell: dict, shares: dict[str, dict]) -> str:
 
 
 def explain(cell: dict) -> dict:
-    """{'regime', 'source', 'text', 'best_heldout'} for one analyzed cell."""
+    """{'regime', 'source', 'text', 'best_heldout', 'classes'} for one analyzed cell."""
     mech = cell.get("mechanistic") or {}
     shares = term_shares(cell)
     held = cell["heldout"].get("forms", {})
@@ -75,9 +77,29 @@ def explain(cell: dict) -> dict:
                      f" and {why}")
     if shares:
         parts.append(_shares_text(cell, shares))
+    classes = _class_sentence(cell.get("opclass") or {}, parts)
     if best is not None:
         ref = held.get("M0", {}).get("mape")
         parts.append(
             f"best out of sample: {best} (held-out MAPE {_pct(held[best]['mape'])}; FLOPs alone {_pct(ref)})"
         )
-    return {"regime": regime, "source": source, "best_heldout": best, "text": f"{regime}: " + "; ".join(parts)}
+    return {"regime": regime, "source": source, "best_heldout": best, "classes": classes,
+            "text": f"{regime}: " + "; ".join(parts)}
+
+
+def _class_sentence(oc: dict, parts: list[str]) -> list[dict]:
+    """Append what the per-op-class model says to ``parts``; the op classes that carry the time (median shares)."""
+    if not oc.get("available"):
+        return []
+    from profiler.analysis.opclass_model import LABELS as CLASS_LABELS
+
+    res = oc["share_median_by_resource"]
+    top = [{"class": c, "label": CLASS_LABELS[c], "share": v} for c, v in oc["share_median_by_class"].items()
+           if v > 0][:3]
+    parts.append(
+        f"the per-op-class model puts {_pct(res['launch'])} in launches, {_pct(res['compute'])} in compute and "
+        f"{_pct(res['traffic'])} in memory traffic; the time is carried by "
+        + ", ".join(f"{t['label']} ({_pct(t['share'])})" for t in top)
+        + " (median shares over models)"
+    )
+    return top

@@ -1,9 +1,12 @@
 """``profiler predict MODEL | --space S [--samples N] --from PATH [--form F] [--cell KEY=VALUE ...]``.
 
-Predicted latency (ms per batch of the cell) with a 95 % prediction interval for models that were not measured,
-from their counts and a form fitted to one cell of measured results. The default form is the cell's best
-held-out form (leave-one-family-out MAPE, as ``analyze`` ranks them); the default cell of a run with several is
-the one of the run's first setting (its config's first backend, batch, dtype and memory format).
+Predicted latency (ms per batch of the cell, per image in a per-image cell) with a 95 % prediction interval for
+models that were not measured, from their counts and a form fitted to one cell of measured results. The default
+form is the cell's best held-out form among M0–M6 (leave-one-family-out MAPE, as ``analyze`` ranks them); the
+default cell of a run with several is the one of the run's first setting (its config's first backend, batch,
+dtype and memory format). A form asked for with N or B (M5, M6, M7, M8) and the per-op-class model (``--form
+opclass``) use per-op tables: the run's (its ``counts/*.ops.json``) and the new model's, counted here (registry,
+``timm:``, ``torchvision:`` or a file model); ``opclass`` also names the op classes that dominate the prediction.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 
 from profiler.commands.common import MODEL_HELP, add_model_kwargs, print_json
 from profiler.errors import UsageError
+
+TABLE_FORMS = ("M5", "M6", "M7", "M8", "opclass")  # need per-op tables of the run and of the new model
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
     p.add_argument("--form", default=None,
-                   help="form to fit: M0 M1 M2 M3 M4 P, M5 M6 where ops are counted (default: the cell's best "
-                        "held-out form)")
+                   help="form to fit: M0 M1 M2 M3 M4 P M5 M6 M7 M8, or opclass (per-op-class model) (default: the "
+                        "cell's best held-out form)")
     p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE",
                    help="select a cell, e.g. backend=onnxruntime (default: the only one, or the run's first setting)")
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
@@ -183,9 +188,9 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1 (got {args.samples})")
     try:
-        form = check_form(args.form) if args.form is not None else None
+        form = args.form if args.form in (None, "opclass") else check_form(args.form)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{exc}, opclass") from None
     if args.resolution is not None and args.resolution < 1:
         raise UsageError(f"--resolution must be a positive number of pixels, got {args.resolution}")
     if args.model:  # an unknown model is said first, before anything about the measured cells
@@ -194,6 +199,12 @@ def run(args: argparse.Namespace) -> int:
         resolve_model(args.model, args.model_kwargs)
     if args.space:
         args.space = args.space.lower()  # RegNetX, as the paper writes it, is regnetx
+    if form in TABLE_FORMS:
+        if args.space:
+            raise UsageError(f"--form {form} needs per-op tables: give a MODEL (--space predicts with M0–M4 and P)")
+        from profiler.commands.predict_tables import run_with_tables
+
+        return run_with_tables(args, form, _cell_selectors(args.cell), _cell_resolution)
     frame, meta = _measured(args.source)
     key, cell, why_cell = _default_cell(frame, meta, _cell_selectors(args.cell))
     fittable = available_forms(cell)
@@ -203,7 +214,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{', '.join(fittable)}")
     mape: dict[str, float] = {}
     if form is None:
-        form, mape = _best_form(cell, fittable)
+        # The default is chosen among the forms this path predicts from counts (M0-M6); M7/M8 and opclass need
+        # the traffic tables of run_with_tables and are used when asked for.
+        form, mape = _best_form(cell, tuple(f for f in fittable if f not in ("M7", "M8")))
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
     args.resolution = _cell_resolution(cell, args.resolution)
