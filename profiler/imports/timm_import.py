@@ -47,7 +47,7 @@ class ImportSetting:
 def resolve_setting(table: TimmTable, device_name: str, *, device: str | None = None, dtype: str | None = None,
                     backend: str | None = None, memory_format: str | None = None) -> tuple[ImportSetting, dict]:
     """The setting of the rows (flags win over the file name's tokens); UsageError for what neither says."""
-    from profiler.commands.common import BACKENDS, DEVICES, DTYPES, MEMORY_FORMATS
+    from profiler.timing.protocol import BACKENDS, DEVICES, DTYPES, MEMORY_FORMATS, validate_request
 
     named = setting_from_name(table.path.name)
     if not device_name.strip():
@@ -66,7 +66,6 @@ def resolve_setting(table: TimmTable, device_name: str, *, device: str | None = 
                              f"({', '.join(choices[key])})")
         if value not in choices[key]:
             raise UsageError(f"unknown --{key.replace('_', '-')} {value!r}; valid: {', '.join(choices[key])}")
-    from profiler.timing.protocol import validate_request
 
     # a setting archprof could measure itself (amp on ONNX Runtime, cudagraph on a CPU… are not)
     validate_request(values["backend"], values["device"], values["dtype"], values["memory_format"], 1, 1)
