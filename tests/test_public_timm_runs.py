@@ -41,6 +41,7 @@ def _cell(name: str) -> dict:
     return cell
 
 
+@pytest.mark.slow  # ~10 s each: the full analysis (2,000 bootstrap draws) of a 232-row run
 @pytest.mark.parametrize("name", list(RUNS))
 def test_readme_figures_are_the_committed_runs(name: str) -> None:
     cell = _cell(name)

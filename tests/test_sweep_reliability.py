@@ -83,6 +83,7 @@ def test_sigkill_mid_run_then_resume_measures_everything_exactly_once(tmp_path: 
     assert all(len(s) == 3 for s in df["samples_ms"])
 
 
+@pytest.mark.slow  # 30 s: a real sweep with a crash, a hang and a bad model (run by .ci/run's slow step)
 def test_failures_become_rows_and_the_sweep_finishes(tmp_path: Path) -> None:
     cfg = tmp_path / "faulty.toml"
     cfg.write_text(
