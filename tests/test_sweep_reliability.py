@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from profiler.config import load_config
 from profiler.store import load_results
 from profiler.sweep import plan
