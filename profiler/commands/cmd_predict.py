@@ -2,6 +2,8 @@
 
 Predicted latency (ms per batch of the cell) with a 95 % prediction interval for models that were not measured,
 from their counts and a form fitted to one cell of measured results.
+
+With ``--device NAME`` (or ``--compare RUN_B``): on another GPU, from the datasheet (``commands.predict_device``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE", help="select a cell, e.g. device=cuda")
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    g = p.add_argument_group("on another GPU (datasheet transfer of the cell's traffic fit)")
+    g.add_argument("--device", help="target GPU, e.g. 'H100 SXM', rtx4090, 'NVIDIA L4' (profiler/hardware/datasheets)")
+    g.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], help="comma-separated models to predict")
+    g.add_argument("--compare", metavar="RUN_B", help="a run measured on the target: score the predictions on it")
+    g.add_argument("--calibrate", type=int, metavar="K", help="fit one scale per term on K models of RUN_B")
+    g.add_argument("--from-device", help="the GPU of --from when its run does not name it")
     p.set_defaults(func=run)
 
 
@@ -105,6 +113,9 @@ def _counts_of_space(space: str, n: int, seed: int, resolution: int | None) -> l
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    if args.device or args.compare or args.models:
+        return _run_on_device(args)
+
     from profiler.analysis import fit_form, load_frame
     from profiler.analysis.data import select_cell
     from profiler.analysis.forms import check_form
@@ -159,4 +170,19 @@ def run(args: argparse.Namespace) -> int:
             f"{r['model']:<28} {r['macs'] / 1e9:8.3f} GMAC {r['acts'] / 1e6:8.2f} M acts  "
             f"{r['predicted_ms']:9.3f} ms  [{lo:.3f}, {hi:.3f}]{seen}"
         )
+    return 0
+
+
+def _run_on_device(args: argparse.Namespace) -> int:
+    from profiler.commands import predict_device
+
+    if args.space or args.form != "M3":
+        raise UsageError("--device predicts with the traffic fit of the cell; --space and --form do not apply")
+    if args.model:
+        args.models = [args.model, *(args.models or [])]
+    doc = predict_device.predict(args)
+    if args.json:
+        print_json(doc)
+    else:
+        print(predict_device.render(doc))
     return 0

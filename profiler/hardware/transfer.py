@@ -1,0 +1,119 @@
+"""Carry a runtime fit from one GPU to another by the datasheet ratio of the resource each term stands for.
+
+A fit is linear in terms tagged by resource, t̂ = Σ_j coef_j · x_j (ms per image). On a target device:
+- ``compute`` terms (FLOPs) scale by peak_source / peak_target at the cell's dtype (AMP and fp16 → the fp16
+  tensor peak with FP32 accumulate; fp32 → the non-tensor FP32 peak; tf32, bf16 their own);
+- ``traffic`` terms (bytes moved) by bandwidth_source / bandwidth_target;
+- ``launch`` terms (ops launched) and the ``fixed`` intercept are left unchanged: they are host time (Python,
+  the dispatcher, the driver) and a datasheet says nothing about the host CPU. This is the documented rule; a
+  target driven by a slower or faster host is outside what the ratios can know.
+
+Peaks: measured ones (``profiler peaks``, a run's ``environment["peaks"]``) are used only when *both* devices
+have them for the dtype, since a measured matmul reaches 60–90 % of a datasheet peak and a ratio of one measured
+to one datasheet figure would carry that gap into every prediction; otherwise both come from the datasheet.
+
+``--calibrate K`` fits one scale s_j per term on K models measured on the target (chosen by :func:`pick_spread`,
+spread over FLOPs), by non-negative least squares on relative errors with a ridge pull of weight
+``CALIBRATION_RIDGE`` towards s_j = 1 (the datasheet transfer is the prior; three models cannot pin three scales
+alone: fitted freely, they chased noise to 39 % MAPE on the RTX 4090 → 3090 transfer).
+
+The prediction interval is the source fit's leave-one-family-out error carried over: the 2.5th and 97.5th
+percentiles of log(measured / predicted) on the source device, applied to the target prediction. It does not
+include the error of the transfer itself (measured by ``--compare``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RESOURCES = ("compute", "traffic", "launch", "fixed")
+CALIBRATION_RIDGE = 1.0  # weight of the pull of each scale towards 1, in units of one model's squared relative error
+INTERVAL_PCT = (2.5, 97.5)
+
+
+@dataclass(frozen=True)
+class DevicePeaks:
+    """The figures a transfer needs for one device at one dtype, and where they came from."""
+
+    name: str
+    tflops: float
+    bandwidth_gbs: float
+    source: str  # "datasheet: <document (year)>" or "measured <date>"
+
+
+@dataclass(frozen=True)
+class TermFit:
+    """A fitted form whose terms are tagged by resource; coefficients in ms per image per unit of the term."""
+
+    form: str
+    terms: tuple[str, ...]
+    resources: tuple[str, ...]
+    coef: np.ndarray
+    log_resid: np.ndarray  # leave-one-family-out log(measured / predicted) on the source, for the interval
+    n_models: int
+
+    def __post_init__(self) -> None:
+        bad = [r for r in self.resources if r not in RESOURCES]
+        if bad or len(self.resources) != len(self.terms) or len(self.coef) != len(self.terms):
+            raise ValueError(f"terms {self.terms} need one resource each out of {RESOURCES}, got {self.resources}")
+
+
+def ratios(fit: TermFit, source: DevicePeaks, target: DevicePeaks) -> np.ndarray:
+    """Per term, the factor its time is multiplied by on the target (the module doc's rule)."""
+    by = {"compute": source.tflops / target.tflops, "traffic": source.bandwidth_gbs / target.bandwidth_gbs}
+    return np.array([by.get(r, 1.0) for r in fit.resources])
+
+
+def term_times(fit: TermFit, x: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """(n models, n terms) ms per image of each term on the target: x_ij · coef_j · factor_j."""
+    return np.asarray(x, float) * (fit.coef * factors)[None, :]
+
+
+def interval(fit: TermFit, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 95 % interval of each prediction from the source's held-out log errors (module doc)."""
+    if len(fit.log_resid) < 2:
+        return np.full_like(predicted, np.nan), np.full_like(predicted, np.nan)
+    lo, hi = np.percentile(fit.log_resid, INTERVAL_PCT)
+    return predicted * np.exp(lo), predicted * np.exp(hi)
+
+
+def pick_spread(flops: np.ndarray, k: int) -> np.ndarray:
+    """Indices of ``k`` models spread over FLOPs: sorted by FLOPs, the ones at the quantiles (i + ½)/k.
+
+    >>> pick_spread(np.array([5.0, 1.0, 3.0, 4.0, 2.0, 6.0]), 3).tolist()
+    [4, 3, 5]
+    """
+    order = np.argsort(np.asarray(flops, float), kind="stable")
+    pos = np.floor((np.arange(k) + 0.5) / k * len(order)).astype(int)
+    return order[np.unique(np.clip(pos, 0, len(order) - 1))]
+
+
+def calibrate(times: np.ndarray, measured: np.ndarray, ridge: float = CALIBRATION_RIDGE) -> np.ndarray:
+    """One scale per term from the calibration models: NNLS on relative errors plus a pull towards 1."""
+    from scipy.optimize import nnls
+
+    times = np.asarray(times, float)
+    w = 1.0 / np.asarray(measured, float)
+    k = times.shape[1]
+    a = np.vstack([times * w[:, None], np.sqrt(ridge) * np.eye(k)])
+    b = np.concatenate([np.asarray(measured, float) * w, np.sqrt(ridge) * np.ones(k)])
+    scales, _ = nnls(a, b)
+    return scales
+
+
+def summary(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
+    """MAPE (%), share within ±10 % (%), median ratio predicted/measured, and the number of models.
+
+    >>> summary(np.array([1.0, 2.2, 2.7]), np.array([1.0, 2.0, 3.0]))
+    {'n': 3, 'mape_pct': 6.666666666666667, 'within10_pct': 100.0, 'median_ratio': 1.0}
+    """
+    p, m = np.asarray(predicted, float), np.asarray(measured, float)
+    err = np.abs(p / m - 1.0)
+    return {
+        "n": len(m),
+        "mape_pct": float(100 * err.mean()) if len(m) else float("nan"),
+        "within10_pct": float(100 * (err <= 0.1 + 1e-12).mean()) if len(m) else float("nan"),
+        "median_ratio": float(np.median(p / m)) if len(m) else float("nan"),
+    }

@@ -1,0 +1,134 @@
+"""``profiler predict --device``: a fit carried to another GPU by datasheet ratios, --compare, --calibrate, bad input.
+
+The fixtures are synthetic runs whose latencies follow t = F/peak + B_act/bandwidth + c exactly on each GPU, so a
+transfer by the right ratios reproduces the other GPU's table, and a wrong ratio (the fp16-accumulate peak, the
+fp32 one, bandwidth on the compute term) does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from profiler.cli import main
+from profiler.hardware import transfer
+from profiler.hardware.datasheets import lookup
+
+FAMILIES = ("resnet", "regnetx", "mobilenetv2", "efficientnet")
+
+
+def _models() -> list[dict]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(16):  # compute-heavy and traffic-heavy models, so both terms matter
+        out.append({"model": f"m{i:02d}", "family": FAMILIES[i % 4], "macs": float(rng.uniform(0.2e9, 8e9)),
+                    "act_elems": float(rng.uniform(5e6, 80e6))})
+    return out
+
+
+def _write_run(tmp: Path, gpu: str, dtype: str = "amp", compute_eff: float = 0.5, traffic_eff: float = 0.8) -> Path:
+    """A CSV of one cell on ``gpu`` and the op tables in $ARCHPROF_CACHE/optables."""
+    ds = lookup(gpu)
+    tables = tmp / "cache" / "optables"
+    tables.mkdir(parents=True, exist_ok=True)
+    size = 2 if dtype in ("amp", "fp16", "bf16") else 4
+    rows = []
+    for m in _models():
+        doc = {"input_shape": [1, 3, 224, 224], "columns": ["op", "macs", "weight_elems", "act_elems", "count"],
+               "rows": [["convolution", m["macs"], 1e6, m["act_elems"] / 2, 1], ["relu_", 0, 0, m["act_elems"] / 4, 2]]}
+        (tables / f"h{m['model']}_r224.json").write_text(json.dumps(doc))
+        f, b = 2 * m["macs"], m["act_elems"] * size
+        t_s = f / (ds.peak_tflops(dtype) * 1e12 * compute_eff) + b / (ds.bandwidth_gbs * 1e9 * traffic_eff) + 2e-6
+        rows.append({"model": m["model"], "family": m["family"], "macs": m["macs"], "params": 1e6, "acts": 1e6,
+                     "latency_ms": 1e3 * t_s * 64, "batch": 64, "dtype": dtype, "device": "cuda", "backend": "eager",
+                     "device_name": gpu, "spec_hash": f"h{m['model']}", "resolution": 224, "status": "ok"})
+    path = tmp / f"{lookup(gpu).key}-{dtype}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
+    return _write_run(tmp_path, "NVIDIA GeForce RTX 3090"), _write_run(tmp_path, "NVIDIA GeForce RTX 4090")
+
+
+def _json(capsys: pytest.CaptureFixture, argv: list[str]) -> dict:
+    assert main(["predict", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("direction", [(0, 1), (1, 0)])
+def test_datasheet_ratios_reproduce_the_other_gpu(runs, capsys, direction) -> None:
+    src, tgt = (runs[i] for i in direction)
+    doc = _json(capsys, ["--from", str(src), "--compare", str(tgt)])
+    assert doc["compare"]["n"] == 16 and doc["compare"]["calibrated_on"] == []
+    assert doc["compare"]["within10_pct"] == 100.0 and doc["compare"]["mape_pct"] < 1.0
+    factor = {t["resource"]: t["factor"] for t in doc["fit"]["terms"]}
+    want = 71.0 / 165.2 if direction == (0, 1) else 165.2 / 71.0  # fp16 tensor peaks with FP32 accumulate
+    assert factor["compute"] == pytest.approx(want) and factor["fixed"] == 1.0
+    assert "datasheet" in doc["source"]["peaks"]["source"] and "datasheet" in doc["target"]["peaks"]["source"]
+
+
+def test_predicting_on_a_device_without_measurements(runs, capsys) -> None:
+    doc = _json(capsys, ["--from", str(runs[0]), "--device", "h100-sxm"])
+    assert doc["target"]["device"] == "H100 SXM" and "compare" not in doc
+    rows = doc["predictions"]
+    assert len(rows) == 16 and all(r["measured_ms"] is None for r in rows)
+    assert all(r["pi95_ms"][0] <= r["predicted_ms"] <= r["pi95_ms"][1] for r in rows)
+    same = _json(capsys, ["--from", str(runs[0]), "--device", "rtx3090"])  # onto itself: the fit, unscaled
+    assert [t["factor"] for t in same["fit"]["terms"]] == [1.0, 1.0, 1.0]
+
+
+def test_calibrate_scores_only_the_other_models(runs, capsys) -> None:
+    doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--calibrate", "3"])
+    cal = doc["compare"]["calibrated_on"]
+    assert len(cal) == 3 and doc["compare"]["n"] == 13
+    assert sum(r["calibration"] for r in doc["predictions"]) == 3
+    assert doc["compare"]["within10_pct"] == 100.0  # exact data: the scales stay at 1
+
+
+def test_text_output_names_peaks_and_summary(runs, capsys) -> None:
+    assert main(["predict", "--from", str(runs[0]), "--compare", str(runs[1])]) == 0
+    out = capsys.readouterr().out
+    assert "RTX 3090 -> RTX 4090" in out and "datasheet: NVIDIA Ampere GA102" in out
+    assert "MAPE" in out and "within ±10 %" in out and "median ratio" in out
+
+
+def test_pick_spread_and_calibrate_pull_towards_one() -> None:
+    idx = transfer.pick_spread(np.arange(100.0)[::-1], 3)
+    assert sorted(idx.tolist()) == [16, 49, 83]  # the 1/6, 3/6, 5/6 quantiles of FLOPs
+    times = np.array([[1.0, 1.0], [2.0, 0.5]])
+    assert transfer.calibrate(times, times.sum(axis=1)) == pytest.approx([1.0, 1.0])
+    assert transfer.calibrate(times, 2 * times.sum(axis=1), ridge=1e-9) == pytest.approx([2.0, 2.0], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--device", "rtx 4080"], "'rtx 4080' is not in the datasheet table; closest: rtx4090"),
+        (["--compare", "RUN_B", "--calibrate", "9"], "--calibrate 9 leaves 7 models of the compared run to score"),
+        (["--device", "h100", "--calibrate", "3"], "--calibrate K needs --compare RUN_B"),
+        (["--device", "h100", "--space", "RegNetX"], "--space and --form do not apply"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(runs, capsys, extra, message) -> None:
+    argv = ["predict", "--from", str(runs[0]), *[str(runs[1]) if a == "RUN_B" else a for a in extra]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_dtype_without_a_peak_and_run_without_tables(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
+    bf16 = _write_run(tmp_path, "NVIDIA A100-SXM4-80GB", dtype="bf16")
+    assert main(["predict", "--from", str(bf16), "--device", "v100"]) == 2
+    assert "V100 SXM2 has no bf16 peak" in capsys.readouterr().err
+    bare = tmp_path / "bare.csv"
+    pd.read_csv(bf16).drop(columns=["spec_hash"]).to_csv(bare, index=False)
+    assert main(["predict", "--from", str(bare), "--device", "h100"]) == 2
+    assert "has no traffic fit: the form t ~ F + B_act (+ c) needs per-op tables" in capsys.readouterr().err
