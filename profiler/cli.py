@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "cmd_sweep",
     "cmd_export",
     "cmd_merge",
+    "cmd_import",
     "cmd_analyze",
     "cmd_predict",
     "cmd_report",

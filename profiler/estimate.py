@@ -95,7 +95,7 @@ class CostModel:
 
 
 def _dtype_batch(task: Task) -> tuple[str, str]:
-    return ("fp16" if task.dtype in ("fp16", "bf16") else "fp32", "b1" if task.batch == 1 else "bN")
+    return ("fp16" if task.dtype in ("fp16", "bf16", "amp") else "fp32", "b1" if task.batch == 1 else "bN")
 
 
 def setting_key(t: Task | dict[str, Any]) -> str:

@@ -35,7 +35,7 @@ _ORT_WARNING = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6})\d* \[W:onnxr
 
 
 def _cell(dtype: str, batch: int) -> tuple[str, str]:
-    return ("fp16" if dtype in ("fp16", "bf16") else "fp32", "b1" if int(batch) == 1 else "bN")
+    return ("fp16" if dtype in ("fp16", "bf16", "amp") else "fp32", "b1" if int(batch) == 1 else "bN")
 
 
 def fresh_row_costs(run_dir: Path | str) -> SessionCells:

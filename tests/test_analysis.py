@@ -42,7 +42,7 @@ def claim_result() -> dict:
 
 
 def test_forms_are_ordered() -> None:
-    assert list(FORMS) == ["M0", "M1", "M2", "M3", "M4", "P", "M5", "M6"]
+    assert list(FORMS) == ["M0", "M1", "M2", "M3", "M4", "P", "M5", "M6", "M7", "M8"]
     assert FORMS["M3"] == "t ~ sqrt(F) + A"
 
 

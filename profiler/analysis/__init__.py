@@ -2,7 +2,7 @@
 
 >>> from profiler.analysis import FORMS, analyze_frame, load_frame
 >>> list(FORMS)
-['M0', 'M1', 'M2', 'M3', 'M4', 'P', 'M5', 'M6']
+['M0', 'M1', 'M2', 'M3', 'M4', 'P', 'M5', 'M6', 'M7', 'M8']
 
 ``analyze_frame(df)`` returns a JSON-safe dict (what ``profiler analyze --json`` prints): per cell the fits of
 every form (WLS, and the log-space variant), the test battery, leave-one-family-out errors with cluster-bootstrap
@@ -31,12 +31,24 @@ from profiler.analysis.battery import (
     vuong_test,
 )
 from profiler.analysis.battery import obs_loglik as battery_loglik
-from profiler.analysis.data import aggregate, cell_label, check_cell, load_frame, split_cells, validate
+from profiler.analysis.data import (
+    aggregate,
+    cell_label,
+    check_cell,
+    latency_unit,
+    load_frame,
+    split_cells,
+    validate,
+)
 from profiler.analysis.explain import explain
 from profiler.analysis.forms import FORMS, UNITS, FittedForm, available_forms, common_weights, fit_form, fit_log
 from profiler.analysis.heldout import heldout
 from profiler.analysis.mechanistic import FORMULA as MECH_FORMULA
 from profiler.analysis.mechanistic import NAME, MechanisticCell, obs_loglik, resolve_peaks, summarize_fit
+from profiler.analysis.opclass_model import FORMULA as OPCLASS_FORMULA
+from profiler.analysis.opclass_model import NAME as OPCLASS
+from profiler.analysis.opclass_model import OpClassCell
+from profiler.analysis.opclass_model import summarize as summarize_opclass
 from profiler.analysis.optables import attach_tables, table_for_rows
 from profiler.analysis.verdict import decide
 from profiler.errors import UsageError
@@ -46,12 +58,13 @@ __all__ = ["FORMS", "FittedForm", "analysis_inputs", "analyze_cell", "analyze_fr
 
 
 def analyze_cell(
-    cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05, mech_inputs=None
+    cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05, mech_inputs=None,
+    opclass_tables=None,
 ) -> dict:
     """Everything about one cell except the verdict and the Holm adjustment (which need all cells).
 
     ``mech_inputs``: (per-row op tables, ``DevicePeaks``) for the mechanistic model, or a string saying why it is
-    unavailable, or None.
+    unavailable, or None. ``opclass_tables``: the per-row op tables for the per-op-class model (or None).
     """
     w = common_weights(cell)
     names = available_forms(cell)
@@ -86,6 +99,15 @@ def analyze_cell(
             if other in fits:
                 k = len(fits[other].result.params)
                 tests["vuong"].append({"a": NAME, "b": other, **vuong(ll, battery_loglik(fits[other]), 2, k)})
+    oc, oc_fit, opclass = _opclass_block(cell, opclass_tables)
+    if oc is not None:
+        ll = obs_loglik(oc.predict(oc_fit), oc.t, w)
+        for other in ("M0", "M8"):
+            if other in fits:
+                k = len(fits[other].result.params)
+                tests["vuong"].append(
+                    {"a": OPCLASS, "b": other, **vuong(ll, battery_loglik(fits[other]), len(oc_fit.coef), k)}
+                )
     return {
         "n": len(cell),
         "n_families": int(cell["family"].nunique()),
@@ -93,9 +115,23 @@ def analyze_cell(
         "n_repeats_median": float(cell["n_repeats"].median()) if "n_repeats" in cell else 1.0,
         "forms": forms,
         "mechanistic": mech,
+        "opclass": opclass,
         "tests": tests,
-        "heldout": heldout(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech=mc),
+        "heldout": heldout(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech=mc, opclass=oc),
     }
+
+
+def _opclass_block(cell: pd.DataFrame, tables) -> tuple:
+    """(model, fit, JSON block) of the per-op-class model fitted on all the cell's models; (None, None, block
+    saying why) where it is unavailable."""
+    if not tables or any(t is None for t in tables):
+        return None, None, {"available": False, "reason": "no per-op tables for this cell"}
+    try:
+        oc = OpClassCell(cell, tables)
+        fit = oc.fit()
+    except UsageError as exc:  # fewer models than coefficients, or a dtype without element sizes
+        return None, None, {"available": False, "reason": str(exc)}
+    return oc, fit, {"available": True, **summarize_opclass(oc, fit, [str(m) for m in cell["model"]])}
 
 
 _TEST_ID = {"j": ("null", "alt"), "nested_hc3": ("small", "big"), "encompassing": ("a", "b")}
@@ -128,8 +164,10 @@ def analyze_frame(
         raise UsageError(f"n_boot must be at least 100 (got {n_boot})")
     if "n_repeats" not in df.columns:
         df = aggregate(validate(df))
+    batch_notes = list(df.attrs.get("notes", []))
     df = df.copy()
     tables, notes = attach_tables(df, run_dir)
+    notes = batch_notes + list(notes)
     todo, skipped = [], []
     for key, cell in split_cells(df):
         why = check_cell(cell, cell_label(key))
@@ -140,17 +178,23 @@ def analyze_frame(
     cells = []
     for key, cell in todo:
         mech_inputs = _mech_inputs(key, cell, tables, measured_peaks)
-        res = analyze_cell(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech_inputs=mech_inputs)
-        cells.append({"cell": key, "label": cell_label(key), **res})
+        res = analyze_cell(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech_inputs=mech_inputs,
+                           opclass_tables=table_for_rows(cell, tables))
+        cells.append({"cell": key, "label": cell_label(key), "latency_unit": latency_unit(key), **res})
     _holm_across_cells(cells)
     for c in cells:
         c["verdict"] = decide(c)
         c["explanation"] = explain(c)
         c["verdict"]["regime"] = c["explanation"]["regime"]  # the claim's verdict, and what the runtime follows
+        c["verdict"]["best_explanation"] = {  # beside the claim's question (M3 vs M0): what explains it best
+            "form": c["explanation"]["best_heldout"],
+            "regime": c["explanation"]["regime"],
+            "classes": [t["label"] for t in c["explanation"]["classes"]],
+        }
     return json_safe(
         {
             "claim": "runtime ~ sqrt(FLOPs) + activations (M3) predicts better than FLOPs alone (M0)",
-            "forms": {**FORMS, NAME: MECH_FORMULA},
+            "forms": {**FORMS, NAME: MECH_FORMULA, OPCLASS: OPCLASS_FORMULA},
             "units": dict(UNITS),
             "n_cells": len(cells),
             "cells": cells,

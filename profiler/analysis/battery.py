@@ -13,8 +13,11 @@ from scipy import stats
 
 from profiler.analysis.forms import TERMS, FittedForm, design
 
-NESTED_PAIRS = (("M0", "M1"), ("M0", "M2"), ("M0", "M4"), ("M3", "M4"), ("M2", "M5"), ("M3", "M6"))
-NONNESTED_PAIRS = (("M0", "M3"), ("M2", "M3"), ("M3", "M5"))  # pairs with an N form only where ops are known
+NESTED_PAIRS = (
+    ("M0", "M1"), ("M0", "M2"), ("M0", "M4"), ("M3", "M4"), ("M2", "M5"), ("M3", "M6"), ("M0", "M7"), ("M7", "M8"),
+)
+# pairs with an N or B form only where ops / traffic are known
+NONNESTED_PAIRS = (("M0", "M3"), ("M2", "M3"), ("M3", "M5"), ("M3", "M7"))
 
 
 def fit_stats(fit: FittedForm) -> dict:

@@ -4,6 +4,13 @@ The unit of observation is one (model, resolution) in one *cell* — a (device, 
 memory_format) combination, using only the columns that are present. Repeats of a model in a cell are reduced to
 the median ``latency_ms``; their count is kept as ``n_repeats`` (reported, not used as a weight: between-model
 misspecification, not timing noise, dominates the residuals).
+
+Mixed batches (``per_image``): where, within one otherwise-equal setting (the cell keys but batch), rows differ in
+batch *and* every (model, resolution) has one batch only — as in timm's published tables, whose benchmark lowers
+the batch for models that fail at its default — the rows form one cell, ``batch = "per-image"``, with
+``latency_ms`` divided by the row's batch (ms per image) and the batch kept as ``batch_images``. A sweep that
+measures the same models at several batches is untouched (one cell per batch, as before); the analysis says
+which cells were compared per image (a note, and ``latency_unit`` per cell).
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from profiler.errors import UsageError
 REQUIRED = ("model", "family", "macs", "params", "acts", "latency_ms")
 NUMERIC = ("macs", "params", "acts", "latency_ms")
 CELL_KEYS = ("device", "backend", "batch", "dtype", "memory_format")
-CARRIED = ("ops", "bytes", "spec_hash", "spec_json", "device_name")  # kept per model by ``aggregate``
+CARRIED = ("ops", "bytes", "spec_hash", "spec_json", "device_name", "batch_images")  # kept per model by ``aggregate``
 # M4 has 4 coefficients; the tests and the held-out fits need a few residual degrees of freedom on top.
 MIN_OBS = 8
 MIN_FAMILIES = 2
+PER_IMAGE = "per-image"  # the batch key of a cell of mixed batches compared per image
 
 
 def _rows(mask: pd.Series, limit: int = 8) -> str:
@@ -64,6 +72,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     if "resolution" not in df.columns:
         df["resolution"] = np.nan
+    df, notes = per_image(df)
     keys = cell_keys(df)
     group = [*keys, "model", "resolution"]
     g = df.groupby(group, dropna=False, sort=True)
@@ -82,7 +91,43 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         n_repeats=("latency_ms", "size"),
         **extra,
     ).reset_index()
+    out.attrs["notes"] = notes
     return out
+
+
+def per_image(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of mixed batches compared per image (the rule in the module doc), and a note per such setting."""
+    if "batch" not in df.columns or df["batch"].nunique(dropna=True) < 2:
+        return df, []
+    setting = [k for k in cell_keys(df) if k != "batch"]
+    groups = df.groupby(setting, dropna=False, sort=True) if setting else [((), df)]
+    marked, notes = [], []
+    for vals, sub in groups:
+        batches = pd.to_numeric(sub["batch"], errors="coerce")
+        if batches.isna().any() or batches.nunique() < 2:
+            continue
+        if (sub.groupby(["model", "resolution"], dropna=False)["batch"].nunique() > 1).any():
+            continue  # the same model at several batches: a batch sweep, one cell per batch
+        marked.extend(sub.index)
+        vals = vals if isinstance(vals, tuple) else (vals,)
+        label = cell_label(dict(zip(setting, vals, strict=True)))
+        notes.append(f"cell {label} batch={PER_IMAGE}: batches {int(batches.min())}–{int(batches.max())} differ "
+                     "between models (each model at one batch): latency compared per image (latency_ms / batch)")
+    if not marked:
+        return df, []
+    df = df.copy()
+    batch = pd.to_numeric(df.loc[marked, "batch"])
+    df["batch_images"] = np.nan
+    df.loc[marked, "batch_images"] = batch
+    df.loc[marked, "latency_ms"] = df.loc[marked, "latency_ms"] / batch
+    df["batch"] = df["batch"].astype(object)
+    df.loc[marked, "batch"] = PER_IMAGE
+    return df, notes
+
+
+def latency_unit(key: dict) -> str:
+    """What ``latency_ms`` means in a cell: ms per image (mixed batches) or per batch."""
+    return "ms per image (latency_ms / batch)" if key.get("batch") == PER_IMAGE else "ms per batch"
 
 
 def load_frame(path: str | Path) -> pd.DataFrame:

@@ -4,7 +4,9 @@ The regime comes from the fitted mechanistic model (``mechanistic``): the larges
 predicted time spent in launches, memory-bound ops and compute-bound ops. Where the mechanistic model is
 unavailable (no per-op tables or no peaks) it comes from the t ~ F + A + N fit instead: the term with the largest
 median share of the fitted time (N → launch-bound, A → memory-bound, F → compute-bound; A tracks memory traffic,
-F compute). The text also names the best form out of sample (leave-one-family-out MAPE).
+F compute). The text also names the best form out of sample (leave-one-family-out MAPE) and, from the per-op-class
+model (``opclass_model``), how its predicted time splits into launches, compute and traffic and which op classes
+carry it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def term_shares(cell: dict, form: str = "M5") -> dict[str, dict]:
 
 
 def explain(cell: dict) -> dict:
-    """{'regime', 'source', 'text', 'best_heldout'} for one analyzed cell."""
+    """{'regime', 'source', 'text', 'best_heldout', 'classes'} for one analyzed cell."""
     mech = cell.get("mechanistic") or {}
     shares = term_shares(cell)
     held = cell["heldout"].get("forms", {})
@@ -53,9 +55,29 @@ def explain(cell: dict) -> dict:
     if shares:
         terms = ", ".join(f"{t} {_pct(v['share'])} ({fmt_p(v['p'])})" for t, v in shares.items())
         parts.append(f"in t ~ F + A + N the fitted time splits {terms} (median shares, HC3 p)")
+    classes = _class_sentence(cell.get("opclass") or {}, parts)
     if best is not None:
         ref = held.get("M0", {}).get("mape")
         parts.append(
             f"best out of sample: {best} (held-out MAPE {_pct(held[best]['mape'])}; FLOPs alone {_pct(ref)})"
         )
-    return {"regime": regime, "source": source, "best_heldout": best, "text": f"{regime}: " + "; ".join(parts)}
+    return {"regime": regime, "source": source, "best_heldout": best, "classes": classes,
+            "text": f"{regime}: " + "; ".join(parts)}
+
+
+def _class_sentence(oc: dict, parts: list[str]) -> list[dict]:
+    """Append what the per-op-class model says to ``parts``; the op classes that carry the time (median shares)."""
+    if not oc.get("available"):
+        return []
+    from profiler.counting.opclass import CLASS_LABELS
+
+    res = oc["share_median_by_resource"]
+    top = [{"class": c, "label": CLASS_LABELS[c], "share": v} for c, v in oc["share_median_by_class"].items()
+           if v > 0][:3]
+    parts.append(
+        f"the per-op-class model puts {_pct(res['launch'])} in launches, {_pct(res['compute'])} in compute and "
+        f"{_pct(res['traffic'])} in memory traffic; the time is carried by "
+        + ", ".join(f"{t['label']} ({_pct(t['share'])})" for t in top)
+        + " (median shares over models)"
+    )
+    return top

@@ -11,9 +11,14 @@ that the design matrix is well conditioned):
     P  t ~ P            parameters alone, for comparison
     M5 t ~ F + A + N    N = aten ops launched per inference (in k): the launch-bound regime (issue #14)
     M6 t ~ √F + A + N   the claim's form plus launches
+    M7 t ~ F + B        B = memory traffic at the cell's batch and dtype, per image (issue #26)
+    M8 t ~ F + B + N    the same plus launches
 
-M5 and M6 need the ``ops`` column (from the results or from per-op tables, ``optables``); a cell without it is
-analyzed with M0–M4 and P only.
+M5, M6 and M8 need the ``ops`` column (from the results or from per-op tables, ``optables``); M7 and M8 need
+``bytes_batch`` (bytes moved by one batch at its dtype: ``counting.opclass``; filled from the per-op tables). B is
+``bytes_batch / batch`` in MB: per image, like F and A, so that within a cell (one batch) every term scales alike;
+the weights' share of B shrinks as 1/batch since they are read once per batch. A cell without a column is analyzed
+without the forms that need it.
 
 Specification (primary): *feasible WLS on the raw latency scale*. Latency spans orders of magnitude and its errors
 are multiplicative (sd ∝ mean), so an unweighted fit would be decided by the largest models. Step 1 fits M4 by
@@ -45,6 +50,8 @@ FORMS: dict[str, str] = {
     "P": "t ~ P",
     "M5": "t ~ F + A + N",
     "M6": "t ~ sqrt(F) + A + N",
+    "M7": "t ~ F + B",
+    "M8": "t ~ F + B + N",
 }
 TERMS: dict[str, tuple[str, ...]] = {
     "M0": ("F",),
@@ -55,9 +62,12 @@ TERMS: dict[str, tuple[str, ...]] = {
     "P": ("P",),
     "M5": ("F", "A", "N"),
     "M6": ("sqrtF", "A", "N"),
+    "M7": ("F", "B"),
+    "M8": ("F", "B", "N"),
 }
-UNITS = {"F": "GMAC", "sqrtF": "sqrt(GMAC)", "A": "M acts", "P": "M params", "N": "k ops"}
-NEEDS_OPS = ("M5", "M6")
+UNITS = {"F": "GMAC", "sqrtF": "sqrt(GMAC)", "A": "M acts", "P": "M params", "N": "k ops", "B": "MB per image"}
+NEEDS_OPS = ("M5", "M6", "M8")
+NEEDS_TRAFFIC = ("M7", "M8")
 
 
 def has_ops(frame: pd.DataFrame) -> bool:
@@ -68,9 +78,18 @@ def has_ops(frame: pd.DataFrame) -> bool:
     return bool(len(n) and np.all(np.isfinite(n) & (n > 0)))
 
 
+def has_traffic(frame: pd.DataFrame) -> bool:
+    """Whether every row has a positive ``bytes_batch`` (what the B forms need)."""
+    if "bytes_batch" not in frame.columns:
+        return False
+    b = pd.to_numeric(frame["bytes_batch"], errors="coerce").to_numpy(float)
+    return bool(len(b) and np.all(np.isfinite(b) & (b > 0)))
+
+
 def available_forms(frame: pd.DataFrame) -> tuple[str, ...]:
-    """The forms that can be fitted on ``frame``: all, or all but the N forms when ``ops`` is missing."""
-    return tuple(f for f in FORMS if f not in NEEDS_OPS or has_ops(frame))
+    """The forms that can be fitted on ``frame``: all but those whose column (``ops``, ``bytes_batch``) is missing."""
+    ops, traffic = has_ops(frame), has_traffic(frame)
+    return tuple(f for f in FORMS if (f not in NEEDS_OPS or ops) and (f not in NEEDS_TRAFFIC or traffic))
 
 
 def check_form(form: str) -> str:
@@ -81,7 +100,8 @@ def check_form(form: str) -> str:
 
 
 def regressors(frame: pd.DataFrame) -> pd.DataFrame:
-    """The scaled regressors F, sqrtF, A, P (and N where ``ops`` is present) of every row (counts per image)."""
+    """The scaled regressors F, sqrtF, A, P (N where ``ops``, B where ``bytes_batch`` is present) of every row
+    (counts per image)."""
     f_g = frame["macs"].to_numpy(float) / 1e9
     cols = {
         "F": f_g,
@@ -91,6 +111,11 @@ def regressors(frame: pd.DataFrame) -> pd.DataFrame:
     }
     if "ops" in frame.columns:
         cols["N"] = pd.to_numeric(frame["ops"], errors="coerce").to_numpy(float) / 1e3
+    if "bytes_batch" in frame.columns:
+        from profiler.analysis.optables import row_batches
+
+        images = row_batches(frame)[0]
+        cols["B"] = pd.to_numeric(frame["bytes_batch"], errors="coerce").to_numpy(float) / images / 1e6
     return pd.DataFrame(cols, index=frame.index)
 
 

@@ -18,18 +18,25 @@ WITHIN = 0.10  # nn-Meter's "±10 % accuracy"
 COMPARISONS = (
     ("M3", "M0"), ("M2", "M0"), ("M1", "M0"), ("M4", "M0"),
     ("M5", "M0"), ("M6", "M0"), ("M6", "M3"), ("mech", "M0"), ("mech", "M5"),
+    ("M7", "M0"), ("M8", "M0"), ("opclass", "M0"), ("opclass", "M3"), ("opclass", "M8"),
 )
 
 
-def lofo_predictions(cell: pd.DataFrame, forms: tuple[str, ...] | None = None, mech=None) -> dict[str, np.ndarray]:
+def lofo_predictions(
+    cell: pd.DataFrame, forms: tuple[str, ...] | None = None, mech=None, opclass=None, notes: list | None = None
+) -> dict[str, np.ndarray]:
     """{form: held-out predicted latency_ms per row of ``cell``}; NaN where the rest is too small to fit.
 
-    ``mech`` (a ``mechanistic.MechanisticCell`` of the same rows) adds the mechanistic model under "mech".
+    ``mech`` (a ``mechanistic.MechanisticCell`` of the same rows) adds the mechanistic model under "mech",
+    ``opclass`` (an ``opclass_model.OpClassCell``) the per-op-class model under "opclass"; where a training set
+    has fewer models than its coefficients, "opclass" is left out and ``notes`` (if given) says why.
     Predictions are returned as they are: a non-positive one is not clipped (``error_metrics`` reports it).
     """
+    from profiler.analysis.opclass_model import TooFewModels
+
     forms = available_forms(cell) if forms is None else forms
     fam = cell["family"].to_numpy()
-    names = [*forms, "mech"] if mech is not None else list(forms)
+    names = list(forms) + ["mech"] * (mech is not None) + ["opclass"] * (opclass is not None)
     out = {f: np.full(len(cell), np.nan) for f in names}
     for family in pd.unique(fam):
         test = fam == family
@@ -41,6 +48,13 @@ def lofo_predictions(cell: pd.DataFrame, forms: tuple[str, ...] | None = None, m
             out[f][test] = fit_form(train, f, weights=w).predict(cell[test])
         if mech is not None:
             out["mech"][test] = mech.predict(mech.fit(~test, w), test)
+        if "opclass" in out:
+            try:
+                out["opclass"][test] = opclass.predict(opclass.fit(~test), test)
+            except TooFewModels as exc:
+                out.pop("opclass")
+                if notes is not None:
+                    notes.append(f"opclass left out of the held-out comparison (without {family}): {exc}")
     return out
 
 
@@ -129,9 +143,12 @@ def cluster_bootstrap(
     return out
 
 
-def heldout(cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05, mech=None) -> dict:
-    """LOFO errors of every form (and the mechanistic model) with cluster-bootstrap intervals; JSON-safe."""
-    preds = lofo_predictions(cell, mech=mech)
+def heldout(
+    cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05, mech=None, opclass=None
+) -> dict:
+    """LOFO errors of every form (the mechanistic and per-op-class models too) with cluster-bootstrap intervals."""
+    pre_notes: list[str] = []
+    preds = lofo_predictions(cell, mech=mech, opclass=opclass, notes=pre_notes)
     t = cell["latency_ms"].to_numpy(float)
     ok = np.all([np.isfinite(p) for p in preds.values()], axis=0)
     fam = cell["family"].to_numpy()
@@ -140,7 +157,7 @@ def heldout(cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj:
     preds = {f: p[ok] for f, p in preds.items()}
     boot = cluster_bootstrap(preds, t[ok], fam[ok], n_boot=n_boot, seed=seed, alpha_adj=alpha_adj)
     forms = {f: {**error_metrics(p, t[ok]), "ci95": boot["forms"][f]} for f, p in preds.items()}
-    notes = [
+    notes = pre_notes + [
         f"{f}: {m['n_nonpositive']} held-out prediction(s) ≤ 0 — counted in MAPE as they are, left out of the "
         "RMS log error"
         for f, m in forms.items()

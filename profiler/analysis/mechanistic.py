@@ -2,15 +2,15 @@
 
     t̂ = k · Σ_ops max(2·B·macs_op / peak_dtype, bytes_op(B, dtype) / bandwidth) + N · launch
 
-B is the batch, bytes_op = (weight elements + B · activation elements) × element size of the dtype (the per-op
-tables of ``optables``: weights do not scale with batch, activations do), N = ops per inference. peak (FLOP/s,
-2 FLOPs per MAC) and bandwidth come from measured peaks (``profiler peaks``; a sweep's ``meta.json``
-``environment["peaks"]``) when present, else from the datasheet table (``report.peaks``; the fp32 cell uses the
-non-tensor FP32 peak since the timing protocol turns TF32 off). The efficiency factor k ≥ 0 (1/k = the share of the
-roofline reached) is fitted per cell, and so is launch ≥ 0 unless a measured launch cost is given; both by
-non-negative least squares with the analysis's common weights 1/t̂² (multiplicative errors), on the training
-families only when predicting held-out families. Every number says where it came from: "measured", "datasheet"
-or "fitted".
+B is the batch, bytes_op = B · activation elements × their element size + weight elements × theirs, at the cell's
+dtype (``counting.opclass``: weights once per batch; under ``amp`` the size follows autocast's op lists), N = ops
+per inference. peak (FLOP/s, 2 FLOPs per MAC) and bandwidth come from measured peaks (``profiler peaks``; a sweep's
+``meta.json`` ``environment["peaks"]``) when present, else from the datasheet table (``report.peaks``; the fp32 cell
+uses the non-tensor FP32 peak since the timing protocol turns TF32 off). The efficiency factor k ≥ 0 (1/k = the
+share of the roofline reached) is fitted per cell, and so is launch ≥ 0 unless a measured launch cost is given; both
+by non-negative least squares with the analysis's common weights 1/t̂² (multiplicative errors), on the training
+families only when predicting held-out families. Every number says where it came from: "measured", "datasheet" or
+"fitted".
 
 Limitation: launches and kernel time are *added*, as the model was specified. In eager CUDA the CPU enqueues
 kernels asynchronously, so the two overlap and per op the time is closer to max(launch, kernel); where kernels
@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from profiler.analysis.optables import OpTable
+from profiler.counting.opclass import TRAFFIC_DTYPES
 
-ELEMENT_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
 REGIMES = {"launch": "launch-bound", "memory": "memory-bound", "compute": "compute-bound"}
 NAME = "mech"
 FORMULA = "t = k * sum_ops max(flops/peak, bytes/bandwidth) + N * launch"
@@ -79,9 +79,9 @@ def resolve_peaks(device_name: str | None, dtype: str, measured: dict | None) ->
 
 def roofline_terms(table: OpTable, batch: int, dtype: str, peaks: DevicePeaks) -> dict[str, float]:
     """Compute-bound and memory-bound roofline time (ms) of one model at ``batch`` and ``dtype``, and its N."""
-    size = ELEMENT_BYTES.get(dtype, 4)
+    traffic_dtype = dtype if dtype in TRAFFIC_DTYPES else "fp32"
     t_compute = 2.0 * batch * table.macs / peaks.flops_per_s
-    t_memory = (table.weight_elems + batch * table.act_elems) * size / peaks.bandwidth_bps
+    t_memory = table.row_bytes(batch, traffic_dtype) / peaks.bandwidth_bps  # counting.opclass: per (batch, dtype)
     compute_bound = t_compute > t_memory
     return {
         "compute_ms": 1e3 * float((t_compute * table.count)[compute_bound].sum()),
@@ -94,13 +94,17 @@ class MechanisticCell:
     """The model's terms for every row of one cell; ``fit`` on a subset of rows, ``predict`` any rows."""
 
     def __init__(self, cell: pd.DataFrame, tables: list[OpTable], peaks: DevicePeaks) -> None:
-        batch = int(cell["batch"].iloc[0]) if "batch" in cell else 1
         dtype = str(cell["dtype"].iloc[0]) if "dtype" in cell else "fp32"
-        terms = [roofline_terms(t, batch, dtype, peaks) for t in tables]
-        self.compute_ms = np.array([t["compute_ms"] for t in terms])
-        self.memory_ms = np.array([t["memory_ms"] for t in terms])
+        if "batch_images" in cell and cell["batch_images"].notna().all():
+            batches = cell["batch_images"].to_numpy(float)  # a per-image cell: each row's own batch, time / batch
+        else:
+            batches = np.full(len(cell), float(cell["batch"].iloc[0]) if "batch" in cell else 1.0)
+        terms = [roofline_terms(t, int(b), dtype, peaks) for t, b in zip(tables, batches, strict=True)]
+        per = batches if "batch_images" in cell and cell["batch_images"].notna().all() else np.ones(len(cell))
+        self.compute_ms = np.array([t["compute_ms"] for t in terms]) / per
+        self.memory_ms = np.array([t["memory_ms"] for t in terms]) / per
         self.roof_ms = self.compute_ms + self.memory_ms
-        self.n_ops = np.array([t["n_ops"] for t in terms])
+        self.n_ops = np.array([t["n_ops"] for t in terms]) / per
         self.t = cell["latency_ms"].to_numpy(float)
         self.peaks = peaks
 

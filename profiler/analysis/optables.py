@@ -4,7 +4,8 @@ and the mechanistic model.
 A table is deterministic in (spec, resolution), so it is looked up, in order, in
 1. ``<run>/counts/<spec_hash>_r<res>.ops.json`` — written by sweep workers (``profiler.worker``), or added to an
    older run by ``python -m profiler.backfill RUN`` (writes only those files; rows are never touched);
-2. ``$ARCHPROF_CACHE/optables/`` (default ``~/.cache/archprof/optables/``);
+2. ``$ARCHPROF_CACHE/optables/`` (default ``~/.cache/archprof/optables/``; ``<name>.v2.json``, tables with the
+   ``groups`` column);
 3. counted from the row's ``spec_json`` on fake tensors (needs torch and ``models``; no kernels run), then cached
    in 2.
 A frame without ``spec_json`` (a plain CSV) gets no tables: the N forms and the mechanistic model are then skipped
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from profiler.counting.opclass import TRAFFIC_DTYPES, element_bytes, op_class
+
 FP32_BYTES = 4
 
 
@@ -34,10 +37,37 @@ class OpTable:
     weight_elems: np.ndarray  # do not scale with batch (parameters, buffers)
     act_elems: np.ndarray  # scale with batch
     count: np.ndarray
+    groups: np.ndarray | None = None  # a conv's groups; None in tables written before the column (dense assumed)
 
     @property
     def ops(self) -> int:
         return int(self.count.sum())
+
+    @property
+    def has_groups(self) -> bool:
+        """Whether the table says which convolutions are grouped (older tables do not)."""
+        return self.groups is not None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The op class of every row (``counting.opclass``)."""
+        g = self.groups if self.groups is not None else np.ones(len(self.op))
+        return tuple(op_class(o, int(k)) for o, k in zip(self.op, g, strict=True))
+
+    def element_bytes(self, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: (bytes per activation element, bytes per weight element) at ``dtype``."""
+        g = self.groups if self.groups is not None else np.ones(len(self.op))
+        sizes = [element_bytes(o, int(k), dtype) for o, k in zip(self.op, g, strict=True)]
+        return np.array([a for a, _ in sizes], float), np.array([w for _, w in sizes], float)
+
+    def row_bytes(self, batch: int, dtype: str) -> np.ndarray:
+        """Traffic of one call of each row at (batch, dtype), bytes: batch · acts · act size + weights · size."""
+        act_b, w_b = self.element_bytes(dtype)
+        return batch * self.act_elems * act_b + self.weight_elems * w_b
+
+    def traffic(self, batch: int, dtype: str) -> float:
+        """Memory traffic of one forward at (batch, dtype), bytes (``counting.opclass.traffic_bytes``)."""
+        return float((self.row_bytes(batch, dtype) * self.count).sum())
 
     @property
     def bytes_fp32(self) -> int:
@@ -58,6 +88,7 @@ def table_from_doc(doc: dict) -> OpTable:
         weight_elems=np.asarray(get["weight_elems"], float),
         act_elems=np.asarray(get["act_elems"], float),
         count=np.asarray(get["count"], float),
+        groups=np.asarray(get["groups"], float) if "groups" in get else None,
     )
 
 
@@ -85,16 +116,24 @@ def _write(path: Path, doc: dict) -> None:
 
 
 def find_table(spec_hash: str, resolution: int, spec_json: str | None, run_dir: Path | None) -> OpTable | None:
-    """The table of one (spec, resolution) from the sources in the module docstring; None if none applies."""
+    """The table of one (spec, resolution) from the sources in the module docstring; None if none applies.
+
+    A stored table written before the ``groups`` column is recounted from ``spec_json`` when the row has one (the
+    op classes need it; cached as ``<name>.v2.json``), else used as it is (every conv then counts as dense).
+    """
     name = f"{spec_hash}_r{int(resolution)}"
-    for path in ([run_dir / "counts" / f"{name}.ops.json"] if run_dir else []) + [cache_dir() / f"{name}.json"]:
+    older = None
+    for path in ([run_dir / "counts" / f"{name}.ops.json"] if run_dir else []) + [cache_dir() / f"{name}.v2.json"]:
         if path.is_file():
-            return table_from_doc(json.loads(path.read_text()))
+            table = table_from_doc(json.loads(path.read_text()))
+            if table.has_groups:
+                return table
+            older = older or table
     if not isinstance(spec_json, str) or not spec_json:
-        return None
+        return older
     doc = count_doc(spec_json, resolution)
     with contextlib.suppress(OSError):  # a read-only home: the table is still used, just not cached
-        _write(cache_dir() / f"{name}.json", doc)
+        _write(cache_dir() / f"{name}.v2.json", doc)
     return table_from_doc(doc)
 
 
@@ -126,7 +165,45 @@ def attach_tables(frame: pd.DataFrame, run_dir: Path | None) -> tuple[dict[tuple
         vals = pd.to_numeric(frame[col], errors="coerce")
         fill = [get(tables[k]) if k in tables else np.nan for k in _keys(frame)]
         frame[col] = vals.where(vals.notna(), pd.Series(fill, index=frame.index, dtype=float))
+    fill_traffic(frame, tables)
     return tables, notes
+
+
+def row_traffic(table: OpTable | None, batch: float, dtype: object) -> float:
+    """Traffic (bytes, per batch) of one row's forward at its batch and dtype; NaN without a table, a batch or a
+    known dtype (``counting.opclass.TRAFFIC_DTYPES``)."""
+    if table is None or str(dtype) not in TRAFFIC_DTYPES or not np.isfinite(batch):
+        return float("nan")
+    return table.traffic(int(batch), str(dtype))
+
+
+def row_batches(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (images in the batch it was timed at, what its ``latency_ms`` is divided by already).
+
+    A row of a per-image cell (``analysis.data.per_image``: mixed batches) has ``batch_images`` and its latency per
+    image (divisor = its batch); any other row its ``batch`` (1 without the column) and latency per batch (1).
+    """
+    n = len(frame)
+    batch = pd.to_numeric(frame["batch"], errors="coerce").to_numpy(float) if "batch" in frame else np.ones(n)
+    if "batch_images" in frame.columns:
+        images = pd.to_numeric(frame["batch_images"], errors="coerce").to_numpy(float)
+        per = np.isfinite(images)
+        return np.where(per, images, batch), np.where(per, images, 1.0)
+    return batch, np.ones(n)
+
+
+def fill_traffic(frame: pd.DataFrame, tables: dict[tuple[str, int], OpTable]) -> None:
+    """Fill ``bytes_batch`` (added if absent; traffic of one batch at the row's batch and dtype, bytes) from the
+    tables where a row has none. No ``batch``/``dtype`` column: batch 1, fp32. A per-image row: its own batch."""
+    if "bytes_batch" not in frame.columns:
+        frame["bytes_batch"] = np.nan
+    batch = row_batches(frame)[0]
+    dtype = frame["dtype"] if "dtype" in frame.columns else pd.Series("fp32", index=frame.index)
+    fill = [
+        row_traffic(tables.get(k), b, d) for k, b, d in zip(_keys(frame), batch, dtype, strict=True)
+    ]
+    vals = pd.to_numeric(frame["bytes_batch"], errors="coerce")
+    frame["bytes_batch"] = vals.where(vals.notna(), pd.Series(fill, index=frame.index, dtype=float))
 
 
 def _keys(frame: pd.DataFrame) -> list[tuple[str, int]]:

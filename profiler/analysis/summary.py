@@ -22,14 +22,16 @@ def render(result: dict, console=None) -> None:
     con.print(f"Claim: {result['claim']}")
     con.print("Forms: " + "  ".join(f"{k}: {v}" for k, v in result["forms"].items()))
     con.print(
-        "Units: F in GMAC per image, A in M activations, P in M params, N in k ops launched per inference; "
-        "t = latency_ms per batch.\n"
+        "Units: F in GMAC per image, A in M activations, P in M params, N in k ops launched per inference, B in MB "
+        "of memory traffic per image at the cell's batch and dtype; t = latency_ms per batch (per image in a "
+        "batch=per-image cell).\n"
     )
     for note in result.get("notes", []):
         con.print(f"note: {note}")
     for c in result["cells"]:
         v = c["verdict"]
-        con.rule(f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families)")
+        con.rule(f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families; t in "
+                 f"{c.get('latency_unit', 'ms per batch')})")
         con.print(f"Verdict: {v['text']}")
         for cav in v["caveats"]:
             con.print(f"  caveat: {cav}")
@@ -46,15 +48,16 @@ def render(result: dict, console=None) -> None:
             )
         else:
             con.print(f"Mechanistic model: unavailable ({mech.get('reason', 'not computed')})")
+        _print_opclass(con, c.get("opclass") or {})
 
         fits = Table(title="Fits (WLS, weights 1/t̂²): coefficient ± SE", show_lines=False)
-        for col in ("form", "const", "F", "sqrtF", "A", "P", "N", "R²w", "AIC", "BIC", "rms rel", "log rms"):
+        for col in ("form", "const", "F", "sqrtF", "A", "P", "N", "B", "R²w", "AIC", "BIC", "rms rel", "log rms"):
             fits.add_column(col, justify="right")
         for name, f in c["forms"].items():
             w = f["wls"]
             cells = [
                 f"{_f(w['coef'][k])}±{_f(w['se'][k], '.2g')}" if k in w["coef"] else ""
-                for k in ("const", "F", "sqrtF", "A", "P", "N")
+                for k in ("const", "F", "sqrtF", "A", "P", "N", "B")
             ]
             fits.add_row(
                 name,
@@ -117,3 +120,14 @@ def render(result: dict, console=None) -> None:
         con.print(f"  VIF(√F, A) = {t['vif']['sqrtF']:.1f} (r = {t['vif']['corr']:.3f})\n")
     for s in result.get("skipped", []):
         con.print(f"skipped: {s['reason']}")
+
+
+def _print_opclass(con, oc: dict) -> None:
+    """One line: the per-op-class model's non-zero terms (ms per unit) and its in-sample error."""
+    if not oc.get("available"):
+        con.print(f"Per-op-class model: unavailable ({oc.get('reason', 'not computed')})")
+        return
+    terms = [t for t in oc["fit"]["terms"] if t["ms_per_unit"] > 0]
+    text = ", ".join(f"{t['name']} {t['ms_per_unit']:.3g} ms/{t['unit']}" for t in terms) or "all zero"
+    con.print(f"Per-op-class model (NNLS, relative errors; launch groups {oc['launch_groups']}): {text}; in-sample "
+              f"rms rel {oc['rms_rel_resid']:.3f}")

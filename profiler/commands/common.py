@@ -18,7 +18,7 @@ BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")
 EXPORTERS = ("dynamo", "torchscript")
 DEVICES = ("cpu", "cuda")
-DTYPES = ("fp32", "tf32", "fp16", "bf16")
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "amp")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 

@@ -112,6 +112,13 @@ def _first_tensor(leaves: list[Any]) -> torch.Tensor | None:
     return None
 
 
+def _conv_groups(name: str, args: Any) -> int:
+    """``groups`` of ``aten.convolution`` / ``aten._convolution`` (positional argument 8); 1 for any other op."""
+    if name in ("convolution", "_convolution") and len(args) > 8:
+        return int(args[8])
+    return 1
+
+
 class CountingMode(TorchDispatchMode):
     """Applies :data:`RULES` to every op of one forward; see the module docstring for what is counted."""
 
@@ -153,7 +160,7 @@ class CountingMode(TorchDispatchMode):
             self.macs += macs
             for name in set(self._hooks.stack if self._hooks is not None else ()):
                 self.macs_by_module[name] += macs
-        self.recorder.record(rule.name, macs, _leaves((args, kwargs), []), outs)
+        self.recorder.record(rule.name, macs, _leaves((args, kwargs), []), outs, groups=_conv_groups(rule.name, args))
         return out
 
     def _call(self, rule: Rule, func: Any, args: Any, kwargs: dict[str, Any]) -> tuple[Any, int]:

@@ -48,6 +48,7 @@ class OpRecord:
     weight_elems: int  # floating-point elements of inputs the forward did not compute (params, buffers)
     act_elems: int  # floating-point elements of computed inputs and of outputs
     count: int
+    groups: int = 1  # a convolution's groups (1: dense; > 1: grouped or depthwise); 1 for every other op
 
 
 class OpRecorder:
@@ -58,7 +59,7 @@ class OpRecorder:
     """
 
     def __init__(self) -> None:
-        self.calls: Counter[tuple[str, int, int, int]] = Counter()
+        self.calls: Counter[tuple[str, int, int, int, int]] = Counter()
         self.element_size = 4
         # id → tensor of every activation; the tensors are kept alive so that their ids are not reused.
         self._acts: dict[int, torch.Tensor] = {}
@@ -88,18 +89,19 @@ class OpRecorder:
                     w += t.numel()
         return w, a
 
-    def record(self, op: str, macs: int, ins: list[Any], outs: list[Any]) -> None:
-        """One call of ``op`` that computes: its MACs, flattened inputs (args and kwargs) and outputs."""
+    def record(self, op: str, macs: int, ins: list[Any], outs: list[Any], groups: int = 1) -> None:
+        """One call of ``op`` that computes: its MACs, flattened inputs (args and kwargs) and outputs, and a
+        convolution's ``groups`` (what tells a dense from a depthwise/grouped conv, ``counting.opclass``)."""
         w_in, a_in = self._float_elems(ins)
         floats = [t for t in outs if isinstance(t, torch.Tensor) and t.is_floating_point()]
         a_out = sum(t.numel() for t in floats)  # outputs are computed: activations
         if floats:
             self.element_size = floats[0].element_size()
-        self.calls[(op, macs, w_in, a_in + a_out)] += 1
+        self.calls[(op, macs, w_in, a_in + a_out, int(groups))] += 1
 
     def table(self) -> list[OpRecord]:
-        """The records, grouped by identical (op, macs, weight, activation) calls, in first-seen order."""
-        return [OpRecord(op, m, w, a, n) for (op, m, w, a), n in self.calls.items()]
+        """The records, grouped by identical (op, macs, weight, activation, groups) calls, in first-seen order."""
+        return [OpRecord(op, m, w, a, n, g) for (op, m, w, a, g), n in self.calls.items()]
 
     @property
     def ops(self) -> int:
@@ -107,20 +109,21 @@ class OpRecorder:
 
     @property
     def bytes(self) -> int:
-        return self.element_size * sum((w + a) * n for (_, _, w, a), n in self.calls.items())
+        return self.element_size * sum((w + a) * n for (_, _, w, a, _), n in self.calls.items())
 
 
-OP_TABLE_COLUMNS = ("op", "macs", "weight_elems", "act_elems", "count")
+# "groups" came after the first five: a table without it (older runs) is still read (``analysis.optables``).
+OP_TABLE_COLUMNS = ("op", "macs", "weight_elems", "act_elems", "count", "groups")
 
 
 def op_table_doc(counts: Any) -> dict[str, Any]:
     """JSON-safe per-op table of a ``Counts`` (what ``<spec_hash>_r<res>.ops.json`` in a run's counts/ holds)."""
     return {
         "about": "per aten op that computes: MACs, floating-point elements of weights (params/buffers) and of "
-        "activations read+written, at input shape " + "x".join(map(str, counts.input_shape)),
+        "activations read+written, a convolution's groups, at input shape " + "x".join(map(str, counts.input_shape)),
         "input_shape": list(counts.input_shape),
         "ops": counts.ops,
         "bytes": counts.bytes,
         "columns": list(OP_TABLE_COLUMNS),
-        "rows": [[r.op, r.macs, r.weight_elems, r.act_elems, r.count] for r in counts.op_table],
+        "rows": [[r.op, r.macs, r.weight_elems, r.act_elems, r.count, r.groups] for r in counts.op_table],
     }

@@ -17,6 +17,7 @@ TERM_HEADERS = {
     "A": "A (ms per M acts)",
     "P": "P (ms per M params)",
     "N": "N (ms per k ops)",
+    "B": "B (ms per MB per image)",
 }
 
 
@@ -40,7 +41,8 @@ def coefficients(cell: dict) -> Table:
         "Coefficients (WLS, common weights 1/t̂²) with 95 % confidence intervals",
         headers,
         rows,
-        note="F: GMAC per image, A: million activations per image, P: million parameters; t: ms per batch.",
+        note="F: GMAC per image, A: million activations per image, P: million parameters, B: MB of memory traffic "
+        "per image at the cell's batch and dtype (weights once per batch); t: ms per batch.",
     )
 
 

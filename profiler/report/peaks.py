@@ -32,7 +32,7 @@ class Peak:
         return {"fp32": self.fp32_tflops, "tf32": self.tf32_tflops}.get(dtype, self.fp16_tflops)
 
 
-BYTES_PER_ELEMENT = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
+BYTES_PER_ELEMENT = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "amp": 2}
 
 
 def find_peak(gpu_name: str | None) -> Peak | None:

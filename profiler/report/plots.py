@@ -68,6 +68,8 @@ def _legend_outside(ax, **kw) -> None:
 
 
 def _batch_label(cell: pd.DataFrame) -> str:
+    if "batch" in cell.columns and str(cell["batch"].iloc[0]) == "per-image":
+        return "latency per image (ms; latency_ms / batch, batches differ)"
     if "batch" in cell.columns and cell["batch"].nunique() == 1:
         return f"latency per batch of {int(cell['batch'].iloc[0])} (ms)"
     return "latency per batch (ms)"

@@ -157,3 +157,35 @@ class CudaEventTimer:
         end.record()
         self._sync()
         return float(start.elapsed_time(end))  # ms
+
+
+def autocast_dtype(device: str) -> str:
+    """The type autocast computes in for ``amp``: float16 on CUDA (tensor cores), bfloat16 on CPU."""
+    return "float16" if device == "cuda" else "bfloat16"
+
+
+def autocast_details(dtype: str, device: str) -> dict[str, Any]:
+    """What a row records about autocast: ``{"autocast": "float16"}`` for amp on CUDA, nothing otherwise."""
+    return {"autocast": autocast_dtype(device), "autocast_cache": False} if dtype == "amp" else {}
+
+
+def autocast_wrap(model: Any, dtype: str, device: str) -> Any:
+    """``model`` itself, or for ``amp`` a module running it under ``torch.autocast`` (fp32 weights kept).
+
+    The weight cache is off: each call casts the weights inside the region, as a training loop's forward does,
+    and a captured CUDA graph replays those casts instead of reading a cache filled outside it.
+    """
+    if dtype != "amp":
+        return model
+    import torch
+
+    class Autocast(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device, dtype=getattr(torch, autocast_dtype(device)), cache_enabled=False):
+                return self.inner(x)
+
+    return Autocast(model).eval()

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiler.timing.device import CudaEventTimer, HostTimer, precision_context, torch_threads
+from profiler.timing.device import (
+    CudaEventTimer,
+    HostTimer,
+    autocast_details,
+    autocast_wrap,
+    precision_context,
+    torch_threads,
+)
 from profiler.timing.protocol import DeviceOOMError, PhaseLog, TimingConfig, run_protocol
 
-TORCH_DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+# amp keeps fp32 weights and input; the autocast region (``device.autocast_wrap``) picks each op's dtype.
+TORCH_DTYPES = {"fp32": "float32", "tf32": "float32", "fp16": "float16", "bf16": "bfloat16", "amp": "float32"}
 
 
 def torch_dtype(dtype: str) -> Any:
@@ -67,7 +75,7 @@ def measure_eager(
     phases = PhaseLog() if phases is None else phases
     with precision_context(dtype, device, config.cudnn_benchmark) as switches, torch_threads(config.threads) as n:
         with phases.timing("load_s"):
-            model = prepare(model, device, dtype, memory_format)
+            model = autocast_wrap(prepare(model, device, dtype, memory_format), dtype, device)
             x = make_input(batch, resolution, device, dtype, memory_format)
             if device == "cuda":
                 torch.cuda.synchronize()  # the copies to the device belong to loading, not to the first warm-up
@@ -92,6 +100,7 @@ def measure_eager(
             "timer": getattr(timer, "name", type(timer).__name__),
             "precision_switches": switches,
             "param_dtype": str(torch_dtype(dtype)).removeprefix("torch."),
+            **autocast_details(dtype, device),
             "torch_threads": n,
             "torch_interop_threads": torch.get_num_interop_threads(),
             "inference_mode": True,

@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from profiler.timing.device import CudaEventTimer, HostTimer, precision_context, torch_threads
+from profiler.timing.device import (
+    CudaEventTimer,
+    HostTimer,
+    autocast_details,
+    autocast_wrap,
+    precision_context,
+    torch_threads,
+)
 from profiler.timing.eager import make_input, prepare, torch_dtype
 from profiler.timing.protocol import (
     OUTPUT_RTOL,
@@ -94,7 +101,7 @@ def measure_graph(
     build = _builder(backend)
     reference = eager_reference(model, make_input(batch, resolution, device, "fp32", "contiguous"), device)
     with precision_context(dtype, device, config.cudnn_benchmark) as switches, torch_threads(config.threads) as n:
-        model = prepare(model, device, dtype, memory_format)
+        model = autocast_wrap(prepare(model, device, dtype, memory_format), dtype, device)
         # Same seed as the reference input: the same values, cast to the dtype and laid out in the memory format.
         x = make_input(batch, resolution, device, dtype, memory_format)
         sync = torch.cuda.synchronize if device == "cuda" else None
@@ -117,6 +124,7 @@ def measure_graph(
             "timer": getattr(timer, "name", type(timer).__name__),
             "precision_switches": switches,
             "param_dtype": str(torch_dtype(dtype)).removeprefix("torch."),
+            **autocast_details(dtype, device),
             "torch_threads": n,
             "inference_mode": True,
             "compile_s": round(phases["compile_s"], 4),

@@ -22,7 +22,8 @@ CUDA_ONLY_BACKENDS = ("cudagraph",)  # a CUDA graph replays device work; there i
 EXPORTERS = ("dynamo", "torchscript")
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "reduce-overhead")  # torch.compile(mode=...)
 DEVICES = ("cpu", "cuda")
-DTYPES = ("fp32", "tf32", "fp16", "bf16")
+# "amp": torch.autocast (float16 on CUDA, bfloat16 on CPU) over fp32 weights and input, as most users time.
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "amp")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 # Max |ort - eager_fp32| divided by max |eager_fp32| (the output's scale). Random-init networks give small
@@ -32,7 +33,8 @@ MEMORY_FORMATS = ("contiguous", "channels_last")
 # tf32: 10-bit mantissa (u ≈ 4.9e-4) per conv, accumulated over ~50 layers → ~1e-3; allow 1e-2.
 # fp16: same mantissa as tf32 plus fp16 storage of every activation (resnet18 measured 5.6e-4); allow 3e-2.
 # bf16: 7-bit mantissa (u ≈ 3.9e-3), 8x coarser than fp16; allow 1e-1.
-OUTPUT_RTOL = {"fp32": 1e-3, "tf32": 1e-2, "fp16": 3e-2, "bf16": 1e-1}
+# amp: bf16 autocast on CPU is the coarser case (as bf16); float16 autocast on CUDA keeps fp32 where autocast says.
+OUTPUT_RTOL = {"fp32": 1e-3, "tf32": 1e-2, "fp16": 3e-2, "bf16": 1e-1, "amp": 1e-1}
 
 # A run whose coefficient of variation exceeds this is flagged unstable (noise would blur a 5 % effect).
 UNSTABLE_CV = 0.05
@@ -201,6 +203,8 @@ def validate_request(
         raise UsageError(f"fp16 {backend} on cpu is not a meaningful setting; valid on cpu: fp32, bf16")
     if backend == "onnxruntime" and dtype == "bf16":
         raise UsageError("onnxruntime has no bf16 kernels for most conv ops; valid for onnxruntime: fp32, tf32, fp16")
+    if backend == "onnxruntime" and dtype == "amp":
+        raise UsageError("onnxruntime has no autocast (amp is a PyTorch mode); valid for onnxruntime: fp32, tf32, fp16")
     if backend == "onnxruntime" and memory_format != "contiguous":
         raise UsageError("onnxruntime chooses its own layouts; valid memory format for onnxruntime: contiguous")
 
