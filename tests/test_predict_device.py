@@ -1,6 +1,7 @@
 """``profiler predict --device``: a fit carried to another GPU by datasheet ratios, --compare, --calibrate, bad input.
 
-The fixtures are synthetic runs whose latencies follow t = F/peak + B_act/bandwidth + c exactly on each GPU, so a
+The fixtures are synthetic runs whose latencies follow t = F/peak + B/bandwidth + c exactly on each GPU (B: the
+traffic model's bytes at the cell's batch and dtype), so a
 transfer by the right ratios reproduces the other GPU's table, and a wrong ratio (the fp16-accumulate peak, the
 fp32 one, bandwidth on the compute term) does not.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from profiler.analysis.optables import table_from_doc
 from profiler.cli import main
 from profiler.hardware import transfer
 from profiler.hardware.datasheets import lookup
@@ -35,13 +37,14 @@ def _write_run(tmp: Path, gpu: str, dtype: str = "amp", compute_eff: float = 0.5
     ds = lookup(gpu)
     tables = tmp / "cache" / "optables"
     tables.mkdir(parents=True, exist_ok=True)
-    size = 2 if dtype in ("amp", "fp16", "bf16") else 4
     rows = []
     for m in _models():
-        doc = {"input_shape": [1, 3, 224, 224], "columns": ["op", "macs", "weight_elems", "act_elems", "count"],
-               "rows": [["convolution", m["macs"], 1e6, m["act_elems"] / 2, 1], ["relu_", 0, 0, m["act_elems"] / 4, 2]]}
-        (tables / f"h{m['model']}_r224.json").write_text(json.dumps(doc))
-        f, b = 2 * m["macs"], m["act_elems"] * size
+        doc = {"input_shape": [1, 3, 224, 224],
+               "columns": ["op", "macs", "weight_elems", "act_elems", "count", "groups"],
+               "rows": [["convolution", m["macs"], 1e6, m["act_elems"] / 2, 1, 1],
+                        ["relu_", 0, 0, m["act_elems"] / 4, 2, 1]]}
+        (tables / f"h{m['model']}_r224.v2.json").write_text(json.dumps(doc))
+        f, b = 2 * m["macs"], table_from_doc(doc).traffic(64, dtype) / 64  # the traffic model's bytes per image
         t_s = f / (ds.peak_tflops(dtype) * 1e12 * compute_eff) + b / (ds.bandwidth_gbs * 1e9 * traffic_eff) + 2e-6
         rows.append({"model": m["model"], "family": m["family"], "macs": m["macs"], "params": 1e6, "acts": 1e6,
                      "latency_ms": 1e3 * t_s * 64, "batch": 64, "dtype": dtype, "device": "cuda", "backend": "eager",
@@ -62,13 +65,13 @@ def _json(capsys: pytest.CaptureFixture, argv: list[str]) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize("direction", [(0, 1), (1, 0)])
-def test_datasheet_ratios_reproduce_the_other_gpu(runs, capsys, direction) -> None:
+@pytest.mark.parametrize(("direction", "form"), [((0, 1), "M7"), ((1, 0), "M7"), ((0, 1), "opclass")])
+def test_datasheet_ratios_reproduce_the_other_gpu(runs, capsys, direction, form) -> None:
     src, tgt = (runs[i] for i in direction)
-    doc = _json(capsys, ["--from", str(src), "--compare", str(tgt)])
+    doc = _json(capsys, ["--from", str(src), "--compare", str(tgt), "--form", form])
     assert doc["compare"]["n"] == 16 and doc["compare"]["calibrated_on"] == []
     assert doc["compare"]["within10_pct"] == 100.0 and doc["compare"]["mape_pct"] < 1.0
-    factor = {t["resource"]: t["factor"] for t in doc["fit"]["terms"]}
+    factor = {t["resource"]: t["factor"] for t in doc["fit"]["terms"] if t["coef_ms"] > 0}
     want = 71.0 / 165.2 if direction == (0, 1) else 165.2 / 71.0  # fp16 tensor peaks with FP32 accumulate
     assert factor["compute"] == pytest.approx(want) and factor["fixed"] == 1.0
     assert "datasheet" in doc["source"]["peaks"]["source"] and "datasheet" in doc["target"]["peaks"]["source"]
@@ -113,7 +116,8 @@ def test_pick_spread_and_calibrate_pull_towards_one() -> None:
         (["--device", "rtx 4080"], "'rtx 4080' is not in the datasheet table; closest: rtx4090"),
         (["--compare", "RUN_B", "--calibrate", "9"], "--calibrate 9 leaves 7 models of the compared run to score"),
         (["--device", "h100", "--calibrate", "3"], "--calibrate K needs --compare RUN_B"),
-        (["--device", "h100", "--space", "RegNetX"], "--space and --form do not apply"),
+        (["--device", "h100", "--space", "RegNetX"], "--space does not apply"),
+        (["--device", "h100", "--form", "M3x"], "--device carries a traffic fit: --form M7, M8, opclass"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(runs, capsys, extra, message) -> None:
@@ -131,4 +135,4 @@ def test_dtype_without_a_peak_and_run_without_tables(tmp_path, monkeypatch, caps
     bare = tmp_path / "bare.csv"
     pd.read_csv(bf16).drop(columns=["spec_hash"]).to_csv(bare, index=False)
     assert main(["predict", "--from", str(bare), "--device", "h100"]) == 2
-    assert "has no traffic fit: the form t ~ F + B_act (+ c) needs per-op tables" in capsys.readouterr().err
+    assert "has no traffic fit: t ~ F + B (M7) needs per-op tables" in capsys.readouterr().err

@@ -1,16 +1,17 @@
-"""The two-term traffic fit the cross-device transfer starts from: t = a·F + b·B_act + c (ms per image).
+"""The fit of a cell that ``predict --device`` carries to another GPU, as resource-tagged terms.
 
-F = FLOPs per image (2 × the op table's MACs), B_act = activation bytes per image: the elements every op reads and
-writes (the op table's ``act_elems``) × the element size of the cell's dtype (2 bytes under AMP, fp16 and bf16;
-4 at fp32 and tf32). Weights are read once per batch and left out (at timm's batch 96–1024 they are a small part).
-a, b, c ≥ 0 by non-negative least squares with relative-error weights (1/t), as the analysis weights its fits.
-
-This module stands alone on purpose: the "memory traffic" work (forms ``t ~ F + B``, ``t ~ F + B + N``) brings
-the traffic model proper; ``traffic_form`` is the one place to switch to it.
+The forms are the traffic model's own (no second implementation here):
+- ``M7`` t ~ F + B and ``M8`` t ~ F + B + N (``analysis.forms``: WLS with the analysis's common weights; F = MACs per
+  image, B = traffic per image at the row's batch and dtype, N = ops launched), terms tagged F → compute,
+  B → traffic, N → launch, the intercept → fixed;
+- ``opclass``: the per-op-class model (``analysis.opclass_model``: NNLS on relative errors), whose terms carry
+  their resource and, for compute, the dtype their op class computes in (under AMP: conv/linear fp16).
+A cell whose rows have no per-op tables (so no B) has no traffic fit: ``UsageError`` naming the form needed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,23 +21,18 @@ from profiler.analysis.optables import OpTable, attach_tables, table_for_rows
 from profiler.errors import UsageError
 from profiler.hardware.transfer import TermFit
 
-ELEMENT_BYTES = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "amp": 2}
-FORM = "t ~ F + B_act (+ c)"
-TERMS = ("F", "B_act", "1")
-RESOURCES = ("compute", "traffic", "fixed")
+SOURCE_FORMS = ("M7", "M8", "opclass")
+DEFAULT_FORM = "M7"
+RESOURCE_OF = {"const": "fixed", "F": "compute", "B": "traffic", "N": "launch"}
 
 
-def element_bytes(dtype: str) -> int:
-    """Bytes of one activation element at a cell's dtype; UsageError for a dtype without a rule."""
-    if dtype not in ELEMENT_BYTES:
-        raise UsageError(f"no activation element size for dtype {dtype!r} (known: {', '.join(ELEMENT_BYTES)})")
-    return ELEMENT_BYTES[dtype]
+@dataclass
+class Rows:
+    """Rows of one cell with their op tables (in row order) and the notes on what was left out."""
 
-
-def table_terms(table: OpTable, dtype: str) -> tuple[float, float]:
-    """(FLOPs, activation bytes) per image of one op table at ``dtype``."""
-    flops = 2.0 * float((table.macs * table.count).sum())
-    return flops, float((table.act_elems * table.count).sum()) * element_bytes(dtype)
+    frame: pd.DataFrame
+    tables: list[OpTable]
+    notes: list[str]
 
 
 def cell_dtype(cell: pd.DataFrame) -> str:
@@ -49,53 +45,73 @@ def cell_dtype(cell: pd.DataFrame) -> str:
     return values[0]
 
 
-def features(cell: pd.DataFrame, run_dir: Path | None, label: str) -> tuple[pd.DataFrame, list[str]]:
-    """Per model of ``cell``: family, F, B_act and the measured ms per image (latency_ms / batch); notes on
-    models left out. UsageError naming the form needed when no model has an op table."""
+def with_tables(cell: pd.DataFrame, run_dir: Path | None, label: str, form: str) -> Rows:
+    """The rows of ``cell`` that have an op table (``bytes_batch`` and ``ops`` filled from it); UsageError naming
+    the form needed when none has one."""
     cell = cell.copy()
     tables, notes = attach_tables(cell, run_dir)
-    dtype = cell_dtype(cell)
-    rows = []
-    for (_, r), table in zip(cell.iterrows(), table_for_rows(cell, tables), strict=True):
-        if table is None:
-            continue
-        flops, bytes_act = table_terms(table, dtype)
-        batch = float(r["batch"]) if "batch" in cell and r["batch"] == r["batch"] else 1.0
-        rows.append({"model": r["model"], "family": r["family"], "resolution": r.get("resolution"),
-                     "F": flops, "B_act": bytes_act, "t_ms": float(r["latency_ms"]) / batch})
-    missing = len(cell) - len(rows)
-    if not rows:
-        raise UsageError(f"{label} has no traffic fit: the form {FORM} needs per-op tables of its models "
+    found = table_for_rows(cell, tables)
+    keep = np.array([t is not None for t in found], bool)
+    if "bytes_batch" in cell:
+        keep &= np.isfinite(pd.to_numeric(cell["bytes_batch"], errors="coerce").to_numpy(float))
+    if not keep.any():
+        need = {"M7": "t ~ F + B", "M8": "t ~ F + B + N"}.get(form, "the per-op-class model")
+        raise UsageError(f"{label} has no traffic fit: {need} ({form}) needs per-op tables of its models "
                          "(`python -m profiler.backfill RUN` writes them for a sweep's run)")
-    if missing:
-        notes.append(f"{missing} model(s) of {label} without an op table left out")
-    return pd.DataFrame(rows), notes
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} model(s) of {label} without an op table (or traffic) left out")
+    return Rows(cell[keep].reset_index(drop=True), [t for t, k in zip(found, keep, strict=True) if k], notes)
 
 
-def design(feat: pd.DataFrame) -> np.ndarray:
-    """The (n, 3) matrix of the form's terms: F, B_act, 1."""
-    return np.column_stack([feat["F"].to_numpy(float), feat["B_act"].to_numpy(float), np.ones(len(feat))])
+def columns(form: str, rows: Rows, fit: TermFit | None = None) -> np.ndarray:
+    """(n, k) term columns of ``rows`` for ``form``, in the order of ``fit.terms`` when given."""
+    if form in ("M7", "M8"):
+        from profiler.analysis.forms import design
+
+        return design(rows.frame, form)
+    from profiler.analysis.opclass_model import OpClassCell
+
+    oc = OpClassCell(rows.frame, rows.tables)
+    names = [t.name for t in oc.terms]
+    wanted = fit.terms if fit is not None else tuple(names)
+    return oc.x[:, [names.index(n) for n in wanted]]
 
 
-def _nnls(x: np.ndarray, t: np.ndarray) -> np.ndarray:
-    from scipy.optimize import nnls
+def _fit_once(form: str, rows: Rows, mask: np.ndarray) -> tuple[tuple, tuple, tuple, np.ndarray]:
+    """(terms, resources, compute dtypes, coefficients) of ``form`` on the rows in ``mask``."""
+    dtype = cell_dtype(rows.frame)
+    if form in ("M7", "M8"):
+        from profiler.analysis.forms import TERMS, fit_form
 
-    w = 1.0 / t
-    coef, _ = nnls(x * w[:, None], t * w)
-    return coef
+        sub = rows.frame[mask].reset_index(drop=True)
+        names = ("const", *TERMS[form])
+        coef = np.asarray(fit_form(sub, form).result.params, float)
+        return names, tuple(RESOURCE_OF[n] for n in names), tuple(dtype if n == "F" else None for n in names), coef
+    from profiler.analysis.opclass_model import OpClassCell
+
+    res = OpClassCell(rows.frame, rows.tables).fit(mask)
+    return (tuple(t.name for t in res.terms), tuple(t.resource for t in res.terms),
+            tuple(t.dtype for t in res.terms), np.asarray(res.coef, float))
 
 
-def traffic_form(feat: pd.DataFrame) -> TermFit:
-    """Fit the form on every model of ``feat``; the leave-one-family-out log errors ride along (the interval)."""
-    x, t = design(feat), feat["t_ms"].to_numpy(float)
-    if len(feat) < len(TERMS) + 1:
-        raise UsageError(f"a fit of {FORM} needs more than {len(TERMS)} models, got {len(feat)}")
-    fam = feat["family"].astype(str).to_numpy()
-    resid = []
-    if len(set(fam)) >= 2:
-        for f in sorted(set(fam)):
-            out = fam == f
-            if (~out).sum() >= len(TERMS):
-                pred = x[out] @ _nnls(x[~out], t[~out])
-                resid.extend(np.log(t[out] / pred) if (pred > 0).all() else [])
-    return TermFit(FORM, TERMS, RESOURCES, _nnls(x, t), np.asarray(resid, float), len(feat))
+def fit_source(form: str, rows: Rows) -> TermFit:
+    """Fit ``form`` on every row; the leave-one-family-out log errors (for the interval) ride along."""
+    if form not in SOURCE_FORMS:
+        raise UsageError(f"--form {form!r} is not a traffic form; valid: {', '.join(SOURCE_FORMS)}")
+    n = len(rows.frame)
+    names, resources, dtypes, coef = _fit_once(form, rows, np.ones(n, bool))
+    if n <= len(names):
+        raise UsageError(f"a fit of {form} needs more models than its {len(names)} coefficients, got {n}")
+    fam = rows.frame["family"].astype(str).to_numpy()
+    t = rows.frame["latency_ms"].to_numpy(float)
+    resid: list[float] = []
+    for f in sorted(set(fam)) if len(set(fam)) > 1 else []:
+        out = fam == f
+        try:
+            held = _fit_once(form, rows, ~out)
+        except (UsageError, ValueError, np.linalg.LinAlgError):
+            continue  # too few models left without this family: it adds nothing to the interval
+        x = columns(form, rows, TermFit(form, held[0], held[1], held[3], np.array([]), n, held[2]))
+        pred = x[out] @ held[3]
+        resid.extend(np.log(t[out][pred > 0] / pred[pred > 0]))
+    return TermFit(form, names, resources, coef, np.asarray(resid, float), n, dtypes)

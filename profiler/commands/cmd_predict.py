@@ -21,7 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=10, help="number of design-space samples (default 10)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
-    p.add_argument("--form", default="M3", help="form to fit: M0 M1 M2 M3 M4 P (default M3)")
+    p.add_argument("--form", default="M3",
+                   help="form to fit: M0 M1 M2 M3 M4 P (default M3); with --device: M7 M8 opclass (default M7)")
     p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE", help="select a cell, e.g. device=cuda")
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -174,10 +175,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_on_device(args: argparse.Namespace) -> int:
+    from profiler.analysis.traffic_fit import SOURCE_FORMS
     from profiler.commands import predict_device
 
-    if args.space or args.form != "M3":
-        raise UsageError("--device predicts with the traffic fit of the cell; --space and --form do not apply")
+    if args.space:
+        raise UsageError("--device predicts models of a list or of a run (--models, --compare); --space does not apply")
+    if args.form not in ("M3", *SOURCE_FORMS):  # M3: predict's default, replaced by the traffic form M7
+        raise UsageError(f"--device carries a traffic fit: --form {', '.join(SOURCE_FORMS)} (not {args.form})")
     if args.model:
         args.models = [args.model, *(args.models or [])]
     doc = predict_device.predict(args)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from profiler.analysis.traffic_fit import cell_dtype, design, features, table_terms, traffic_form
+from profiler.analysis.traffic_fit import DEFAULT_FORM, Rows, cell_dtype, columns, fit_source, with_tables
 from profiler.errors import UsageError
 from profiler.hardware import transfer
-from profiler.hardware.datasheets import Datasheet, lookup
+from profiler.hardware.datasheets import PEAK_DTYPES, Datasheet, lookup
 
 MIN_SCORED = 8  # --calibrate K leaves at least this many models of RUN_B to score
 
@@ -46,38 +46,61 @@ def _device_name(cell: pd.DataFrame, env: dict, given: str | None, what: str) ->
     raise UsageError(f"{what} does not name its GPU; give it with --from-device NAME")
 
 
-def _measured(env: dict, ds: Datasheet, dtype: str) -> transfer.DevicePeaks | None:
-    """Measured peaks of a run (``environment["peaks"]``) for this GPU and dtype, if it has them."""
-    from profiler.hardware.datasheets import DTYPE_ALIASES, match
+def _measured(env: dict, ds: Datasheet) -> transfer.DevicePeaks | None:
+    """Measured peaks of a run (``environment["peaks"]``) when they are this GPU's."""
+    from profiler.hardware.datasheets import match
 
     peaks = env.get("peaks")
     if not isinstance(peaks, dict) or peaks.get("device") != "cuda" or match(peaks.get("device_name")) is not ds:
         return None
-    tflops = (peaks.get("matmul_tflops") or {}).get(DTYPE_ALIASES.get(dtype, dtype))
+    measured = (peaks.get("matmul_tflops") or {}).items()
+    tflops = {d: float(v) for d, v in measured if isinstance(v, int | float) and v > 0}
     gbs = peaks.get("copy_bandwidth_gbs")
-    if not (isinstance(tflops, int | float) and tflops > 0 and isinstance(gbs, int | float) and gbs > 0):
+    if not tflops or not (isinstance(gbs, int | float) and gbs > 0):
         return None
-    return transfer.DevicePeaks(ds.name, float(tflops), float(gbs), f"measured {str(peaks.get('measured_at'))[:10]}")
+    return transfer.DevicePeaks(ds.name, tflops, float(gbs), f"measured {str(peaks.get('measured_at'))[:10]}")
 
 
-def device_peaks(src: Datasheet, tgt: Datasheet, dtype: str, src_env: dict,
+def _datasheet(ds: Datasheet) -> transfer.DevicePeaks:
+    tflops = {d: ds.peak_tflops(d) for d in PEAK_DTYPES if ds.has_peak(d)}
+    return transfer.DevicePeaks(ds.name, tflops, ds.bandwidth_gbs, f"datasheet: {ds.source}")
+
+
+def device_peaks(src: Datasheet, tgt: Datasheet, src_env: dict,
                  tgt_env: dict) -> tuple[transfer.DevicePeaks, transfer.DevicePeaks]:
     """Both devices' peaks: measured where both runs have them, else both from the datasheet (transfer's rule)."""
-    ms, mt = _measured(src_env, src, dtype), _measured(tgt_env, tgt, dtype)
+    ms, mt = _measured(src_env, src), _measured(tgt_env, tgt)
     if ms is not None and mt is not None:
         return ms, mt
-    return tuple(transfer.DevicePeaks(d.name, d.peak_tflops(dtype), d.bandwidth_gbs, f"datasheet: {d.source}")
-                 for d in (src, tgt))  # type: ignore[return-value]
+    return _datasheet(src), _datasheet(tgt)
 
 
-def _model_features(names: list[str], resolution: int | None, dtype: str) -> pd.DataFrame:
-    """F and B_act of models that were not measured, from their counts."""
-    from profiler.analysis.optables import table_from_doc
+def _load_cell(source: str, want: dict[str, str]) -> tuple[dict, pd.DataFrame, list[str]]:
+    """The one cell of a run or CSV matching ``want``, mixed batches compared per image."""
+    from profiler.analysis import load_frame
+    from profiler.analysis.data import per_image, select_cell
+
+    frame, notes = per_image(load_frame(source))
+    key, cell = select_cell(frame, want)
+    return key, cell, notes
+
+
+def _unit(key: dict) -> str:
+    from profiler.analysis.data import latency_unit
+
+    return latency_unit(key) if "batch" in key else "ms per batch"
+
+
+def _model_rows(names: list[str], resolution: int | None, source: Rows, key: dict) -> Rows:
+    """Models that were not measured, counted here, at the source cell's batch and dtype."""
+    from profiler.analysis.optables import row_batches, table_from_doc
     from profiler.commands.common import resolve_model
     from profiler.counting import count_model
     from profiler.counting.ops import op_table_doc
 
-    rows = []
+    batch = int(np.median(row_batches(source.frame)[0]))
+    dtype = cell_dtype(source.frame)
+    rows, tables = [], []
     for name in names:
         info = resolve_model(name)
         res = resolution or info.resolution
@@ -85,73 +108,89 @@ def _model_features(names: list[str], resolution: int | None, dtype: str) -> pd.
             table = table_from_doc(op_table_doc(count_model(name, res, batch=1, method="torch")))
         except ValueError as exc:
             raise UsageError(f"cannot count {name} at {res} px: {exc}") from None
-        flops, bytes_act = table_terms(table, dtype)
-        rows.append({"model": name, "family": info.family, "resolution": res, "F": flops, "B_act": bytes_act,
-                     "t_ms": math.nan})
-    return pd.DataFrame(rows)
+        rows.append({"model": name, "family": info.family, "resolution": res, "macs": float(table.macs @ table.count),
+                     "ops": table.ops, "batch": batch, "dtype": dtype, "latency_ms": math.nan,
+                     "bytes_batch": table.traffic(batch, dtype)})
+        if "batch_images" in source.frame:
+            rows[-1]["batch_images"] = batch
+        tables.append(table)
+    note = f"models counted here, at batch {batch} and {dtype} (the source cell's)"
+    return Rows(pd.DataFrame(rows), tables, [note])
 
 
-def _compare_features(source: str, selectors: dict[str, str], dtype: str) -> tuple[pd.DataFrame, dict, str]:
-    """RUN_B's models of the same dtype: features with measured ms per image, its environment, its GPU name."""
-    from profiler.analysis import load_frame
-    from profiler.analysis.data import cell_label, select_cell
-
+def _compare_rows(source: str, key: dict, form: str) -> tuple[Rows, dict, str, dict]:
+    """RUN_B's cell of the source's dtype, backend and memory format (any device and batch)."""
     run_dir, env = _run_dir(source)
-    want = {k: v for k, v in selectors.items() if k not in ("device", "device_name", "batch")} | {"dtype": dtype}
-    frame = load_frame(source)
-    if "dtype" not in frame:
-        want.pop("dtype")
-    key, cell = select_cell(frame, want)
-    feat, _ = features(cell, run_dir, f"--compare {source} cell {cell_label(key)}")
-    return feat, env, _device_name(cell, env, None, f"--compare {source}")
+    want = {k: str(v) for k, v in key.items() if k in ("backend", "dtype", "memory_format")}
+    try:
+        bkey, cell, _ = _load_cell(source, want)
+    except UsageError as exc:
+        raise UsageError(f"--compare {source}: {exc}") from None
+    if _unit(bkey) != _unit(key) or (bkey.get("batch") != key.get("batch") and "image" not in _unit(key)):
+        raise UsageError(f"--compare {source} was timed per {bkey.get('batch')} images, the source per "
+                         f"{key.get('batch')}: predictions compare like with like")
+    from profiler.analysis.data import cell_label
+
+    rows = with_tables(cell, run_dir, f"--compare {source} cell {cell_label(bkey)}", form)
+    return rows, env, _device_name(cell, env, None, f"--compare {source}"), bkey
 
 
-def _calibrate(times: np.ndarray, feat: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Scales per term from ``k`` models spread over FLOPs, and the mask of models left to score."""
-    if k > len(feat) - MIN_SCORED:
-        raise UsageError(f"--calibrate {k} leaves {len(feat) - k} models of the compared run to score; at most "
-                         f"{max(len(feat) - MIN_SCORED, 0)} (the compared run has {len(feat)}, {MIN_SCORED} must "
-                         "remain)")
-    idx = transfer.pick_spread(feat["F"].to_numpy(float), k)
-    scales = transfer.calibrate(times[idx], feat["t_ms"].to_numpy(float)[idx])
-    scored = np.ones(len(feat), bool)
+def intensity(rows: Rows) -> np.ndarray:
+    """MACs per byte moved of each row (per image both): what tells a compute term from a traffic term."""
+    from profiler.analysis.optables import row_batches
+
+    return rows.frame["macs"].to_numpy(float) / (rows.frame["bytes_batch"].to_numpy(float) / row_batches(rows.frame)[0])
+
+
+def _calibrate(times: np.ndarray, rows: Rows, k: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Scales per term from ``k`` models spread over arithmetic intensity (``transfer``'s rule), and the mask of
+    models left to score."""
+    n = len(rows.frame)
+    if k > n - MIN_SCORED:
+        raise UsageError(f"--calibrate {k} leaves {n - k} models of the compared run to score; at most "
+                         f"{max(n - MIN_SCORED, 0)} (the compared run has {n}, {MIN_SCORED} must remain)")
+    idx = transfer.pick_spread(intensity(rows), k)
+    scales = transfer.calibrate(times[idx], rows.frame["latency_ms"].to_numpy(float)[idx])
+    scored = np.ones(n, bool)
     scored[idx] = False
-    return scales, scored, [str(feat["model"].iloc[i]) for i in idx]
+    return scales, scored, [str(rows.frame["model"].iloc[i]) for i in idx]
 
 
-def predict(args: argparse.Namespace) -> dict:
-    """Everything ``predict --device`` prints, as one JSON-able document."""
-    from profiler.analysis import load_frame
-    from profiler.analysis.data import cell_label, select_cell
-    from profiler.commands.cmd_predict import _cell_selectors
-
-    target = lookup(args.device) if args.device else None
+def _check_args(args: argparse.Namespace) -> None:
     if args.calibrate is not None and not args.compare:
         raise UsageError("--calibrate K needs --compare RUN_B (the models it calibrates on)")
     if args.calibrate is not None and args.calibrate < 1:
         raise UsageError(f"--calibrate must be at least 1, got {args.calibrate}")
-    selectors = _cell_selectors(args.cell)
+
+
+def predict(args: argparse.Namespace) -> dict:
+    """Everything ``predict --device`` prints, as one JSON-able document."""
+    from profiler.analysis.data import cell_label
+    from profiler.commands.cmd_predict import _cell_selectors
+
+    _check_args(args)
+    target = lookup(args.device) if args.device else None
+    form = DEFAULT_FORM if args.form == "M3" else args.form  # M3 is predict's default, not a traffic form
     run_dir, env = _run_dir(args.source)
-    key, cell = select_cell(load_frame(args.source), selectors)
-    label = f"{args.source} cell {cell_label(key)}"
-    feat, notes = features(cell, run_dir, label)
-    fit = traffic_form(feat)
-    dtype = cell_dtype(cell)
+    key, cell, notes = _load_cell(args.source, _cell_selectors(args.cell))
+    rows = with_tables(cell, run_dir, f"{args.source} cell {cell_label(key)}", form)
+    fit = fit_source(form, rows)
+    dtype = cell_dtype(rows.frame)
     source = lookup(_device_name(cell, env, args.from_device, f"run {args.source}"))
     tgt_env: dict = {}
     if args.compare:
-        new, tgt_env, tgt_name = _compare_features(args.compare, selectors, dtype)
+        new, tgt_env, tgt_name, _ = _compare_rows(args.compare, key, form)
         target = target or lookup(tgt_name)
     elif args.models:
-        new = _model_features(args.models, args.resolution, dtype)
-    else:
-        new = feat.assign(t_ms=math.nan)  # the source measured them, the target did not
+        new = _model_rows(args.models, args.resolution, rows, key)
+    else:  # the source measured them, the target did not
+        new = Rows(rows.frame.assign(latency_ms=math.nan), rows.tables, [])
     if target is None:
         raise UsageError("give --device NAME (or --compare RUN_B, whose GPU is then the target)")
-    src_peaks, tgt_peaks = device_peaks(source, target, dtype, env, tgt_env)
-    factors = transfer.ratios(fit, src_peaks, tgt_peaks)
-    times = transfer.term_times(fit, design(new), factors)
-    scales, scored, calib_models = np.ones(len(fit.terms)), np.ones(len(new), bool), []
+    src_peaks, tgt_peaks = device_peaks(source, target, env, tgt_env)
+    factors = transfer.ratios(fit, src_peaks, tgt_peaks, dtype)
+    times = transfer.term_times(fit, columns(form, new, fit), factors)
+    scales, scored, calib_models = np.ones(len(fit.terms)), np.ones(len(new.frame), bool), []
     if args.calibrate:
         scales, scored, calib_models = _calibrate(times, new, args.calibrate)
     pred = (times * scales).sum(axis=1)
@@ -160,13 +199,13 @@ def predict(args: argparse.Namespace) -> dict:
                    "peaks": vars(src_peaks), "models": fit.n_models},
         "target": {"device": target.name, "peaks": vars(tgt_peaks)},
         "fit": _fit_doc(fit, factors, scales),
-        "unit": "ms per image",
-        "notes": notes,
-        "predictions": _rows(fit, new, pred, calib_models),
+        "unit": _unit(key),
+        "notes": notes + rows.notes + new.notes,
+        "predictions": _rows(fit, new.frame, pred, calib_models),
     }
     if args.compare:
         doc["compare"] = {"run": args.compare, "calibrated_on": calib_models,
-                          **transfer.summary(pred[scored], new["t_ms"].to_numpy(float)[scored])}
+                          **transfer.summary(pred[scored], new.frame["latency_ms"].to_numpy(float)[scored])}
     return doc
 
 
@@ -183,11 +222,21 @@ def _rows(fit: transfer.TermFit, new: pd.DataFrame, pred: np.ndarray, calib_mode
     out = []
     for r, p, a, b in zip(new.itertuples(), pred, lo, hi, strict=True):
         out.append({
-            "model": r.model, "family": r.family, "resolution": r.resolution, "gflops": r.F / 1e9,
-            "act_mb": r.B_act / 1e6, "predicted_ms": float(p), "pi95_ms": [float(a), float(b)],
-            "measured_ms": None if math.isnan(r.t_ms) else float(r.t_ms), "calibration": r.model in calib_models,
+            "model": r.model, "family": r.family, "resolution": getattr(r, "resolution", None),
+            "gmacs": r.macs / 1e9, "predicted_ms": float(p), "pi95_ms": [float(a), float(b)],
+            "measured_ms": None if math.isnan(r.latency_ms) else float(r.latency_ms),
+            "calibration": r.model in calib_models,
         })
     return out
+
+
+def _peak_text(side: dict, dtype: str) -> str:
+    from profiler.hardware.datasheets import DTYPE_ALIASES
+
+    p = side["peaks"]
+    d = DTYPE_ALIASES.get(dtype, dtype)
+    at = f"{p['tflops'][d]:g} TFLOP/s {d}" if d in p["tflops"] else f"no {d} peak"
+    return f"{side['device']} {at}, {p['bandwidth_gbs']:g} GB/s ({p['source']})"
 
 
 def render(doc: dict) -> str:
@@ -196,9 +245,7 @@ def render(doc: dict) -> str:
     lines = [
         f"{src['device']} -> {tgt['device']}: {doc['fit']['form']} fitted on {src['models']} models of "
         f"{src['run']} ({src['dtype']}); {doc['unit']}, 95 % interval from the source's held-out error",
-        f"  peaks: {src['device']} {src['peaks']['tflops']:g} TFLOP/s, {src['peaks']['bandwidth_gbs']:g} GB/s "
-        f"({src['peaks']['source']}); {tgt['device']} {tgt['peaks']['tflops']:g} TFLOP/s, "
-        f"{tgt['peaks']['bandwidth_gbs']:g} GB/s ({tgt['peaks']['source']})",
+        f"  peaks: {_peak_text(src, src['dtype'])}; {_peak_text(tgt, src['dtype'])}",
         "  terms: " + "; ".join(f"{t['term']} ({t['resource']}) x{t['factor']:.3f}"
                                 + (f" scale {t['scale']:.2f}" if t["scale"] != 1 else "")
                                 for t in doc["fit"]["terms"]) + f"; {doc['fit']['launch_rule']}",

@@ -1,6 +1,7 @@
 """Carry a runtime fit from one GPU to another by the datasheet ratio of the resource each term stands for.
 
-A fit is linear in terms tagged by resource, t̂ = Σ_j coef_j · x_j (ms per image). On a target device:
+A fit is linear in terms tagged by resource, t̂ = Σ_j coef_j · x_j (ms per image or per batch, as its cell).
+On a target device:
 - ``compute`` terms (FLOPs) scale by peak_source / peak_target at the cell's dtype (AMP and fp16 → the fp16
   tensor peak with FP32 accumulate; fp32 → the non-tensor FP32 peak; tf32, bf16 their own);
 - ``traffic`` terms (bytes moved) by bandwidth_source / bandwidth_target;
@@ -12,10 +13,13 @@ Peaks: measured ones (``profiler peaks``, a run's ``environment["peaks"]``) are 
 have them for the dtype, since a measured matmul reaches 60–90 % of a datasheet peak and a ratio of one measured
 to one datasheet figure would carry that gap into every prediction; otherwise both come from the datasheet.
 
-``--calibrate K`` fits one scale s_j per term on K models measured on the target (chosen by :func:`pick_spread`,
-spread over FLOPs), by non-negative least squares on relative errors with a ridge pull of weight
-``CALIBRATION_RIDGE`` towards s_j = 1 (the datasheet transfer is the prior; three models cannot pin three scales
-alone: fitted freely, they chased noise to 39 % MAPE on the RTX 4090 → 3090 transfer).
+``--calibrate K`` fits one scale s_j per term on K models measured on the target, chosen by :func:`pick_spread`
+spread over arithmetic intensity (MACs per byte moved; the K models at its quantiles (i + ½)/K): a compute scale
+and a traffic scale can only be told apart by models whose mix of the two differs (spread over FLOPs alone, three
+picks on timm's tables were all ResNets). The scales come from non-negative least squares on relative errors
+with a ridge pull of weight ``CALIBRATION_RIDGE`` towards s_j = 1 (the datasheet transfer is the prior; three
+models cannot pin three scales alone: fitted freely, they chased noise to 39 % MAPE on the RTX 4090 → 3090
+transfer, in a trial with an earlier fit).
 
 The prediction interval is the source fit's leave-one-family-out error carried over: the 2.5th and 97.5th
 percentiles of log(measured / predicted) on the source device, applied to the target prediction. It does not
@@ -35,12 +39,23 @@ INTERVAL_PCT = (2.5, 97.5)
 
 @dataclass(frozen=True)
 class DevicePeaks:
-    """The figures a transfer needs for one device at one dtype, and where they came from."""
+    """The figures a transfer needs for one device (TFLOP/s per dtype, GB/s), and where they came from."""
 
     name: str
-    tflops: float
+    tflops: dict[str, float]  # by peak dtype: fp32, tf32, fp16, bf16 (amp reads fp16)
     bandwidth_gbs: float
     source: str  # "datasheet: <document (year)>" or "measured <date>"
+
+    def peak(self, dtype: str) -> float:
+        """TFLOP/s at ``dtype``; UsageError naming the dtype the device has no peak for."""
+        from profiler.errors import UsageError
+        from profiler.hardware.datasheets import DTYPE_ALIASES
+
+        value = self.tflops.get(DTYPE_ALIASES.get(dtype, dtype))
+        if value is None:
+            raise UsageError(f"{self.name} has no {dtype} peak ({self.source}); known: "
+                             f"{', '.join(sorted(self.tflops)) or 'none'}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,7 @@ class TermFit:
     coef: np.ndarray
     log_resid: np.ndarray  # leave-one-family-out log(measured / predicted) on the source, for the interval
     n_models: int
+    dtypes: tuple[str | None, ...] = ()  # per term, the dtype a compute term runs at (None: the cell's dtype)
 
     def __post_init__(self) -> None:
         bad = [r for r in self.resources if r not in RESOURCES]
@@ -60,10 +76,17 @@ class TermFit:
             raise ValueError(f"terms {self.terms} need one resource each out of {RESOURCES}, got {self.resources}")
 
 
-def ratios(fit: TermFit, source: DevicePeaks, target: DevicePeaks) -> np.ndarray:
-    """Per term, the factor its time is multiplied by on the target (the module doc's rule)."""
-    by = {"compute": source.tflops / target.tflops, "traffic": source.bandwidth_gbs / target.bandwidth_gbs}
-    return np.array([by.get(r, 1.0) for r in fit.resources])
+def ratios(fit: TermFit, source: DevicePeaks, target: DevicePeaks, dtype: str) -> np.ndarray:
+    """Per term, the factor its time is multiplied by on the target (the module doc's rule); a compute term at its
+    own dtype where the fit says (per-op-class model), else at the cell's ``dtype``."""
+    out = []
+    for j, r in enumerate(fit.resources):
+        if r == "compute":
+            d = (fit.dtypes[j] if j < len(fit.dtypes) else None) or dtype
+            out.append(source.peak(d) / target.peak(d))
+        else:
+            out.append(source.bandwidth_gbs / target.bandwidth_gbs if r == "traffic" else 1.0)
+    return np.array(out, float)
 
 
 def term_times(fit: TermFit, x: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -79,13 +102,13 @@ def interval(fit: TermFit, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return predicted * np.exp(lo), predicted * np.exp(hi)
 
 
-def pick_spread(flops: np.ndarray, k: int) -> np.ndarray:
-    """Indices of ``k`` models spread over FLOPs: sorted by FLOPs, the ones at the quantiles (i + ½)/k.
+def pick_spread(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of ``k`` models spread over ``values``: sorted, the ones at the quantiles (i + ½)/k.
 
     >>> pick_spread(np.array([5.0, 1.0, 3.0, 4.0, 2.0, 6.0]), 3).tolist()
     [4, 3, 5]
     """
-    order = np.argsort(np.asarray(flops, float), kind="stable")
+    order = np.argsort(np.asarray(values, float), kind="stable")
     pos = np.floor((np.arange(k) + 0.5) / k * len(order)).astype(int)
     return order[np.unique(np.clip(pos, 0, len(order) - 1))]
 
