@@ -54,7 +54,10 @@ def test_features_are_flop_bytes_and_ops_per_class_at_batch_and_dtype():
     t = _table(5e8, 2e6, 3e5, 20)
     f = features(t, 8, "fp16")
     assert f["compute:conv"] == pytest.approx(2 * 8 * 5e8 * 2 / 1e9)  # 2 FLOP/MAC × batch × MACs × calls, GFLOP
-    assert f["compute:conv_grouped"] == pytest.approx(2 * 8 * 2e6 / 1e9)
+    assert f["compute:conv_dw"] == pytest.approx(2 * 8 * 2e6 / 1e9)  # 90 weights in 10 groups: 3×3 depthwise
+    assert f["compute:conv_grouped"] == 0
+    coarse = features(t, 8, "fp16", fine=False)
+    assert coarse["compute:conv_dwg"] == f["compute:conv_dw"] and "compute:conv_dw" not in coarse
     # fp16: 2 bytes per element; activations × batch, weights once
     assert f["traffic:conv"] == pytest.approx(2 * (8 * 2e5 * 2 + 1000 * 2) / 1e6)
     assert f["traffic:elementwise"] == pytest.approx(2 * 8 * 3e5 * 20 / 1e6)
@@ -65,6 +68,7 @@ def test_fit_recovers_known_coefficients_and_predicts_held_out_families_exactly(
     cell, tables = _cell()
     cell["latency_ms"] = _latency(cell, tables)
     oc = OpClassCell(cell, tables)
+    assert not oc.fine  # 16 models < FINE_MIN_MODELS: depthwise and grouped convs as one class
     fit = oc.fit()
     got = {t.name: c for t, c in zip(fit.terms, fit.coef, strict=True)}
     for k, v in TRUE.items():
@@ -90,7 +94,7 @@ def test_amp_compute_dtype_is_half_for_convs_and_fp32_elsewhere():
 def test_a_fit_with_fewer_models_than_coefficients_is_refused_naming_both():
     cell, tables = _cell(n=5)
     cell["latency_ms"] = _latency(cell, tables)
-    with pytest.raises(TooFewModels, match=r"has 10 coefficients but only 5 models"):
+    with pytest.raises(TooFewModels, match=r"has 10 coefficients but only 5 models"):  # 1 + 3 + 4 + 2
         OpClassCell(cell, tables).fit()
     notes: list[str] = []
     out = lofo_predictions(cell, forms=(), opclass=OpClassCell(cell, tables), notes=notes)

@@ -60,7 +60,7 @@ def test_resnet50_classes(resnet50):
 
 def test_depthwise_convs_carry_their_groups():
     c = count_model("mobilenet_v1_x0_25", resolution=64, method="torch")
-    grouped = [r for r in c.op_table if op_class(r.op, r.groups) == "conv_grouped"]
+    grouped = [r for r in c.op_table if op_class(r.op, r.groups, r.weight_elems) == "conv_dw"]
     assert sum(r.count for r in grouped) == 13  # one depthwise conv per block (identical calls share a row)
     # a depthwise conv has one input channel per group: its weight is groups × 1 × 3 × 3 (no bias)
     assert all(r.weight_elems == 9 * r.groups for r in grouped)
@@ -72,6 +72,8 @@ def test_op_class_mapping():
                                   "_unsafe_view", "relu_", "sigmoid")] == [
         "linear", "norm", "pool", "pool", "copy", "copy", "elementwise", "elementwise"]
     assert op_class("convolution", 1) == "conv" and op_class("convolution", 32) == "conv_grouped"
+    assert op_class("convolution", 32, 32 * 9) == "conv_dw" and op_class("convolution", 32, 32 * 26) == "conv_dw"
+    assert op_class("convolution", 32, 32 * 4 * 4 * 9) == "conv_grouped"  # ResNeXt-like: 4 channels per group
     assert element_bytes("native_layer_norm", 1, "amp") == (4, 4)  # autocast's fp32 list
     assert element_bytes("relu_", 1, "bf16") == (2, 2)
     with pytest.raises(ValueError, match="valid: fp32"):
@@ -90,7 +92,7 @@ def test_an_op_table_without_groups_is_still_read():
     assert t.traffic(2, "fp16") == 2 * (2 + 2 * 3) + 2 * (2 * 2 * 4)
     new = table_from_doc({**old, "columns": [*old["columns"], "groups"],
                           "rows": [["convolution", 10, 2, 3, 1, 4], ["relu_", 0, 0, 4, 2, 1]]})
-    assert new.has_groups and new.classes == ("conv_grouped", "elementwise")
+    assert new.has_groups and new.classes == ("conv_grouped", "elementwise")  # 2 weights over 4 groups: not k²
     assert np.array_equal(new.row_bytes(1, "fp32"), [4 * (2 + 3), 4 * 4])
 
 
@@ -101,3 +103,20 @@ def test_op_table_doc_has_groups_last(resnet50):
     assert doc["columns"][-1] == "groups" and doc["columns"][:5] == ["op", "macs", "weight_elems", "act_elems",
                                                                      "count"]
     assert all(len(r) == 6 for r in doc["rows"])
+
+
+def test_resnext_convs_are_grouped_not_depthwise():
+    c = count_model("resnext50_32x4d", resolution=64, method="torch")
+    by = traffic_by_class(c.op_table, 1, "fp32")
+    assert by["conv_grouped"]["ops"] == 16 and "conv_dw" not in by  # one 3×3 grouped conv per bottleneck
+
+
+def test_count_cli_carries_bytes_at_its_batch_and_dtype(capsys):
+    from profiler.cli import main
+
+    assert main(["count", "resnet50", "--batch", "64", "--dtype", "fp16", "--json", "--method", "torch"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert (obj["batch"], obj["dtype"], obj["bytes"]) == (64, "fp16", 2 * (64 * A + W))
+    assert sum(v["bytes"] for v in obj["by_class"].values()) == obj["bytes"]
+    assert main(["count", "resnet50", "--dtype", "int8"]) == 2
+    assert "valid: fp32" in capsys.readouterr().err

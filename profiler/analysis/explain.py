@@ -69,7 +69,7 @@ def _class_sentence(oc: dict, parts: list[str]) -> list[dict]:
     """Append what the per-op-class model says to ``parts``; the op classes that carry the time (median shares)."""
     if not oc.get("available"):
         return []
-    from profiler.counting.opclass import CLASS_LABELS
+    from profiler.analysis.opclass_model import LABELS as CLASS_LABELS
 
     res = oc["share_median_by_resource"]
     top = [{"class": c, "label": CLASS_LABELS[c], "share": v} for c, v in oc["share_median_by_class"].items()

@@ -7,7 +7,7 @@ FLOP_class = 2 · batch · MACs of the class's ops (GFLOP per batch), MB_class =
 batch and dtype (``counting.opclass``: activations × batch at their element size, weights once per batch; MB per
 batch), ops_group = its ops per forward (launches in eager mode); in a per-image cell (mixed batches, latency per
 image: ``analysis.data.per_image``) every column is divided by the row's batch too. Classes are those of
-``counting.opclass``; only ``conv``, ``conv_grouped`` and ``linear`` have MACs. a is ms per GFLOP (1/throughput), b
+``counting.opclass``; only the convs and ``linear`` have MACs. a is ms per GFLOP (1/throughput), b
 ms per MB (1/bandwidth), l ms per op and c₀ a fixed cost per forward: all ≥ 0 (``scipy.optimize.nnls``), minimizing
 Σ ((t̂ − t)/t)² — relative errors, latency being multiplicative — on the training rows. The sum replaces a
 roofline's max so that the fit is linear; a class whose time follows its traffic simply gets a ≈ 0.
@@ -38,11 +38,16 @@ from profiler.errors import UsageError
 
 NAME = "opclass"
 FORMULA = "t = c0 + sum_class (a_class * FLOP_class + b_class * bytes_class) + sum_group l_group * ops_group"
-MAC_CLASSES = ("conv", "conv_grouped", "linear")
+# Coarse classes (small cells): depthwise and grouped convs share one class, "conv_dwg".
+COARSE = {"conv_dw": "conv_dwg", "conv_grouped": "conv_dwg"}
+ALL_CLASSES = (*OP_CLASSES, "conv_dwg")
+LABELS = {**CLASS_LABELS, "conv_dwg": "depthwise/grouped conv"}
+FINE_MIN_MODELS = 60  # depthwise and grouped convs get their own terms in cells of at least this many models
+MAC_CLASSES = ("conv", "conv_dw", "conv_grouped", "conv_dwg", "linear")
 LAUNCH_GROUPS = {
-    "class": {c: c for c in OP_CLASSES},
-    "mac": {c: ("mac" if c in MAC_CLASSES else "other") for c in OP_CLASSES},
-    "one": {c: "all" for c in OP_CLASSES},
+    "class": {c: c for c in ALL_CLASSES},
+    "mac": {c: ("mac" if c in MAC_CLASSES else "other") for c in ALL_CLASSES},
+    "one": {c: "all" for c in ALL_CLASSES},
 }
 DEFAULT_LAUNCH = "mac"  # see the module docstring: per class over-fits the 26-model H200 cells
 RESOURCES = ("compute", "traffic", "launch", "fixed")
@@ -72,29 +77,45 @@ def compute_dtype(op_cls: str, dtype: str, device: str = "cuda") -> str:
     return "fp32"
 
 
-def terms_for(dtype: str, launch: str = DEFAULT_LAUNCH, device: str = "cuda") -> list[Term]:
+def class_set(fine: bool) -> tuple[str, ...]:
+    """The op classes the model fits: ``counting.opclass``'s (fine), or with depthwise and grouped convs merged."""
+    return OP_CLASSES if fine else tuple(dict.fromkeys(COARSE.get(c, c) for c in OP_CLASSES))
+
+
+def terms_for(
+    dtype: str, launch: str = DEFAULT_LAUNCH, device: str = "cuda", classes: tuple[str, ...] = OP_CLASSES
+) -> list[Term]:
     """All candidate terms of a cell at ``dtype`` (before columns that are zero are dropped)."""
     if launch not in LAUNCH_GROUPS:
         raise UsageError(f"unknown launch grouping {launch!r}; valid: {', '.join(LAUNCH_GROUPS)}")
     out = [Term("fixed", "fixed", None, None, "forward")]
-    out += [Term(f"compute:{c}", "compute", c, compute_dtype(c, dtype, device), "GFLOP") for c in MAC_CLASSES]
-    out += [Term(f"traffic:{c}", "traffic", c, None, "MB") for c in OP_CLASSES]
-    groups = dict.fromkeys(LAUNCH_GROUPS[launch].values())
+    out += [Term(f"compute:{c}", "compute", c, compute_dtype(c, dtype, device), "GFLOP")
+            for c in classes if c in MAC_CLASSES]
+    out += [Term(f"traffic:{c}", "traffic", c, None, "MB") for c in classes]
+    groups = dict.fromkeys(LAUNCH_GROUPS[launch][c] for c in classes)
     out += [Term(f"launch:{g}", "launch", g, None, "op") for g in groups]
     return out
 
 
-def features(table: OpTable, batch: int, dtype: str, launch: str = DEFAULT_LAUNCH) -> dict[str, float]:
+def model_classes(table: OpTable, fine: bool = True) -> np.ndarray:
+    """The class of every row of ``table`` (merged by ``COARSE`` unless ``fine``)."""
+    return np.array([c if fine else COARSE.get(c, c) for c in table.classes])
+
+
+def features(
+    table: OpTable, batch: int, dtype: str, launch: str = DEFAULT_LAUNCH, fine: bool = True
+) -> dict[str, float]:
     """{term name: column value} of one model at (batch, dtype): GFLOP and MB per batch, ops per forward."""
-    classes = np.array(table.classes)
+    classes = model_classes(table, fine)
     row_mb = table.row_bytes(batch, dtype) * table.count / 1e6
     flop_g = 2.0 * batch * table.macs * table.count / 1e9
     out = {"fixed": 1.0}
-    for c in MAC_CLASSES:
-        out[f"compute:{c}"] = float(flop_g[classes == c].sum())
-    for c in OP_CLASSES:
+    for c in class_set(fine):
+        if c in MAC_CLASSES:
+            out[f"compute:{c}"] = float(flop_g[classes == c].sum())
+    for c in class_set(fine):
         out[f"traffic:{c}"] = float(row_mb[classes == c].sum())
-    for c in OP_CLASSES:
+    for c in class_set(fine):
         g = f"launch:{LAUNCH_GROUPS[launch][c]}"
         out[g] = out.get(g, 0.0) + float(table.count[classes == c].sum())
     return out
@@ -125,17 +146,21 @@ class OpClassFit:
 class OpClassCell:
     """The model's columns for every row of one cell; ``fit`` on a subset of rows, ``predict`` any rows."""
 
-    def __init__(self, cell: pd.DataFrame, tables: list[OpTable], launch: str = DEFAULT_LAUNCH) -> None:
+    def __init__(
+        self, cell: pd.DataFrame, tables: list[OpTable], launch: str = DEFAULT_LAUNCH, fine: bool | None = None
+    ) -> None:
         dtype = str(cell["dtype"].iloc[0]) if "dtype" in cell else "fp32"
         if dtype not in TRAFFIC_DTYPES:
             raise UsageError(f"no traffic model for dtype {dtype!r}; valid: {', '.join(TRAFFIC_DTYPES)}")
         device = str(cell["device"].iloc[0]) if "device" in cell else "cuda"
         batches, per = row_batches(cell)  # a per-image cell (mixed batches): columns per image, like its latency
-        self.terms = terms_for(dtype, launch, device)
-        feats = [features(t, int(b), dtype, launch) for t, b in zip(tables, batches, strict=True)]
+        self.fine = len(cell) >= FINE_MIN_MODELS if fine is None else fine
+        self.classes = class_set(self.fine)
+        self.terms = terms_for(dtype, launch, device, self.classes)
+        feats = [features(t, int(b), dtype, launch, self.fine) for t, b in zip(tables, batches, strict=True)]
         self.x = np.array([[f.get(t.name, 0.0) for t in self.terms] for f in feats], float) / per[:, None]
         self.class_ops = np.array(
-            [[t.count[np.array(t.classes) == c].sum() for c in OP_CLASSES] for t in tables], float
+            [[t.count[model_classes(t, self.fine) == c].sum() for c in self.classes] for t in tables], float
         ) / per[:, None]
         self.t = cell["latency_ms"].to_numpy(float)
         self.launch = launch
@@ -174,14 +199,14 @@ def breakdown(oc: OpClassCell, fit: OpClassFit, i: int) -> dict:
     """Model ``i``'s predicted time split by resource and by op class (ms; a launch group's time goes to its
     classes in proportion to their ops), and its dominant classes."""
     by_resource = dict.fromkeys(RESOURCES, 0.0)
-    by_class = {c: {"compute": 0.0, "traffic": 0.0, "launch": 0.0} for c in OP_CLASSES}
+    by_class = {c: {"compute": 0.0, "traffic": 0.0, "launch": 0.0} for c in oc.classes}
     groups = LAUNCH_GROUPS[oc.launch]
     for t, c in zip(fit.terms, fit.coef, strict=True):
         by_resource[t.resource] += float(c * oc.x[i, oc.terms.index(t)])
         if t.resource in ("compute", "traffic"):
             by_class[t.group][t.resource] += float(c * oc.x[i, oc.terms.index(t)])
         elif t.resource == "launch":
-            for k, cls in enumerate(OP_CLASSES):
+            for k, cls in enumerate(oc.classes):
                 if groups[cls] == t.group:
                     by_class[cls]["launch"] += float(c * oc.class_ops[i, k])
     total = sum(by_resource.values())
@@ -192,7 +217,7 @@ def breakdown(oc: OpClassCell, fit: OpClassFit, i: int) -> dict:
         "ms_by_resource": by_resource,
         "ms_by_class": {c: d for c, d in by_class.items() if cls_total[c] > 0},
         "dominant": [
-            {"class": c, "label": CLASS_LABELS[c], "share": cls_total[c] / total if total > 0 else None}
+            {"class": c, "label": LABELS[c], "share": cls_total[c] / total if total > 0 else None}
             for c in dominant
         ],
     }
@@ -209,7 +234,7 @@ def summarize(oc: OpClassCell, fit: OpClassFit, models: list[str]) -> dict:
     share_res = {r: float(np.median([p["ms_by_resource"][r] / p["predicted_ms"] for p in per_model
                                      if p["predicted_ms"] > 0])) for r in RESOURCES}
     cls_share: dict[str, float] = {}
-    for c in OP_CLASSES:
+    for c in oc.classes:
         vals = [sum(p["ms_by_class"].get(c, {}).values()) / p["predicted_ms"] for p in per_model
                 if p["predicted_ms"] > 0]
         if any(v > 0 for v in vals):
@@ -218,6 +243,7 @@ def summarize(oc: OpClassCell, fit: OpClassFit, models: list[str]) -> dict:
     return {
         "formula": FORMULA,
         "launch_groups": oc.launch,
+        "classes": "fine" if oc.fine else "coarse (depthwise and grouped convs as one class)",
         "fit": fit.as_dict(),
         "share_median_by_resource": share_res,
         "share_median_by_class": dict(sorted(cls_share.items(), key=lambda kv: -kv[1])),

@@ -52,7 +52,7 @@ class OpTable:
     def classes(self) -> tuple[str, ...]:
         """The op class of every row (``counting.opclass``)."""
         g = self.groups if self.groups is not None else np.ones(len(self.op))
-        return tuple(op_class(o, int(k)) for o, k in zip(self.op, g, strict=True))
+        return tuple(op_class(o, int(k), w) for o, k, w in zip(self.op, g, self.weight_elems, strict=True))
 
     def element_bytes(self, dtype: str) -> tuple[np.ndarray, np.ndarray]:
         """Per row: (bytes per activation element, bytes per weight element) at ``dtype``."""

@@ -1,4 +1,9 @@
-"""``profiler count MODEL [--resolution R] [--batch B] [--per-layer] [--json|--csv]``: MACs, params, activations.
+"""``profiler count MODEL [--resolution R] [--batch B] [--dtype D] [--per-layer] [--json|--csv]``: MACs, params,
+activations, ops and memory traffic.
+
+``bytes`` is the traffic of one forward of the whole batch at ``--dtype`` (``counting.opclass``: activations × batch
+at their element size, weights once per batch; default fp32, the historical meaning at batch 1); the JSON also
+splits it per op class (``by_class``: ops, MACs, bytes).
 
 Also ``profiler count --all --write-golden tests/golden/counts.json`` (regenerate the golden counts) and
 ``profiler count --space anynetx_e --samples 10000`` (closed-form counts of sampled specs, reports samples/s).
@@ -24,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="registered model name (see `profiler list`)")
     p.add_argument("--resolution", type=int, default=None, help="input height=width (default: the model's own)")
     p.add_argument("--batch", type=int, default=1, help="batch size (macs and acts scale with it; params do not)")
+    p.add_argument("--dtype", default="fp32",
+                   help="element sizes of bytes: fp32 tf32 fp16 bf16 amp (autocast's op lists) (default fp32)")
     p.add_argument("--per-layer", action="store_true", help="add one row per module")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print one JSON object")
@@ -73,8 +80,26 @@ def _count(name: str, args: argparse.Namespace, resolution: int | None, batch: i
         raise UsageError(str(exc)) from None
 
 
+def _traffic(c: Counts, dtype: str) -> dict:
+    """``bytes`` at ``dtype`` (the table is counted at the batch: act_elems include it) and the per-class split."""
+    from profiler.counting.opclass import traffic_by_class, traffic_bytes
+
+    return {"dtype": dtype, "bytes": traffic_bytes(c.op_table, 1, dtype),
+            "by_class": traffic_by_class(c.op_table, 1, dtype)}
+
+
+def _check_dtype(dtype: str) -> None:
+    from profiler.counting.opclass import check_dtype
+
+    try:
+        check_dtype(dtype)
+    except ValueError as exc:
+        raise UsageError(f"--dtype: {exc}") from None
+
+
 def _run_one(args: argparse.Namespace) -> int:
     args.method = args.method or "fvcore"
+    _check_dtype(args.dtype)
     resolution, c = _count(args.model, args, args.resolution, args.batch)
     obj = {
         "model": args.model,
@@ -82,6 +107,7 @@ def _run_one(args: argparse.Namespace) -> int:
         "batch": args.batch,
         "method": args.method,
         **c.to_dict(per_layer=args.per_layer),
+        **_traffic(c, args.dtype),
     }
     if args.json:
         print_json(obj)
@@ -109,10 +135,12 @@ def _run_all(args: argparse.Namespace) -> int:
         write_golden(args.write_golden, doc)
         print(f"wrote {len(names)} models to {args.write_golden}", file=sys.stderr)
         return 0
+    _check_dtype(args.dtype)
     rows = []
     for n in names:
         resolution, c = _count(n, args, None, args.batch)
-        rows.append({"model": n, "resolution": resolution, "batch": args.batch, **c.to_dict()})
+        rows.append({"model": n, "resolution": resolution, "batch": args.batch, **c.to_dict(),
+                     **_traffic(c, args.dtype)})
     if args.json:
         print_json(rows)
     elif args.csv:

@@ -1,7 +1,10 @@
 """``profiler predict MODEL | --space S [--samples N] --from PATH [--form M3] [--cell KEY=VALUE ...]``.
 
-Predicted latency (ms per batch of the cell) with a 95 % prediction interval for models that were not measured,
-from their counts and a form fitted to one cell of measured results.
+Predicted latency (ms per batch of the cell, per image in a per-image cell) with a 95 % prediction interval for
+models that were not measured, from their counts and a form fitted to one cell of measured results. The forms with
+N or B (M5, M6, M7, M8) and the per-op-class model (``--form opclass``) need per-op tables: the run's (its
+``counts/*.ops.json``) and the new model's, counted here (registry, ``timm:``, ``torchvision:`` or a file model);
+``opclass`` also names the op classes that dominate the prediction.
 
 With ``--device NAME`` (or ``--compare RUN_B``): on another GPU, from the datasheet (``commands.predict_device``).
 """
@@ -13,6 +16,8 @@ import argparse
 from profiler.commands.common import print_json
 from profiler.errors import UsageError
 
+TABLE_FORMS = ("M5", "M6", "M7", "M8", "opclass")  # need per-op tables of the run and of the new model
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict latency of unmeasured models from a fitted runtime form")
@@ -22,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
     p.add_argument("--form", default="M3",
-                   help="form to fit: M0 M1 M2 M3 M4 P (default M3); with --device: M7 M8 opclass (default M7)")
+                   help="form to fit: M0 M1 M2 M3 M4 P M5 M6 M7 M8, or opclass (per-op-class model) (default M3; "
+                        "with --device: M7, M8 or opclass, default M7)")
     p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE", help="select a cell, e.g. device=cuda")
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -126,15 +132,17 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise UsageError(f"--samples must be at least 1 (got {args.samples})")
     try:
-        form = check_form(args.form)
+        form = args.form if args.form == "opclass" else check_form(args.form)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(f"{exc}, opclass") from None
     if args.resolution is not None and args.resolution < 1:
         raise UsageError(f"--resolution must be a positive number of pixels, got {args.resolution}")
-    from profiler.analysis.forms import NEEDS_OPS
+    if form in TABLE_FORMS:
+        if args.space:
+            raise UsageError(f"--form {form} needs per-op tables: give a MODEL (--space predicts with M0–M4 and P)")
+        from profiler.commands.predict_tables import run_with_tables
 
-    if form in NEEDS_OPS:  # the N forms need per-op counts of the measured and the new models; not wired here yet
-        raise UsageError(f"predict supports M0 M1 M2 M3 M4 P; {form} needs ops counts (use `analyze` for it)")
+        return run_with_tables(args, form, _cell_selectors(args.cell), _cell_resolution)
     key, cell = select_cell(load_frame(args.source), _cell_selectors(args.cell))
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")

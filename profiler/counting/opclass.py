@@ -7,7 +7,9 @@ convolution, its ``groups``:
 class              aten ops
 =================  ===========================================================================================
 ``conv``           ``convolution`` / ``_convolution`` with groups == 1 (dense)
-``conv_grouped``   the same with groups > 1 (depthwise when groups == channels, else grouped)
+``conv_dw``        the same with groups > 1 and one input and output channel per group (depthwise: the weight has
+                   k² elements per group, k² + 1 with a bias)
+``conv_grouped``   any other conv with groups > 1 (ResNeXt, RegNet: several channels per group)
 ``linear``         ``addmm``, ``mm``, ``bmm``, ``baddbmm``, ``matmul``, ``linear``, ``einsum``, attention
 ``norm``           ``native_batch_norm`` and the other batch/layer/group/instance norms, ``_softmax``/``softmax``
 ``pool``           ``max_pool*``, ``avg_pool*``, ``adaptive_*_pool*``, ``mean`` / ``sum`` / ``amax`` (global pools)
@@ -23,8 +25,8 @@ class              aten ops
 activation elements (computed tensors, counted at batch 1) scale with the batch; weights (parameters, buffers) are
 read once per batch. Element sizes: fp32/tf32 4 and 4; fp16/bf16 (a converted model) 2 and 2. ``amp`` (autocast:
 fp16 on CUDA, bf16 on CPU — both 2-byte types) follows PyTorch's autocast op lists
-(``aten/src/ATen/autocast_mode.cpp``): ops on the lower-precision list (convolutions, linear/matmul — our ``conv``,
-``conv_grouped`` and ``linear`` classes) write 2-byte activations and read their fp32 weights through a cast made
+(``aten/src/ATen/autocast_mode.cpp``): ops on the lower-precision list (convolutions, linear/matmul — our ``conv*``
+and ``linear`` classes) write 2-byte activations and read their fp32 weights through a cast made
 at every call (read 4 + write 2 + read 2 = 8 bytes per weight element; timm's benchmark enters autocast per step, so
 the cast cache does not outlive a step); ops on the fp32 list (``layer_norm``, ``group_norm``, softmax-class, norms
 of vectors) move 4-byte activations; every other op runs in its input's type, 2 bytes after a half-precision conv,
@@ -37,10 +39,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-OP_CLASSES = ("conv", "conv_grouped", "linear", "norm", "pool", "elementwise", "copy")
+OP_CLASSES = ("conv", "conv_dw", "conv_grouped", "linear", "norm", "pool", "elementwise", "copy")
 CLASS_LABELS = {
     "conv": "dense conv",
-    "conv_grouped": "depthwise/grouped conv",
+    "conv_dw": "depthwise conv",
+    "conv_grouped": "grouped conv",
     "linear": "linear/matmul",
     "norm": "norm",
     "pool": "pooling",
@@ -73,13 +76,21 @@ _AMP_FP32 = frozenset(
      "log_softmax", "norm", "linalg_vector_norm", "rms_norm", "_fused_rms_norm", "sum", "cumsum", "prod", "pow", "exp",
      "log", "rsqrt", "erfinv", "acos", "asin", "cosh", "sinh", "tan", "reciprocal"}
 )
-_HALF_CLASSES = frozenset({"conv", "conv_grouped", "linear"})  # autocast's lower-precision list
+_HALF_CLASSES = frozenset({"conv", "conv_dw", "conv_grouped", "linear"})  # autocast's lower-precision list
 
 
-def op_class(op: str, groups: int = 1) -> str:
-    """The class of one aten op (names as ``counting.ops`` records them; see the module docstring)."""
+# weight elements per group of a depthwise conv (one input and one output channel per group): k² or k² + 1 (bias)
+_DW_PER_GROUP = frozenset(n for k in (1, 3, 5, 7, 9, 11) for n in (k * k, k * k + 1))
+
+
+def op_class(op: str, groups: int = 1, weight_elems: int | None = None) -> str:
+    """The class of one aten op (names as ``counting.ops`` records them; see the module docstring). A grouped conv
+    is depthwise when its ``weight_elems`` per group is k² (+1 with a bias) for an odd k ≤ 11."""
     if op in _CONV:
-        return "conv" if int(groups) == 1 else "conv_grouped"
+        if int(groups) == 1:
+            return "conv"
+        per_group = None if weight_elems is None else weight_elems / int(groups)
+        return "conv_dw" if per_group in _DW_PER_GROUP else "conv_grouped"
     if op in _LINEAR:
         return "linear"
     if op in _NORM:
@@ -107,7 +118,7 @@ def element_bytes(op: str, groups: int, dtype: str) -> tuple[int, int]:
         return 2, 2
     if op in _AMP_FP32:  # amp
         return 4, 4
-    return (2, 8) if op_class(op, groups) in _HALF_CLASSES else (2, 4)
+    return (2, 8) if op in _CONV or op_class(op) in _HALF_CLASSES else (2, 4)
 
 
 def traffic_bytes(records: Iterable[Any], batch: int, dtype: str) -> int:
@@ -126,7 +137,7 @@ def traffic_by_class(records: Iterable[Any], batch: int, dtype: str) -> dict[str
     """Per op class: ops (calls), MACs (batch B) and traffic bytes at (batch, dtype); classes with no op left out."""
     out: dict[str, dict[str, int]] = {}
     for r in records:
-        cls = op_class(r.op, getattr(r, "groups", 1))
+        cls = op_class(r.op, getattr(r, "groups", 1), r.weight_elems)
         act_b, w_b = element_bytes(r.op, getattr(r, "groups", 1), dtype)
         d = out.setdefault(cls, {"ops": 0, "macs": 0, "bytes": 0})
         d["ops"] += r.count

@@ -1,0 +1,72 @@
+"""Predictions for models a run never measured, from their op tables: the forms that need per-op counts (N, B) and
+the per-op-class model, with an interval and the op classes that dominate (``profiler predict --form ...``).
+
+The per-op-class model's interval is empirical: the measured/predicted ratios of the cell's own models when their
+family was held out (leave-one-family-out, ``heldout.lofo_predictions``), their 2.5 and 97.5 percentiles times
+the prediction — the error this model makes on a family it has not seen, which is what a new model is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from profiler.analysis.opclass_model import OpClassCell, breakdown
+from profiler.analysis.optables import OpTable, row_batches
+from profiler.errors import UsageError
+
+
+def with_table_columns(cell: pd.DataFrame, rows: pd.DataFrame, tables: list[OpTable]) -> pd.DataFrame:
+    """``rows`` (new models) with the cell's setting (batch, dtype, device…) and their ``ops`` and ``bytes_batch``
+    at that setting; a per-image cell predicts at its median batch."""
+    out = rows.copy()
+    for col in ("device", "backend", "batch", "dtype", "memory_format", "device_name"):
+        if col in cell.columns:
+            out[col] = cell[col].iloc[0]
+    images, per = row_batches(cell)
+    if (per != 1).any():
+        out["batch_images"] = float(np.median(images))
+    dtype = str(cell["dtype"].iloc[0]) if "dtype" in cell.columns else "fp32"
+    b = row_batches(out)[0]
+    out["ops"] = [t.ops for t in tables]
+    out["bytes_batch"] = [t.traffic(int(bi), dtype) for t, bi in zip(tables, b, strict=True)]
+    return out
+
+
+def heldout_ratios(oc: OpClassCell, cell: pd.DataFrame) -> np.ndarray:
+    """Measured / held-out predicted latency of the cell's models (positive predictions only)."""
+    from profiler.analysis.heldout import lofo_predictions
+
+    pred = lofo_predictions(cell, forms=(), opclass=oc).get("opclass")
+    if pred is None:
+        return np.array([])
+    ok = np.isfinite(pred) & (pred > 0)
+    return oc.t[ok] / pred[ok]
+
+
+def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.DataFrame,
+                    new_tables: list[OpTable], alpha: float = 0.05) -> list[dict]:
+    """Per new model: predicted latency (the cell's unit), interval, breakdown by resource and class, dominant
+    classes. The fit uses the cell's measured models only; UsageError where it cannot be made."""
+    both = pd.concat([cell, new.assign(latency_ms=np.nan)], ignore_index=True)
+    oc = OpClassCell(both, [*cell_tables, *new_tables])
+    measured = np.arange(len(both)) < len(cell)
+    fit = oc.fit(measured)
+    ratios = heldout_ratios(OpClassCell(cell, cell_tables), cell)
+    if len(ratios) < 8:
+        raise UsageError(f"only {len(ratios)} held-out predictions to size an interval from (need 8)")
+    lo_r, hi_r = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
+    pred = oc.predict(fit)
+    out = []
+    for i in np.flatnonzero(~measured):
+        b = breakdown(oc, fit, int(i))
+        out.append({
+            "predicted_ms": float(pred[i]),
+            "pi95_ms": [float(pred[i] * lo_r), float(pred[i] * hi_r)],
+            "interval": f"held-out ratios of {len(ratios)} models (leave-one-family-out), {100 * (1 - alpha):.0f} %",
+            "ms_by_resource": b["ms_by_resource"],
+            "ms_by_class": b["ms_by_class"],
+            "dominant": b["dominant"],
+            "fit": fit.as_dict(),
+        })
+    return out
