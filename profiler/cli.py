@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "cmd_export",
     "cmd_merge",
     "cmd_import",
+    "cmd_compare",
     "cmd_analyze",
     "cmd_predict",
     "cmd_report",

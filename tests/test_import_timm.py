@@ -66,7 +66,7 @@ def test_meta_and_readme_carry_provenance(imported: Path) -> None:
     meta = RunMeta.read(imported)
     imp = meta.raw["imported"]
     assert imp["sha256"] == hashlib.sha256(TINY.read_bytes()).hexdigest()
-    assert imp["file"] == TINY.name and imp["per_image"] is True and imp["rows_imported"] == 3
+    assert imp["file"] == TINY.name and imp["batches"] == [128, 256] and imp["rows_imported"] == 3
     assert [s["model"] for s in imp["skipped"]] == ["no_such_net_xyz"]  # unknown to timm: listed, not fatal
     assert "timm has no model" in imp["skipped"][0]["reason"]
     assert meta.device == "cuda" and imp["timm_version_counted_with"]
@@ -153,3 +153,24 @@ def test_include_patterns_and_exclusions() -> None:
     assert inc.accepts("resnet50") and not inc.accepts("resnet50d") and not inc.accepts("vit_small")
     assert Include("").accepts("anything") and not Include("!vit*").accepts("vit_small")
     assert "fnmatch resnet*" in inc.describe()
+
+
+def _run_csv(path: Path, rows: list[tuple[str, int, int, float]], dtype: str) -> str:
+    lines = ["model,family,resolution,batch,latency_ms,status,device_name,backend,dtype,memory_format"]
+    lines += [f"{m},fam,{res},{b},{ms},ok,GPU,eager,{dtype},contiguous" for m, res, b, ms in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_compare_prints_per_image_ratios(tmp_path: Path, capsys) -> None:
+    a = _run_csv(tmp_path / "a.csv", [("timm:x", 224, 256, 20.0), ("timm:y", 224, 256, 10.0),
+                                      ("timm:z", 224, 256, 1.0)], "amp")
+    b = _run_csv(tmp_path / "b.csv", [("timm:x", 224, 1024, 40.0), ("timm:y", 224, 512, 40.0),
+                                      ("timm:y", 288, 512, 1.0)], "amp")
+    assert main(["compare", a, b, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    ratios = {r["model"]: r["ratio"] for r in res["rows"]}
+    assert ratios == pytest.approx({"timm:x": 2.0, "timm:y": 0.5})  # (20/256) / (40/1024), (10/256) / (40/512)
+    assert res["ratio_geomean"] == pytest.approx(1.0) and (res["only_a"], res["only_b"]) == (1, 1)
+    assert main(["compare", a, _run_csv(tmp_path / "c.csv", [("timm:w", 224, 1, 1.0)], "fp32")]) == 2
+    assert "no (model, resolution) in both runs" in capsys.readouterr().err

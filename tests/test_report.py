@@ -180,6 +180,8 @@ def test_cli_writes_report_and_rejects_bad_input(tmp_path: Path, capsys: pytest.
         ("Tesla V100-SXM2-16GB", "V100 SXM2"),
         ("Tesla V100-PCIE-32GB", "V100 PCIe"),
         ("NVIDIA GeForce RTX 4090", "RTX 4090"),  # the datasheet table (profiler.hardware) has GeForce cards
+        ("NVIDIA GeForce RTX 3090", "RTX 3090"),
+        ("NVIDIA GeForce RTX 2080 Ti", None),
         ("NVIDIA RTX 6000 Ada Generation", None),
         (None, None),
     ],

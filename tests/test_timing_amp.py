@@ -65,6 +65,6 @@ def test_sweep_plan_skips_onnxruntime_amp_rows_naming_why(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_compile_amp_on_cpu_is_checked_and_recorded() -> None:
-    r = measure(models.get_model("mobilenet_v2_x0_5"), backend="compile", device="cpu", dtype="amp", batch=1,
+    r = measure(models.get_model("resnet18"), backend="compile", device="cpu", dtype="amp", batch=1,
                 resolution=32, config=FAST)
     assert r.details["autocast"] == "bfloat16" and r.details["max_output_error_rel"] <= 0.1

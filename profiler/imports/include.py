@@ -72,8 +72,8 @@ class Include:
         """The rule in words, for meta.json and the run's README."""
         if not self.text:
             return "every row of the table"
-        parts = [f"{r}: {RULES[r]}, families {', '.join(SEED_FAMILIES)} by the timm: family rule, "
-                 f"excluding {', '.join(SEED_EXCLUDE)}" for r in self.rules]
+        parts = [f"{r} (profiler/imports/include.py): families {', '.join(SEED_FAMILIES)} by the timm: family "
+                 f"rule, excluding {', '.join(SEED_EXCLUDE)}" for r in self.rules]
         parts += [f"fnmatch {p}" for p in self.patterns]
         parts += [f"not {p}" for p in self.excludes]
         return "; ".join(parts)

@@ -5,9 +5,10 @@ Each row of timm's table (``timm_csv``) becomes one ``ok`` row of a run, as a sw
 acts_all, ops, bytes; the per-op table in ``counts/``), ``latency_ms`` = timm's step time (ms per batch) at
 ``batch`` = timm's batch, ``n_samples`` NULL (timm reports a mean, not its samples). timm's own figures stay in the
 row's details (``timm_gmacs``, ``timm_macts``, ``timm_param_count_m``). ``meta.json`` carries the provenance under
-``imported`` (``per_image: true`` tells the analysis to compare latency per image: timm lowers the batch for
-models that fail at its default). A model timm does not know, or that cannot be counted, is skipped with its
-reason there; the import fails only when no row can be counted.
+``imported`` (with the batches: where they differ between models, as timm lowers the batch for models that fail
+at its default, the analysis compares latency per image, ``analysis.data.per_image``). A model timm does not
+know, or that cannot be counted, is skipped with its reason there; the import fails only when no row can be
+counted.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def import_timm(path: Path | str, out: Path | str, setting: ImportSetting, named
     when = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     meta = _meta(table, setting, named, include, skipped, len(good), when, git_commit(), _timm().__version__,
                  snapshot)
+    meta["imported"]["batches"] = sorted({r.batch for r, _ in good})
     with ResultStore.create(out, meta) as store:
         for r, counts in good:
             spec, spec_hash = specs[r.model]
@@ -191,7 +193,7 @@ def _meta(table: TimmTable, s: ImportSetting, named: dict, include: Include, ski
             "file": table.path.name, "sha256": table.sha256, "licence": LICENCE,
             "timm_snapshot": snapshot, "device_name": s.device_name, "setting_from_file_name": named,
             "timm_mode": table.mode, "timm_version_counted_with": timm_version,
-            "latency": PROTOCOL, "per_image": True,
+            "latency": PROTOCOL, "batches": [],
             "include": include.text or None, "include_rule": include.describe(),
             "rows_in_table": len(table.rows), "rows_imported": n_rows, "skipped": skipped,
         },
@@ -204,6 +206,10 @@ def write_readme(out: Path, meta: dict[str, Any]) -> Path:
     cfg = meta["config"]["parsed"]
     skipped = "\n".join(f"- `{s['model']}`" + (f" at {s['resolution']} px" if s.get("resolution") else "")
                         + f": {s['reason']}" for s in imp["skipped"]) or "- none"
+    b = imp["batches"]
+    batches = (f"Batches differ between rows ({min(b)}–{max(b)}: timm lowers the batch for models that fail at its "
+               "default), so the analysis compares latency per image (`latency_ms / batch`) in one cell."
+               if len(b) > 1 else f"Every row at batch {b[0]}.")
     text = f"""# {out.name}: timm's published benchmark table, imported (public data)
 
 Not measured by archprof. Latency: {imp['latency']}.
@@ -223,8 +229,7 @@ Not measured by archprof. Latency: {imp['latency']}.
 
 Rows: `latency_ms` = timm's `{imp['timm_mode']}_step_time` (ms per batch) at `batch` = `{imp['timm_mode']}_batch_size`;
 counts per image by archprof; timm's own fvcore figures in each row's details (`timm_gmacs`, `timm_macts`).
-Batches differ between rows (timm lowers the batch for models that fail at its default), so the analysis compares
-latency per image (`latency_ms / batch`) in one cell.
+{batches}
 
 ## Skipped models
 {skipped}

@@ -42,7 +42,8 @@ def coefficients(cell: dict) -> Table:
         headers,
         rows,
         note="F: GMAC per image, A: million activations per image, P: million parameters, B: MB of memory traffic "
-        "per image at the cell's batch and dtype (weights once per batch); t: ms per batch.",
+        "per image at the cell's batch and dtype (weights once per batch); "
+        f"t: {cell.get('latency_unit', 'ms per batch')}.",
     )
 
 

@@ -125,7 +125,9 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "verdict_class": verdict_class(c["verdict"]["label"]),
         "summary": summary,
         "explanation": (c.get("explanation") or {}).get("text"),
-        "notes": c["heldout"].get("notes", []),
+        "notes": ([f"t is latency in {c['latency_unit']}: batches differ between the models of this cell "
+                   "(each model at one batch), so they are compared per image."]
+                  if c.get("latency_unit", "").startswith("ms per image") else []) + c["heldout"].get("notes", []),
         "tables": [cell_tables.coefficients(c), *cell_tables.heldout(c), cell_tables.tests(c)],
         "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
     }
