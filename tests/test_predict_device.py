@@ -87,6 +87,13 @@ def test_predicting_on_a_device_without_measurements(runs, capsys) -> None:
     assert [t["factor"] for t in same["fit"]["terms"]] == [1.0, 1.0, 1.0]
 
 
+def test_a_model_list_is_counted_and_predicted(runs, capsys) -> None:
+    doc = _json(capsys, ["resnet18", "--from", str(runs[0]), "--device", "l4"])
+    (row,) = doc["predictions"]
+    assert row["model"] == "resnet18" and row["measured_ms"] is None and row["gmacs"] == pytest.approx(1.81, rel=0.01)
+    assert doc["target"]["peaks"]["tflops"]["fp16"] == 121.0 and row["predicted_ms"] > 0
+
+
 def test_calibrate_scores_only_the_other_models(runs, capsys) -> None:
     doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--calibrate", "3"])
     cal = doc["compare"]["calibrated_on"]

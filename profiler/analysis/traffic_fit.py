@@ -77,41 +77,39 @@ def columns(form: str, rows: Rows, fit: TermFit | None = None) -> np.ndarray:
     return oc.x[:, [names.index(n) for n in wanted]]
 
 
-def _fit_once(form: str, rows: Rows, mask: np.ndarray) -> tuple[tuple, tuple, tuple, np.ndarray]:
-    """(terms, resources, compute dtypes, coefficients) of ``form`` on the rows in ``mask``."""
-    dtype = cell_dtype(rows.frame)
+def _fit(form: str, rows: Rows) -> tuple[tuple, tuple, tuple, np.ndarray]:
+    """(terms, resources, compute dtypes, coefficients) of ``form`` on every row."""
     if form in ("M7", "M8"):
         from profiler.analysis.forms import TERMS, fit_form
 
-        sub = rows.frame[mask].reset_index(drop=True)
+        dtype = cell_dtype(rows.frame)
         names = ("const", *TERMS[form])
-        coef = np.asarray(fit_form(sub, form).result.params, float)
+        coef = np.asarray(fit_form(rows.frame, form).result.params, float)
         return names, tuple(RESOURCE_OF[n] for n in names), tuple(dtype if n == "F" else None for n in names), coef
     from profiler.analysis.opclass_model import OpClassCell
 
-    res = OpClassCell(rows.frame, rows.tables).fit(mask)
+    res = OpClassCell(rows.frame, rows.tables).fit()
     return (tuple(t.name for t in res.terms), tuple(t.resource for t in res.terms),
             tuple(t.dtype for t in res.terms), np.asarray(res.coef, float))
 
 
 def fit_source(form: str, rows: Rows) -> TermFit:
-    """Fit ``form`` on every row; the leave-one-family-out log errors (for the interval) ride along."""
+    """Fit ``form`` on every row; the leave-one-family-out log errors (``heldout.lofo_predictions``, for the
+    interval) ride along."""
+    from profiler.analysis.heldout import lofo_predictions
+
     if form not in SOURCE_FORMS:
         raise UsageError(f"--form {form!r} is not a traffic form; valid: {', '.join(SOURCE_FORMS)}")
+    names, resources, dtypes, coef = _fit(form, rows)
     n = len(rows.frame)
-    names, resources, dtypes, coef = _fit_once(form, rows, np.ones(n, bool))
     if n <= len(names):
         raise UsageError(f"a fit of {form} needs more models than its {len(names)} coefficients, got {n}")
-    fam = rows.frame["family"].astype(str).to_numpy()
+    if form == "opclass":
+        from profiler.analysis.opclass_model import OpClassCell
+
+        held = lofo_predictions(rows.frame, forms=(), opclass=OpClassCell(rows.frame, rows.tables)).get("opclass")
+    else:
+        held = lofo_predictions(rows.frame, forms=(form,))[form]
     t = rows.frame["latency_ms"].to_numpy(float)
-    resid: list[float] = []
-    for f in sorted(set(fam)) if len(set(fam)) > 1 else []:
-        out = fam == f
-        try:
-            held = _fit_once(form, rows, ~out)
-        except (UsageError, ValueError, np.linalg.LinAlgError):
-            continue  # too few models left without this family: it adds nothing to the interval
-        x = columns(form, rows, TermFit(form, held[0], held[1], held[3], np.array([]), n, held[2]))
-        pred = x[out] @ held[3]
-        resid.extend(np.log(t[out][pred > 0] / pred[pred > 0]))
-    return TermFit(form, names, resources, coef, np.asarray(resid, float), n, dtypes)
+    ok = np.isfinite(held) & (held > 0) if held is not None else np.zeros(n, bool)
+    return TermFit(form, names, resources, coef, np.log(t[ok] / held[ok]), n, dtypes)

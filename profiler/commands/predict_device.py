@@ -91,31 +91,16 @@ def _unit(key: dict) -> str:
     return latency_unit(key) if "batch" in key else "ms per batch"
 
 
-def _model_rows(names: list[str], resolution: int | None, source: Rows, key: dict) -> Rows:
-    """Models that were not measured, counted here, at the source cell's batch and dtype."""
-    from profiler.analysis.optables import row_batches, table_from_doc
-    from profiler.commands.common import resolve_model
-    from profiler.counting import count_model
-    from profiler.counting.ops import op_table_doc
+def _model_rows(names: list[str], resolution: int | None, source: Rows) -> Rows:
+    """Models that were not measured, counted here (``predict_tables.new_model_table``), at the source cell's
+    setting (``predict_new.with_table_columns``: a per-image cell's median batch)."""
+    from profiler.analysis.predict_new import with_table_columns
+    from profiler.commands.predict_tables import new_model_table
 
-    batch = int(np.median(row_batches(source.frame)[0]))
-    dtype = cell_dtype(source.frame)
-    rows, tables = [], []
-    for name in names:
-        info = resolve_model(name)
-        res = resolution or info.resolution
-        try:
-            table = table_from_doc(op_table_doc(count_model(name, res, batch=1, method="torch")))
-        except ValueError as exc:
-            raise UsageError(f"cannot count {name} at {res} px: {exc}") from None
-        rows.append({"model": name, "family": info.family, "resolution": res, "macs": float(table.macs @ table.count),
-                     "ops": table.ops, "batch": batch, "dtype": dtype, "latency_ms": math.nan,
-                     "bytes_batch": table.traffic(batch, dtype)})
-        if "batch_images" in source.frame:
-            rows[-1]["batch_images"] = batch
-        tables.append(table)
-    note = f"models counted here, at batch {batch} and {dtype} (the source cell's)"
-    return Rows(pd.DataFrame(rows), tables, [note])
+    made = [new_model_table(name, resolution) for name in names]
+    tables = [t for _, t in made]
+    frame = with_table_columns(source.frame, pd.DataFrame([r for r, _ in made]), tables).assign(latency_ms=math.nan)
+    return Rows(frame, tables, [f"models counted here, at the source cell's setting ({cell_dtype(source.frame)})"])
 
 
 def _compare_rows(source: str, key: dict, form: str) -> tuple[Rows, dict, str, dict]:
@@ -182,7 +167,7 @@ def predict(args: argparse.Namespace) -> dict:
         new, tgt_env, tgt_name, _ = _compare_rows(args.compare, key, form)
         target = target or lookup(tgt_name)
     elif args.models:
-        new = _model_rows(args.models, args.resolution, rows, key)
+        new = _model_rows(args.models, args.resolution, rows)
     else:  # the source measured them, the target did not
         new = Rows(rows.frame.assign(latency_ms=math.nan), rows.tables, [])
     if target is None:
