@@ -84,7 +84,15 @@ def test_predicting_on_a_device_without_measurements(runs, capsys) -> None:
     assert len(rows) == 16 and all(r["measured_ms"] is None for r in rows)
     assert all(r["pi95_ms"][0] <= r["predicted_ms"] <= r["pi95_ms"][1] for r in rows)
     same = _json(capsys, ["--from", str(runs[0]), "--device", "rtx3090"])  # onto itself: the fit, unscaled
-    assert [t["factor"] for t in same["fit"]["terms"]] == [1.0, 1.0, 1.0]
+    assert {t["factor"] for t in same["fit"]["terms"]} == {1.0}
+
+
+def test_default_fit_is_the_per_op_class_model_with_m7_for_small_cells(runs, tmp_path, capsys) -> None:
+    assert _json(capsys, ["--from", str(runs[0]), "--device", "h200"])["fit"]["form"] == "opclass"
+    small = tmp_path / "small.csv"
+    pd.read_csv(runs[0]).head(5).to_csv(small, index=False)
+    doc = _json(capsys, ["--from", str(small), "--device", "h200"])
+    assert doc["fit"]["form"] == "M7" and any("instead" in n for n in doc["notes"])
 
 
 def test_a_model_list_is_counted_and_predicted(runs, capsys) -> None:
@@ -142,4 +150,5 @@ def test_dtype_without_a_peak_and_run_without_tables(tmp_path, monkeypatch, caps
     bare = tmp_path / "bare.csv"
     pd.read_csv(bf16).drop(columns=["spec_hash"]).to_csv(bare, index=False)
     assert main(["predict", "--from", str(bare), "--device", "h100"]) == 2
-    assert "has no traffic fit: t ~ F + B (M7) needs per-op tables" in capsys.readouterr().err
+    assert "has no traffic fit: opclass and the simplest traffic form, t ~ F + B (M7), need per-op tables" in \
+        capsys.readouterr().err

@@ -22,7 +22,8 @@ from profiler.errors import UsageError
 from profiler.hardware.transfer import TermFit
 
 SOURCE_FORMS = ("M7", "M8", "opclass")
-DEFAULT_FORM = "M7"
+DEFAULT_FORM = "opclass"  # the traffic model's best explanation; M7 where a cell is too small for it
+FALLBACK_FORM = "M7"
 RESOURCE_OF = {"const": "fixed", "F": "compute", "B": "traffic", "N": "launch"}
 
 
@@ -55,9 +56,9 @@ def with_tables(cell: pd.DataFrame, run_dir: Path | None, label: str, form: str)
     if "bytes_batch" in cell:
         keep &= np.isfinite(pd.to_numeric(cell["bytes_batch"], errors="coerce").to_numpy(float))
     if not keep.any():
-        need = {"M7": "t ~ F + B", "M8": "t ~ F + B + N"}.get(form, "the per-op-class model")
-        raise UsageError(f"{label} has no traffic fit: {need} ({form}) needs per-op tables of its models "
-                         "(`python -m profiler.backfill RUN` writes them for a sweep's run)")
+        raise UsageError(f"{label} has no traffic fit: {form} and the simplest traffic form, t ~ F + B (M7), need "
+                         "per-op tables of its models (`python -m profiler.backfill RUN` writes them for a sweep's "
+                         "run)")
     if not keep.all():
         notes.append(f"{int((~keep).sum())} model(s) of {label} without an op table (or traffic) left out")
     return Rows(cell[keep].reset_index(drop=True), [t for t, k in zip(found, keep, strict=True) if k], notes)
@@ -93,6 +94,17 @@ def _fit(form: str, rows: Rows) -> tuple[tuple, tuple, tuple, np.ndarray]:
             tuple(t.dtype for t in res.terms), np.asarray(res.coef, float))
 
 
+def fit_default(rows: Rows, notes: list[str]) -> TermFit:
+    """The per-op-class model, or M7 (with a note) where the cell has too few models for it."""
+    from profiler.analysis.opclass_model import TooFewModels
+
+    try:
+        return fit_source(DEFAULT_FORM, rows)
+    except TooFewModels as exc:
+        notes.append(f"{exc}: the cell's fit is {FALLBACK_FORM} (t ~ F + B) instead")
+        return fit_source(FALLBACK_FORM, rows)
+
+
 def fit_source(form: str, rows: Rows) -> TermFit:
     """Fit ``form`` on every row; the leave-one-family-out log errors (``heldout.lofo_predictions``, for the
     interval) ride along."""
@@ -103,7 +115,9 @@ def fit_source(form: str, rows: Rows) -> TermFit:
     names, resources, dtypes, coef = _fit(form, rows)
     n = len(rows.frame)
     if n <= len(names):
-        raise UsageError(f"a fit of {form} needs more models than its {len(names)} coefficients, got {n}")
+        from profiler.analysis.opclass_model import TooFewModels
+
+        raise TooFewModels(f"a fit of {form} needs more models than its {len(names)} coefficients, got {n}")
     if form == "opclass":
         from profiler.analysis.opclass_model import OpClassCell
 

@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
     p.add_argument("--form", default="M3",
                    help="form to fit: M0 M1 M2 M3 M4 P M5 M6 M7 M8, or opclass (per-op-class model) (default M3; "
-                        "with --device: M7, M8 or opclass, default M7)")
+                        "with --device: M7, M8 or opclass, default opclass)")
     p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE", help="select a cell, e.g. device=cuda")
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from profiler.analysis.traffic_fit import DEFAULT_FORM, Rows, cell_dtype, columns, fit_source, with_tables
+from profiler.analysis.traffic_fit import DEFAULT_FORM, Rows, cell_dtype, columns, fit_default, fit_source, with_tables
 from profiler.errors import UsageError
 from profiler.hardware import transfer
 from profiler.hardware.datasheets import PEAK_DTYPES, Datasheet, lookup
@@ -120,22 +120,16 @@ def _compare_rows(source: str, key: dict, form: str) -> tuple[Rows, dict, str, d
     return rows, env, _device_name(cell, env, None, f"--compare {source}"), bkey
 
 
-def intensity(rows: Rows) -> np.ndarray:
-    """MACs per byte moved of each row (per image both): what tells a compute term from a traffic term."""
-    from profiler.analysis.optables import row_batches
-
-    return rows.frame["macs"].to_numpy(float) / (rows.frame["bytes_batch"].to_numpy(float) / row_batches(rows.frame)[0])
-
-
-def _calibrate(times: np.ndarray, rows: Rows, k: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Scales per term from ``k`` models spread over arithmetic intensity (``transfer``'s rule), and the mask of
-    models left to score."""
+def _calibrate(times: np.ndarray, rows: Rows, k: int,
+               fit: transfer.TermFit) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Scales per resource from ``k`` models spread over FLOPs (``transfer``'s rule), and the mask of models left
+    to score."""
     n = len(rows.frame)
     if k > n - MIN_SCORED:
         raise UsageError(f"--calibrate {k} leaves {n - k} models of the compared run to score; at most "
                          f"{max(n - MIN_SCORED, 0)} (the compared run has {n}, {MIN_SCORED} must remain)")
-    idx = transfer.pick_spread(intensity(rows), k)
-    scales = transfer.calibrate(times[idx], rows.frame["latency_ms"].to_numpy(float)[idx])
+    idx = transfer.pick_spread(rows.frame["macs"].to_numpy(float), k)
+    scales = transfer.calibrate(times[idx], rows.frame["latency_ms"].to_numpy(float)[idx], groups=fit.resources)
     scored = np.ones(n, bool)
     scored[idx] = False
     return scales, scored, [str(rows.frame["model"].iloc[i]) for i in idx]
@@ -159,7 +153,8 @@ def predict(args: argparse.Namespace) -> dict:
     run_dir, env = _run_dir(args.source)
     key, cell, notes = _load_cell(args.source, _cell_selectors(args.cell))
     rows = with_tables(cell, run_dir, f"{args.source} cell {cell_label(key)}", form)
-    fit = fit_source(form, rows)
+    fit = fit_default(rows, notes) if args.form == "M3" else fit_source(form, rows)
+    form = fit.form
     dtype = cell_dtype(rows.frame)
     source = lookup(_device_name(cell, env, args.from_device, f"run {args.source}"))
     tgt_env: dict = {}
@@ -177,7 +172,7 @@ def predict(args: argparse.Namespace) -> dict:
     times = transfer.term_times(fit, columns(form, new, fit), factors)
     scales, scored, calib_models = np.ones(len(fit.terms)), np.ones(len(new.frame), bool), []
     if args.calibrate:
-        scales, scored, calib_models = _calibrate(times, new, args.calibrate)
+        scales, scored, calib_models = _calibrate(times, new, args.calibrate, fit)
     pred = (times * scales).sum(axis=1)
     doc = {
         "source": {"run": args.source, "cell": key, "device": source.name, "dtype": dtype,

@@ -13,13 +13,13 @@ Peaks: measured ones (``profiler peaks``, a run's ``environment["peaks"]``) are 
 have them for the dtype, since a measured matmul reaches 60–90 % of a datasheet peak and a ratio of one measured
 to one datasheet figure would carry that gap into every prediction; otherwise both come from the datasheet.
 
-``--calibrate K`` fits one scale s_j per term on K models measured on the target, chosen by :func:`pick_spread`
-spread over arithmetic intensity (MACs per byte moved; the K models at its quantiles (i + ½)/K): a compute scale
-and a traffic scale can only be told apart by models whose mix of the two differs (spread over FLOPs alone, three
-picks on timm's tables were all ResNets). The scales come from non-negative least squares on relative errors
-with a ridge pull of weight ``CALIBRATION_RIDGE`` towards s_j = 1 (the datasheet transfer is the prior; three
-models cannot pin three scales alone: fitted freely, they chased noise to 39 % MAPE on the RTX 4090 → 3090
-transfer, in a trial with an earlier fit).
+``--calibrate K`` fits one scale per resource (compute, traffic, launch, fixed: the ratios the datasheet
+supplied, whatever the number of terms carrying them) on K models measured on the target, chosen by
+:func:`pick_spread` spread over FLOPs (sorted by MACs, the models at the quantiles (i + ½)/K), by non-negative
+least squares on relative errors with a ridge pull of weight ``CALIBRATION_RIDGE`` towards 1 (the datasheet
+transfer is the prior: three models cannot pin several scales alone). Only the other models are scored. On timm's
+tables the result of K = 3 moves by several points of "within ±10 %" with the choice of rule (FLOPs or arithmetic
+intensity, per resource or per term): three models are a small sample; ``benchmarks/cross_device.py`` reports it.
 
 The prediction interval is the source fit's leave-one-family-out error carried over: the 2.5th and 97.5th
 percentiles of log(measured / predicted) on the source device, applied to the target prediction. It does not
@@ -113,11 +113,17 @@ def pick_spread(values: np.ndarray, k: int) -> np.ndarray:
     return order[np.unique(np.clip(pos, 0, len(order) - 1))]
 
 
-def calibrate(times: np.ndarray, measured: np.ndarray, ridge: float = CALIBRATION_RIDGE) -> np.ndarray:
-    """One scale per term from the calibration models: NNLS on relative errors plus a pull towards 1."""
+def calibrate(times: np.ndarray, measured: np.ndarray, ridge: float = CALIBRATION_RIDGE,
+              groups: tuple[str, ...] | None = None) -> np.ndarray:
+    """One scale per term (or per group of terms, e.g. per resource) from the calibration models: NNLS on
+    relative errors plus a pull towards 1; returned per term."""
     from scipy.optimize import nnls
 
     times = np.asarray(times, float)
+    if groups is not None:
+        names = list(dict.fromkeys(groups))
+        member = np.array([[g == name for name in names] for g in groups], float)  # (terms, groups)
+        return member @ calibrate(times @ member, measured, ridge)
     w = 1.0 / np.asarray(measured, float)
     k = times.shape[1]
     a = np.vstack([times * w[:, None], np.sqrt(ridge) * np.eye(k)])
