@@ -152,3 +152,13 @@ def test_dtype_without_a_peak_and_run_without_tables(tmp_path, monkeypatch, caps
     assert main(["predict", "--from", str(bare), "--device", "h100"]) == 2
     assert "has no traffic fit: opclass and the simplest traffic form, t ~ F + B (M7), need per-op tables" in \
         capsys.readouterr().err
+
+
+def test_report_shows_the_models_predicted_on_other_gpus(runs, tmp_path, capsys) -> None:
+    out = tmp_path / "r.html"
+    assert main(["report", str(runs[0]), "-o", str(out), "--boot", "100", "--predict-on", "h100-sxm,L4"]) == 0
+    html = out.read_text()
+    section = html[html.index('id="predicted-on"'):html.index('id="measurements"')]
+    assert "predicted on H100 SXM, L4" in section and "<img" in section and "not predicted" not in section
+    assert main(["report", str(runs[0]), "-o", str(out), "--predict-on", "h10"]) == 2
+    assert "'h10' is not in the datasheet table; closest:" in capsys.readouterr().err
