@@ -162,3 +162,33 @@ def test_report_shows_the_models_predicted_on_other_gpus(runs, tmp_path, capsys)
     assert "predicted on H100 SXM, L4" in section and "<img" in section and "not predicted" not in section
     assert main(["report", str(runs[0]), "-o", str(out), "--predict-on", "h10"]) == 2
     assert "'h10' is not in the datasheet table; closest:" in capsys.readouterr().err
+
+
+def test_measured_peaks_win_only_when_both_sides_have_them(runs, capsys, monkeypatch) -> None:
+    from profiler.commands import predict_device
+
+    def peaks(name: str, fp16: float, gbs: float) -> dict:
+        return {"peaks": {"device": "cuda", "device_name": name, "matmul_tflops": {"fp16": fp16, "fp32": 20.0},
+                          "copy_bandwidth_gbs": gbs, "measured_at": "2026-12-01T10:00:00"}}
+
+    envs = {str(runs[0]): peaks("NVIDIA GeForce RTX 3090", 60.0, 800.0),
+            str(runs[1]): peaks("NVIDIA GeForce RTX 4090", 150.0, 900.0)}
+    monkeypatch.setattr(predict_device, "_run_dir", lambda source: (None, envs.get(source, {})))
+    doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--form", "M7"])
+    assert doc["source"]["peaks"]["source"] == "measured 2026-12-01" == doc["target"]["peaks"]["source"]
+    factor = {t["resource"]: t["factor"] for t in doc["fit"]["terms"]}
+    assert factor["compute"] == pytest.approx(60 / 150) and factor["traffic"] == pytest.approx(800 / 900)
+    del envs[str(runs[1])]
+    doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--form", "M7"])
+    assert doc["source"]["peaks"]["source"].startswith("datasheet")
+    assert any("measured peaks of RTX 3090 not used" in n for n in doc["notes"])
+
+
+def test_a_source_gpu_outside_the_table_is_named(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
+    run = _write_run(tmp_path, "NVIDIA GeForce RTX 3090")
+    pd.read_csv(run).assign(device_name="NVIDIA GeForce RTX 2080 Ti").to_csv(run, index=False)
+    assert main(["predict", "--from", str(run), "--device", "h200"]) == 2
+    err = capsys.readouterr().err
+    assert "the source run's GPU: device 'NVIDIA GeForce RTX 2080 Ti' is not in the datasheet table" in err
+    assert main(["predict", "--from", str(run), "--device", "h200", "--from-device", "rtx3090"]) == 0

@@ -66,12 +66,17 @@ def _datasheet(ds: Datasheet) -> transfer.DevicePeaks:
     return transfer.DevicePeaks(ds.name, tflops, ds.bandwidth_gbs, f"datasheet: {ds.source}")
 
 
-def device_peaks(src: Datasheet, tgt: Datasheet, src_env: dict,
-                 tgt_env: dict) -> tuple[transfer.DevicePeaks, transfer.DevicePeaks]:
-    """Both devices' peaks: measured where both runs have them, else both from the datasheet (transfer's rule)."""
+def device_peaks(src: Datasheet, tgt: Datasheet, src_env: dict, tgt_env: dict,
+                 notes: list[str]) -> tuple[transfer.DevicePeaks, transfer.DevicePeaks]:
+    """Both devices' peaks: measured where both runs have them, else both from the datasheet (transfer's rule);
+    a note where one side's measured peaks go unused."""
     ms, mt = _measured(src_env, src), _measured(tgt_env, tgt)
     if ms is not None and mt is not None:
         return ms, mt
+    for m, other in ((ms, tgt), (mt, src)):
+        if m is not None:
+            notes.append(f"measured peaks of {m.name} not used: {other.name} has datasheet figures only, and a "
+                         "ratio of a measured to a datasheet peak would carry their gap into every prediction")
     return _datasheet(src), _datasheet(tgt)
 
 
@@ -135,6 +140,14 @@ def _calibrate(times: np.ndarray, rows: Rows, k: int,
     return scales, scored, [str(rows.frame["model"].iloc[i]) for i in idx]
 
 
+def _source_sheet(name: str) -> Datasheet:
+    try:
+        return lookup(name)
+    except UsageError as exc:
+        raise UsageError(f"the source run's GPU: {exc}; if the run's name for it is wrong, give --from-device NAME") \
+            from None
+
+
 def _check_args(args: argparse.Namespace) -> None:
     if args.calibrate is not None and not args.compare:
         raise UsageError("--calibrate K needs --compare RUN_B (the models it calibrates on)")
@@ -156,7 +169,7 @@ def predict(args: argparse.Namespace) -> dict:
     fit = fit_default(rows, notes) if args.form == "M3" else fit_source(form, rows)
     form = fit.form
     dtype = cell_dtype(rows.frame)
-    source = lookup(_device_name(cell, env, args.from_device, f"run {args.source}"))
+    source = _source_sheet(_device_name(cell, env, args.from_device, f"run {args.source}"))
     tgt_env: dict = {}
     if args.compare:
         new, tgt_env, tgt_name, _ = _compare_rows(args.compare, key, form)
@@ -167,7 +180,7 @@ def predict(args: argparse.Namespace) -> dict:
         new = Rows(rows.frame.assign(latency_ms=math.nan), rows.tables, [])
     if target is None:
         raise UsageError("give --device NAME (or --compare RUN_B, whose GPU is then the target)")
-    src_peaks, tgt_peaks = device_peaks(source, target, env, tgt_env)
+    src_peaks, tgt_peaks = device_peaks(source, target, env, tgt_env, notes)
     factors = transfer.ratios(fit, src_peaks, tgt_peaks, dtype)
     times = transfer.term_times(fit, columns(form, new, fit), factors)
     scales, scored, calib_models = np.ones(len(fit.terms)), np.ones(len(new.frame), bool), []
