@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_on_device(args: argparse.Namespace) -> int:
-    from profiler.analysis.traffic_fit import SOURCE_FORMS
+    from profiler.analysis.source_fit import SOURCE_FORMS
     from profiler.commands import predict_device
 
     if args.space:

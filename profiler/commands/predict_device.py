@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from profiler.analysis.traffic_fit import DEFAULT_FORM, Rows, cell_dtype, columns, fit_default, fit_source, with_tables
+from profiler.analysis.source_fit import DEFAULT_FORM, Rows, cell_dtype, columns, fit_default, fit_source, with_tables
 from profiler.errors import UsageError
 from profiler.hardware import transfer
 from profiler.hardware.datasheets import PEAK_DTYPES, Datasheet, lookup
