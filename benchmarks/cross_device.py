@@ -5,7 +5,7 @@ For each direction and form, ``profiler predict --from SOURCE --compare TARGET``
 cross-device issue (≥ 85 % within ±10 % without a target measurement, ≥ 90 % with ``--calibrate 3``), met or not.
 
 The runs are timm's AMP NCHW tables imported by ``profiler import timm --include cnn-seed-families``: taken from
-``results/`` when committed there, else imported now from ``../shared/public-data/timm/`` into a temporary
+``results/public-timm-*`` when committed there, else imported now from ``../shared/public-data/timm/`` into a temporary
 directory (counting is cached; a few seconds to minutes).
 
     python benchmarks/cross_device.py [--forms M7,opclass] [--timm-dir DIR]
@@ -33,12 +33,20 @@ TARGETS = {0: 85.0, 3: 90.0}  # share within ±10 %, per --calibrate K
 STEM = "benchmark-infer-amp-nchw-pt240-cu124-{}"
 
 
+def committed_run(key: str) -> Path | None:
+    """A committed import of the GPU's AMP NCHW table: ``results/public-timm-*<key>*`` (not the nhwc one)."""
+    for path in sorted((ROOT / "results").glob(f"public-timm-*{key}*")):
+        if "nhwc" not in path.name and "amp" in path.name and (path / "meta.json").is_file():
+            return path
+    return None
+
+
 def find_runs(timm_dir: Path, tmp: Path) -> dict[str, Path]:
-    """The imported run of each GPU: ``results/public-timm-<stem>`` if present, else imported into ``tmp``."""
+    """The imported run of each GPU: committed under ``results/`` if present, else imported into ``tmp``."""
     runs = {}
     for key, name in DEVICES.items():
-        committed = ROOT / "results" / f"public-timm-{STEM.format(key)}"
-        if (committed / "meta.json").is_file():
+        committed = committed_run(key)
+        if committed is not None:
             runs[key] = committed
             continue
         out = tmp / key
@@ -85,7 +93,7 @@ def main_(argv: list[str] | None = None) -> int:
           f"{'target':>7}  met")
     for r in rows:
         print(f"{r['direction']:<20} {r['form']:<8} {r['calibrate']:>5} {r['n']:>6} {r['mape_pct']:>7.1f} "
-              f"{r['within10_pct']:>6.0f} {r['median_ratio']:>7.3f} {r['target_within10_pct']:>6.0f}%  "
+              f"{r['within10_pct']:>6.1f} {r['median_ratio']:>7.3f} {r['target_within10_pct']:>6.0f}%  "
               f"{'yes' if r['met'] else 'NO'}")
     return 0
 
