@@ -18,6 +18,20 @@ class CountCache:
     def __init__(self, directory: Path | None) -> None:
         self.dir = directory
         self.mem: dict[str, dict[str, int]] = {}
+        self.tables: dict[str, dict[str, Any]] = {}  # op-table documents, where counted in this process
+
+    def bytes_batch(self, task: Task) -> int | None:
+        """Memory traffic of one batch of ``task`` at its batch and dtype (``counting.opclass``; the row's
+        ``bytes_batch``), from the per-op table; None without a table or for a dtype without element sizes."""
+        from profiler.counting.opclass import TRAFFIC_DTYPES, traffic_of_doc
+
+        doc = self.tables.get(task.prep_key)
+        path = self.dir / f"{task.prep_key}.ops.json" if self.dir else None
+        if doc is None and path is not None and path.is_file():
+            doc = self.tables[task.prep_key] = json.loads(path.read_text())
+        if doc is None or task.dtype not in TRAFFIC_DTYPES:
+            return None
+        return traffic_of_doc(doc, int(task.batch), task.dtype)
 
     def get(self, task: Task, spec: Any) -> dict[str, int]:
         key = task.prep_key
@@ -35,10 +49,11 @@ class CountCache:
         c = count_model(spec, task.resolution, batch=1, method="torch")
         counts = {"macs": c.macs, "params": c.params, "acts": c.acts, "acts_all": c.acts_all,
                   "ops": c.ops, "bytes": c.bytes}
+        self.tables[key] = doc = op_table_doc(c)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             # The per-op table (what the mechanistic runtime model sums over) sits next to the counts.
-            _atomic_write(path.with_name(f"{key}.ops.json"), json.dumps(op_table_doc(c)))
+            _atomic_write(path.with_name(f"{key}.ops.json"), json.dumps(doc))
             _atomic_write(path, json.dumps(counts))
         self.mem[key] = counts
         return counts

@@ -75,6 +75,9 @@ class Measurement:
     load_s: float | None = _col(phase=True)
     warmup_s: float | None = _col(phase=True)
     timed_s: float | None = _col(phase=True)
+    # Memory traffic of one batch at the row's batch and dtype (bytes; activations × batch at their element size,
+    # weights once per batch: counting.opclass). ``bytes`` above stays per image at fp32 for older readers.
+    bytes_batch: int | None = _col(later=True)
 
 
 def _sql_type(hint: Any) -> str:

@@ -234,17 +234,27 @@ def export(run_dir: Path | str, fmt: str, out: Path | str | None = None) -> Path
 
 
 def _fill_op_counts(df, run_dir: Path) -> None:  # df: pandas.DataFrame, changed in place
-    """Fill NULL ``ops``/``bytes`` from the run's per-op tables (``counts/<spec_hash>_r<res>.ops.json``).
+    """Fill NULL ``ops``/``bytes``/``bytes_batch`` from the run's per-op tables (``counts/<spec>_r<res>.ops.json``).
 
     Runs recorded before these columns existed get them in exports where the tables were added
-    (``python -m profiler.backfill``); counts are deterministic, so this adds no measurement.
+    (``python -m profiler.backfill``); counts are deterministic, so this adds no measurement. ``bytes_batch`` is
+    the traffic at the row's batch and dtype (``counting.opclass``).
     """
+    from profiler.counting.opclass import TRAFFIC_DTYPES, traffic_of_doc
+
+    if "bytes_batch" not in df.columns:
+        df["bytes_batch"] = None
     for i, row in df.iterrows():
-        if row.get("ops") == row.get("ops") and row.get("ops") is not None:  # present and not NaN
+        have_ops = row.get("ops") == row.get("ops") and row.get("ops") is not None  # present and not NaN
+        have_b = row.get("bytes_batch") == row.get("bytes_batch") and row.get("bytes_batch") is not None
+        if have_ops and have_b:
             continue
         path = run_dir / "counts" / f"{row['spec_hash']}_r{row['resolution']}.ops.json"
         if path.is_file():
             doc = json.loads(path.read_text())
-            df.loc[i, "ops"], df.loc[i, "bytes"] = doc["ops"], doc["bytes"]
-    for col in ("ops", "bytes"):
+            if not have_ops:
+                df.loc[i, "ops"], df.loc[i, "bytes"] = doc["ops"], doc["bytes"]
+            if not have_b and row.get("dtype") in TRAFFIC_DTYPES and row.get("batch") == row.get("batch"):
+                df.loc[i, "bytes_batch"] = traffic_of_doc(doc, int(row["batch"]), str(row["dtype"]))
+    for col in ("ops", "bytes", "bytes_batch"):
         df[col] = df[col].astype("Int64")  # integers with NULLs, not floats

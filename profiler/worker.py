@@ -152,6 +152,7 @@ def run_tasks(
             if task.count:
                 with own.timing("count_s"):
                     row.update(counts.get(task, spec))
+                    row["bytes_batch"] = counts.bytes_batch(task)
             _inject(task.fault)
             t_copy = time.perf_counter()
             given, model_source = _model_for(task, model, graph_cached, converted)

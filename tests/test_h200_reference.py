@@ -86,3 +86,7 @@ def test_export_of_the_committed_run_carries_ops_and_bytes_from_its_tables(tmp_p
     df = pd.read_csv(export(EAGER, "csv", tmp_path / "h200.csv"))
     assert df["ops"].notna().all() and df["bytes"].notna().all()
     assert set(df.loc[df["model"] == "resnet50", "ops"]) == {174}
+    # traffic at each row's batch and dtype (tests/test_traffic.py derives resnet50's by hand)
+    r50 = df[df["model"] == "resnet50"].set_index(["batch", "dtype"])["bytes_batch"]
+    a, w = 80_888_808, 25_610_152
+    assert r50[(64, "fp32")] == 4 * (64 * a + w) and r50[(1, "fp16")] == 2 * (a + w)

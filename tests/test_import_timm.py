@@ -174,3 +174,23 @@ def test_compare_prints_per_image_ratios(tmp_path: Path, capsys) -> None:
     assert res["ratio_geomean"] == pytest.approx(1.0) and (res["only_a"], res["only_b"]) == (1, 1)
     assert main(["compare", a, _run_csv(tmp_path / "c.csv", [("timm:w", 224, 1, 1.0)], "fp32")]) == 2
     assert "no (model, resolution) in both runs" in capsys.readouterr().err
+
+
+def test_count_pool_counts_in_processes_and_then_reads_the_cache(tmp_path: Path, monkeypatch) -> None:
+    import models
+    from models.external import resolve
+    from profiler.imports import count_pool
+
+    spec, _ = resolve("timm:resnet10t")
+    job = count_pool.CountJob("resnet10t", json.loads(json.dumps(models.spec_to_dict(spec))), models.spec_hash(spec),
+                              32)
+    bad = count_pool.CountJob("broken", {"type": "NoSuchSpec"}, "0" * 16, 32)
+    first = count_pool.count_all([job, bad], tmp_path, workers=1, progress=False)
+    assert first[job.key][0]["macs"] > 0 and (tmp_path / f"{job.key}.ops.json").is_file()
+    assert first[bad.key][0] is None and first[bad.key][1]  # a failure is a reason, not an exception
+
+    def refuse(*_a: object) -> None:
+        raise AssertionError("counted again")
+
+    monkeypatch.setattr(count_pool, "count_job", refuse)
+    assert count_pool.count_all([job], tmp_path, workers=0, progress=False)[job.key] == (first[job.key][0], None)

@@ -14,10 +14,11 @@ from profiler.analysis.optables import fill_traffic, table_from_doc
 COLS = ["op", "macs", "weight_elems", "act_elems", "count", "groups"]
 
 
-def _table(conv_macs: float, dw_macs: float, relu_acts: float, n_relu: int, n_conv: int = 2, fc: float = 1e5):
+def _table(conv_macs: float, dw_macs: float, relu_acts: float, n_relu: int, n_conv: int = 2, fc: float = 1e5,
+           dw_acts: float = 1e5):
     rows = [
         ["convolution", conv_macs, 1000, 2e5, n_conv, 1],
-        ["convolution", dw_macs, 90, 1e5, 1, 10],
+        ["convolution", dw_macs, 90, dw_acts, 1, 10],
         ["relu_", 0, 0, relu_acts, n_relu, 1],
         ["addmm", fc, fc, 200, 1, 1],
     ]
@@ -28,7 +29,7 @@ def _cell(n: int = 16, batch: int = 8, dtype: str = "fp16", seed: int = 0):
     rng = np.random.default_rng(seed)
     tables = [
         _table(rng.uniform(1e8, 1e9), rng.uniform(1e6, 1e7), rng.uniform(1e5, 1e6), int(rng.integers(10, 60)),
-               int(rng.integers(1, 6)), rng.uniform(1e4, 1e6))
+               int(rng.integers(1, 6)), rng.uniform(1e4, 1e6), rng.uniform(5e4, 5e5))
         for _ in range(n)
     ]
     cell = pd.DataFrame({
@@ -54,10 +55,11 @@ def test_features_are_flop_bytes_and_ops_per_class_at_batch_and_dtype():
     t = _table(5e8, 2e6, 3e5, 20)
     f = features(t, 8, "fp16")
     assert f["compute:conv"] == pytest.approx(2 * 8 * 5e8 * 2 / 1e9)  # 2 FLOP/MAC × batch × MACs × calls, GFLOP
-    assert f["compute:conv_dw"] == pytest.approx(2 * 8 * 2e6 / 1e9)  # 90 weights in 10 groups: 3×3 depthwise
-    assert f["compute:conv_grouped"] == 0
+    # one compute term for depthwise and grouped convs; traffic apart (90 weights in 10 groups: 3×3 depthwise)
+    assert f["compute:conv_dwg"] == pytest.approx(2 * 8 * 2e6 / 1e9) and "compute:conv_dw" not in f
+    assert f["traffic:conv_dw"] == pytest.approx(2 * (8 * 1e5 + 90) / 1e6) and f["traffic:conv_grouped"] == 0
     coarse = features(t, 8, "fp16", fine=False)
-    assert coarse["compute:conv_dwg"] == f["compute:conv_dw"] and "compute:conv_dw" not in coarse
+    assert coarse["traffic:conv_dwg"] == f["traffic:conv_dw"] and "traffic:conv_dw" not in coarse
     # fp16: 2 bytes per element; activations × batch, weights once
     assert f["traffic:conv"] == pytest.approx(2 * (8 * 2e5 * 2 + 1000 * 2) / 1e6)
     assert f["traffic:elementwise"] == pytest.approx(2 * 8 * 3e5 * 20 / 1e6)
@@ -96,9 +98,13 @@ def test_a_fit_with_fewer_models_than_coefficients_is_refused_naming_both():
     cell["latency_ms"] = _latency(cell, tables)
     with pytest.raises(TooFewModels, match=r"has 10 coefficients but only 5 models"):  # 1 + 3 + 4 + 2
         OpClassCell(cell, tables).fit()
+    cell, tables = _cell(n=12)  # 4 families of 3: 9 training models per fold, 10 coefficients
+    cell["latency_ms"] = _latency(cell, tables)
     notes: list[str] = []
-    out = lofo_predictions(cell, forms=(), opclass=OpClassCell(cell, tables), notes=notes)
-    assert "opclass" not in out or np.isnan(out["opclass"]).all()
+    out = lofo_predictions(cell, forms=("M0",), opclass=OpClassCell(cell, tables), notes=notes)
+    assert "opclass" not in out and np.isfinite(out["M0"]).all()  # left out, the other forms still compared
+    assert notes == ["opclass left out of the held-out comparison (without f0): the per-op-class model has 10 "
+                     "coefficients but only 9 models to fit them on"]
 
 
 def test_zero_predictions_are_counted_not_clipped():
@@ -117,3 +123,16 @@ def test_traffic_forms_use_bytes_per_image_at_the_cells_batch_and_dtype():
     fit = fit_form(cell, "M7")
     assert fit.params["B"] == pytest.approx(0.05) and fit.params["F"] == pytest.approx(0.3)
     assert "M7" not in available_forms(cell.drop(columns="bytes_batch"))
+
+
+def test_fine_classes_share_the_merged_compute_term_by_macs():
+    cell, tables = _cell()
+    feats = [features(t, 8, "fp16") for t in tables]
+    cell["latency_ms"] = [0.1 + 0.03 * f["compute:conv_dwg"] + 0.02 * f["traffic:conv_dw"] for f in feats]
+    oc = OpClassCell(cell, tables, fine=True)
+    assert "traffic:conv_dw" in [t.name for t in oc.terms] and "compute:conv_dw" not in [t.name for t in oc.terms]
+    fit = oc.fit()
+    b = breakdown(oc, fit, 3)
+    assert b["ms_by_class"]["conv_dw"]["compute"] == pytest.approx(0.03 * feats[3]["compute:conv_dwg"], rel=1e-6)
+    assert b["ms_by_class"]["conv_dw"]["traffic"] == pytest.approx(0.02 * feats[3]["traffic:conv_dw"], rel=1e-6)
+    assert b["dominant"][0]["class"] == "conv_dw"

@@ -58,3 +58,22 @@ def test_a_model_whose_op_table_cannot_be_made_exits_2(tmp_path, capsys):
 def test_space_with_a_table_form_exits_2(capsys):
     assert main(["predict", "--space", "regnetx", "--from", str(H200), *CELL, "--form", "opclass"]) == 2
     assert "needs per-op tables" in capsys.readouterr().err
+
+
+def test_analysis_answers_per_model_and_the_verdict_names_the_best_explanation():
+    from profiler.analysis import analysis_inputs, analyze_frame, load_frame
+    from profiler.report.cell_tables import opclass_per_model
+
+    result = analyze_frame(load_frame(H200), n_boot=100, **analysis_inputs(H200))
+    cell = next(c for c in result["cells"] if c["cell"]["batch"] == 64 and c["cell"]["dtype"] == "fp32")
+    oc = cell["opclass"]
+    assert oc["available"] and len(oc["per_model"]) == cell["n"] == 26
+    r50 = next(m for m in oc["per_model"] if m["model"] == "resnet50")
+    assert r50["predicted_ms"] == pytest.approx(sum(r50["ms_by_resource"].values()))
+    assert r50["ratio"] == pytest.approx(r50["measured_ms"] / r50["predicted_ms"])
+    assert {"opclass", "M7", "M8"} <= set(cell["heldout"]["forms"])
+    best = cell["verdict"]["best_explanation"]
+    assert best["form"] in cell["heldout"]["forms"] and best["regime"] and best["classes"]
+    assert cell["verdict"]["label"]  # the claim's question (M3 vs M0) is still answered
+    table = opclass_per_model(cell)
+    assert table is not None and len(table.rows) == 26 and table.headers[3] == "measured / predicted"

@@ -149,8 +149,8 @@ def test_columns_derived_from_measurement_keep_the_schema() -> None:
 
     kinds = {"T": "TEXT", "I": "INTEGER", "R": "REAL"}
     expected = tuple((n, kinds[k]) for n, k in (c.split(":") for c in _SCHEMA_1.split()))
-    expected = (("task_key", "TEXT PRIMARY KEY"), *expected[1:])
+    expected = (("task_key", "TEXT PRIMARY KEY"), *expected[1:], ("bytes_batch", "INTEGER"))  # added later
     assert expected == store.COLUMNS
     assert tuple(f.name for f in dataclasses.fields(Measurement)) == store.COLUMN_NAMES
     assert store.PHASE_COLUMNS == ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
-    assert {"ops", "bytes", "node", "gpu_index", *store.PHASE_COLUMNS} == store.LATER_COLUMNS
+    assert {"ops", "bytes", "bytes_batch", "node", "gpu_index", *store.PHASE_COLUMNS} == store.LATER_COLUMNS

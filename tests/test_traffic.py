@@ -120,3 +120,21 @@ def test_count_cli_carries_bytes_at_its_batch_and_dtype(capsys):
     assert sum(v["bytes"] for v in obj["by_class"].values()) == obj["bytes"]
     assert main(["count", "resnet50", "--dtype", "int8"]) == 2
     assert "valid: fp32" in capsys.readouterr().err
+
+
+def test_a_rows_bytes_batch_is_its_traffic_at_its_batch_and_dtype(tmp_path):
+    import dataclasses
+
+    import models
+    from profiler.count_cache import CountCache
+    from profiler.tasks import Task
+
+    spec = models.get_spec("resnet50")
+    task = Task("resnet50", "resnet", models.spec_to_dict(spec), models.spec_hash(spec), "eager", "cuda", "fp16",
+                "contiguous", 64, 224, 0)
+    cache = CountCache(tmp_path)
+    cache.get(task, spec)
+    assert cache.bytes_batch(task) == 2 * (64 * A + W)
+    fresh = CountCache(tmp_path)  # another worker process: reads the run's ops.json
+    assert fresh.bytes_batch(dataclasses.replace(task, dtype="fp32", batch=1)) == 4 * (A + W)
+    assert fresh.bytes_batch(dataclasses.replace(task, dtype="int8")) is None

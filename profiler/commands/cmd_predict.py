@@ -166,12 +166,15 @@ def run(args: argparse.Namespace) -> int:
                 "measured_ms": measured.get((r["model"], r["resolution"])),
             }
         )
+    from profiler.analysis.data import latency_unit
+
+    unit = latency_unit(key)  # ms per image in a cell of mixed batches (an imported timm table)
     if args.json:
-        print_json({"cell": key, "form": form, "predictions": out})
+        print_json({"cell": key, "form": form, "latency_unit": unit, "predictions": out})
         return 0
     at = ", ".join(sorted({f"{r['resolution']} px" for r in out}))
-    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; predicted at {at}; 95 % prediction "
-          "intervals")
+    print(f"form {form} fitted on {len(cell)} models of cell {key or 'all'}; predicted at {at}; latency in {unit}; "
+          "95 % prediction intervals")
     for r in out:
         lo, hi = r["pi95_ms"]
         seen = f"  (measured {r['measured_ms']:.3g})" if r["measured_ms"] is not None else ""

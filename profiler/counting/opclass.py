@@ -144,3 +144,13 @@ def traffic_by_class(records: Iterable[Any], batch: int, dtype: str) -> dict[str
         d["macs"] += r.count * r.macs * int(batch)
         d["bytes"] += r.count * (int(batch) * r.act_elems * act_b + r.weight_elems * w_b)
     return {c: out[c] for c in OP_CLASSES if c in out}
+
+
+def traffic_of_doc(doc: dict[str, Any], batch: int, dtype: str) -> int:
+    """``traffic_bytes`` of an op-table document (``counting.ops.op_table_doc``, counted at batch 1; a table
+    without the ``groups`` column counts its convs as dense)."""
+    from types import SimpleNamespace
+
+    cols = doc["columns"]
+    rows = [SimpleNamespace(**{"groups": 1, **dict(zip(cols, r, strict=True))}) for r in doc["rows"]]
+    return traffic_bytes(rows, batch, dtype)

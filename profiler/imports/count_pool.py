@@ -8,6 +8,7 @@ fails returns its reason (one line); the others go on.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable
@@ -82,8 +83,6 @@ def count_all(jobs: Iterable[CountJob], cache_dir: Path, workers: int = 2, progr
     for j in jobs:
         hit = cache_dir / f"{j.key}.json"
         if hit.is_file() and (cache_dir / f"{j.key}.ops.json").is_file():
-            import json
-
             out[j.key] = (json.loads(hit.read_text()), None)
         else:
             todo.append(j)

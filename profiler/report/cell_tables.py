@@ -42,8 +42,8 @@ def coefficients(cell: dict) -> Table:
         headers,
         rows,
         note="F: GMAC per image, A: million activations per image, P: million parameters, B: MB of memory traffic "
-        "per image at the cell's batch and dtype (weights once per batch); "
-        f"t: {cell.get('latency_unit', 'ms per batch')}.",
+        "per image at the row's batch and dtype (weights once per batch); t: "
+        f"{cell.get('latency_unit', 'ms per batch')}.",
     )
 
 
@@ -196,3 +196,37 @@ def heldout(cell: dict) -> list[Table]:
         comp_rows,
     )
     return [forms, comps]
+
+
+RESOURCE_COLUMNS = ("compute", "traffic", "launch", "fixed")
+
+
+def opclass_per_model(cell: dict) -> Table | None:
+    """Per measured model: where the per-op-class model puts its time (resources, the top op classes) and the
+    measured / predicted ratio (in-sample fit on the whole cell); None where the model is unavailable."""
+    oc = cell.get("opclass") or {}
+    if not oc.get("available"):
+        return None
+    rows = []
+    for m in oc["per_model"]:
+        res, pred = m["ms_by_resource"], m["predicted_ms"]
+        top = ", ".join(f"{d['label']} {100 * d['share']:.0f} %" for d in m["dominant"] if d["share"] is not None)
+        rows.append([
+            _c(m["model"]),
+            _num(m["measured_ms"]),
+            _num(pred),
+            _num(m["ratio"], ".2f"),
+            *(_num(100 * res[r] / pred if pred > 0 else None, ".0f") for r in RESOURCE_COLUMNS),
+            _c(top),
+        ])
+    headers = ["model", "measured (ms)", "predicted (ms)", "measured / predicted", "compute (%)", "traffic (%)",
+               "launches (%)", "fixed (%)", "op classes that carry the time"]
+    return _table(
+        "Where the per-op-class model puts each model's time",
+        headers,
+        rows,
+        sortable=True,
+        note=f"{oc['formula']}; fitted by NNLS on relative errors on every model of the cell ({oc['classes']}; "
+        f"launch groups {oc['launch_groups']}). Shares of the predicted time; a launch group's time goes to its "
+        "classes by their op counts. Held-out errors of this model are under 'opclass' above.",
+    )

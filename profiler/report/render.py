@@ -113,7 +113,7 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         gpu = str(names.iloc[0]) if len(names) else None
     gpu = gpu or env.get("gpu_name")
     forms = c["heldout"].get("forms", {})
-    summary = {f: forms[f] for f in ("M0", "M3", "M5", "M6", "mech") if f in forms}
+    summary = {f: forms[f] for f in ("M0", "M3", "M5", "M6", "M7", "M8", "mech", "opclass") if f in forms}
     return {
         "label": c["label"],
         "n": c["n"],
@@ -128,7 +128,8 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "notes": ([f"t is latency in {c['latency_unit']}: batches differ between the models of this cell "
                    "(each model at one batch), so they are compared per image."]
                   if c.get("latency_unit", "").startswith("ms per image") else []) + c["heldout"].get("notes", []),
-        "tables": [cell_tables.coefficients(c), *cell_tables.heldout(c), cell_tables.tests(c)],
+        "tables": [cell_tables.coefficients(c), *cell_tables.heldout(c), cell_tables.tests(c),
+                   *filter(None, [cell_tables.opclass_per_model(c)])],
         "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
     }
 
