@@ -3,7 +3,9 @@
 This is the one reader of ``meta.json`` (``ResultStore.write_meta`` is its one writer). The layout, as
 ``profiler.sweep`` writes it:
 
-- ``run``: ``config_name``, ``device``, ``argv``, ``git_commit``, ``started_at``;
+- ``run``: ``config_name``, ``device``, ``argv``, ``git_commit``, ``started_at``, ``skipped`` (combinations that
+  can never be measured, with the reason); an import (``profiler.imports``) writes ``kind: "import"`` instead of
+  ``config_name`` and adds ``imported`` (source file, sha256, licence, include rule, skipped models);
 - ``environment``: ``profiler.environment.capture(device)`` (older files: ``env``);
 - ``config``: ``SweepConfig.to_dict()`` — ``name``, ``path``, ``parsed`` (the TOML, holding e.g. ``reference_model``),
   ``text``, ``models``, ``groups``;

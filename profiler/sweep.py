@@ -133,7 +133,8 @@ def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None 
     return est.total_s(t.key for t in tasks)
 
 
-def _meta(config: SweepConfig, device: str, argv: list[str] | None) -> dict[str, Any]:
+def _meta(config: SweepConfig, device: str, argv: list[str] | None, skipped: list[str] | None = None,
+          ) -> dict[str, Any]:
     from profiler import environment
     from profiler.peaks import attach_peaks
 
@@ -141,7 +142,9 @@ def _meta(config: SweepConfig, device: str, argv: list[str] | None) -> dict[str,
     # Measured peaks of this device key (`profiler peaks`), for the report's roofline; CPU keys name the threads.
     attach_peaks(env, device, threads=config.timing_config().threads or env.get("torch_threads"))
     return {"run": {"config_name": config.name, "device": device, "argv": argv if argv is not None else sys.argv,
-                    "git_commit": env.get("git_commit"), "started_at": _now()},
+                    "git_commit": env.get("git_commit"), "started_at": _now(),
+                    # combinations that can never be measured (e.g. amp on ONNX Runtime), with the reason
+                    "skipped": list(skipped or [])},
             "environment": env, "config": config.to_dict(), "sessions": []}
 
 
@@ -175,7 +178,7 @@ def run_sweep(
     from profiler.sweep_progress import SweepProgress
 
     run_dir = Path(run_dir)
-    tasks = plan(config, device)
+    tasks, skipped = plan_with_skips(config, device)
     if resume:
         from profiler.sweep_resume import open_for_resume
 
@@ -183,7 +186,7 @@ def run_sweep(
     else:
         from profiler.runs import RunMeta
 
-        raw_meta = _meta(config, device, argv)
+        raw_meta = _meta(config, device, argv, skipped)
         store, meta = ResultStore.create(run_dir, raw_meta), RunMeta.from_dict(raw_meta)
     lock = RunLock(run_dir)
     try:

@@ -102,6 +102,7 @@ def _csv(tmp_path: Path, text: str, name: str = "benchmark-infer-amp-nchw-pt240-
         (f"{HEADER}\nno_such_net_a,64,10,1.0,256,1,1,1\n", [], "no row of"),
         (f"{HEADER}\nresnet18,64,10,1.0,256,1,1,1\n", ["--include", "vit*"], "matches --include"),
         (f"{HEADER}\nresnet18,64,10,1.0,256,1,1,1\n", ["--include", "cnn-families"], "unknown include rule"),
+        (f"{HEADER}\nresnet18,64,10,1.0,256,1,1,1\n", ["--backend", "onnxruntime"], "onnxruntime has no autocast"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, text, argv_extra, match) -> None:
@@ -194,3 +195,21 @@ def test_count_pool_counts_in_processes_and_then_reads_the_cache(tmp_path: Path,
 
     monkeypatch.setattr(count_pool, "count_job", refuse)
     assert count_pool.count_all([job], tmp_path, workers=0, progress=False)[job.key] == (first[job.key][0], None)
+
+
+def test_report_of_an_import_says_public_data(imported: Path, tmp_path: Path) -> None:
+    from profiler.report import write_report
+
+    out = tmp_path / "r.html"
+    write_report(str(imported), out, n_boot=100)
+    html = out.read_text()
+    assert "PUBLIC DATA" in html and "not by archprof" in html and "timm_tiny.csv" in html
+
+
+def test_a_row_given_twice_is_a_second_repeat(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
+    path = _csv(tmp_path, f"{HEADER}\nresnet10t,64,10,1.0,256,1,1,1\nresnet10t,64,10,3.0,256,1,1,1\n")
+    assert main(["import", "timm", path, "--device-name", "GPU X", "-o", str(tmp_path / "r"), "--workers", "0",
+                 "--no-progress"]) == 0
+    rows = _rows(tmp_path / "r")
+    assert sorted((r["repeat"], r["latency_ms"]) for r in rows) == [(0, 1.0), (1, 3.0)]

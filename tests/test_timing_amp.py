@@ -68,3 +68,13 @@ def test_compile_amp_on_cpu_is_checked_and_recorded() -> None:
     r = measure(models.get_model("resnet18"), backend="compile", device="cpu", dtype="amp", batch=1,
                 resolution=32, config=FAST)
     assert r.details["autocast"] == "bfloat16" and r.details["max_output_error_rel"] <= 0.1
+
+
+def test_trace_amp_runs_under_autocast_and_counts_two_byte_traffic() -> None:
+    from profiler.trace import trace_model
+
+    docs = {dt: trace_model("resnet18", dtype=dt, resolution=32, iters=1, warmup_iters=1,
+                            measure_peaks_if_missing=False) for dt in ("amp", "fp32")}
+    assert docs["amp"]["dtype"] == "amp"
+    # floating-point traffic at 2 bytes instead of 4 (integer tensors, e.g. max-pool indices, keep their size)
+    assert docs["amp"]["totals"]["bytes"] * 2 == pytest.approx(docs["fp32"]["totals"]["bytes"], rel=1e-3)

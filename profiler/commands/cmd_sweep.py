@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
     resume_hint = f"python -m profiler sweep --resume {resume_ref}" + (
         f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else "")
     print(f"run {run_dir.name}: {run_dir}/ ({len(tasks)} measurements planned)", file=sys.stderr, flush=True)
+    for note in skipped:  # recorded in meta.json too (run.skipped)
+        print(f"skipped: {note}", file=sys.stderr)
     from profiler.prefetch import resolve_mode
 
     if device == "cpu" and executor is None and resolve_mode(config.prefetch, device) == "overlap":

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from profiler.commands.common import print_json
+from profiler.commands.common import DTYPES, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--batch", type=int, default=1, help="images per batch (default 1)")
     p.add_argument("--resolution", type=int, default=None, help="input side in pixels (default: the model's)")
-    p.add_argument("--dtype", choices=("fp32", "tf32", "fp16", "bf16"), default="fp32")
+    p.add_argument("--dtype", choices=DTYPES, default="fp32", help="precision (amp: autocast over fp32 weights)")
     p.add_argument("--iters", type=int, default=5, help="profiled iterations (default 5)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up iterations before profiling (default 3)")
     p.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (default 1, as in CPU sweeps)")

@@ -60,7 +60,8 @@ def _mode(columns: list[str], path: Path) -> str:
             if all(f"{mode}_{c}" in columns for c in NEEDED):
                 return mode
     wanted = " or ".join(", ".join(f"{m}_{c}" for c in NEEDED) for m in MODES)
-    raise UsageError(f"{path.name} is not a timm benchmark table: it has columns {', '.join(columns) or '(none)'}; "
+    have = ", ".join(columns[:15]) + (f" (+{len(columns) - 15} more)" if len(columns) > 15 else "")
+    raise UsageError(f"{path.name} is not a timm benchmark table: it has columns {have or '(none)'}; "
                      f"expected model and {wanted}")
 
 

@@ -66,6 +66,10 @@ def resolve_setting(table: TimmTable, device_name: str, *, device: str | None = 
                              f"({', '.join(choices[key])})")
         if value not in choices[key]:
             raise UsageError(f"unknown --{key.replace('_', '-')} {value!r}; valid: {', '.join(choices[key])}")
+    from profiler.timing.protocol import validate_request
+
+    # a setting archprof could measure itself (amp on ONNX Runtime, cudagraph on a CPU… are not)
+    validate_request(values["backend"], values["device"], values["dtype"], values["memory_format"], 1, 1)
     return ImportSetting(device_name.strip(), **values), named
 
 
@@ -86,13 +90,13 @@ def _resolve_specs(rows: list[TimmRow]) -> tuple[dict[str, tuple[Any, str]], dic
 
 
 def _row(r: TimmRow, spec: Any, spec_hash: str, counts: dict[str, int], s: ImportSetting, table: TimmTable,
-         when: str) -> dict[str, Any]:
+         when: str, repeat: int = 0) -> dict[str, Any]:
     import models
     from profiler.tasks import Task
 
     task = Task(model=f"timm:{r.model}", family=spec.family, spec=json.loads(json.dumps(models.spec_to_dict(spec))),
                 spec_hash=spec_hash, backend=s.backend, device=s.device, dtype=s.dtype,
-                memory_format=s.memory_format, batch=r.batch, resolution=r.resolution, repeat=0)
+                memory_format=s.memory_format, batch=r.batch, resolution=r.resolution, repeat=repeat)
     details = {
         "source": f"timm benchmark table {table.path.name} (public data, not measured by archprof)",
         "csv_line": r.line, "timm_mode": table.mode, "latency_protocol": PROTOCOL,
@@ -157,9 +161,12 @@ def import_timm(path: Path | str, out: Path | str, setting: ImportSetting, named
                  snapshot)
     meta["imported"]["batches"] = sorted({r.batch for r, _ in good})
     with ResultStore.create(out, meta) as store:
+        seen: dict[tuple[str, int, int], int] = {}
         for r, counts in good:
             spec, spec_hash = specs[r.model]
-            store.add(_row(r, spec, spec_hash, counts, setting, table, when))
+            # the same model and setting twice in a table: two repeats (the analysis takes their median)
+            repeat = seen[(r.model, r.resolution, r.batch)] = seen.get((r.model, r.resolution, r.batch), -1) + 1
+            store.add(_row(r, spec, spec_hash, counts, setting, table, when, repeat))
         counts_dir = out / "counts"
         counts_dir.mkdir(exist_ok=True)
         for key in {f"{specs[r.model][1]}_r{r.resolution}" for r, _ in good}:

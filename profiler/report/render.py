@@ -46,6 +46,16 @@ def _synthetic_rows(raw: pd.DataFrame) -> bool:
     return bool(raw["details_json"].astype(str).str.contains('"synthetic": true', regex=False).any())
 
 
+def _public(meta: RunMeta) -> str | None:
+    """For an imported public table (``meta.json`` ``imported``): where it comes from, in one line."""
+    imp = meta.raw.get("imported")
+    if not isinstance(imp, dict):
+        return None
+    return (f"{imp.get('source', 'an imported table')}: {imp.get('file')} (sha256 {str(imp.get('sha256'))[:16]}…, "
+            f"{imp.get('licence')}), measured on {imp.get('device_name')} by its authors, not by archprof; "
+            f"{imp.get('latency', '')}. Counts by archprof. Rows: {imp.get('include_rule')}.")
+
+
 def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
     """What was measured, on what, when, by which config and commit."""
     meta = RunMeta.from_dict(meta)
@@ -65,6 +75,7 @@ def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
         "title": Path(source).name,
         "hardware": _hardware(ok),
         "synthetic": _synthetic_rows(raw),
+        "public": _public(meta),
         "measured": f"{ok['model'].nunique()} models in {ok['family'].nunique()} families, "
         f"{len(ok)} measurements ok, {len(raw) - len(ok)} failed",
         "device": device,

@@ -189,3 +189,12 @@ def autocast_wrap(model: Any, dtype: str, device: str) -> Any:
                 return self.inner(x)
 
     return Autocast(model).eval()
+
+
+def autocast_context(dtype: str, device: str) -> contextlib.AbstractContextManager[Any]:
+    """A ``torch.autocast`` region for ``amp`` (as ``autocast_wrap``), a no-op context for any other dtype."""
+    if dtype != "amp":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast(device, dtype=getattr(torch, autocast_dtype(device)), cache_enabled=False)

@@ -81,7 +81,7 @@ def trace_model(
     from profiler.counting import count
     from profiler.errors import UsageError
     from profiler.timing import check_device, validate_request
-    from profiler.timing.device import precision_context, torch_threads
+    from profiler.timing.device import autocast_context, autocast_dtype, precision_context, torch_threads
     from profiler.timing.eager import make_input, prepare, torch_dtype
 
     try:
@@ -101,13 +101,15 @@ def trace_model(
     shape = (batch, 3, resolution, resolution)
     model = info.spec.build().eval()
     macs = {module_label(r.name): r.macs for r in count(model, shape, method="torch").layers}
-    traffic, _ = module_traffic(model, shape, torch_dtype(dtype).itemsize)
+    # amp: autocast's 2-byte type for the traffic and the peaks (its convolutions and matmuls dominate both)
+    amp_as = {"float16": "fp16", "bfloat16": "bf16"}[autocast_dtype(device)] if dtype == "amp" else dtype
+    traffic, _ = module_traffic(model, shape, torch_dtype(amp_as).itemsize)
     types = {module_label(n): type(m).__name__ for n, m in model.named_modules()}
     with precision_context(dtype, device) as switches, torch_threads(n_threads) as used_threads:
         model = prepare(model, device, dtype, "contiguous")
         x = make_input(batch, resolution, device, dtype, "contiguous")
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast_context(dtype, device):
                 for _ in range(warmup_iters):  # cuDNN autotuning and first-call allocations happen here
                     model(x)
                 with ModuleRanges(model):
@@ -122,7 +124,7 @@ def trace_model(
     for layer in result["layers"]:
         layer["macs"] = macs.get(layer["name"], 0)
         layer["bytes"] = traffic.get(layer["name"], 0)
-        layer.update(place(layer, peaks, dtype))
+        layer.update(place(layer, peaks, amp_as))
     totals = result["totals"]
     totals.update(
         latency_ms_unprofiled=unprofiled_ms,
