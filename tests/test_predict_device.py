@@ -192,3 +192,11 @@ def test_a_source_gpu_outside_the_table_is_named(tmp_path, monkeypatch, capsys) 
     err = capsys.readouterr().err
     assert "the source run's GPU: device 'NVIDIA GeForce RTX 2080 Ti' is not in the datasheet table" in err
     assert main(["predict", "--from", str(run), "--device", "h200", "--from-device", "rtx3090"]) == 0
+
+
+def test_a_cpu_run_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
+    run = _write_run(tmp_path, "NVIDIA GeForce RTX 3090")
+    pd.read_csv(run).assign(device="cpu", device_name="Intel Core i7-12700H (CPU)").to_csv(run, index=False)
+    assert main(["predict", "--from", str(run), "--device", "h200"]) == 2
+    assert "was measured on a CPU; --device carries one GPU's fit to another GPU" in capsys.readouterr().err

@@ -169,6 +169,9 @@ def predict(args: argparse.Namespace) -> dict:
     fit = fit_default(rows, notes) if args.form == "M3" else fit_source(form, rows)
     form = fit.form
     dtype = cell_dtype(rows.frame)
+    if str(key.get("device", "cuda")) == "cpu" and not args.from_device:
+        raise UsageError(f"{args.source} cell {cell_label(key)} was measured on a CPU; --device carries one GPU's "
+                         "fit to another GPU")
     source = _source_sheet(_device_name(cell, env, args.from_device, f"run {args.source}"))
     tgt_env: dict = {}
     if args.compare:

@@ -187,7 +187,8 @@ def lookup(name: str) -> Datasheet:
     """The datasheet of ``name``; UsageError naming the closest known names where it is not in the table."""
     found = match(name)
     if found is None:
-        near = closest(name) or known_names()
-        raise UsageError(f"device {name!r} is not in the datasheet table; closest: {', '.join(near)} "
-                         f"(all: {', '.join(known_names())})")
+        near = closest(name)
+        what = f"closest: {', '.join(near)} (all: " if near else "known: "
+        raise UsageError(f"device {name!r} is not in the datasheet table; {what}{', '.join(known_names())}"
+                         + (")" if near else ""))
     return found
