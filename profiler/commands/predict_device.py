@@ -22,18 +22,13 @@ from profiler.hardware.datasheets import PEAK_DTYPES, Datasheet, lookup
 MIN_SCORED = 8  # --calibrate K leaves at least this many models of RUN_B to score
 
 
-def _run_dir(source: str) -> tuple[Path | None, dict]:
-    """The run directory behind a RUN argument (None for a CSV) and its meta environment."""
+def _run_dir(source: str) -> tuple[Path, dict]:
+    """The run directory behind a RUN argument (``analysis_inputs``: a file's folder) and its meta environment."""
+    from profiler.analysis import analysis_inputs
     from profiler.runs import RunMeta
-    from profiler.store import resolve_run
 
-    try:
-        path = resolve_run(source)
-    except (UsageError, FileNotFoundError, ValueError):
-        return None, {}
-    if not Path(path).is_dir():
-        return None, {}
-    return Path(path), RunMeta.read(path, strict=False).environment or {}
+    run_dir = analysis_inputs(source)["run_dir"]
+    return run_dir, RunMeta.read(run_dir, strict=False).environment or {}
 
 
 def _device_name(cell: pd.DataFrame, env: dict, given: str | None, what: str) -> str:
