@@ -90,10 +90,11 @@ def main_(argv: list[str] | None = None) -> int:
         return 0
     print("runs: " + "; ".join(f"{k}: {v}" for k, v in where.items()))
     print(f"{'direction':<20} {'form':<8} {'calib':>5} {'scored':>6} {'MAPE %':>7} {'±10 %':>6} {'median':>7} "
-          f"{'target':>7}  met")
+          f"{'in PI %':>7} {'target':>7}  met")
     for r in rows:
         print(f"{r['direction']:<20} {r['form']:<8} {r['calibrate']:>5} {r['n']:>6} {r['mape_pct']:>7.1f} "
-              f"{r['within10_pct']:>6.1f} {r['median_ratio']:>7.3f} {r['target_within10_pct']:>6.0f}%  "
+              f"{r['within10_pct']:>6.1f} {r['median_ratio']:>7.3f} {r['interval_coverage_pct'] or float('nan'):>7.0f} "
+              f"{r['target_within10_pct']:>6.0f}%  "
               f"{'yes' if r['met'] else 'NO'}")
     return 0
 

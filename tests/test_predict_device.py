@@ -200,3 +200,14 @@ def test_a_cpu_run_is_refused(tmp_path, monkeypatch, capsys) -> None:
     pd.read_csv(run).assign(device="cpu", device_name="Intel Core i7-12700H (CPU)").to_csv(run, index=False)
     assert main(["predict", "--from", str(run), "--device", "h200"]) == 2
     assert "was measured on a CPU; --device carries one GPU's fit to another GPU" in capsys.readouterr().err
+
+
+def test_interval_coverage_is_reported_against_the_compared_run(runs, capsys) -> None:
+    doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--form", "M7"])
+    rows = doc["predictions"]
+    inside = [r["pi95_ms"][0] <= r["measured_ms"] <= r["pi95_ms"][1] for r in rows]
+    assert doc["compare"]["interval_coverage_pct"] == pytest.approx(100 * sum(inside) / len(rows))
+    fit = transfer.TermFit("M7", ("F",), ("compute",), np.array([1.0]), np.log([0.9, 1.0, 1.1]), 3)
+    lo, hi = transfer.interval(fit, np.array([10.0]))
+    assert lo[0] == pytest.approx(10 * np.exp(np.percentile(np.log([0.9, 1.0, 1.1]), 2.5)))
+    assert hi[0] < 11.0

@@ -160,13 +160,13 @@ def predict(args: argparse.Namespace) -> dict:
     form = DEFAULT_FORM if args.form == "M3" else args.form  # M3 is predict's default, not a traffic form
     run_dir, env = _run_dir(args.source)
     key, cell, notes = _load_cell(args.source, _cell_selectors(args.cell))
+    if str(key.get("device", "cuda")) == "cpu" and not args.from_device:
+        raise UsageError(f"{args.source} cell {cell_label(key)} was measured on a CPU; --device carries one GPU's "
+                         "fit to another GPU")
     rows = with_tables(cell, run_dir, f"{args.source} cell {cell_label(key)}", form)
     fit = fit_default(rows, notes) if args.form == "M3" else fit_source(form, rows)
     form = fit.form
     dtype = cell_dtype(rows.frame)
-    if str(key.get("device", "cuda")) == "cpu" and not args.from_device:
-        raise UsageError(f"{args.source} cell {cell_label(key)} was measured on a CPU; --device carries one GPU's "
-                         "fit to another GPU")
     source = _source_sheet(_device_name(cell, env, args.from_device, f"run {args.source}"))
     tgt_env: dict = {}
     if args.compare:
@@ -195,9 +195,17 @@ def predict(args: argparse.Namespace) -> dict:
         "predictions": _rows(fit, new.frame, pred, calib_models),
     }
     if args.compare:
-        doc["compare"] = {"run": args.compare, "calibrated_on": calib_models,
-                          **transfer.summary(pred[scored], new.frame["latency_ms"].to_numpy(float)[scored])}
+        doc["compare"] = _compare_doc(args.compare, fit, pred[scored], new.frame["latency_ms"].to_numpy(float)[scored],
+                                      calib_models)
     return doc
+
+
+def _compare_doc(run: str, fit: transfer.TermFit, pred: np.ndarray, measured: np.ndarray, calib: list[str]) -> dict:
+    """The scores of the predictions against RUN_B, and how often its measurement fell inside the interval."""
+    lo, hi = transfer.interval(fit, pred)
+    inside = (measured >= lo) & (measured <= hi)
+    coverage = float(100 * inside.mean()) if len(pred) and np.isfinite(lo).all() else None
+    return {"run": run, "calibrated_on": calib, **transfer.summary(pred, measured), "interval_coverage_pct": coverage}
 
 
 def _fit_doc(fit: transfer.TermFit, factors: np.ndarray, scales: np.ndarray) -> dict:
@@ -251,6 +259,8 @@ def render(doc: dict) -> str:
     if "compare" in doc:
         c = doc["compare"]
         cal = f", calibrated on {', '.join(c['calibrated_on'])}" if c["calibrated_on"] else ", no target measurement"
+        cover = "" if c["interval_coverage_pct"] is None else \
+            f"; {c['interval_coverage_pct']:.0f} % of the measurements inside their 95 % interval"
         lines.append(f"vs {c['run']} ({c['n']} models scored{cal}): MAPE {c['mape_pct']:.1f} %, "
-                     f"{c['within10_pct']:.0f} % within ±10 %, median ratio {c['median_ratio']:.3f}")
+                     f"{c['within10_pct']:.0f} % within ±10 %, median ratio {c['median_ratio']:.3f}{cover}")
     return "\n".join(lines)
