@@ -14,7 +14,10 @@ Names are matched as ``nvidia-smi`` / ``torch.cuda.get_device_name`` print them 
 ``RULES`` apply in order (required substrings, forbidden substrings, or an exact match). ``lookup`` raises a
 ``UsageError`` that lists the closest known names (``difflib``).
 
-Figures I could not read in a primary NVIDIA document are marked ``derived`` or ``unsure`` in their source.
+Each figure is the one the named document states. Where a figure is derived from others rather than stated (the
+RTX PRO 6000's FP16/TF32, from its FP4 "AI TOPS"), or recalled without the document at hand to re-read (RTX
+5090 FP16/TF32 with FP32 accumulate, the Max-Q's FP32), its source says ``derived`` or ``unsure``; the L4's FP16
+figure does not say its accumulate type (the comment says what is assumed).
 """
 
 from __future__ import annotations
@@ -88,7 +91,8 @@ TABLE: tuple[Datasheet, ...] = (
     # L4: 58 SMs, 30.3 FP32, TF32 120 / FP16 242 with sparsity -> 60 / 121 dense, 300 GB/s GDDR6. The datasheet does
     # not say the accumulate of its FP16 figure; taken as FP32 accumulate at full rate like other data-centre Ada
     # (unsure).
-    Datasheet("l4", "L4", 30.3, 60.0, 121.0, 121.0, 300.0, 58, "NVIDIA L4 Tensor Core GPU datasheet (2023)"),
+    Datasheet("l4", "L4", 30.3, 60.0, 121.0, 121.0, 300.0, 58,
+              "NVIDIA L4 Tensor Core GPU datasheet (2023) (FP16 with FP32 accumulate at full rate assumed)"),
     # L40S: 142 SMs, 91.6 FP32, TF32 183, BF16/FP16 362.05 dense (733 with sparsity), 864 GB/s GDDR6.
     Datasheet("l40s", "L40S", 91.6, 183.0, 362.05, 362.05, 864.0, 142, "NVIDIA L40S GPU datasheet (2023)"),
     # T4: 40 SMs, 8.1 FP32, 65 FP16/FP32 mixed-precision tensor, 320 GB/s GDDR6; Turing has no TF32/bf16.
