@@ -136,3 +136,20 @@ def test_fine_classes_share_the_merged_compute_term_by_macs():
     assert b["ms_by_class"]["conv_dw"]["compute"] == pytest.approx(0.03 * feats[3]["compute:conv_dwg"], rel=1e-6)
     assert b["ms_by_class"]["conv_dw"]["traffic"] == pytest.approx(0.02 * feats[3]["traffic:conv_dw"], rel=1e-6)
     assert b["dominant"][0]["class"] == "conv_dw"
+
+
+def test_a_new_model_with_a_class_no_measured_model_has_is_flagged():
+    from profiler.analysis.predict_new import predict_opclass, with_table_columns
+
+    rng = np.random.default_rng(1)
+    tables = [_table(rng.uniform(1e8, 1e9), 0, rng.uniform(1e5, 1e6), int(rng.integers(10, 60)),
+                     int(rng.integers(1, 6)), rng.uniform(1e4, 1e6), 0) for _ in range(16)]
+    cell, _ = _cell()
+    cell["latency_ms"] = _latency(cell, tables)
+    new_table = _table(5e8, 2e6, 3e5, 20)
+    new = with_table_columns(cell, pd.DataFrame([{"model": "new", "family": "g", "resolution": 8, "macs": 1.0,
+                                                 "acts": 1.0, "params": 1.0}]), [new_table])
+    (p,) = predict_opclass(cell, tables, new, [new_table])
+    assert p["unseen_terms"] == ["compute:conv_dwg"]  # no measured model has depthwise MACs
+    lo, hi = p["pi95_ms"]
+    assert lo <= p["predicted_ms"] <= hi

@@ -69,6 +69,7 @@ def test_analysis_answers_per_model_and_the_verdict_names_the_best_explanation()
     oc = cell["opclass"]
     assert oc["available"] and len(oc["per_model"]) == cell["n"] == 26
     r50 = next(m for m in oc["per_model"] if m["model"] == "resnet50")
+    assert r50["resolution"] == 224
     assert r50["predicted_ms"] == pytest.approx(sum(r50["ms_by_resource"].values()))
     assert r50["ratio"] == pytest.approx(r50["measured_ms"] / r50["predicted_ms"])
     assert {"opclass", "M7", "M8"} <= set(cell["heldout"]["forms"])
@@ -76,4 +77,4 @@ def test_analysis_answers_per_model_and_the_verdict_names_the_best_explanation()
     assert best["form"] in cell["heldout"]["forms"] and best["regime"] and best["classes"]
     assert cell["verdict"]["label"]  # the claim's question (M3 vs M0) is still answered
     table = opclass_per_model(cell)
-    assert table is not None and len(table.rows) == 26 and table.headers[3] == "measured / predicted"
+    assert table is not None and len(table.rows) == 26 and table.headers[4] == "measured / predicted"

@@ -131,7 +131,8 @@ def _opclass_block(cell: pd.DataFrame, tables) -> tuple:
         fit = oc.fit()
     except UsageError as exc:  # fewer models than coefficients, or a dtype without element sizes
         return None, None, {"available": False, "reason": str(exc)}
-    return oc, fit, {"available": True, **summarize_opclass(oc, fit, [str(m) for m in cell["model"]])}
+    res = [int(r) for r in cell["resolution"]] if "resolution" in cell and cell["resolution"].notna().all() else None
+    return oc, fit, {"available": True, **summarize_opclass(oc, fit, [str(m) for m in cell["model"]], res)}
 
 
 _TEST_ID = {"j": ("null", "alt"), "nested_hc3": ("small", "big"), "encompassing": ("a", "b")}

@@ -238,14 +238,15 @@ def breakdown(oc: OpClassCell, fit: OpClassFit, i: int) -> dict:
     }
 
 
-def summarize(oc: OpClassCell, fit: OpClassFit, models: list[str]) -> dict:
+def summarize(oc: OpClassCell, fit: OpClassFit, models: list[str], resolutions: list[int] | None = None) -> dict:
     """JSON-safe block of a cell: the fit, median shares by resource and class, per model breakdown and ratio."""
     pred = oc.predict(fit)
     per_model = []
     for i, name in enumerate(models):
         b = breakdown(oc, fit, i)
-        per_model.append({"model": name, "measured_ms": float(oc.t[i]), "ratio": float(oc.t[i] / pred[i])
-                          if pred[i] > 0 else None, **b})
+        per_model.append({"model": name, "resolution": None if resolutions is None else resolutions[i],
+                          "measured_ms": float(oc.t[i]), "ratio": float(oc.t[i] / pred[i]) if pred[i] > 0 else None,
+                          **b})
     share_res = {r: float(np.median([p["ms_by_resource"][r] / p["predicted_ms"] for p in per_model
                                      if p["predicted_ms"] > 0])) for r in RESOURCES}
     cls_share: dict[str, float] = {}

@@ -60,6 +60,7 @@ def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.Data
     out = []
     for i in np.flatnonzero(~measured):
         b = breakdown(oc, fit, int(i))
+        unseen = [t.name for t in oc.terms if t.name in fit.dropped and oc.x[i, oc.terms.index(t)] > 0]
         out.append({
             "predicted_ms": float(pred[i]),
             "pi95_ms": [float(pred[i] * lo_r), float(pred[i] * hi_r)],
@@ -68,5 +69,7 @@ def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.Data
             "ms_by_class": b["ms_by_class"],
             "dominant": b["dominant"],
             "fit": fit.as_dict(),
+            # classes no measured model has: the fit has no coefficient for them, so they add nothing
+            "unseen_terms": unseen,
         })
     return out

@@ -92,4 +92,6 @@ def run_with_tables(args: argparse.Namespace, form: str, selectors: dict[str, st
         top = ", ".join(f"{d['label']} ({100 * d['share']:.0f} %)" for d in out["dominant"])
         print(f"  dominant op classes: {top}")
         print(f"  interval: {out['interval']}")
+        if out["unseen_terms"]:
+            print(f"  warning: no measured model has {', '.join(out['unseen_terms'])}: those add nothing here")
     return 0

@@ -213,13 +213,14 @@ def opclass_per_model(cell: dict) -> Table | None:
         top = ", ".join(f"{d['label']} {100 * d['share']:.0f} %" for d in m["dominant"] if d["share"] is not None)
         rows.append([
             _c(m["model"]),
+            _num(m.get("resolution"), "d"),
             _num(m["measured_ms"]),
             _num(pred),
             _num(m["ratio"], ".2f"),
             *(_num(100 * res[r] / pred if pred > 0 else None, ".0f") for r in RESOURCE_COLUMNS),
             _c(top),
         ])
-    headers = ["model", "measured (ms)", "predicted (ms)", "measured / predicted", "compute (%)", "traffic (%)",
+    headers = ["model", "px", "measured (ms)", "predicted (ms)", "measured / predicted", "compute (%)", "traffic (%)",
                "launches (%)", "fixed (%)", "op classes that carry the time"]
     return _table(
         "Where the per-op-class model puts each model's time",
