@@ -95,12 +95,13 @@ class MechanisticCell:
 
     def __init__(self, cell: pd.DataFrame, tables: list[OpTable], peaks: DevicePeaks) -> None:
         dtype = str(cell["dtype"].iloc[0]) if "dtype" in cell else "fp32"
-        if "batch_images" in cell and cell["batch_images"].notna().all():
-            batches = cell["batch_images"].to_numpy(float)  # a per-image cell: each row's own batch, time / batch
+        per_image = "batch_images" in cell and bool(cell["batch_images"].notna().all())
+        if per_image:  # a cell of mixed batches (analysis.data.per_image): each row's own batch, time per image
+            batches = cell["batch_images"].to_numpy(float)
         else:
             batches = np.full(len(cell), float(cell["batch"].iloc[0]) if "batch" in cell else 1.0)
         terms = [roofline_terms(t, int(b), dtype, peaks) for t, b in zip(tables, batches, strict=True)]
-        per = batches if "batch_images" in cell and cell["batch_images"].notna().all() else np.ones(len(cell))
+        per = batches if per_image else np.ones(len(cell))
         self.compute_ms = np.array([t["compute_ms"] for t in terms]) / per
         self.memory_ms = np.array([t["memory_ms"] for t in terms]) / per
         self.roof_ms = self.compute_ms + self.memory_ms

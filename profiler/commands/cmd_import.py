@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output or f"public-timm-{Path(args.file).stem.removeprefix('benchmark-')}")
     if len(out.parts) == 1:
         out = Path(args.results_dir) / out
-    summary = import_timm(args.file, out, setting, named, table=table, include=include, force=args.force,
+    summary = import_timm(out, setting, named, table=table, include=include, force=args.force,
                           workers=args.workers, progress=not args.no_progress, snapshot=args.snapshot)
     print(f"imported {summary['rows']} rows ({summary['models']} models, {summary['families']} families) of "
           f"{Path(args.file).name} into {summary['out']}/ in {summary['wall_s']:.1f} s; "

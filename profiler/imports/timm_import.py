@@ -121,7 +121,7 @@ def _environment(s: ImportSetting, named: dict) -> dict[str, Any]:
     return env
 
 
-def import_timm(path: Path | str, out: Path | str, setting: ImportSetting, named: dict, *, table: TimmTable,
+def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: TimmTable,
                 include: Include, force: bool = False, workers: int = 2, cache_dir: Path | None = None,
                 progress: bool = True, snapshot: str | None = None) -> dict[str, Any]:
     """Write the run ``out`` from ``table`` (see the module doc); returns a summary (rows, skipped, wall_s)."""

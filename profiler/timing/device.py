@@ -165,7 +165,8 @@ def autocast_dtype(device: str) -> str:
 
 
 def autocast_details(dtype: str, device: str) -> dict[str, Any]:
-    """What a row records about autocast: ``{"autocast": "float16"}`` for amp on CUDA, nothing otherwise."""
+    """What a row records about autocast: for amp its type (``"float16"`` on CUDA, ``"bfloat16"`` on CPU) and that
+    the weight cache is off; nothing for any other dtype."""
     return {"autocast": autocast_dtype(device), "autocast_cache": False} if dtype == "amp" else {}
 
 
