@@ -28,7 +28,8 @@ def _models() -> list[dict]:
     out = []
     for i in range(16):  # compute-heavy and traffic-heavy models, so both terms matter
         out.append({"model": f"m{i:02d}", "family": FAMILIES[i % 4], "macs": float(rng.uniform(0.2e9, 8e9)),
-                    "act_elems": float(rng.uniform(5e6, 80e6))})
+                    "act_elems": float(rng.uniform(5e6, 80e6)), "dw_macs": float(rng.uniform(1e6, 5e7)),
+                    "dw_acts": float(rng.uniform(1e6, 2e7))})
     return out
 
 
@@ -42,11 +43,14 @@ def _write_run(tmp: Path, gpu: str, dtype: str = "amp", compute_eff: float = 0.5
         doc = {"input_shape": [1, 3, 224, 224],
                "columns": ["op", "macs", "weight_elems", "act_elems", "count", "groups"],
                "rows": [["convolution", m["macs"], 1e6, m["act_elems"] / 2, 1, 1],
+                        ["convolution", m["dw_macs"], 32 * 9, m["dw_acts"], 1, 32],  # depthwise 3x3, 32 channels
                         ["relu_", 0, 0, m["act_elems"] / 4, 2, 1]]}
         (tables / f"h{m['model']}_r224.v2.json").write_text(json.dumps(doc))
-        f, b = 2 * m["macs"], table_from_doc(doc).traffic(64, dtype) / 64  # the traffic model's bytes per image
+        f = 2 * (m["macs"] + m["dw_macs"])
+        b = table_from_doc(doc).traffic(64, dtype) / 64  # the traffic model's bytes per image
         t_s = f / (ds.peak_tflops(dtype) * 1e12 * compute_eff) + b / (ds.bandwidth_gbs * 1e9 * traffic_eff) + 2e-6
-        rows.append({"model": m["model"], "family": m["family"], "macs": m["macs"], "params": 1e6, "acts": 1e6,
+        rows.append({"model": m["model"], "family": m["family"], "macs": m["macs"] + m["dw_macs"], "params": 1e6,
+                     "acts": 1e6,
                      "latency_ms": 1e3 * t_s * 64, "batch": 64, "dtype": dtype, "device": "cuda", "backend": "eager",
                      "device_name": gpu, "spec_hash": f"h{m['model']}", "resolution": 224, "status": "ok"})
     path = tmp / f"{lookup(gpu).key}-{dtype}.csv"
@@ -93,6 +97,15 @@ def test_default_fit_is_the_per_op_class_model_with_m7_for_small_cells(runs, tmp
     pd.read_csv(runs[0]).head(5).to_csv(small, index=False)
     doc = _json(capsys, ["--from", str(small), "--device", "h200"])
     assert doc["fit"]["form"] == "M7" and any("instead" in n for n in doc["notes"])
+
+
+def test_new_models_take_the_class_granularity_of_the_fit(runs, capsys, monkeypatch) -> None:
+    from profiler.analysis import opclass_model
+
+    monkeypatch.setattr(opclass_model, "FINE_MIN_MODELS", 10)  # the 16-model source splits, one new model would not
+    doc = _json(capsys, ["mobilenet_v2", "--from", str(runs[0]), "--device", "h100-sxm"])
+    assert doc["fit"]["form"] == "opclass" and len(doc["predictions"]) == 1
+    assert any(t["term"] == "traffic:conv_dw" for t in doc["fit"]["terms"])
 
 
 def test_a_model_list_is_counted_and_predicted(runs, capsys) -> None:

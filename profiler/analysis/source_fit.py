@@ -72,10 +72,16 @@ def columns(form: str, rows: Rows, fit: TermFit | None = None) -> np.ndarray:
         return design(rows.frame, form)
     from profiler.analysis.opclass_model import OpClassCell
 
-    oc = OpClassCell(rows.frame, rows.tables)
-    names = [t.name for t in oc.terms]
-    wanted = fit.terms if fit is not None else tuple(names)
-    return oc.x[:, [names.index(n) for n in wanted]]
+    if fit is None:
+        return OpClassCell(rows.frame, rows.tables).x
+    # The class granularity is the fit's (a cell of >= FINE_MIN_MODELS models splits depthwise from grouped convs),
+    # not that of the rows predicted: the one whose terms hold every term of the fit.
+    for fine in (True, False):
+        oc = OpClassCell(rows.frame, rows.tables, fine=fine)
+        names = [t.name for t in oc.terms]
+        if set(fit.terms) <= set(names):
+            return oc.x[:, [names.index(n) for n in fit.terms]]
+    raise ValueError(f"terms {fit.terms} are not those of the per-op-class model")
 
 
 def _fit(form: str, rows: Rows) -> tuple[tuple, tuple, tuple, np.ndarray]:
