@@ -191,6 +191,9 @@ def test_measured_peaks_win_only_when_both_sides_have_them(runs, capsys, monkeyp
     assert doc["source"]["peaks"]["source"] == "measured 2026-12-01" == doc["target"]["peaks"]["source"]
     factor = {t["resource"]: t["factor"] for t in doc["fit"]["terms"]}
     assert factor["compute"] == pytest.approx(60 / 150) and factor["traffic"] == pytest.approx(800 / 900)
+    envs[str(runs[1])]["peaks"]["matmul_tflops"]["fp16"] = None  # not measured at the cell's dtype: datasheet
+    doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--form", "M7"])
+    assert doc["target"]["peaks"]["source"].startswith("datasheet")
     del envs[str(runs[1])]
     doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--form", "M7"])
     assert doc["source"]["peaks"]["source"].startswith("datasheet")

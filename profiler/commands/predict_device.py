@@ -61,11 +61,15 @@ def _datasheet(ds: Datasheet) -> transfer.DevicePeaks:
     return transfer.DevicePeaks(ds.name, tflops, ds.bandwidth_gbs, f"datasheet: {ds.source}")
 
 
-def device_peaks(src: Datasheet, tgt: Datasheet, src_env: dict, tgt_env: dict,
+def device_peaks(src: Datasheet, tgt: Datasheet, src_env: dict, tgt_env: dict, needed: set[str],
                  notes: list[str]) -> tuple[transfer.DevicePeaks, transfer.DevicePeaks]:
-    """Both devices' peaks: measured where both runs have them, else both from the datasheet (transfer's rule);
-    a note where one side's measured peaks go unused."""
-    ms, mt = _measured(src_env, src), _measured(tgt_env, tgt)
+    """Both devices' peaks: measured where both runs have them for every dtype in ``needed``, else both from the
+    datasheet (transfer's rule); a note where one side's measured peaks go unused."""
+    from profiler.hardware.datasheets import DTYPE_ALIASES
+
+    need = {DTYPE_ALIASES.get(d, d) for d in needed}
+    ms, mt = (m if m is not None and need <= set(m.tflops) else None
+              for m in (_measured(src_env, src), _measured(tgt_env, tgt)))
     if ms is not None and mt is not None:
         return ms, mt
     for m, other in ((ms, tgt), (mt, src)):
@@ -178,7 +182,7 @@ def predict(args: argparse.Namespace) -> dict:
         new = Rows(rows.frame.assign(latency_ms=math.nan), rows.tables, [])
     if target is None:
         raise UsageError("give --device NAME (or --compare RUN_B, whose GPU is then the target)")
-    src_peaks, tgt_peaks = device_peaks(source, target, env, tgt_env, notes)
+    src_peaks, tgt_peaks = device_peaks(source, target, env, tgt_env, transfer.compute_dtypes(fit, dtype), notes)
     factors = transfer.ratios(fit, src_peaks, tgt_peaks, dtype)
     times = transfer.term_times(fit, columns(form, new, fit), factors)
     scales, scored, calib_models = np.ones(len(fit.terms)), np.ones(len(new.frame), bool), []

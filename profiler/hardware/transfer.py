@@ -76,13 +76,22 @@ class TermFit:
             raise ValueError(f"terms {self.terms} need one resource each out of {RESOURCES}, got {self.resources}")
 
 
+def _term_dtype(fit: TermFit, j: int, dtype: str) -> str:
+    return (fit.dtypes[j] if j < len(fit.dtypes) else None) or dtype
+
+
+def compute_dtypes(fit: TermFit, dtype: str) -> set[str]:
+    """The dtypes whose peaks the compute terms of ``fit`` need (a term's own, else the cell's ``dtype``)."""
+    return {_term_dtype(fit, j, dtype) for j, r in enumerate(fit.resources) if r == "compute"}
+
+
 def ratios(fit: TermFit, source: DevicePeaks, target: DevicePeaks, dtype: str) -> np.ndarray:
     """Per term, the factor its time is multiplied by on the target (the module doc's rule); a compute term at its
     own dtype where the fit says (per-op-class model), else at the cell's ``dtype``."""
     out = []
     for j, r in enumerate(fit.resources):
         if r == "compute":
-            d = (fit.dtypes[j] if j < len(fit.dtypes) else None) or dtype
+            d = _term_dtype(fit, j, dtype)
             out.append(source.peak(d) / target.peak(d))
         else:
             out.append(source.bandwidth_gbs / target.bandwidth_gbs if r == "traffic" else 1.0)
@@ -135,8 +144,9 @@ def calibrate(times: np.ndarray, measured: np.ndarray, ridge: float = CALIBRATIO
 def summary(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
     """MAPE (%), share within ±10 % (%), median ratio predicted/measured, and the number of models.
 
-    >>> summary(np.array([1.0, 2.2, 2.7]), np.array([1.0, 2.0, 3.0]))
-    {'n': 3, 'mape_pct': 6.666666666666667, 'within10_pct': 100.0, 'median_ratio': 1.0}
+    >>> s = summary(np.array([1.0, 2.2, 2.7]), np.array([1.0, 2.0, 3.0]))
+    >>> s["n"], round(s["mape_pct"], 3), s["within10_pct"], s["median_ratio"]
+    (3, 6.667, 100.0, 1.0)
     """
     p, m = np.asarray(predicted, float), np.asarray(measured, float)
     err = np.abs(p / m - 1.0)
