@@ -78,3 +78,9 @@ def test_analysis_answers_per_model_and_the_verdict_names_the_best_explanation()
     assert cell["verdict"]["label"]  # the claim's question (M3 vs M0) is still answered
     table = opclass_per_model(cell)
     assert table is not None and len(table.rows) == 26 and table.headers[4] == "measured / predicted"
+
+
+def test_a_cell_without_op_tables_exits_2(capsys):
+    published = Path(__file__).resolve().parents[1] / "profiler" / "data" / "published_pycls_v100.csv"
+    assert main(["predict", "resnet50", "--from", str(published), "--form", "opclass"]) == 2
+    assert "no per-op tables for 36 of its models" in capsys.readouterr().err

@@ -142,3 +142,16 @@ def test_resume_of_a_foreign_or_corrupt_run_exits_2(
     err = capsys.readouterr().err
     assert code == 2, err
     assert "error:" in err and ("not" in err or "corrupt" in err)
+
+
+def test_counted_rows_carry_traffic_at_their_batch_and_dtype(tmp_path: Path) -> None:
+    config = parse_config(TINY.replace("count = false", "count = true").replace(
+        'include = ["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]', 'include = ["mobilenet_v1_x0_25"]'), "tiny.toml")
+    run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False, executor=InlineExecutor())
+    df = load_results(tmp_path / "run").set_index("batch")
+    # batch 1 at fp32 is the per-image fp32 ``bytes``; at batch 2 activations double, weights are read once
+    assert df.loc[1, "bytes_batch"] == df.loc[1, "bytes"]
+    from profiler.counting import count_model
+
+    acts = sum(r.act_elems * r.count for r in count_model("mobilenet_v1_x0_25", 32, method="torch").op_table)
+    assert df.loc[2, "bytes_batch"] == df.loc[1, "bytes"] + 4 * acts

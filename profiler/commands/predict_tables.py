@@ -51,7 +51,8 @@ def _cell_and_tables(source: str, selectors: dict[str, str]):
     missing = [str(m) for m, t in zip(cell["model"], cell_tables, strict=True) if t is None]
     if missing:
         raise UsageError(f"the run has no per-op tables for {len(missing)} of its models ({', '.join(missing[:3])}"
-                         f"{'…' if len(missing) > 3 else ''}); `python -m profiler.backfill RUN` writes them")
+                         f"{'…' if len(missing) > 3 else ''}): a run gets them from `python -m profiler.backfill "
+                         "RUN`, a CSV needs a spec_json column")
     return key, cell, cell_tables
 
 
