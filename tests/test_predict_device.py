@@ -227,3 +227,11 @@ def test_interval_coverage_is_reported_against_the_compared_run(runs, capsys) ->
     lo, hi = transfer.interval(fit, np.array([10.0]))
     assert lo[0] == pytest.approx(10 * np.exp(np.percentile(np.log([0.9, 1.0, 1.1]), 2.5)))
     assert hi[0] < 11.0
+
+
+def test_compare_takes_the_cell_of_the_source_batch(runs, tmp_path, capsys) -> None:
+    both = tmp_path / "both.csv"
+    b64 = pd.read_csv(runs[1])
+    pd.concat([b64, b64.assign(batch=1, latency_ms=b64["latency_ms"] / 10)]).to_csv(both, index=False)
+    doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(both), "--form", "M7"])
+    assert doc["compare"]["n"] == 16 and doc["compare"]["within10_pct"] == 100.0

@@ -74,8 +74,8 @@ def device_peaks(src: Datasheet, tgt: Datasheet, src_env: dict, tgt_env: dict, n
         return ms, mt
     for m, other in ((ms, tgt), (mt, src)):
         if m is not None:
-            notes.append(f"measured peaks of {m.name} not used: {other.name} has datasheet figures only, and a "
-                         "ratio of a measured to a datasheet peak would carry their gap into every prediction")
+            notes.append(f"measured peaks of {m.name} not used: {other.name} has none at {', '.join(sorted(need))}, "
+                         "and a ratio of a measured to a datasheet peak would carry their gap into every prediction")
     return _datasheet(src), _datasheet(tgt)
 
 
@@ -108,16 +108,20 @@ def _model_rows(names: list[str], resolution: int | None, source: Rows) -> Rows:
 
 
 def _compare_rows(source: str, key: dict, form: str) -> tuple[Rows, dict, str, dict]:
-    """RUN_B's cell of the source's dtype, backend and memory format (any device and batch)."""
+    """RUN_B's cell of the source's dtype, backend, memory format and batch (any batch where the source compares
+    per image; any device)."""
     run_dir, env = _run_dir(source)
-    want = {k: str(v) for k, v in key.items() if k in ("backend", "dtype", "memory_format")}
+    from profiler.analysis.data import PER_IMAGE
+
+    same = ("backend", "dtype", "memory_format") + (() if key.get("batch") == PER_IMAGE else ("batch",))
+    want = {k: str(v) for k, v in key.items() if k in same}
     try:
         bkey, cell, _ = _load_cell(source, want)
     except UsageError as exc:
         raise UsageError(f"--compare {source}: {exc}") from None
     if _unit(bkey) != _unit(key) or (bkey.get("batch") != key.get("batch") and "image" not in _unit(key)):
-        raise UsageError(f"--compare {source} was timed per {bkey.get('batch')} images, the source per "
-                         f"{key.get('batch')}: predictions compare like with like")
+        raise UsageError(f"--compare {source} is in {_unit(bkey)} at batch {bkey.get('batch')}, the source in "
+                         f"{_unit(key)} at batch {key.get('batch')}: predictions compare like with like")
     from profiler.analysis.data import cell_label
 
     rows = with_tables(cell, run_dir, f"--compare {source} cell {cell_label(bkey)}", form)
