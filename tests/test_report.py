@@ -218,12 +218,13 @@ def test_cli_writes_report_and_rejects_bad_input(tmp_path: Path, capsys: pytest.
         ("NVIDIA H100 PCIe", "H100 PCIe"),
         ("NVIDIA H200", "H200"),
         ("NVIDIA A100-SXM4-80GB", "A100 80GB SXM"),
-        ("NVIDIA A100-PCIE-40GB", "A100 40GB"),
+        ("NVIDIA A100-PCIE-40GB", "A100 40GB PCIe"),
         ("Tesla V100-SXM2-16GB", "V100 SXM2"),
         ("Tesla V100-PCIE-32GB", "V100 PCIe"),
-        ("NVIDIA GeForce RTX 4090", "RTX 4090"),  # timm's public tables (GeForce data sheets)
+        ("NVIDIA GeForce RTX 4090", "RTX 4090"),  # the datasheet table (profiler.hardware) has GeForce cards
         ("NVIDIA GeForce RTX 3090", "RTX 3090"),
         ("NVIDIA GeForce RTX 2080 Ti", None),
+        ("NVIDIA RTX 6000 Ada Generation", None),
         (None, None),
     ],
 )

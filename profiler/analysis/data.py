@@ -188,3 +188,16 @@ def check_cell(cell: pd.DataFrame, label: str) -> str | None:
     if nf < MIN_FAMILIES:
         return f"cell {label}: {nf} family; leave-one-family-out needs at least {MIN_FAMILIES}"
     return None
+
+
+def cell_selectors(selectors: list[str]) -> dict[str, str]:
+    """``--cell KEY=VALUE`` arguments as a dict (UsageError for one without ``=``)."""
+    from profiler.errors import UsageError
+
+    want = {}
+    for s in selectors:
+        key, sep, val = s.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--cell expects KEY=VALUE, got {s!r}")
+        want[key] = val
+    return want

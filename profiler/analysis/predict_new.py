@@ -73,3 +73,29 @@ def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.Data
             "unseen_terms": unseen,
         })
     return out
+
+
+def new_model_table(name: str, resolution: int | None, kwargs: str | dict | None = None) -> tuple[dict, object]:
+    """(counts row, OpTable) of a model the run may never have measured; UsageError if it cannot be counted."""
+    import models
+    from profiler.analysis.optables import table_from_doc
+    from profiler.counting import count_model
+    from profiler.counting.ops import op_table_doc
+    from profiler.errors import UsageError
+    from profiler.model_source import resolve_model
+
+    info = resolve_model(name, kwargs)
+    res = resolution or info.resolution
+    try:
+        models.check_resolution(info.spec, res)
+    except ValueError:
+        raise UsageError(f"{name} needs resolution >= {models.min_resolution(info.spec)}, got {res}") from None
+    try:
+        c = count_model(info.spec, res, method="torch")
+    except Exception as exc:  # any failure to build or trace: one line, exit 2
+        raise UsageError(f"cannot make the op table of {name}: {type(exc).__name__}: {exc}") from None
+    if not c.op_table:
+        raise UsageError(f"cannot make the op table of {name}: the forward ran no aten op that computes")
+    row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params,
+           "acts": c.acts}
+    return row, table_from_doc(op_table_doc(c))

@@ -7,12 +7,15 @@ default cell of a run with several is the one of the run's first setting (its co
 dtype and memory format). A form asked for with N or B (M5, M6, M7, M8) and the per-op-class model (``--form
 opclass``) use per-op tables: the run's (its ``counts/*.ops.json``) and the new model's, counted here (registry,
 ``timm:``, ``torchvision:`` or a file model); ``opclass`` also names the op classes that dominate the prediction.
+
+With ``--device NAME`` (or ``--compare RUN_B``): on another GPU, from the datasheet (``analysis.cross_device``).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from profiler.analysis.data import cell_selectors as _cell_selectors
 from profiler.commands.common import MODEL_HELP, add_model_kwargs, print_json
 from profiler.errors import UsageError
 
@@ -30,11 +33,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
     p.add_argument("--form", default=None,
                    help="form to fit: M0 M1 M2 M3 M4 P M5 M6 M7 M8, or opclass (per-op-class model) (default: the "
-                        "cell's best held-out form)")
+                        "cell's best held-out form; with --device: M7, M8 or opclass, default opclass)")
     p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE",
                    help="select a cell, e.g. backend=onnxruntime (default: the only one, or the run's first setting)")
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    g = p.add_argument_group("on another GPU (datasheet transfer of the cell's traffic fit)")
+    g.add_argument("--device", help="target GPU, e.g. 'H100 SXM', rtx4090, 'NVIDIA L4' (profiler/hardware/datasheets)")
+    g.add_argument("--models", type=lambda s: [m for m in s.split(",") if m], help="comma-separated models to predict")
+    g.add_argument("--compare", metavar="RUN_B", help="a run measured on the target: score the predictions on it")
+    g.add_argument("--calibrate", type=int, metavar="K", help="fit one scale per term on K models of RUN_B")
+    g.add_argument("--from-device", help="the GPU of --from when its run does not name it")
     p.set_defaults(func=run)
 
 
@@ -44,17 +53,6 @@ def _form_reason(form: str, mape: dict[str, float]) -> str:
         return ""
     others = ", ".join(f"{f} {100 * m:.1f} %" for f, m in sorted(mape.items(), key=lambda x: x[1]) if f != form)
     return f" (the cell's best held-out form: leave-one-family-out MAPE {100 * mape[form]:.1f} %; {others})"
-
-
-def _cell_selectors(selectors: list[str]) -> dict[str, str]:
-    """``--cell KEY=VALUE`` arguments as a dict."""
-    want = {}
-    for s in selectors:
-        key, sep, val = s.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--cell expects KEY=VALUE, got {s!r}")
-        want[key] = val
-    return want
 
 
 def _cell_resolution(cell, wanted: int | None) -> int | None:
@@ -180,6 +178,9 @@ def _best_form(cell, forms: tuple[str, ...]) -> tuple[str, dict[str, float]]:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    if args.device or args.compare or args.models:
+        return _run_on_device(args)
+
     from profiler.analysis import fit_form
     from profiler.analysis.forms import NEEDS_OPS, available_forms, check_form
 
@@ -258,4 +259,22 @@ def run(args: argparse.Namespace) -> int:
             f"{r['model']:<28} {r['macs'] / 1e9:8.3f} GMAC {r['acts'] / 1e6:8.2f} M acts  "
             f"{r['predicted_ms']:9.3f} ms  [{lo:.3f}, {hi:.3f}]{seen}"
         )
+    return 0
+
+
+def _run_on_device(args: argparse.Namespace) -> int:
+    from profiler.analysis import cross_device as predict_device
+    from profiler.analysis.source_fit import SOURCE_FORMS
+
+    if args.space:
+        raise UsageError("--device predicts models of a list or of a run (--models, --compare); --space does not apply")
+    if args.form not in (None, *SOURCE_FORMS):  # no --form: the traffic model's default
+        raise UsageError(f"--device carries a traffic fit: --form {', '.join(SOURCE_FORMS)} (not {args.form})")
+    if args.model:
+        args.models = [args.model, *(args.models or [])]
+    doc = predict_device.predict(args)
+    if args.json:
+        print_json(doc)
+    else:
+        print(predict_device.render(doc))
     return 0

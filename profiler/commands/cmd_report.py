@@ -16,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--trace", action="append", default=[], metavar="FILE",
                    help="a `profiler trace -o` JSON to show per layer (repeatable; the run's traces/*.json too)")
+    p.add_argument("--predict-on", type=lambda s: [d for d in s.split(",") if d.strip()], default=[],
+                   metavar="DEV,…", help="add the run's models predicted on these GPUs of the datasheet table "
+                   "(e.g. h100-sxm,l4: `profiler predict --device`)")
     p.set_defaults(func=run)
 
 
@@ -64,8 +67,13 @@ def run(args: argparse.Namespace) -> int:
         if not Path(t).is_file():
             raise UsageError(f"--trace {t} does not exist; write one with `profiler trace MODEL -o FILE.json`")
     check_writable(out)
+    if args.predict_on:
+        from profiler.hardware.datasheets import lookup
+
+        args.predict_on = [lookup(d).key for d in args.predict_on]  # an unknown name: exit 2, closest names
     try:
-        write_report(args.path, out, n_boot=args.boot, seed=args.seed, traces=args.trace)
+        write_report(args.path, out, n_boot=args.boot, seed=args.seed, traces=args.trace,
+                     predict_on=args.predict_on)
     except OSError as exc:  # e.g. the disk filled up while rendering
         raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     size_kb = out.stat().st_size / 1024

@@ -9,33 +9,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from profiler.analysis.predict_new import new_model_table
 from profiler.commands.common import print_json
 from profiler.errors import UsageError
-
-
-def new_model_table(name: str, resolution: int | None) -> tuple[dict, object]:
-    """(counts row, OpTable) of a model the run may never have measured; UsageError if it cannot be counted."""
-    import models
-    from profiler.analysis.optables import table_from_doc
-    from profiler.commands.common import resolve_model
-    from profiler.counting import count_model
-    from profiler.counting.ops import op_table_doc
-
-    info = resolve_model(name)
-    res = resolution or info.resolution
-    try:
-        models.check_resolution(info.spec, res)
-    except ValueError:
-        raise UsageError(f"{name} needs resolution >= {models.min_resolution(info.spec)}, got {res}") from None
-    try:
-        c = count_model(info.spec, res, method="torch")
-    except Exception as exc:  # any failure to build or trace: one line, exit 2
-        raise UsageError(f"cannot make the op table of {name}: {type(exc).__name__}: {exc}") from None
-    if not c.op_table:
-        raise UsageError(f"cannot make the op table of {name}: the forward ran no aten op that computes")
-    row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params,
-           "acts": c.acts}
-    return row, table_from_doc(op_table_doc(c))
 
 
 def _cell_and_tables(source: str, selectors: dict[str, str]):
@@ -67,7 +43,8 @@ def run_with_tables(args: argparse.Namespace, form: str, selectors: dict[str, st
     key, cell, cell_tables = _cell_and_tables(args.source, selectors)
     if len(cell) < 8:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs at least 8")
-    row, table = new_model_table(args.model, cell_resolution(cell, args.resolution))
+    resolution = cell_resolution(cell, args.resolution)
+    row, table = new_model_table(args.model, resolution, getattr(args, "model_kwargs", None))
     _check_span(cell, [row])
     new = with_table_columns(cell, pd.DataFrame([row]), [table])
     if form == "opclass":

@@ -26,13 +26,15 @@ def __getattr__(name: str) -> Any:
 
 
 def write_report(
-    path: Path | str, out: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None
+    path: Path | str, out: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None,
+    predict_on: list[str] | None = None,
 ) -> Path:
     """Render the report of ``path`` (run directory, run id, ``latest``, CSV or Parquet) into ``out``; ``traces``:
-    ``profiler trace`` files to show besides those in the run's ``traces/`` folder."""
+    ``profiler trace`` files to show besides those in the run's ``traces/`` folder; ``predict_on``: datasheet GPUs
+    to predict the run's models on (``report.devices``)."""
     from profiler.report.render import build_report
 
-    html = build_report(path, n_boot=n_boot, seed=seed, traces=traces)
+    html = build_report(path, n_boot=n_boot, seed=seed, traces=traces, predict_on=predict_on)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

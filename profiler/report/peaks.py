@@ -1,8 +1,9 @@
 """Peak compute and memory bandwidth for the roofline view: measured on the device when the run carries them,
 else the data sheet of a known GPU.
 
-Dense (no structured sparsity) peaks from NVIDIA's data sheets; TF32/FP16 are tensor-core peaks. Where a GPU has
-no TF32 (V100) the FP32 peak stands in. Matching is by substrings of the name that ``nvidia-smi`` reports.
+Dense (no structured sparsity) peaks from NVIDIA's data sheets, held in ``profiler.hardware.datasheets`` (the one
+table, with sources and name matching); TF32/FP16 are tensor-core peaks. Where a GPU has no TF32 (V100, T4) the
+FP32 peak stands in.
 Measured peaks (``profiler peaks``, copied into a sweep's ``meta.json`` ``environment["peaks"]``) win over the
 data sheet: they are what this device, driver and library reach (matmul throughput, device-to-device copy).
 """
@@ -31,41 +32,19 @@ class Peak:
         return {"fp32": self.fp32_tflops, "tf32": self.tf32_tflops}.get(dtype, self.fp16_tflops)
 
 
-# (substrings that must all occur in the upper-cased GPU name, peak). First match wins, so specific rows go first.
-PEAKS: tuple[tuple[tuple[str, ...], Peak], ...] = (
-    # NVIDIA H100 Tensor Core GPU datasheet (2023): PCIe 51 / 378 / 756 TFLOPS dense, 2.0 TB/s HBM2e.
-    (("H100", "PCIE"), Peak("H100 PCIe", 51.2, 378.0, 756.0, 2.0, "NVIDIA H100 datasheet")),
-    # Same datasheet, SXM5: 67 / 495 / 989 TFLOPS dense, 3.35 TB/s HBM3 ("NVIDIA H100 80GB HBM3" in nvidia-smi).
-    (("H100", "HBM3"), Peak("H100 SXM", 67.0, 494.7, 989.4, 3.35, "NVIDIA H100 datasheet")),
-    (("H100", "SXM"), Peak("H100 SXM", 67.0, 494.7, 989.4, 3.35, "NVIDIA H100 datasheet")),
-    # NVIDIA H200 datasheet (2024): H100 SXM compute, 4.8 TB/s HBM3e.
-    (("H200",), Peak("H200", 67.0, 494.7, 989.4, 4.8, "NVIDIA H200 datasheet")),
-    # NVIDIA A100 datasheet (2021): 19.5 / 156 / 312 TFLOPS; 80GB SXM 2.039 TB/s, 80GB PCIe 1.935, 40GB 1.555.
-    (("A100", "80GB", "PCIE"), Peak("A100 80GB PCIe", 19.5, 156.0, 312.0, 1.935, "NVIDIA A100 datasheet")),
-    (("A100", "80GB"), Peak("A100 80GB SXM", 19.5, 156.0, 312.0, 2.039, "NVIDIA A100 datasheet")),
-    (("A100",), Peak("A100 40GB", 19.5, 156.0, 312.0, 1.555, "NVIDIA A100 datasheet")),
-    # NVIDIA V100 datasheet (2020): SXM2 15.7 FP32 / 125 FP16 tensor, PCIe 14 / 112; 900 GB/s HBM2; no TF32.
-    (("V100", "PCIE"), Peak("V100 PCIe", 14.0, 14.0, 112.0, 0.9, "NVIDIA V100 datasheet")),
-    (("V100",), Peak("V100 SXM2", 15.7, 15.7, 125.0, 0.9, "NVIDIA V100 datasheet")),
-    # GeForce (timm's public tables): FP16 tensor with FP32 accumulate (what autocast uses), dense.
-    # NVIDIA Ampere GA102 whitepaper: RTX 3090 35.6 FP32, 35.6 TF32, 71 FP16/FP32-acc TFLOPS, 936 GB/s GDDR6X.
-    (("3090",), Peak("RTX 3090", 35.6, 35.6, 71.0, 0.936, "NVIDIA Ampere GA102 whitepaper")),
-    # NVIDIA Ada Lovelace architecture whitepaper: RTX 4090 82.6 FP32, 82.6 TF32, 165.2 FP16/FP32-acc, 1008 GB/s.
-    (("4090",), Peak("RTX 4090", 82.6, 82.6, 165.2, 1.008, "NVIDIA Ada Lovelace whitepaper")),
-)
-
 BYTES_PER_ELEMENT = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "amp": 2}
 
 
 def find_peak(gpu_name: str | None) -> Peak | None:
-    """The known peak of a GPU by its reported name, or None (CPU, unknown GPU)."""
-    if not gpu_name:
+    """The datasheet peak of a GPU by its reported name, or None (CPU, unknown GPU): a view of
+    ``profiler.hardware.datasheets`` (where a GPU has no TF32 the FP32 peak stands in; no bf16, the fp16 one)."""
+    from profiler.hardware.datasheets import match
+
+    ds = match(gpu_name)
+    if ds is None:
         return None
-    name = gpu_name.upper().replace("-", " ")
-    for keys, peak in PEAKS:
-        if all(k in name for k in keys):
-            return peak
-    return None
+    return Peak(ds.name, ds.fp32_tflops, ds.tf32_tflops if ds.tf32_tflops is not None else ds.fp32_tflops,
+                float(ds.fp16_tflops or ds.fp32_tflops), ds.bandwidth_gbs / 1e3, ds.source, ds.bf16_tflops)
 
 
 def measured_peak(peaks: dict) -> Peak:

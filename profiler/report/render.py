@@ -167,10 +167,11 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
 
 def build_context(
     raw: pd.DataFrame, meta: RunMeta | dict, source: str, *, n_boot: int = 2000, seed: int = 0,
-    traces: list | None = None, partial_note: str | None = None,
+    traces: list | None = None, partial_note: str | None = None, predict_on: list[str] | None = None,
 ) -> dict:
     """Everything the template shows, as plain data (``meta``: the run's ``RunMeta`` or its meta.json dict;
-    ``traces``: trace files besides the run's ``traces/``)."""
+    ``traces``: trace files besides the run's ``traces/``; ``predict_on``: datasheet devices to predict the run's
+    models on, ``report.devices``)."""
     from profiler.analysis import analyze_frame
     from profiler.analysis.data import aggregate, cell_label, split_cells, validate
 
@@ -238,6 +239,11 @@ def build_context(
         extra[f"session {i + 1}"] = session
     ctx["environment"] = tables.environment(env, extra) if env or extra else None
     ctx["traces"] = trace_section.traces_context(source, traces)
+    ctx["predicted"] = None
+    if predict_on:  # needs the rows and their op tables, not the analysis
+        from profiler.report import devices
+
+        ctx["predicted"] = devices.section(source, predict_on, _figure)
     return ctx
 
 
@@ -252,10 +258,11 @@ def render_html(ctx: dict) -> str:
     return jenv.get_template("report.html").render(**ctx)
 
 
-def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None) -> str:
+def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None,
+                 predict_on: list[str] | None = None) -> str:
     """The HTML report of a run directory (path, run id or ``latest``), a CSV or a Parquet file."""
     from profiler.runs import partial_run_note
 
     run = open_run(path, strict_meta=False)  # an unreadable meta.json costs the header its details, not the report
     return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces,
-                                     partial_note=partial_run_note(run)))
+                                     partial_note=partial_run_note(run), predict_on=predict_on))
