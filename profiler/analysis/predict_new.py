@@ -8,6 +8,8 @@ the prediction — the error this model makes on a family it has not seen, which
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -75,13 +77,11 @@ def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.Data
     return out
 
 
-def new_model_table(name: str, resolution: int | None, kwargs: str | dict | None = None) -> tuple[dict, object]:
-    """(counts row, OpTable) of a model the run may never have measured; UsageError if it cannot be counted."""
+def count_new_model(name: str, resolution: int | None, kwargs: str | dict | None = None) -> tuple[dict, Any]:
+    """(counts row, Counts) of a model the run may never have measured, counted on meta; UsageError naming the
+    reason when it cannot be resolved or run at ``resolution`` (default: its own)."""
     import models
-    from profiler.analysis.optables import table_from_doc
     from profiler.counting import count_model
-    from profiler.counting.ops import op_table_doc
-    from profiler.errors import UsageError
     from profiler.model_source import resolve_model
 
     info = resolve_model(name, kwargs)
@@ -91,11 +91,20 @@ def new_model_table(name: str, resolution: int | None, kwargs: str | dict | None
     except ValueError:
         raise UsageError(f"{name} needs resolution >= {models.min_resolution(info.spec)}, got {res}") from None
     try:
-        c = count_model(info.spec, res, method="torch")
-    except Exception as exc:  # any failure to build or trace: one line, exit 2
-        raise UsageError(f"cannot make the op table of {name}: {type(exc).__name__}: {exc}") from None
-    if not c.op_table:
-        raise UsageError(f"cannot make the op table of {name}: the forward ran no aten op that computes")
+        c = count_model(info, res, method="torch")
+    except Exception as exc:  # any failure to build or trace (an external model at a size it cannot run): one line
+        raise UsageError(f"cannot count {name} at {res} px: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params,
            "acts": c.acts}
+    return row, c
+
+
+def new_model_table(name: str, resolution: int | None, kwargs: str | dict | None = None) -> tuple[dict, object]:
+    """(counts row, OpTable) of a model the run may never have measured; UsageError if it cannot be counted."""
+    from profiler.analysis.optables import table_from_doc
+    from profiler.counting.ops import op_table_doc
+
+    row, c = count_new_model(name, resolution, kwargs)
+    if not c.op_table:
+        raise UsageError(f"cannot make the op table of {name}: the forward ran no aten op that computes")
     return row, table_from_doc(op_table_doc(c))

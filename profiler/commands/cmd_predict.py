@@ -83,22 +83,9 @@ def _check_span(cell, rows: list[dict]) -> None:
 
 
 def _counts_of_model(name: str, resolution: int | None, with_ops: bool, kwargs: str | None = None) -> list[dict]:
-    import models
-    from profiler.commands.common import one_line, resolve_model
-    from profiler.counting import CountingError, count_model
+    from profiler.analysis.predict_new import count_new_model
 
-    info = resolve_model(name, kwargs)
-    res = resolution or info.resolution
-    try:
-        models.check_resolution(info.spec, res)
-    except ValueError:
-        raise UsageError(f"{name} needs resolution >= {models.min_resolution(info.spec)}, got {res}") from None
-    try:
-        c = count_model(info, res, method="torch")
-    except (CountingError, ValueError) as exc:  # an external model that cannot run at res: the reason
-        raise UsageError(one_line(str(exc))) from None
-    row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params,
-           "acts": c.acts}
+    row, c = count_new_model(name, resolution, kwargs)
     return [{**row, "ops": c.ops} if with_ops else row]
 
 
