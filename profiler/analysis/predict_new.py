@@ -77,9 +77,11 @@ def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.Data
     return out
 
 
-def count_new_model(name: str, resolution: int | None, kwargs: str | dict | None = None) -> tuple[dict, Any]:
-    """(counts row, Counts) of a model the run may never have measured, counted on meta; UsageError naming the
-    reason when it cannot be resolved or run at ``resolution`` (default: its own)."""
+def count_new_model(
+    name: str, resolution: int | None, kwargs: str | dict | None = None, *, failure: str = "cannot count {name}"
+) -> tuple[dict, Any]:
+    """(counts row, Counts) of a model the run may never have measured, counted on meta; UsageError starting with
+    ``failure`` and naming the reason when it cannot be resolved or run at ``resolution`` (default: its own)."""
     import models
     from profiler.counting import count_model
     from profiler.model_source import resolve_model
@@ -93,7 +95,8 @@ def count_new_model(name: str, resolution: int | None, kwargs: str | dict | None
     try:
         c = count_model(info, res, method="torch")
     except Exception as exc:  # any failure to build or trace (an external model at a size it cannot run): one line
-        raise UsageError(f"cannot count {name} at {res} px: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+        why = f"{failure.format(name=name)} at {res} px: {type(exc).__name__}: {exc}"
+        raise UsageError(why.splitlines()[0]) from None
     row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params,
            "acts": c.acts}
     return row, c
@@ -104,7 +107,7 @@ def new_model_table(name: str, resolution: int | None, kwargs: str | dict | None
     from profiler.analysis.optables import table_from_doc
     from profiler.counting.ops import op_table_doc
 
-    row, c = count_new_model(name, resolution, kwargs)
+    row, c = count_new_model(name, resolution, kwargs, failure="cannot make the op table of {name}")
     if not c.op_table:
         raise UsageError(f"cannot make the op table of {name}: the forward ran no aten op that computes")
     return row, table_from_doc(op_table_doc(c))
