@@ -25,13 +25,37 @@ RUNS = {
     "rtx4090_nhwc": RESULTS / "public-timm-rtx4090-amp-nhwc-20240904",
     "cpu": RESULTS / "public-timm-i7_12700h-cpu-fp32-compile-20240904",
 }
-# README "What it has found so far": held-out MAPE of FLOPs alone (M0), sqrt(F) + A (M3), F + A (M2); the verdict.
+# The findings (README "What it has found", results/README.md "The findings, per data set and cell"): held-out MAPE
+# of FLOPs alone (M0), sqrt(F) + A (M3), F + A (M2); the verdict.
 README = {
     "rtx3090": (0.290, 0.175, 0.108, "partly supported"),
     "rtx4090": (0.319, 0.148, 0.099, "partly supported"),
     "rtx4090_nhwc": (0.382, 0.189, 0.152, "partly supported"),
     "cpu": (0.168, 0.265, 0.152, "not supported"),
 }
+
+
+# Each run's row of the README's findings table and of results/README.md's (which names the run directory).
+README_ROW = {
+    "rtx3090": "timm's RTX 3090 table",
+    "rtx4090": "timm's RTX 4090 table",
+    "rtx4090_nhwc": "timm's RTX 4090 channels_last table",
+    "cpu": "timm's i7-12700H table",
+}
+
+
+def _row(page: Path, label: str) -> str:
+    (row,) = [line for line in page.read_text().splitlines() if line.startswith("|") and label in line]
+    return row
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_the_docs_state_these_figures(name: str) -> None:
+    m0, m3, m2, verdict = README[name]
+    pct = [f"{x * 100:.1f} %" for x in (m0, m3, m2)]
+    assert f"| {verdict} | {pct[0]} | {pct[1]} |" in _row(RESULTS.parent / "README.md", README_ROW[name])
+    row = _row(RESULTS / "README.md", f"(`results/{RUNS[name].name}/`")
+    assert verdict in row and all(p in row for p in pct), row
 
 
 def _cell(name: str) -> dict:
@@ -57,7 +81,7 @@ def test_readme_figures_are_the_committed_runs(name: str) -> None:
 
 def test_provenance_of_every_committed_import() -> None:
     shared = {"rtx3090": "229c10d809d5ef0c", "rtx4090": "3ead09bcdd508312", "rtx4090_nhwc": "3a7e2b69dc2a5199",
-              "cpu": "d0566bba4da7273d"}  # ../shared/public-data/timm/README.md
+              "cpu": "d0566bba4da7273d"}  # full sha256 in results/README.md and each run's README.md
     for name, run in RUNS.items():
         imp = json.loads((run / "meta.json").read_text())["imported"]
         assert imp["sha256"].startswith(shared[name]) and imp["include"] == "cnn-seed-families"

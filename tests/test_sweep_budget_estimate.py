@@ -61,7 +61,7 @@ def test_claim_quick_with_a_10_minute_budget_covers_every_cell() -> None:
 @pytest.mark.xfail(strict=True, reason="with the H200 run's per-row costs (0.18 s row, ORT fresh session 0.63-2.66 s "
                    "per cell, a reused one not measured yet so charged as fresh, cuDNN autotuning, warm-up >= 0.2 s, "
                    "30 timed iterations) 1008 rows estimate ~29.5 min (21.3 even if reused sessions cost 0); "
-                   "see README 'GPU window'")
+                   "see docs/sweeps.md 'GPU window'")
 def test_claim_quick_full_config_estimate_fits_10_minutes() -> None:
     _, tasks, est = _claim_quick_estimate()
     assert est.total_s(t.key for t in tasks) <= 600
