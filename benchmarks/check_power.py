@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))  # runnable from a source checkout
 
 from profiler.baseline import LatencyRule, build_baseline, compare  # noqa: E402
 from profiler.baseline.ab import Side, run_rounds  # noqa: E402
-from profiler.config import parse_config  # noqa: E402
-from profiler.store import ResultStore  # noqa: E402
-from profiler.sweep import plan  # noqa: E402
-from profiler.tasks import Task  # noqa: E402
+from profiler.results.store import ResultStore  # noqa: E402
+from profiler.sweep.config import parse_config  # noqa: E402
+from profiler.sweep.run import plan  # noqa: E402
+from profiler.sweep.tasks import Task  # noqa: E402
 
 CONFIG = """
 name = "check-power"

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a 
 
 
 def count(config_path: str, device: str) -> None:
-    from profiler.config import load_config
-    from profiler.sweep import plan
+    from profiler.sweep.config import load_config
+    from profiler.sweep.run import plan
     from profiler.timing.onnx_export import GRAPH_DTYPE
 
     cfg = load_config(config_path)

@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from profiler.config import parse_config
-from profiler.executor import SubprocessExecutor
-from profiler.store import load_results
-from profiler.sweep import run_sweep, session_summary
+from profiler.results.store import load_results
+from profiler.sweep.config import parse_config
+from profiler.sweep.exec.local import SubprocessExecutor
+from profiler.sweep.run import run_sweep, session_summary
 
 CONFIG = """
 name = "ray-scaling"
@@ -65,7 +65,7 @@ def main() -> None:
     args = p.parse_args()
     import ray
 
-    from profiler.executor_ray import RayExecutor
+    from profiler.sweep.exec.ray_pool import RayExecutor
 
     config = parse_config(CONFIG.format(iters=args.iters), "ray-scaling.toml")
     print(f"load average before: {_load()}; {os.cpu_count()} CPUs, ray {ray.__version__}")

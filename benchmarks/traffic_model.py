@@ -50,7 +50,7 @@ def cell_results(path: str, launches: tuple[str, ...]) -> list[dict]:
     from profiler.analysis.mechanistic import MechanisticCell
     from profiler.analysis.opclass_model import OpClassCell
     from profiler.analysis.optables import attach_tables, table_for_rows
-    from profiler.errors import UsageError
+    from profiler.core.errors import UsageError
 
     inputs = analysis_inputs(path)
     frame = load_frame(path).copy()
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = [r for run in args.runs for r in cell_results(run, tuple(args.launch))]
     if args.json:
-        from profiler.jsonsafe import dumps
+        from profiler.core.jsonsafe import dumps
 
         print(dumps(results))
         return 0

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 # Each module defines ``add_parser(subparsers)`` which registers its sub-command with ``func=run``.
 COMMAND_MODULES = (

@@ -61,6 +61,6 @@ def _skip_without(name: str) -> None:
 def _no_peaks_in_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
     """`profiler sweep` measures the device's peaks (~15 s) when none are stored; an in-process test sweep does
     not (tests/test_peaks.py tests that step with the function itself, imported before this patch)."""
-    import profiler.peaks
+    import profiler.hardware.measure
 
-    monkeypatch.setattr(profiler.peaks, "ensure_peaks", lambda *a, **k: None)
+    monkeypatch.setattr(profiler.hardware.measure, "ensure_peaks", lambda *a, **k: None)

@@ -11,7 +11,7 @@ import pytest
 from test_check_cli import make_run
 
 from profiler.cli import main
-from profiler.store import DB_NAME, ResultStore, load_results
+from profiler.results.store import DB_NAME, ResultStore, load_results
 from profiler.timing import DeviceOOMError, TimingConfig
 from profiler.timing.eager import measure_eager
 

@@ -22,7 +22,7 @@ from profiler.baseline import (
     save_baseline,
     speed_factors,
 )
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 ENV = {"cpu_model": "Test CPU 9000", "torch_threads": 2, "torch": "2.13.0+cpu", "onnxruntime": "1.22.1"}
 COUNTS = {"resnet18": (1000, 200, 300), "mobilenet_v2": (500, 100, 400), "shufflenet_v2_x0_5": (50, 10, 40)}

@@ -12,8 +12,8 @@ import pytest
 
 from profiler.baseline import LatencyRule, build_baseline, compare
 from profiler.baseline.ab import Side, default_against, round_order, run_rounds, same_code
-from profiler.store import ResultStore
-from profiler.tasks import Task
+from profiler.results.store import ResultStore
+from profiler.sweep.tasks import Task
 from profiler.timing.protocol import TimingConfig, run_protocol, summarize
 
 ENV = {"cpu_model": "Test CPU", "torch_threads": 1}
@@ -103,7 +103,7 @@ def test_default_against_is_merge_base_and_same_code_detects_clean_tree(tmp_path
 
 def test_an_unknown_revision_is_one_line_naming_what_is_valid(tmp_path: Path) -> None:
     from profiler.baseline.ab import worktree
-    from profiler.errors import UsageError
+    from profiler.core.errors import UsageError
 
     _git(tmp_path, "init", "-q")
     with (pytest.raises(UsageError, match=r"--against 'no-such-rev' is not a commit of .*; valid: a branch"),
@@ -114,13 +114,13 @@ def test_an_unknown_revision_is_one_line_naming_what_is_valid(tmp_path: Path) ->
 @pytest.mark.parametrize("mode", [["--against", "HEAD"], ["--against", "stored"]])
 def test_missing_baseline_is_found_before_measuring(tmp_path: Path, capsys, monkeypatch, mode: list[str]) -> None:
     import profiler.baseline.ab
-    import profiler.sweep
+    import profiler.sweep.run
     from profiler.cli import main
 
     def no_measuring(*a, **k):
         raise AssertionError("measured before checking for a baseline")
 
-    monkeypatch.setattr(profiler.sweep, "run_sweep", no_measuring)
+    monkeypatch.setattr(profiler.sweep.run, "run_sweep", no_measuring)
     monkeypatch.setattr(profiler.baseline.ab, "run_rounds", no_measuring)
     (tmp_path / "empty").mkdir()
     cfg = Path(__file__).resolve().parents[1] / "experiments" / "ci-check.toml"
@@ -164,7 +164,7 @@ def test_ab_check_prints_one_block_with_a_clear_gate_and_keeps_its_rows(tmp_path
     """Issue #27: two result blocks (the second 'latency not compared'), 'latency: fail' read as a result, 'no
     reference_model named' despite ci-check.toml's resnet18, and --keep-run keeping nothing in A/B mode."""
     from profiler.cli import main
-    from profiler.store import load_results
+    from profiler.results.store import load_results
 
     cfg = _fake_ab(tmp_path, monkeypatch)
     keep = tmp_path / "kept"

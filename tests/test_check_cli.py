@@ -9,7 +9,7 @@ import pytest
 from test_baseline import COUNTS, ENV, rows  # tests/ is on sys.path (rootdir-less test modules)
 
 from profiler.cli import main
-from profiler.store import ResultStore
+from profiler.results.store import ResultStore
 
 OTHER_ENV = dict(ENV, cpu_model="Another CPU 7000")
 
@@ -106,7 +106,7 @@ def test_check_config_measures_on_cuda_when_present(tmp_path: Path, monkeypatch)
     (it used to look for a device on the SweepConfig, which has none, and always measured on CPU)."""
     import torch
 
-    import profiler.environment
+    import profiler.core.environment
 
     seen: list[str] = []
 
@@ -118,7 +118,7 @@ def test_check_config_measures_on_cuda_when_present(tmp_path: Path, monkeypatch)
         raise Stop
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(profiler.environment, "capture", capture)
+    monkeypatch.setattr(profiler.core.environment, "capture", capture)
     config = Path(__file__).resolve().parents[1] / "experiments" / "ci-check.toml"
     with pytest.raises(Stop):
         main(["check", "--config", str(config), "--against", "stored", "--baseline", str(tmp_path)])

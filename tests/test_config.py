@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from profiler.config import load_config, parse_config
-from profiler.errors import UsageError
-from profiler.sweep import plan
+from profiler.core.errors import UsageError
+from profiler.sweep.config import load_config, parse_config
+from profiler.sweep.run import plan
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = '[models]\ninclude = ["resnet18"]\n'
@@ -76,7 +76,7 @@ def test_plan_skips_impossible_combinations() -> None:
 def test_task_round_trips_through_json() -> None:
     import json
 
-    from profiler.tasks import Task
+    from profiler.sweep.tasks import Task
 
     task = plan(parse_config(MINIMAL), "cpu")[0]
     again = Task.from_dict(json.loads(task.to_json()))

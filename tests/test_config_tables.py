@@ -1,4 +1,4 @@
-"""profiler.config's keys derived from its dataclasses, and the one experiments directory (config_file)."""
+"""profiler.sweep.config's keys derived from its dataclasses, and the one experiments directory (config_file)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler import config
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
+from profiler.sweep import config
 
 ROOT = Path(__file__).resolve().parents[1]
 

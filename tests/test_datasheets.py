@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.hardware.datasheets import TABLE, lookup, match
-from profiler.report.peaks import find_peak
+from profiler.hardware.peaks import find_peak
 
 
 @pytest.mark.parametrize(

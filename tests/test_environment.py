@@ -7,7 +7,7 @@ import platform
 import pytest
 import torch
 
-from profiler import environment
+from profiler.core import environment
 
 
 def test_capture_cpu_has_exactly_the_contract_keys():

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from profiler import estimate
-from profiler.config import load_config
-from profiler.errors import UsageError
-from profiler.sweep import plan
+from profiler.core.errors import UsageError
+from profiler.sweep import estimate
+from profiler.sweep.config import load_config
+from profiler.sweep.run import plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ def _with_exporter(tmp_path: Path, exporter: str) -> Path:
 def test_quick_cpu_asks_for_torchscript_and_the_tasks_carry_it() -> None:
     tasks = plan(load_config(ROOT / "experiments" / "quick-cpu.toml"), "cpu")
     assert {t.timing["exporter"] for t in tasks} == {"torchscript"}
-    from profiler.prefetch import _jobs
+    from profiler.sweep.exec.prefetch import _jobs
 
     jobs = _jobs(tasks, None, None)
     assert jobs and {j["exporter"] for j in jobs.values()} == {"torchscript"}

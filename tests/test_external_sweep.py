@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import models
-from profiler.config import parse_config
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
+from profiler.sweep.config import parse_config
 
 DATA = Path(__file__).resolve().parent / "data"
 TIMING = "[timing]\niters = 3\nwarmup_iters = 1\nwarmup_s = 0.0\nexporter = \"torchscript\"\n"
@@ -30,7 +30,7 @@ def folder(tmp_path: Path) -> Path:
 def load(folder: Path, text: str):
     path = folder / "sweep.toml"
     path.write_text(text)
-    from profiler.config import load_config
+    from profiler.sweep.config import load_config
 
     return load_config(path)
 
@@ -93,7 +93,7 @@ def test_timm_wildcards_expand_and_exclude(timm_lib) -> None:
 
 def test_plan_carries_the_spec_as_data(folder: Path) -> None:
     from profiler.baseline.select import restrict_config
-    from profiler.sweep import plan
+    from profiler.sweep.run import plan
 
     cfg = load(folder, '[models]\ninclude = ["nets.py:build", "resnet18"]\n[settings]\nresolutions = [32]\n')
     tasks = {t.model: t for t in plan(cfg, "cpu")}
@@ -111,8 +111,8 @@ def test_plan_carries_the_spec_as_data(folder: Path) -> None:
     pytest.param("before", "syntax", "SyntaxError", marks=pytest.mark.slow)])
 def test_worker_fails_a_model_whose_file_broke_after_planning_then_resume_measures_it(
         folder: Path, prefetch: str, damage: str, reason: str) -> None:
-    from profiler.runs import open_run
-    from profiler.sweep import run_sweep
+    from profiler.results.runs import open_run
+    from profiler.sweep.run import run_sweep
 
     cfg = load(folder, f'''isolation = "sweep"\nprefetch = "{prefetch}"\n[models]\ninclude = ["nets.py:build"]
 [[models.custom]]\nref = "nets.py:build"\nname = "tiny5"\nkwargs = {{num_classes = 5}}

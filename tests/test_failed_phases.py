@@ -12,7 +12,7 @@ import torch
 from test_timing_onnx import Tiny, Unexportable  # tests/ is on sys.path
 from torch import nn
 
-from profiler.tasks import Task
+from profiler.sweep.tasks import Task
 from profiler.timing import DeviceOOMError, ExportError, OutputMismatchError, TimingConfig, measure
 from profiler.timing import onnx as tonnx
 
@@ -125,7 +125,7 @@ def _task(backend: str, fault: str | None = None) -> Task:
 
 def _stored(rows: list[dict], tmp_path: Path) -> dict:
     """The row as the store gives it back (a NULL column is None)."""
-    from profiler.store import ResultStore
+    from profiler.results.store import ResultStore
 
     with ResultStore.create(tmp_path / "run", {"run_id": "failphases"}) as store:
         for row in rows:
@@ -136,7 +136,7 @@ def _stored(rows: list[dict], tmp_path: Path) -> dict:
 def test_failed_ort_row_after_export_has_its_phases(tmp_path: Path, garbage_outputs: None,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import models
-    from profiler.worker import run_tasks
+    from profiler.sweep.exec.worker import run_tasks
 
     monkeypatch.setattr(models, "spec_from_dict", lambda data: _TinySpec())
     heard: list[tuple[str, float | None]] = []
@@ -158,7 +158,7 @@ def test_failed_ort_row_after_export_has_its_phases(tmp_path: Path, garbage_outp
 
 def test_failure_before_timing_leaves_timing_phases_null(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import models
-    from profiler.worker import run_tasks
+    from profiler.sweep.exec.worker import run_tasks
 
     monkeypatch.setattr(models, "spec_from_dict", lambda data: _TinySpec())
     [row] = list(run_tasks([_task("onnxruntime", fault="raise")], onnx_cache_dir=tmp_path / "onnx"))
@@ -174,9 +174,9 @@ def test_failure_before_timing_leaves_timing_phases_null(tmp_path: Path, monkeyp
 def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from profiler.config import parse_config
-    from profiler.sweep import plan, run_sweep
-    from profiler.sweep_progress import phase_table
+    from profiler.sweep.config import parse_config
+    from profiler.sweep.progress import phase_table
+    from profiler.sweep.run import plan, run_sweep
     from tests.test_sweep import TINY
 
     config = parse_config(TINY, "tiny.toml")
@@ -236,7 +236,7 @@ def test_killed_worker_row_keeps_the_phases_it_reported(tmp_path: Path, fault: s
     """A stand-in worker (no torch: fast) reports phases, then dies or hangs inside load_s."""
     from dataclasses import replace
 
-    from profiler.executor import SubprocessExecutor
+    from profiler.sweep.exec.local import SubprocessExecutor
 
     task = replace(_task("onnxruntime", fault=fault), timeout_s=1.0)
     root = tmp_path / "fake"
@@ -257,7 +257,7 @@ def test_ray_driver_puts_the_reported_phases_into_a_dead_workers_row() -> None:
     """The Ray driver's bookkeeping (no cluster needed): phase events in, the killed task's row out."""
     from collections import deque
 
-    from profiler.executor_ray import RayExecutor, _Slot
+    from profiler.sweep.exec.ray_pool import RayExecutor, _Slot
 
     task = _task("onnxruntime")
     slot, driver = _Slot(pending=[task], deadline=0.0), object.__new__(RayExecutor)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from profiler.cli import main
-from profiler.store import ResultStore
+from profiler.results.store import ResultStore
 
 
 def test_list_matches_a_part_of_a_name(capsys) -> None:

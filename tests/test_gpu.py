@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import models
-from profiler import environment
+from profiler.core import environment
 from profiler.timing import ProviderError, TimingConfig, check_device, measure, read_precision_switches
 
 pytestmark = [

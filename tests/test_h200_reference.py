@@ -62,7 +62,7 @@ def test_non_positive_held_out_predictions_are_counted_not_clipped(cells):
 
 def test_committed_op_table_equals_a_recount():
     from profiler.analysis.optables import count_doc
-    from profiler.store import load_results
+    from profiler.results.store import load_results
 
     rows = load_results(EAGER)
     row = rows[(rows["model"] == "resnet50")].iloc[0]
@@ -81,7 +81,7 @@ def test_ort_run_with_three_models_reports_too_few_instead_of_crashing():
 def test_export_of_the_committed_run_carries_ops_and_bytes_from_its_tables(tmp_path):
     import pandas as pd
 
-    from profiler.store import export
+    from profiler.results.store import export
 
     df = pd.read_csv(export(EAGER, "csv", tmp_path / "h200.csv"))
     assert df["ops"].notna().all() and df["bytes"].notna().all()

@@ -13,7 +13,7 @@ import pytest
 from profiler.cli import main
 from profiler.imports.include import Include, seed_family
 from profiler.imports.timm_csv import read_table, setting_from_name
-from profiler.runs import RunMeta
+from profiler.results.runs import RunMeta
 
 # timm is imported through models.external (its torchvision import needs a shim beside the CPU torch wheel).
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="needs the [timm] extra")

@@ -1,4 +1,5 @@
-"""profiler.jsonsafe: the one JSON cleaner, and the import direction it restores (library never imports the CLI)."""
+"""profiler.core.jsonsafe: the one JSON cleaner, and the import direction it restores (library never imports the
+CLI)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from profiler.jsonsafe import dumps, json_safe
+from profiler.core.jsonsafe import dumps, json_safe
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -76,7 +76,7 @@ def test_non_positive_predictions_count_in_mape_and_are_left_out_of_log_error():
 
 
 def test_a_run_without_ops_columns_opens_and_gains_them_on_write(tmp_path):
-    from profiler.store import COLUMNS, DB_NAME, TABLE, ResultStore
+    from profiler.results.store import COLUMNS, DB_NAME, TABLE, ResultStore
 
     old = [(n, t) for n, t in COLUMNS if n not in ("ops", "bytes")]
     conn = sqlite3.connect(tmp_path / DB_NAME)

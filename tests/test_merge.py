@@ -12,8 +12,8 @@ import pytest
 
 from profiler.analysis.data import load_frame, split_cells
 from profiler.cli import main
-from profiler.errors import UsageError
-from profiler.store import ResultStore, load_results
+from profiler.core.errors import UsageError
+from profiler.results.store import ResultStore, load_results
 
 MODELS = [(f"m{i}", "famA" if i % 2 else "famB", 10**8 * (i + 1)) for i in range(4)]
 
@@ -90,9 +90,9 @@ def test_merge_refuses_the_same_measurement_twice_and_two_specs_under_one_name(t
 
 
 def test_a_merged_run_cannot_be_resumed(tmp_path: Path) -> None:
-    from profiler.config import parse_config
-    from profiler.merge import merge_runs
-    from profiler.sweep import run_sweep
+    from profiler.results.merge import merge_runs
+    from profiler.sweep.config import parse_config
+    from profiler.sweep.run import run_sweep
 
     merge_runs([_run(tmp_path / "a", "G1", 1.0), _run(tmp_path / "b", "G2", 1.0)], tmp_path / "m")
     config = parse_config('name = "t"\n[models]\ninclude = ["mobilenet_v1_x0_25"]\n[settings]\nresolutions = [32]\n',

@@ -197,8 +197,8 @@ def test_a_failed_ort_measurement_carries_its_log(tmp_path: Path, cudnn_error_at
 def test_the_workers_failed_row_keeps_the_log(tmp_path: Path, cudnn_error_at_bind: None,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     import models
-    from profiler.tasks import Task
-    from profiler.worker import run_tasks
+    from profiler.sweep.exec.worker import run_tasks
+    from profiler.sweep.tasks import Task
 
     class Spec:
         def build(self) -> nn.Module:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from profiler.cli import main
-from profiler.peaks import (
+from profiler.hardware.measure import (
     SCHEMA_KEYS,
     attach_peaks,
     ensure_peaks,
@@ -87,8 +87,8 @@ def test_validate_rejects(bad) -> None:
 
 
 def test_sweep_meta_carries_peaks(cli_doc: dict, cache: Path, monkeypatch) -> None:
-    from profiler.config import load_config
-    from profiler.sweep import _meta
+    from profiler.sweep.config import load_config
+    from profiler.sweep.run import _meta
 
     monkeypatch.setenv("ARCHPROF_CACHE", str(cache))
     config = load_config("experiments/quick-cpu.toml")  # [timing] threads = 1: the key of the stored file
@@ -123,7 +123,7 @@ def test_cuda_peaks_measured(tmp_path: Path, monkeypatch) -> None:
 
 def test_ensure_peaks_measures_once_per_device_key(tmp_path: Path, monkeypatch) -> None:
     """A sweep's first run on a machine measures and stores the peaks; later runs reuse them (issue #27)."""
-    import profiler.peaks as pk
+    import profiler.hardware.measure as pk
 
     calls, said = [], []
     fake = {"device": "cpu", "device_name": "x", "matmul_tflops": {"fp32": 0.02}, "copy_bandwidth_gbs": 10.0,
@@ -138,13 +138,15 @@ def test_ensure_peaks_measures_once_per_device_key(tmp_path: Path, monkeypatch) 
 @pytest.mark.parametrize(("flag", "toml", "measured"), [([], "", True), (["--no-peaks"], "", False),
                                                          ([], "measure_peaks = false\n", False)])
 def test_sweep_command_measures_peaks_unless_told_not_to(tmp_path: Path, monkeypatch, flag, toml, measured) -> None:
-    import profiler.peaks
-    import profiler.sweep
+    import profiler.hardware.measure
+    import profiler.sweep.run
 
     seen = []
-    monkeypatch.setattr(profiler.peaks, "ensure_peaks", lambda device, threads, say=None: seen.append(threads))
-    monkeypatch.setattr(profiler.sweep, "run_sweep", lambda *a, **k: None)
-    monkeypatch.setattr(profiler.sweep, "session_summary", lambda run_dir: None)
+    monkeypatch.setattr(
+        profiler.hardware.measure, "ensure_peaks", lambda device, threads, say=None: seen.append(threads)
+    )
+    monkeypatch.setattr(profiler.sweep.run, "run_sweep", lambda *a, **k: None)
+    monkeypatch.setattr(profiler.sweep.run, "session_summary", lambda run_dir: None)
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'{toml}[models]\ninclude = ["resnet18"]\n[timing]\nthreads = 1\n')
     assert main(["sweep", "--config", str(cfg), "--device", "cpu", "--results-dir", str(tmp_path), *flag]) == 0

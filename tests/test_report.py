@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from profiler.hardware.peaks import find_peak
 from profiler.report import build_context, build_report, render_html
-from profiler.report.peaks import find_peak
-from profiler.store import ResultStore, load_results
+from profiler.results.store import ResultStore, load_results
 
 DATA = Path(__file__).parent / "data" / "small_run.csv"
 TRACE = Path(__file__).parent / "data" / "trace_resnet18_cpu_r64.json"  # measured on the project's CPU box

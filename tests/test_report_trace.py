@@ -9,7 +9,7 @@ import pytest
 from test_report import DATA, META, N_BOOT, TRACE, rendered_report
 
 from profiler.cli import main
-from profiler.report.peaks import find_peak, roofline_peak
+from profiler.hardware.peaks import find_peak, roofline_peak
 from profiler.report.trace_section import find_traces, layer_bars, load_trace, traces_context
 
 

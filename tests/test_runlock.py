@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from test_sweep_reliability import TINY, _rows, _sweep
 
-from profiler.errors import UsageError
-from profiler.runlock import RunLock
+from profiler.core.errors import UsageError
+from profiler.sweep.lock import RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = """
 import sys, time
-from profiler.runlock import RunLock
+from profiler.sweep.lock import RunLock
 lock = RunLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(60)
@@ -90,7 +90,7 @@ def test_every_row_failed_exits_1(tmp_path: Path) -> None:
 def test_unwritable_results_dir_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
     # Root ignores directory modes, so the PermissionError a read-only directory gives is injected here.
     from profiler.cli import main
-    from profiler.store import ResultStore
+    from profiler.results.store import ResultStore
 
     def denied(run_dir, meta):
         raise PermissionError(13, "Permission denied", str(run_dir))

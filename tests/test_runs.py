@@ -1,4 +1,4 @@
-"""profiler.runs: the one shape of a run (open_run → Run with path, rows and RunMeta) and its users."""
+"""profiler.results.runs: the one shape of a run (open_run → Run with path, rows and RunMeta) and its users."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import UsageError
-from profiler.runs import Run, RunMeta, open_run
-from profiler.store import META_NAME, ResultStore, export
+from profiler.core.errors import UsageError
+from profiler.results.runs import Run, RunMeta, open_run
+from profiler.results.store import META_NAME, ResultStore, export
 
 REFERENCE_RUN = Path(__file__).resolve().parents[1] / "results" / "reference-quick-cpu-20261127"
 
 
 def test_meta_of_a_real_sweep_run() -> None:
-    meta = open_run(REFERENCE_RUN).meta  # meta.json as profiler.sweep wrote it on a real run
+    meta = open_run(REFERENCE_RUN).meta  # meta.json as profiler.sweep.run wrote it on a real run
     raw = json.loads((REFERENCE_RUN / META_NAME).read_text())
     assert meta.environment == raw["environment"] and meta.run == raw["run"] and meta.config == raw["config"]
     assert meta.sessions == raw["sessions"] and meta.last_session == raw["sessions"][-1]
@@ -74,7 +74,7 @@ def test_open_run_errors(run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_session_summary_reads_through_runmeta(run_dir: Path) -> None:
-    from profiler.sweep import session_summary
+    from profiler.sweep.run import session_summary
 
     assert session_summary(run_dir) is None
     with ResultStore.open(run_dir) as store:

@@ -1,4 +1,5 @@
-"""profiler.store unit tests: schema, durable rows, replace on retry, metadata, resolve/load/export (no sweep)."""
+"""profiler.results.store unit tests: schema, durable rows, replace on retry, metadata, resolve/load/export (no
+sweep)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import UsageError
-from profiler.store import COLUMN_NAMES, DB_NAME, META_NAME, ResultStore, export, load_results, resolve_run
+from profiler.core.errors import UsageError
+from profiler.results.store import COLUMN_NAMES, DB_NAME, META_NAME, ResultStore, export, load_results, resolve_run
 
 
 def row(key: str, status: str = "ok", **kw: object) -> dict:
@@ -132,7 +133,7 @@ def test_load_and_export_csv_parquet(store: ResultStore, tmp_path: Path) -> None
         load_results(tmp_path / "none.csv")
 
 
-# The schema as it was written out by hand before profiler.measurement derived it (T TEXT, I INTEGER, R REAL).
+# The schema as it was written out by hand before profiler.results.measurement derived it (T TEXT, I INTEGER, R REAL).
 _SCHEMA_1 = ("task_key:T model:T family:T spec_json:T spec_hash:T macs:I params:I acts:I acts_all:I ops:I bytes:I "
              "backend:T device:T device_name:T dtype:T memory_format:T batch:I resolution:I repeat:I latency_ms:R "
              "latency_ms_median:R latency_ms_mean:R latency_ms_iqr:R latency_ms_p5:R latency_ms_p95:R "
@@ -144,8 +145,8 @@ _SCHEMA_1 = ("task_key:T model:T family:T spec_json:T spec_hash:T macs:I params:
 def test_columns_derived_from_measurement_keep_the_schema() -> None:
     import dataclasses
 
-    from profiler import store
-    from profiler.measurement import Measurement
+    from profiler.results import store
+    from profiler.results.measurement import Measurement
 
     kinds = {"T": "TEXT", "I": "INTEGER", "R": "REAL"}
     expected = tuple((n, kinds[k]) for n, k in (c.split(":") for c in _SCHEMA_1.split()))

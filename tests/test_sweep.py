@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from profiler.config import parse_config
-from profiler.errors import UsageError
-from profiler.executor import InlineExecutor
-from profiler.store import COLUMN_NAMES, load_results
-from profiler.sweep import plan, run_sweep
+from profiler.core.errors import UsageError
+from profiler.results.store import COLUMN_NAMES, load_results
+from profiler.sweep.config import parse_config
+from profiler.sweep.exec.local import InlineExecutor
+from profiler.sweep.run import plan, run_sweep
 
 TINY = """
 name = "tiny"
@@ -67,7 +67,7 @@ def test_meta_holds_environment_config_and_session(tiny_run: tuple[Path, object]
 
 def test_session_counts_unstable_rows_and_names_its_device(tiny_run: tuple[Path, object]) -> None:
     """3 samples give no 95 % CI of the median: every row is unstable, and the summary says so (issue #27)."""
-    from profiler.sweep_progress import phase_rows, unstable_line
+    from profiler.sweep.progress import phase_rows, unstable_line
 
     session = json.loads((tiny_run[0] / "meta.json").read_text())["sessions"][-1]
     assert session["unstable"] == 4 and len(session["unstable_rows"]) == 4
@@ -112,7 +112,7 @@ def test_export_cli_writes_csv_and_parquet_that_load_back(tiny_run: tuple[Path, 
 
 def test_counts_are_computed_once_per_spec_and_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import profiler.counting
-    from profiler.count_cache import CountCache
+    from profiler.counting.cache import CountCache
 
     calls: list[int] = []
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from test_sweep import TINY  # the same two-model config (tests/ is on sys.path)
 
-from profiler.budget import cell_of, parse_duration, plan_budget, priority_order
-from profiler.errors import UsageError
-from profiler.tasks import Task
+from profiler.core.errors import UsageError
+from profiler.sweep.budget import cell_of, parse_duration, plan_budget, priority_order
+from profiler.sweep.tasks import Task
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("600s", 600), ("1h", 3600), ("90", 90), ("1.5h", 5400)])
@@ -121,10 +121,10 @@ def test_resume_counts_stored_tasks_as_covered() -> None:
 
 
 def test_budget_stops_before_a_task_that_cannot_fit_then_resume_completes(tmp_path: Path) -> None:
-    from profiler.config import parse_config
-    from profiler.executor import InlineExecutor
-    from profiler.store import load_results
-    from profiler.sweep import plan, run_sweep
+    from profiler.results.store import load_results
+    from profiler.sweep.config import parse_config
+    from profiler.sweep.exec.local import InlineExecutor
+    from profiler.sweep.run import plan, run_sweep
 
     config = parse_config(TINY, "tiny.toml")
     tasks = plan(config, "cpu")
@@ -150,7 +150,7 @@ def test_budget_stops_before_a_task_that_cannot_fit_then_resume_completes(tmp_pa
 
 
 def test_old_runs_without_phase_columns_still_load(tmp_path: Path) -> None:
-    from profiler.store import COLUMNS, PHASE_COLUMNS, ResultStore, load_results
+    from profiler.results.store import COLUMNS, PHASE_COLUMNS, ResultStore, load_results
 
     run = tmp_path / "old"
     run.mkdir()
@@ -189,10 +189,10 @@ threads = 1
 
 @pytest.mark.slow  # one ONNX export of a registered model: ~45 s on the shared 2-core VM
 def test_worker_reuses_the_converted_model_and_the_session_and_still_checks(tmp_path: Path) -> None:
-    from profiler.config import parse_config
-    from profiler.sweep import plan
+    from profiler.sweep.config import parse_config
+    from profiler.sweep.exec.worker import run_tasks
+    from profiler.sweep.run import plan
     from profiler.timing import onnx as tonnx
-    from profiler.worker import run_tasks
 
     tonnx.clear_session_cache()
     tasks = plan(parse_config(REUSE, "reuse.toml"), "cpu")
@@ -214,9 +214,9 @@ def test_worker_reuses_the_converted_model_and_the_session_and_still_checks(tmp_
 def test_eager_cpu_fp32_leaves_the_pristine_model_as_it_was() -> None:
     import torch
 
+    from profiler.sweep.exec.worker import _model_for
     from profiler.timing import TimingConfig, measure
     from profiler.timing.calibrate import calibrate_bn
-    from profiler.worker import _model_for
 
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()).eval()
     calibrate_bn(model, 16)  # measure sets the batch-norm statistics once per resolution, from a seeded input

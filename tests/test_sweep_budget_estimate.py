@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler.budget import cell_of, plan_budget
-from profiler.tasks import Task
+from profiler.sweep.budget import cell_of, plan_budget
+from profiler.sweep.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared H200 runs, committed unchanged under results/ (see their READMEs).
@@ -26,9 +26,9 @@ def _golden_gmacs():
 
 
 def _claim_quick_estimate():
-    from profiler import estimate
-    from profiler.config import load_config
-    from profiler.sweep import plan
+    from profiler.sweep import estimate
+    from profiler.sweep.config import load_config
+    from profiler.sweep.run import plan
 
     config = load_config(ROOT / "experiments" / "regnet-claim-quick.toml")
     tasks = plan(config, "cuda")
@@ -76,7 +76,7 @@ def _ort_task(model: str, dtype: str, batch: int, repeat: int = 0) -> Task:
 def test_estimate_charges_a_session_once_per_run_of_rows_that_share_it() -> None:
     from dataclasses import replace
 
-    from profiler.estimate import BUILTIN, estimate
+    from profiler.sweep.estimate import BUILTIN, estimate
 
     fresh = {("onnxruntime", d, b): 1.0 for d in ("fp32", "fp16") for b in ("b1", "bN")}
     model = replace(BUILTIN["cuda"], session_cells=fresh, reuse_cells={k: 0.25 for k in fresh})
@@ -95,8 +95,8 @@ def test_estimate_charges_a_session_once_per_run_of_rows_that_share_it() -> None
 
 
 def test_plan_puts_rows_of_one_session_next_to_each_other() -> None:
-    from profiler.config import load_config
-    from profiler.sweep import plan
+    from profiler.sweep.config import load_config
+    from profiler.sweep.run import plan
 
     tasks = plan(load_config(ROOT / "experiments" / "regnet-claim-quick.toml"), "cuda")
     for i in range(0, len(tasks), 8):  # 8 settings per model and repeat, the model order still shuffled
@@ -109,7 +109,7 @@ def test_plan_puts_rows_of_one_session_next_to_each_other() -> None:
 
 
 def test_fit_sessions_splits_fresh_from_reused_rows() -> None:
-    from profiler.estimate_fit import fit_sessions
+    from profiler.sweep.estimate_fit import fit_sessions
 
     def row(reused: bool, load_s: float, first: float, batch: int) -> dict:
         return {"backend": "onnxruntime", "status": "ok", "dtype": "fp32", "batch": batch, "load_s": load_s,
@@ -121,15 +121,15 @@ def test_fit_sessions_splits_fresh_from_reused_rows() -> None:
 
 
 def test_builtin_ort_sessions_are_what_the_h200_run_gives() -> None:
-    from profiler.estimate import BUILTIN
-    from profiler.estimate_fit import fresh_row_costs
+    from profiler.sweep.estimate import BUILTIN
+    from profiler.sweep.estimate_fit import fresh_row_costs
 
     for (dtype, bclass), s in fresh_row_costs(H200_ORT).items():
         assert BUILTIN["cuda"].session_cells[("onnxruntime", dtype, bclass)] == pytest.approx(s, abs=0.01)
 
 
 def test_builtin_calibration_is_what_the_h200_run_gives() -> None:
-    from profiler.estimate import BUILTIN, derive_builtin
+    from profiler.sweep.estimate import BUILTIN, derive_builtin
 
     fitted = derive_builtin(H200_EAGER)
     for key, (a, b, tune) in fitted.items():
@@ -138,7 +138,7 @@ def test_builtin_calibration_is_what_the_h200_run_gives() -> None:
 
 def test_adaptive_timing_is_charged_its_cap() -> None:
     """With ci_target set a row may time up to max_timed_s (issue #27): the estimate charges that bound."""
-    from profiler.estimate import BUILTIN, estimate
+    from profiler.sweep.estimate import BUILTIN, estimate
 
     fixed = _ort_task("a", "fp32", 1)
     adaptive = Task(**{**fixed.to_dict(), "timing": {**fixed.timing, "ci_target": 0.02, "max_timed_s": 2.0}})

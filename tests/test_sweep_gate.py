@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from profiler.config import parse_config
-from profiler.executor import InlineExecutor, SubprocessExecutor
-from profiler.sweep import plan
-from profiler.tasks import Task
+from profiler.sweep.config import parse_config
+from profiler.sweep.exec.local import InlineExecutor, SubprocessExecutor
+from profiler.sweep.run import plan
+from profiler.sweep.tasks import Task
 
 ONE_WORKER = """
 name = "gate"

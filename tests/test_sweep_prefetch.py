@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from profiler.config import parse_config
-from profiler.executor import SubprocessExecutor
-from profiler.prefetch import Prefetcher
-from profiler.store import load_results
-from profiler.sweep import run_sweep
-from profiler.worker import TIMER_LOG_ENV
+from profiler.results.store import load_results
+from profiler.sweep.config import parse_config
+from profiler.sweep.exec.local import SubprocessExecutor
+from profiler.sweep.exec.prefetch import Prefetcher
+from profiler.sweep.exec.worker import TIMER_LOG_ENV
+from profiler.sweep.run import run_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def test_before_mode_never_overlaps_timing_and_a_dead_pool_process_fails_only_it
 def test_a_worker_stops_at_the_budget_without_failed_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from profiler.sweep import plan
+    from profiler.sweep.run import plan
 
     monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
     config = parse_config(TINY.replace("count = true", 'count = false\nisolation = "sweep"'), "tiny.toml")

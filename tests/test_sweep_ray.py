@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from profiler.cli import main
-from profiler.config import load_config
-from profiler.store import load_results
-from profiler.sweep import plan, run_sweep
+from profiler.results.store import load_results
+from profiler.sweep.config import load_config
+from profiler.sweep.run import plan, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = """
@@ -79,7 +79,7 @@ def ray_cluster():
 
 @pytest.mark.slow
 def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(ray_cluster, tmp_path: Path) -> None:
-    from profiler.executor_ray import RayExecutor
+    from profiler.sweep.exec.ray_pool import RayExecutor
 
     # Enough iterations that the victim is still measuring when the driver sees its start event.
     config = _config(tmp_path, iters=400)
@@ -120,8 +120,8 @@ def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(r
 def test_a_ray_task_that_raises_outside_a_measurement_fails_each_task_once_and_ends(ray_cluster, tmp_path) -> None:
     import dataclasses
 
-    from profiler.executor_ray import RayExecutor
-    from profiler.tasks import Task
+    from profiler.sweep.exec.ray_pool import RayExecutor
+    from profiler.sweep.tasks import Task
 
     class BadTask(Task):  # the worker cannot rebuild it: Task(**d) raises TypeError before anything is measured
         def to_dict(self):
@@ -161,7 +161,7 @@ def test_ray_on_cuda_gives_each_group_its_own_gpu(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
     import torch
 
-    from profiler.executor_ray import RayExecutor
+    from profiler.sweep.exec.ray_pool import RayExecutor
 
     n_gpus = torch.cuda.device_count()
     config = _config(tmp_path)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from test_sweep_ray import _config  # the same tiny three-model config (tests/ is on sys.path)
 
-from profiler.store import load_results
-from profiler.sweep import plan, run_sweep
+from profiler.results.store import load_results
+from profiler.sweep.run import plan, run_sweep
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,7 @@ def test_a_node_that_dies_mid_group_is_one_failed_row_and_the_sweep_goes_on(tmp_
     ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
     from ray.cluster_utils import Cluster
 
-    from profiler.executor_ray import RayExecutor
+    from profiler.sweep.exec.ray_pool import RayExecutor
 
     # A head without CPUs (it must survive) and two one-CPU worker nodes.
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})

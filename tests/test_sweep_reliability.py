@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from profiler.config import load_config
-from profiler.store import load_results
-from profiler.sweep import plan
+from profiler.results.store import load_results
+from profiler.sweep.config import load_config
+from profiler.sweep.run import plan
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = """

@@ -1,4 +1,4 @@
-"""profiler.sweep_resume: which config a resume uses and what it refuses, read through RunMeta (no measuring)."""
+"""profiler.sweep.resume: which config a resume uses and what it refuses, read through RunMeta (no measuring)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from profiler.config import parse_config
-from profiler.errors import UsageError
-from profiler.store import META_NAME, ResultStore
-from profiler.sweep_resume import open_for_resume, resume_config
+from profiler.core.errors import UsageError
+from profiler.results.store import META_NAME, ResultStore
+from profiler.sweep.config import parse_config
+from profiler.sweep.resume import open_for_resume, resume_config
 
 TEXT = 'name = "tiny"\n[models]\ninclude = ["resnet18"]\n'
 

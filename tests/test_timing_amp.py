@@ -10,7 +10,7 @@ import torch
 import models
 from profiler.cli import main
 from profiler.commands import common
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.timing import TimingConfig, measure, validate_request
 
 FAST = TimingConfig(iters=3, warmup_iters=1, warmup_s=0.0)
@@ -51,8 +51,8 @@ def test_onnxruntime_amp_is_refused_with_the_reason() -> None:
 
 
 def test_sweep_plan_skips_onnxruntime_amp_rows_naming_why(tmp_path) -> None:
-    from profiler.config import load_config
-    from profiler.sweep import plan_with_skips
+    from profiler.sweep.config import load_config
+    from profiler.sweep.run import plan_with_skips
 
     cfg = tmp_path / "amp.toml"
     cfg.write_text('[models]\ninclude = ["resnet18"]\n[settings]\nbatches = [1]\nresolutions = [32]\n'

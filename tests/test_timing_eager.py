@@ -10,7 +10,7 @@ import torch
 
 import models
 from profiler.cli import main
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.timing import CudaEventTimer, TimingConfig, measure, read_precision_switches
 
 FAST = TimingConfig(iters=5, warmup_s=0.01)

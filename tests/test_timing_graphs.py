@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from profiler.cli import main
-from profiler.config import parse_config
-from profiler.errors import UsageError
-from profiler.sweep import plan_with_skips
+from profiler.core.errors import UsageError
+from profiler.sweep.config import parse_config
+from profiler.sweep.run import plan_with_skips
 from profiler.timing import (
     CompileError,
     MeasurementError,
@@ -192,8 +192,8 @@ def test_compiled_output_is_checked_against_eager(monkeypatch):
 
 def test_a_failed_compile_in_a_sweep_is_a_failed_row(monkeypatch):
     import models
-    from profiler.tasks import Task
-    from profiler.worker import run_tasks
+    from profiler.sweep.exec.worker import run_tasks
+    from profiler.sweep.tasks import Task
 
     _fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
     spec = models.model_info("mobilenet_v1_x0_25").spec
@@ -237,10 +237,10 @@ threads = 1
 
 @pytest.mark.slow
 def test_compile_sweep_end_to_end_on_cpu(tmp_path):
-    from profiler.executor import InlineExecutor
     from profiler.report.overhead import overhead_frame
-    from profiler.store import load_results
-    from profiler.sweep import run_sweep
+    from profiler.results.store import load_results
+    from profiler.sweep.exec.local import InlineExecutor
+    from profiler.sweep.run import run_sweep
 
     run_dir = run_sweep(parse_config(E2E, "e2e.toml"), device="cpu", run_dir=tmp_path / "run", show_progress=False,
                         executor=InlineExecutor(), argv=["test"])
@@ -263,7 +263,7 @@ def test_time_command_compile_on_cpu(capsys):
 
 
 def test_shipped_launch_overhead_sweep_plans_three_backends():
-    from profiler.config import load_config
+    from profiler.sweep.config import load_config
 
     config = load_config("experiments/launch-overhead.toml")
     tasks = plan_with_skips(config, "cuda")[0]

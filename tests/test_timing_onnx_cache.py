@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_timing_onnx import FAST, Tiny, Unexportable
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.timing import ExportError, TimingConfig, measure, onnx_cache, onnx_export, onnx_prepare, prepare_onnx
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.timing import (
     CudaEventTimer,
     HostTimer,
@@ -101,7 +101,7 @@ def test_adaptive_timing_stops_at_the_cap_and_keeps_the_floor(monkeypatch):
 
 @pytest.mark.parametrize(("config", "cap_s"), [("quick-cpu.toml", 1.0), ("regnet-claim.toml", 2.0)])
 def test_the_default_configs_time_adaptively(config: str, cap_s: float) -> None:
-    from profiler.config import EXPERIMENTS_DIR, load_config
+    from profiler.sweep.config import EXPERIMENTS_DIR, load_config
 
     timing = load_config(EXPERIMENTS_DIR / config).timing_config()
     assert (timing.iters, timing.ci_target, timing.max_timed_s) == (30, 0.02, cap_s)

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from profiler.config import EXPERIMENTS_DIR, load_config
+from profiler.sweep.config import EXPERIMENTS_DIR, load_config
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="needs the [timm] extra")
 

@@ -178,7 +178,7 @@ def test_summary_is_clean_text_and_kineto_notes_are_held_back(capfd, tmp_path: P
 
 def test_quick_peaks_copy_as_much_as_the_full_measurement(monkeypatch) -> None:
     """trace's quick copy (a quarter, cache-resident) read 2x faster than `peaks` on the same machine."""
-    import profiler.peaks as pk
+    import profiler.hardware.measure as pk
 
     sizes = []
 
@@ -194,7 +194,7 @@ def test_quick_peaks_copy_as_much_as_the_full_measurement(monkeypatch) -> None:
 
 
 def _run_at(run_dir: Path, resolution: int) -> Path:
-    from profiler.store import ResultStore
+    from profiler.results.store import ResultStore
 
     store = ResultStore.create(run_dir, {"run": {}})
     store.add({"task_key": "k", "model": "resnet18", "family": "resnet", "resolution": resolution, "status": "ok"})

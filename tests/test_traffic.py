@@ -126,8 +126,8 @@ def test_a_rows_bytes_batch_is_its_traffic_at_its_batch_and_dtype(tmp_path):
     import dataclasses
 
     import models
-    from profiler.count_cache import CountCache
-    from profiler.tasks import Task
+    from profiler.counting.cache import CountCache
+    from profiler.sweep.tasks import Task
 
     spec = models.get_spec("resnet50")
     task = Task("resnet50", "resnet", models.spec_to_dict(spec), models.spec_hash(spec), "eager", "cuda", "fp16",

@@ -51,8 +51,8 @@ from profiler.analysis.opclass_model import OpClassCell
 from profiler.analysis.opclass_model import summarize as summarize_opclass
 from profiler.analysis.optables import attach_tables, table_for_rows
 from profiler.analysis.verdict import decide
-from profiler.errors import UsageError
-from profiler.jsonsafe import json_safe
+from profiler.core.errors import UsageError
+from profiler.core.jsonsafe import json_safe
 
 __all__ = ["FORMS", "FittedForm", "analysis_inputs", "analyze_cell", "analyze_frame", "fit_form", "load_frame"]
 
@@ -257,8 +257,8 @@ def _mech_inputs(key: dict, cell: pd.DataFrame, tables: dict, measured: dict | N
 
 def analysis_inputs(path: str | Path) -> dict:
     """``run_dir`` and ``measured_peaks`` for ``analyze_frame`` from a run directory or a file inside one."""
-    from profiler.runs import RunMeta
-    from profiler.store import resolve_run
+    from profiler.results.runs import RunMeta
+    from profiler.results.store import resolve_run
 
     p = resolve_run(path)
     run_dir = p if p.is_dir() else p.parent

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from profiler.analysis.source_fit import DEFAULT_FORM, Rows, cell_dtype, columns, fit_default, fit_source, with_tables
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.hardware import transfer
 from profiler.hardware.datasheets import PEAK_DTYPES, Datasheet, lookup
 
@@ -25,7 +25,7 @@ MIN_SCORED = 8  # --calibrate K leaves at least this many models of RUN_B to sco
 def _run_dir(source: str) -> tuple[Path, dict]:
     """The run directory behind a RUN argument (``analysis_inputs``: a file's folder) and its meta environment."""
     from profiler.analysis import analysis_inputs
-    from profiler.runs import RunMeta
+    from profiler.results.runs import RunMeta
 
     run_dir = analysis_inputs(source)["run_dir"]
     return run_dir, RunMeta.read(run_dir, strict=False).environment or {}

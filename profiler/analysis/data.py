@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 REQUIRED = ("model", "family", "macs", "params", "acts", "latency_ms")
 NUMERIC = ("macs", "params", "acts", "latency_ms")
@@ -132,7 +132,7 @@ def latency_unit(key: dict) -> str:
 
 def load_frame(path: str | Path) -> pd.DataFrame:
     """A run directory, CSV or Parquet file → validated rows aggregated per (cell, model, resolution)."""
-    from profiler.store import load_results
+    from profiler.results.store import load_results
 
     return aggregate(validate(load_results(path), source=str(path)))
 
@@ -192,7 +192,7 @@ def check_cell(cell: pd.DataFrame, label: str) -> str | None:
 
 def cell_selectors(selectors: list[str]) -> dict[str, str]:
     """``--cell KEY=VALUE`` arguments as a dict (UsageError for one without ``=``)."""
-    from profiler.errors import UsageError
+    from profiler.core.errors import UsageError
 
     want = {}
     for s in selectors:

@@ -66,7 +66,7 @@ def resolve_peaks(device_name: str | None, dtype: str, measured: dict | None) ->
                 ),
                 "",
             )
-    from profiler.report.peaks import find_peak
+    from profiler.hardware.peaks import find_peak
 
     peak = find_peak(device_name)
     if peak is None:

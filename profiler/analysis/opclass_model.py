@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 
 from profiler.analysis.optables import OpTable, row_batches
+from profiler.core.errors import UsageError
 from profiler.counting.opclass import CLASS_LABELS, OP_CLASSES, TRAFFIC_DTYPES
-from profiler.errors import UsageError
 
 NAME = "opclass"
 FORMULA = "t = c0 + sum_class (a_class * FLOP_class + b_class * bytes_class) + sum_group l_group * ops_group"

@@ -2,8 +2,9 @@
 and the mechanistic model.
 
 A table is deterministic in (spec, resolution), so it is looked up, in order, in
-1. ``<run>/counts/<spec_hash>_r<res>.ops.json`` — written by sweep workers (``profiler.worker``), or added to an
-   older run by ``python -m profiler.backfill RUN`` (writes only those files; rows are never touched);
+1. ``<run>/counts/<spec_hash>_r<res>.ops.json`` — written by sweep workers (``profiler.sweep.exec.worker``), or added
+   to an
+   older run by ``python -m profiler.results.backfill RUN`` (writes only those files; rows are never touched);
 2. ``$ARCHPROF_CACHE/optables/`` (default ``~/.cache/archprof/optables/``; ``<name>.v2.json``, tables with the
    ``groups`` column);
 3. counted from the row's ``spec_json`` on fake tensors (needs torch and ``models``; no kernels run), then cached
@@ -219,7 +220,7 @@ def table_for_rows(frame: pd.DataFrame, tables: dict[tuple[str, int], OpTable]) 
 
 def backfill(run: str | Path) -> list[Path]:
     """Write ``counts/<spec_hash>_r<res>.ops.json`` for every ok row of a run that lacks one; returns new files."""
-    from profiler.store import load_results, resolve_run
+    from profiler.results.store import load_results, resolve_run
 
     run_dir = resolve_run(run)
     df = load_results(run_dir)

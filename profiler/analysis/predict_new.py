@@ -15,7 +15,7 @@ import pandas as pd
 
 from profiler.analysis.opclass_model import OpClassCell, breakdown
 from profiler.analysis.optables import OpTable, row_batches
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def with_table_columns(cell: pd.DataFrame, rows: pd.DataFrame, tables: list[OpTable]) -> pd.DataFrame:
@@ -83,8 +83,8 @@ def count_new_model(
     """(counts row, Counts) of a model the run may never have measured, counted on meta; UsageError starting with
     ``failure`` and naming the reason when it cannot be resolved or run at ``resolution`` (default: its own)."""
     import models
+    from profiler.core.model_source import resolve_model
     from profiler.counting import count_model
-    from profiler.model_source import resolve_model
 
     info = resolve_model(name, kwargs)
     res = resolution or info.resolution

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from profiler.analysis.optables import OpTable, attach_tables, table_for_rows
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.hardware.transfer import TermFit
 
 SOURCE_FORMS = ("M7", "M8", "opclass")
@@ -57,8 +57,8 @@ def with_tables(cell: pd.DataFrame, run_dir: Path | None, label: str, form: str)
         keep &= np.isfinite(pd.to_numeric(cell["bytes_batch"], errors="coerce").to_numpy(float))
     if not keep.any():
         raise UsageError(f"{label} has no traffic fit: {form} and the simplest traffic form, t ~ F + B (M7), need "
-                         "per-op tables of its models (`python -m profiler.backfill RUN` writes them for a sweep's "
-                         "run)")
+                         "per-op tables of its models (`python -m profiler.results.backfill RUN` writes them for a "
+                         "sweep's run)")
     if not keep.all():
         notes.append(f"{int((~keep).sum())} model(s) of {label} without an op table (or traffic) left out")
     return Rows(cell[keep].reset_index(drop=True), [t for t, k in zip(found, keep, strict=True) if k], notes)

@@ -20,14 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
-from profiler.tasks import Task
+from profiler.core.errors import UsageError
+from profiler.sweep.tasks import Task
 
 MAIN_BRANCHES = ("main", "origin/main", "master", "origin/master")
 _PLAN_SNIPPET = (
     "import json, sys\n"
-    "from profiler.config import parse_config\n"
-    "from profiler.sweep import plan\n"
+    # The checkout measured may predate the package layout (parse_config and plan were top-level modules then).
+    "try:\n"
+    "    from profiler.sweep.config import parse_config\n"
+    "    from profiler.sweep.run import plan\n"
+    "except ImportError:\n"
+    "    from profiler.config import parse_config\n"
+    "    from profiler.sweep import plan\n"
     "cfg = parse_config(sys.stdin.read(), sys.argv[2])\n"
     "print(json.dumps([t.to_dict() for t in plan(cfg, sys.argv[1]) if t.repeat == 0]))\n"
 )
@@ -120,7 +125,7 @@ def run_rounds(
     on_round: Callable[[int, Side], None] | None = None,
 ) -> None:
     """Measure each side's tasks round by round in ``round_order``; ``write(side_index, row)`` stores each row."""
-    from profiler.executor import SubprocessExecutor
+    from profiler.sweep.exec.local import SubprocessExecutor
 
     factory = executor_factory or (lambda side: SubprocessExecutor(package_root=side.root, env=side.env))
     for r, s in round_order(rounds, len(sides)):

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from profiler.baseline.keys import device_key, entry_key
-from profiler.errors import UsageError
-from profiler.runs import RunMeta
+from profiler.core.errors import UsageError
+from profiler.results.runs import RunMeta
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -51,7 +51,7 @@ def render_table(report: CheckReport) -> str:
 
 def render_json(report: CheckReport) -> str:
     """The report as JSON (NaN → null)."""
-    from profiler.jsonsafe import dumps
+    from profiler.core.jsonsafe import dumps
 
     return dumps(report.to_dict(), indent=2)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.baseline.files import DEFAULT_ROOT, load_baseline
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def select_baseline(target: Path | str | None, name: str, key: str, latency: str, warn: list[str]) -> Path:

@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout whose code runs now: side B
 
@@ -57,8 +57,8 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
     )
     from profiler.baseline.ab import Side, plan_at, round_order, run_rounds, same_code, worktree
     from profiler.baseline.select import restrict_tasks
-    from profiler.environment import capture
-    from profiler.store import COLUMN_NAMES, ResultStore
+    from profiler.core.environment import capture
+    from profiler.results.store import COLUMN_NAMES, ResultStore
 
     name = args.name or cfg.name
     rounds = args.rounds or max(2, cfg.repeats)

@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from profiler.analysis import analysis_inputs, analyze_frame
     from profiler.analysis.data import validate
-    from profiler.errors import UsageError
-    from profiler.runs import open_run, partial_run_note
+    from profiler.core.errors import UsageError
+    from profiler.results.runs import open_run, partial_run_note
 
     run = open_run(args.path, strict_meta=False)
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from profiler.errors import UsageError
-from profiler.runs import open_run
+from profiler.core.errors import UsageError
+from profiler.results.runs import open_run
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

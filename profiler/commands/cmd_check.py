@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.commands.common import DEVICES
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _measure(args: argparse.Namespace, cfg: Any, device: str, tmp: str) -> str:
     """Run the config's sweep into a run directory and return its path."""
     from profiler.baseline.select import restrict_config
-    from profiler.sweep import run_sweep
+    from profiler.sweep.run import run_sweep
 
     if args.models:
         cfg = restrict_config(cfg, args.models, args.reference or cfg.reference_model)
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         single_device,
         slugify,
     )
-    from profiler.runs import open_run
+    from profiler.results.runs import open_run
     from profiler.timing import default_device
 
     if not 0 < args.threshold < 10:
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give exactly one of --config FILE (measure now) or --run RUN (compare a stored run)")
     cfg = None
     if args.config:
-        from profiler.config import load_config
+        from profiler.sweep.config import load_config
 
         config_path = Path(args.config)
         if not config_path.is_file():
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     bpath, pre_key = None, None
     if cfg is not None:  # find the baseline before measuring for a minute (same key as the sweep's meta will give)
-        from profiler.environment import capture
+        from profiler.core.environment import capture
 
         pre_key = device_key(capture(device), device)
         bpath = select_baseline(args.baseline, args.name or cfg.name, pre_key, args.latency, notes)
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     device = single_device(df, str(path), "a check")
     env = measured.meta.environment if measured.is_dir else None
     if not env:
-        from profiler.environment import capture
+        from profiler.core.environment import capture
 
         env = capture(device)
         notes.append(f"{path} records no environment; the device key is this machine's")

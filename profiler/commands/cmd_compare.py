@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from profiler.commands.common import print_json
-    from profiler.compare_runs import compare, render
+    from profiler.results.compare import compare, render
 
     result = compare(args.a, args.b, args.results_dir)
     if args.json:

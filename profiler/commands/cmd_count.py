@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from profiler.commands.common import MODEL_HELP, add_model_kwargs, one_line, print_json, resolve_model
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 if TYPE_CHECKING:
     from profiler.counting import Counts

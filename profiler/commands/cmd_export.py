@@ -15,8 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.errors import UsageError
-    from profiler.store import export, resolve_run
+    from profiler.core.errors import UsageError
+    from profiler.results.store import export, resolve_run
 
     run_dir = resolve_run(args.run, args.results_dir)
     if not run_dir.is_dir():

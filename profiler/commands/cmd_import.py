@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.errors import UsageError
+    from profiler.core.errors import UsageError
     from profiler.imports.include import Include
     from profiler.imports.timm_csv import read_table
     from profiler.imports.timm_import import import_timm, resolve_setting

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from profiler.commands.common import one_line, print_json
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -17,9 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.errors import UsageError
-    from profiler.merge import merge_runs
-    from profiler.store import resolve_run
+    from profiler.core.errors import UsageError
+    from profiler.results.merge import merge_runs
+    from profiler.results.store import resolve_run
 
     sources = []
     for arg in args.runs:

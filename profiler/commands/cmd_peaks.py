@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.peaks import measure_peaks, save_peaks
+    from profiler.hardware.measure import measure_peaks, save_peaks
 
     doc = measure_peaks(args.device, threads=args.threads, quick=args.quick)
     path = None if args.no_save else save_peaks(doc)

@@ -17,7 +17,7 @@ import argparse
 
 from profiler.analysis.data import cell_selectors as _cell_selectors
 from profiler.commands.common import MODEL_HELP, add_model_kwargs, print_json
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 TABLE_FORMS = ("M5", "M6", "M7", "M8", "opclass")  # need per-op tables of the run and of the new model
 
@@ -115,7 +115,7 @@ def _measured(source: str):
     """The aggregated rows of ``source`` with ops filled from a run's per-op tables, and the run's meta."""
     from profiler.analysis import analysis_inputs, load_frame
     from profiler.analysis.optables import attach_tables
-    from profiler.runs import RunMeta
+    from profiler.results.runs import RunMeta
 
     frame = load_frame(source)
     run_dir = analysis_inputs(source)["run_dir"]
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     fittable = available_forms(cell)
     if form is not None and form not in fittable:
         raise UsageError(f"{form} needs ops counts of the measured models, which this cell lacks (a run stores "
-                         f"them in counts/*.ops.json; `python -m profiler.backfill RUN`); valid here: "
+                         f"them in counts/*.ops.json; `python -m profiler.results.backfill RUN`); valid here: "
                          f"{', '.join(fittable)}")
     mape: dict[str, float] = {}
     if form is None:

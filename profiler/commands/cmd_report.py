@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def default_output(path: str) -> Path:
     """reports/<run-id>.html: the run directory's name, or the file's stem (its run's name for an export)."""
-    from profiler.store import resolve_run
+    from profiler.results.store import resolve_run
 
     resolved = resolve_run(path)
     if resolved.is_dir():

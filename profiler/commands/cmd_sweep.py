@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from profiler.commands.common import DEVICES
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +66,7 @@ def _print_session(s: dict) -> None:
     """The session's numbers without a progress bar: wall and timed time, unstable rows, budget, phases."""
     from rich.console import Console
 
-    from profiler.sweep_progress import phase_table, unstable_line
+    from profiler.sweep.progress import phase_table, unstable_line
 
     print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
           f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
@@ -80,10 +80,10 @@ def _print_session(s: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.budget import parse_duration
-    from profiler.config import config_file, load_config
-    from profiler.store import resolve_run
-    from profiler.sweep import plan_with_skips, run_sweep
+    from profiler.results.store import resolve_run
+    from profiler.sweep.budget import parse_duration
+    from profiler.sweep.config import config_file, load_config
+    from profiler.sweep.run import plan_with_skips, run_sweep
 
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume ID")
@@ -92,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
     if args.executor != "ray" and (args.address or args.ray_workers is not None):
         raise UsageError("--address and --ray-workers need --executor ray")
     if args.executor == "ray":
-        from profiler.executor_ray import import_ray
+        from profiler.sweep.exec.ray_pool import import_ray
 
         import_ray()  # not installed → exit 2 with the install command, before any planning
     budget_s = parse_duration(args.time_budget) if args.time_budget is not None else None
     device = _device(args.device, args.executor, planning_only=args.dry_run)
     if args.resume:
-        from profiler.sweep_resume import resume_config
+        from profiler.sweep.resume import resume_config
 
         run_dir = resolve_run(args.resume, args.results_dir)
         config = resume_config(run_dir, config_file(args.config, device) if args.config else None)
@@ -113,18 +113,18 @@ def run(args: argparse.Namespace) -> int:
     if not tasks:
         raise UsageError(f"{config.path}: the plan on {device} is empty (every combination was skipped)")
     if args.dry_run:
-        from profiler.sweep_dryrun import print_dry_run
+        from profiler.sweep.dryrun import print_dry_run
 
         print_dry_run(config, device, tasks, skipped, run_dir, budget_s, args.results_dir,
                       resume_dir=run_dir if args.resume else None)
         return 0
     if budget_s is not None:  # a budget too small for one cell fails here, before anything is measured
-        from profiler.sweep_dryrun import budget_plan
+        from profiler.sweep.dryrun import budget_plan
 
         budget_plan(config, device, tasks, budget_s, args.results_dir, resume_dir=run_dir if args.resume else None)
     executor = None
     if args.executor == "ray":
-        from profiler.executor_ray import RayExecutor
+        from profiler.sweep.exec.ray_pool import RayExecutor
 
         executor = RayExecutor(args.address, args.ray_workers, counts_dir=run_dir / "counts")
     resume_ref = run_dir.name if run_dir.parent == Path(args.results_dir) else str(run_dir)
@@ -134,10 +134,10 @@ def run(args: argparse.Namespace) -> int:
     for note in skipped:  # recorded in meta.json too (run.skipped)
         print(f"skipped: {note}", file=sys.stderr)
     if config.measure_peaks and not args.no_peaks and not args.resume:
-        from profiler.peaks import ensure_peaks
+        from profiler.hardware.measure import ensure_peaks
 
         ensure_peaks(device, config.timing_config().threads, say=lambda m: print(m, file=sys.stderr, flush=True))
-    from profiler.prefetch import resolve_mode
+    from profiler.sweep.exec.prefetch import resolve_mode
 
     if device == "cpu" and executor is None and resolve_mode(config.prefetch, device) == "overlap":
         print('note: prefetch = "overlap" on cpu: preparation processes run beside the CPU timing and can slow it '
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     except PermissionError as exc:  # nothing is lost: rows are committed one by one as they are measured
         raise UsageError(f"cannot write to {exc.filename or run_dir}: permission denied; choose a writable "
                          "--results-dir (rows measured so far are kept)") from None
-    from profiler.sweep import session_summary
+    from profiler.sweep.run import session_summary
 
     s = session_summary(run_dir)
     if args.no_progress and s:

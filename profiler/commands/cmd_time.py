@@ -47,8 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import models
-    from profiler import environment
-    from profiler.errors import UsageError
+    from profiler.core import environment
+    from profiler.core.errors import UsageError
     from profiler.timing import MeasurementError, TimingConfig, check_device, measure, validate_request
 
     info = resolve_model(args.model, args.model_kwargs)

@@ -39,8 +39,8 @@ def _ms(v: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.errors import UsageError
-    from profiler.jsonsafe import json_safe
+    from profiler.core.errors import UsageError
+    from profiler.core.jsonsafe import json_safe
     from profiler.trace import TraceError, trace_model
 
     for flag, value in (("--batch", args.batch), ("--top", args.top)):
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"output {out} should end in .json")
     run_traces = None
     if args.run:
-        from profiler.store import resolve_run
+        from profiler.results.store import resolve_run
 
         run_dir = resolve_run(args.run)
         if not run_dir.is_dir():
@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
 def run_resolution(run_dir: Path, model: str, wanted: int | None) -> int | None:
     """The resolution to trace for ``--run``: the run's own (the model's there, else the run's only one). A
     resolution the run was not measured at is refused: its report would show a trace of another input size."""
-    from profiler.errors import UsageError
-    from profiler.store import load_results
+    from profiler.core.errors import UsageError
+    from profiler.results.store import load_results
 
     if not (run_dir / "results.sqlite").exists():
         return wanted  # an empty run directory: nothing to match

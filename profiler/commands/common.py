@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from profiler.jsonsafe import dumps
-from profiler.model_source import build_model, check_runs, one_line, parse_kwargs, resolve_model
+from profiler.core.jsonsafe import dumps
+from profiler.core.model_source import build_model, check_runs, one_line, parse_kwargs, resolve_model
 
 __all__ = ["BACKENDS", "COMPILE_MODES", "DEVICES", "DTYPES", "EXPORTERS", "MEMORY_FORMATS", "MODEL_HELP",
            "add_model_kwargs", "build_model", "check_runs", "one_line", "parse_kwargs", "print_json",
@@ -35,5 +35,5 @@ def add_model_kwargs(p: argparse.ArgumentParser) -> None:
 
 
 def print_json(obj: Any) -> None:
-    """Pretty JSON on stdout (via ``profiler.jsonsafe``: NaN becomes null so that strict parsers accept it)."""
+    """Pretty JSON on stdout (via ``profiler.core.jsonsafe``: NaN becomes null so that strict parsers accept it)."""
     sys.stdout.write(dumps(obj, indent=2) + "\n")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from profiler.analysis.predict_new import new_model_table
 from profiler.commands.common import print_json
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def _cell_and_tables(source: str, selectors: dict[str, str]):
@@ -27,8 +27,8 @@ def _cell_and_tables(source: str, selectors: dict[str, str]):
     missing = [str(m) for m, t in zip(cell["model"], cell_tables, strict=True) if t is None]
     if missing:
         raise UsageError(f"the run has no per-op tables for {len(missing)} of its models ({', '.join(missing[:3])}"
-                         f"{'…' if len(missing) > 3 else ''}): a run gets them from `python -m profiler.backfill "
-                         "RUN`, a CSV needs a spec_json column")
+                         f"{'…' if len(missing) > 3 else ''}): a run gets them from "
+                         "`python -m profiler.results.backfill RUN`, a CSV needs a spec_json column")
     return key, cell, cell_tables
 
 

@@ -26,7 +26,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 PEAK_DTYPES = ("fp32", "tf32", "fp16", "bf16")
 DTYPE_ALIASES = {"amp": "fp16", "float16": "fp16", "half": "fp16", "bfloat16": "bf16", "float32": "fp32"}

@@ -48,7 +48,7 @@ class DevicePeaks:
 
     def peak(self, dtype: str) -> float:
         """TFLOP/s at ``dtype``; UsageError naming the dtype the device has no peak for."""
-        from profiler.errors import UsageError
+        from profiler.core.errors import UsageError
         from profiler.hardware.datasheets import DTYPE_ALIASES
 
         value = self.tflops.get(DTYPE_ALIASES.get(dtype, dtype))

@@ -1,7 +1,7 @@
 """Counting many (spec, resolution) pairs in a pool of processes, cached by spec hash, with a progress bar.
 
 Each job counts one spec at one resolution (batch 1, ``method="torch"``: on the meta device, no weights) through
-``profiler.count_cache.CountCache`` under a cache directory (``$ARCHPROF_CACHE/counts`` by default), so a second
+``profiler.counting.cache.CountCache`` under a cache directory (``$ARCHPROF_CACHE/counts`` by default), so a second
 import of the same models (another table of the same models) reads JSON files instead of counting again. A job that
 fails returns its reason (one line); the others go on.
 """
@@ -49,8 +49,8 @@ def count_job(job: CountJob, cache_dir: str) -> tuple[str, dict[str, int] | None
     t0 = time.perf_counter()
     try:
         import models
-        from profiler.count_cache import CountCache
-        from profiler.tasks import Task
+        from profiler.counting.cache import CountCache
+        from profiler.sweep.tasks import Task
 
         spec = models.spec_from_dict(job.spec)
         task = Task(model=job.label, family="", spec=job.spec, spec_hash=job.spec_hash, backend="eager",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 SEED_FAMILIES = (
     "resnet", "resnext", "seresnet", "seresnext", "densenet", "mobilenetv1", "mobilenetv2",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 MODES = ("infer", "train")
 NEEDED = ("step_time", "batch_size", "img_size")  # per mode; model too

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.imports.count_pool import CountJob, count_all, default_cache_dir
 from profiler.imports.include import Include
 from profiler.imports.timm_csv import TimmRow, TimmTable, setting_from_name
@@ -91,7 +91,7 @@ def _resolve_specs(rows: list[TimmRow]) -> tuple[dict[str, tuple[Any, str]], dic
 def _row(r: TimmRow, spec: Any, spec_hash: str, counts: dict[str, int], s: ImportSetting, table: TimmTable,
          when: str, repeat: int = 0) -> dict[str, Any]:
     import models
-    from profiler.tasks import Task
+    from profiler.sweep.tasks import Task
 
     task = Task(model=f"timm:{r.model}", family=spec.family, spec=json.loads(json.dumps(models.spec_to_dict(spec))),
                 spec_hash=spec_hash, backend=s.backend, device=s.device, dtype=s.dtype,
@@ -125,8 +125,8 @@ def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: 
                 progress: bool = True, snapshot: str | None = None) -> dict[str, Any]:
     """Write the run ``out`` from ``table`` (see the module doc); returns a summary (rows, skipped, wall_s)."""
     from models.external import import_timm as _timm
-    from profiler.environment import git_commit
-    from profiler.store import DB_NAME, ResultStore
+    from profiler.core.environment import git_commit
+    from profiler.results.store import DB_NAME, ResultStore
 
     t0 = time.perf_counter()
     out = Path(out)

@@ -17,7 +17,7 @@ __all__ = ["build_context", "build_report", "render_html", "write_report"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: ``profiler.report.peaks`` (a plain table the analysis uses) must not pull in matplotlib via render.
+    # Lazy: ``profiler.hardware.peaks`` (a plain table the analysis uses) must not pull in matplotlib via render.
     if name in ("build_context", "build_report", "render_html"):
         from profiler.report import render
 

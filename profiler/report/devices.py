@@ -58,7 +58,7 @@ def section(source: str, devices: list[str], figure: Callable) -> dict:
     """The section's context: figures and notes per cell of the run (mixed batches compared per image)."""
     from profiler.analysis import load_frame
     from profiler.analysis.data import per_image, split_cells
-    from profiler.errors import UsageError
+    from profiler.core.errors import UsageError
     from profiler.hardware.datasheets import lookup
 
     out = {"devices": [lookup(d).name for d in devices], "figures": [], "notes": []}

@@ -12,8 +12,8 @@ import io
 
 import pandas as pd
 
+from profiler.hardware.peaks import roofline_peak
 from profiler.report import plots, plots_raw
-from profiler.report.peaks import roofline_peak
 
 SVG_MAX_POINTS = 200  # above this, scatter plots become 100-dpi PNG (SVG grows with every marker)
 STYLE = {

@@ -1,7 +1,7 @@
 """The report's figures of the measurements themselves: one function per plot, DataFrame → Figure.
 
 ``acts_vs_flops`` and ``roofline`` take aggregated rows (one per model and resolution); ``eager_vs_onnx`` and
-``latency_distributions`` take the raw ok rows of ``profiler.store.load_results`` (``samples_ms`` lists).
+``latency_distributions`` take the raw ok rows of ``profiler.results.store.load_results`` (``samples_ms`` lists).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from profiler.report.peaks import BYTES_PER_ELEMENT, Peak
+from profiler.hardware.peaks import BYTES_PER_ELEMENT, Peak
 from profiler.report.plots import _legend_outside, _scatter_by_family, family_colors, log_axes
 
 SETTING = ["device", "dtype", "batch", "resolution", "memory_format"]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from profiler.report import cell_tables, overhead, plots_raw, tables, trace_section
 from profiler.report.figures import _figure, cell_figures
-from profiler.runs import RunMeta, open_run
+from profiler.results.runs import RunMeta, open_run
 
 MAX_CELLS = 4  # per-cell figures beyond this would drown the report; the tables still cover every cell
 
@@ -261,7 +261,7 @@ def render_html(ctx: dict) -> str:
 def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None,
                  predict_on: list[str] | None = None) -> str:
     """The HTML report of a run directory (path, run id or ``latest``), a CSV or a Parquet file."""
-    from profiler.runs import partial_run_note
+    from profiler.results.runs import partial_run_note
 
     run = open_run(path, strict_meta=False)  # an unreadable meta.json costs the header its details, not the report
     return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.timing.device import (
     CudaEventTimer,
     HostTimer,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def check_device(device: str) -> None:

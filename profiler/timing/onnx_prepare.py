@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.timing.onnx_cache import Entry, entry_dir, load_entry, publish, save_reference, staging
 from profiler.timing.onnx_export import GRAPH_DTYPE, convert_to_fp16, default_cache_dir, export_graph, exporter_order
 from profiler.timing.protocol import OUTPUT_RTOL, OutputMismatchError

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")
 CUDA_ONLY_BACKENDS = ("cudagraph",)  # a CUDA graph replays device work; there is nothing to capture on a CPU

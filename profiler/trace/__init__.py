@@ -56,7 +56,7 @@ def _peaks(device: str, env: dict[str, Any], threads: int, measure_if_missing: b
     (A quick measurement here once gave twice the copy bandwidth of ``peaks``: its copy fitted in the cache.)"""
     import sys
 
-    from profiler.peaks import ensure_peaks, load_peaks
+    from profiler.hardware.measure import ensure_peaks, load_peaks
 
     stored = load_peaks(device, env, threads=threads)
     if stored is not None:
@@ -118,10 +118,10 @@ def trace_model(
     profiler records nothing to attribute."""
     import torch
 
-    from profiler import environment
+    from profiler.core import environment
+    from profiler.core.errors import UsageError
+    from profiler.core.model_source import build_model, check_runs, resolve_model
     from profiler.counting import count
-    from profiler.errors import UsageError
-    from profiler.model_source import build_model, check_runs, resolve_model
     from profiler.timing import check_device, validate_request
     from profiler.timing.device import autocast_context, autocast_dtype, precision_context, torch_threads
     from profiler.timing.eager import make_input, prepare, torch_dtype

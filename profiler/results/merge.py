@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
-from profiler.runs import RunMeta
-from profiler.store import COLUMN_NAMES, ResultStore
+from profiler.core.errors import UsageError
+from profiler.results.runs import RunMeta
+from profiler.results.store import COLUMN_NAMES, ResultStore
 
 # Columns that are deterministic per (spec, resolution); those another version does not have are skipped.
 COUNT_COLUMNS = tuple(c for c in ("macs", "params", "acts", "acts_all", "ops", "bytes") if c in COLUMN_NAMES)

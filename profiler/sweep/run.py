@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from profiler.config import ModelEntry, SweepConfig
-from profiler.errors import UsageError
-from profiler.store import PHASE_COLUMNS, ResultStore
-from profiler.tasks import Task
+from profiler.core.errors import UsageError
+from profiler.results.store import PHASE_COLUMNS, ResultStore
+from profiler.sweep.config import ModelEntry, SweepConfig
+from profiler.sweep.tasks import Task
 
 
 def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[str]]:
@@ -106,15 +106,15 @@ def plan(config: SweepConfig, device: str) -> list[Task]:
 
 
 def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: Path | str | None = None,
-                  env: dict[str, Any] | None = None, gmacs_of: Any = None):  # -> profiler.estimate.Estimate
+                  env: dict[str, Any] | None = None, gmacs_of: Any = None):  # -> profiler.sweep.estimate.Estimate
     """Per-task cost estimates of ``tasks``: previous runs on this device key under ``results_dir``, else built-in."""
-    from profiler import estimate
-    from profiler.prefetch import default_workers, has_prepare_onnx, resolve_mode
+    from profiler.sweep import estimate
+    from profiler.sweep.exec.prefetch import default_workers, has_prepare_onnx, resolve_mode
 
     model = estimate.BUILTIN[device]
     if results_dir is not None and Path(results_dir).is_dir():
         if env is None:
-            from profiler import environment
+            from profiler.core import environment
 
             env = environment.capture(device)
         model = estimate.from_previous_runs(device, env, results_dir)
@@ -135,8 +135,8 @@ def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None 
 
 def _meta(config: SweepConfig, device: str, argv: list[str] | None, skipped: list[str] | None = None,
           ) -> dict[str, Any]:
-    from profiler import environment
-    from profiler.peaks import attach_peaks
+    from profiler.core import environment
+    from profiler.hardware.measure import attach_peaks
 
     env = environment.capture(device)
     # Measured peaks of this device key (`profiler peaks`), for the report's roofline; CPU keys name the threads.
@@ -169,22 +169,22 @@ def run_sweep(
 
     ``resume=True`` opens an existing run (its config text must match) and skips stored tasks (failed ones too,
     unless ``retry_failed``). The session's wall time, timed time, overhead ratio and phase sums go to
-    ``meta.json``. ``time_budget_s``: only the subset ``profiler.budget.plan_budget`` selects is run, and no task
+    ``meta.json``. ``time_budget_s``: only the subset ``profiler.sweep.budget.plan_budget`` selects is run, and no task
     starts once the rest of the budget cannot fit its estimate (``results_dir``: where earlier runs calibrate it).
     """
-    from profiler.executor import SubprocessExecutor
-    from profiler.prefetch import Prefetcher
-    from profiler.runlock import RunLock
-    from profiler.sweep_progress import SweepProgress
+    from profiler.sweep.exec.local import SubprocessExecutor
+    from profiler.sweep.exec.prefetch import Prefetcher
+    from profiler.sweep.lock import RunLock
+    from profiler.sweep.progress import SweepProgress
 
     run_dir = Path(run_dir)
     tasks, skipped = plan_with_skips(config, device)
     if resume:
-        from profiler.sweep_resume import open_for_resume
+        from profiler.sweep.resume import open_for_resume
 
         store, meta = open_for_resume(run_dir, config, device)
     else:
-        from profiler.runs import RunMeta
+        from profiler.results.runs import RunMeta
 
         raw_meta = _meta(config, device, argv, skipped)
         store, meta = ResultStore.create(run_dir, raw_meta), RunMeta.from_dict(raw_meta)
@@ -203,7 +203,7 @@ def run_sweep(
         executor = executor or SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts")
         t0, started = time.perf_counter(), _now()
         if time_budget_s is not None:
-            from profiler.budget import plan_budget
+            from profiler.sweep.budget import plan_budget
 
             est = make_estimate(config, device, tasks, results_dir or run_dir.parent, env=meta.environment)
             bplan = plan_budget(tasks, time_budget_s, est.total_s, est.gmacs_of, done=done)
@@ -282,6 +282,6 @@ def _unstable(row: dict[str, Any]) -> bool:
 
 def session_summary(run_dir: Path | str) -> dict[str, Any] | None:
     """The last session recorded in a run's meta.json (wall time, timed time, overhead ratio)."""
-    from profiler.runs import RunMeta
+    from profiler.results.runs import RunMeta
 
     return RunMeta.read(run_dir).last_session

@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 LOCK_NAME = "run.lock"
 

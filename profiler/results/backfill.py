@@ -1,4 +1,4 @@
-"""``python -m profiler.backfill RUN [RUN ...]``: add per-op tables to runs recorded before sweeps wrote them.
+"""``python -m profiler.results.backfill RUN [RUN ...]``: add per-op tables to runs recorded before sweeps wrote them.
 
 Writes ``<run>/counts/<spec_hash>_r<res>.ops.json`` for every (spec, resolution) of the run's ok rows that lacks
 one (counted on fake tensors from the row's ``spec_json``; see ``profiler.analysis.optables``) and prints each new
@@ -10,12 +10,12 @@ from __future__ import annotations
 import sys
 
 from profiler.analysis.optables import backfill
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m profiler.backfill RUN [RUN ...]", file=sys.stderr)
+        print("usage: python -m profiler.results.backfill RUN [RUN ...]", file=sys.stderr)
         return 2
     for arg in argv:
         try:

@@ -5,23 +5,23 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from profiler.budget import BudgetPlan, cell_of, plan_budget
-from profiler.config import SweepConfig
-from profiler.tasks import Task
+from profiler.sweep.budget import BudgetPlan, cell_of, plan_budget
+from profiler.sweep.config import SweepConfig
+from profiler.sweep.tasks import Task
 
 
 def _done(resume_dir: Path | None) -> set[str]:
     if resume_dir is None:
         return set()
-    from profiler.store import ResultStore
+    from profiler.results.store import ResultStore
 
     with ResultStore.open(resume_dir, read_only=True) as store:
         return store.done_keys()
 
 
 def _estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: str | Path):
-    from profiler import environment
-    from profiler.sweep import make_estimate
+    from profiler.core import environment
+    from profiler.sweep.run import make_estimate
 
     # The environment of this machine names the device key; a CUDA plan made on a CPU-only machine gets no
     # matching previous run and so uses the built-in (H200) calibration.

@@ -25,11 +25,12 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
-from profiler.executor import Executor, PhaseTracker
-from profiler.tasks import Task
+from profiler.core.errors import UsageError
+from profiler.core.paths import PROJECT_ROOT
+from profiler.sweep.exec.local import Executor, PhaseTracker
+from profiler.sweep.tasks import Task
 
-_PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # holds profiler/ and models/
+_PACKAGE_ROOT = PROJECT_ROOT  # holds profiler/ and models/
 INSTALL_HINT = 'pip install -e ".[ray]"  (or: pip install "ray>=2.9")'
 
 
@@ -55,7 +56,7 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
     import ray
 
-    from profiler.worker import run_tasks
+    from profiler.sweep.exec.worker import run_tasks
 
     gpu_ids = ray.get_gpu_ids()
     gpu_index = int(gpu_ids[0]) if gpu_ids else None

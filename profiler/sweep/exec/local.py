@@ -1,6 +1,7 @@
 """Executors run sweep tasks and yield result rows; the measurement code does not know which one runs it.
 
-- ``SubprocessExecutor`` (default): a fresh ``python -m profiler.worker`` process per group of tasks (one model,
+- ``SubprocessExecutor`` (default): a fresh ``python -m profiler.sweep.exec.worker`` process per group of tasks (one
+  model,
   one repeat), so a crash, a leak or allocator/cuDNN state never outlives a model. A worker that dies turns its
   in-flight task into a failed row naming the exit signal, and a new worker takes the rest of the group; a task
   running longer than its ``timeout_s`` is killed the same way. The worker reports each phase's start and end
@@ -26,10 +27,11 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from profiler.tasks import Task
-from profiler.worker import PARENT_PID_ENV, fits
+from profiler.core.paths import PROJECT_ROOT
+from profiler.sweep.exec.worker import PARENT_PID_ENV, fits
+from profiler.sweep.tasks import Task
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])  # holds profiler/ and models/
+_PACKAGE_ROOT = str(PROJECT_ROOT)  # holds profiler/ and models/
 
 
 class Executor(ABC):
@@ -41,11 +43,11 @@ class Executor(ABC):
     stop_at_unix: float | None = None
     estimates_s: dict[str, float] | None = None
     stopped_by_budget: bool = False
-    # Preparation of upcoming tasks (profiler.prefetch.Prefetcher): ``ready(tasks)`` returns once their (spec,
-    # resolution) pairs are prepared: None, or a reason that fails them (their preparation process died). When the
-    # pool prepares ahead ("overlap"), the worker asks per pair as it reaches it (``gate``), so that one long-lived
-    # worker (isolation "sweep" or "repeat") times the first models while the pool prepares the next; asked once
-    # per group up front, it waited for every model of the sweep before timing anything.
+    # Preparation of upcoming tasks (profiler.sweep.exec.prefetch.Prefetcher): ``ready(tasks)`` returns once their
+    # (spec, resolution) pairs are prepared: None, or a reason that fails them (their preparation process died).
+    # When the pool prepares ahead ("overlap"), the worker asks per pair as it reaches it (``gate``), so that one
+    # long-lived worker (isolation "sweep" or "repeat") times the first models while the pool prepares the next;
+    # asked once per group up front, it waited for every model of the sweep before timing anything.
     prefetch: Any = None
 
     def _gate(self) -> Callable[[Task], str | None] | None:
@@ -80,7 +82,7 @@ class InlineExecutor(Executor):
         self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
 
     def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
-        from profiler.worker import run_tasks
+        from profiler.sweep.exec.worker import run_tasks
 
         for _, group in groupby(tasks, key=lambda t: t.group_key):
             group = list(group)
@@ -164,7 +166,7 @@ class SubprocessExecutor(Executor):
             log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _worker's finally
         else:
             log = subprocess.DEVNULL
-        proc = subprocess.Popen([sys.executable, "-m", "profiler.worker"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", worker_module(self.package_root)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.cwd)
         return proc, log
 
@@ -270,3 +272,11 @@ class SubprocessExecutor(Executor):
 
 def _str(p: Path | str | None) -> str | None:
     return None if p is None else str(p)
+
+
+def worker_module(package_root: Path | str) -> str:
+    """The worker's module in the checkout at ``package_root``: ``check --against REV`` may run a commit from before
+    the package layout, where the worker was ``profiler.worker``."""
+    if (Path(package_root) / "profiler" / "sweep" / "exec" / "worker.py").is_file():
+        return "profiler.sweep.exec.worker"
+    return "profiler.worker"

@@ -1,4 +1,4 @@
-"""Test hooks of the sweep worker, on any machine (see ``profiler.worker``'s module doc).
+"""Test hooks of the sweep worker, on any machine (see ``profiler.sweep.exec.worker``'s module doc).
 
 - ``ARCHPROF_TIMER_LOG=FILE``: every timed iteration appends ``time pid start_ns end_ns`` (CLOCK_MONOTONIC,
   comparable across processes), so a test can check that no two timed sections ever overlapped.

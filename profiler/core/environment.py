@@ -15,12 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from profiler.core.paths import PROJECT_ROOT
+
 KEYS = (
     "python", "platform", "hostname", "cpu_model", "cpu_count", "torch_threads", "torch", "torch_cuda", "cudnn",
     "onnx", "onnxruntime", "ort_providers", "gpu_name", "gpu_driver", "gpu_clocks_mhz", "gpu_temperature_c",
     "gpu_power_w", "git_commit", "captured_at", "cpu_flags_hash", "memory_gib", "timm", "torchvision",
 )
-_PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_PROJECT_ROOT = PROJECT_ROOT
 
 
 def _safe(fn: Callable[[], Any]) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 if TYPE_CHECKING:
     from torch import nn

@@ -12,8 +12,8 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from profiler import measurement
-from profiler.errors import UsageError
+from profiler.results import measurement
+from profiler.core.errors import UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +23,7 @@ DB_NAME = "results.sqlite"
 META_NAME = "meta.json"
 TABLE = "measurements"
 
-# (column, SQLite type), in order, from the fields of ``profiler.measurement.Measurement`` (one definition).
+# (column, SQLite type), in order, from the fields of ``profiler.results.measurement.Measurement`` (one definition).
 COLUMNS: tuple[tuple[str, str], ...] = measurement.columns()
 PHASE_COLUMNS = measurement.flagged("phase")  # build_s, count_s, export_s, compile_s, load_s, warmup_s, timed_s
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
@@ -237,7 +237,7 @@ def _fill_op_counts(df, run_dir: Path) -> None:  # df: pandas.DataFrame, changed
     """Fill NULL ``ops``/``bytes``/``bytes_batch`` from the run's per-op tables (``counts/<spec>_r<res>.ops.json``).
 
     Runs recorded before these columns existed get them in exports where the tables were added
-    (``python -m profiler.backfill``); counts are deterministic, so this adds no measurement. ``bytes_batch`` is
+    (``python -m profiler.results.backfill``); counts are deterministic, so this adds no measurement. ``bytes_batch`` is
     the traffic at the row's batch and dtype (``counting.opclass``).
     """
     from profiler.counting.opclass import TRAFFIC_DTYPES, traffic_of_doc

@@ -1,6 +1,7 @@
-"""Worker process of a sweep: ``python -m profiler.worker`` measures one group of tasks (one model, one repeat).
+"""Worker process of a sweep: ``python -m profiler.sweep.exec.worker`` measures one group of tasks (one model, one
+repeat).
 
-Protocol (see ``profiler.executor``): the parent writes one JSON line ``{"tasks": [...], "counts_dir": ...,
+Protocol (see ``profiler.sweep.exec.local``): the parent writes one JSON line ``{"tasks": [...], "counts_dir": ...,
 "onnx_cache_dir": ...}`` to stdin; the worker answers with JSON lines on stdout — ``{"event": "start", "key": K}``
 before a task and ``{"event": "row", "row": {...}}`` after it. Everything else the libraries print goes to stderr
 (fd 1 is redirected), so a stray print can never corrupt the protocol. The parent writes the rows to the store;
@@ -9,8 +10,9 @@ a worker never touches it.
 Budget: a job may carry ``stop_at_unix`` and ``estimates_s`` (task key -> seconds): a task whose estimate does
 not fit before ``stop_at_unix`` is not started; the worker then answers ``{"event": "budget"}`` and exits.
 
-Test hooks: ``ARCHPROF_TIMER_LOG`` and ``ARCHPROF_TEST_SLOWDOWN`` (``profiler.worker_hooks``). A task's ``fault``
-(from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
+
+Test hooks: ``ARCHPROF_TIMER_LOG`` and ``ARCHPROF_TEST_SLOWDOWN`` (``profiler.sweep.exec.worker_hooks``). A task's
+``fault`` (from the config's ``[faults]`` table) makes the worker raise ("raise"), die by
 SIGKILL ("crash") or hang ("hang") at that task, so that failure handling can be tested on any machine.
 """
 
@@ -29,9 +31,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from profiler.count_cache import CountCache
-from profiler.tasks import Task
-from profiler.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor, slowed
+from profiler.counting.cache import CountCache
+from profiler.sweep.exec.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor, slowed
+from profiler.sweep.tasks import Task
 
 PARENT_PID_ENV = "ARCHPROF_PARENT_PID"
 _PHASES = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
@@ -111,7 +113,7 @@ def run_tasks(
     from profiler.timing.calibrate import BN_MARK, calibrate_bn
 
     counts = CountCache(Path(counts_dir) if counts_dir else None)
-    from profiler.estimate import onnx_cache_checker
+    from profiler.sweep.estimate import onnx_cache_checker
 
     pristine: dict[str, Any] = {}  # spec_hash -> (spec, CPU fp32 model): built once, deep-copied per task
     graph_cached = onnx_cache_checker(onnx_cache_dir)
@@ -243,7 +245,7 @@ def _cuda_name() -> str | None:
 
 
 def _cpu_name() -> str | None:
-    from profiler.environment import cpu_model
+    from profiler.core.environment import cpu_model
 
     try:
         return cpu_model()
@@ -265,7 +267,7 @@ def _die_with_parent() -> None:
 
 
 def main() -> int:
-    """Entry point of ``python -m profiler.worker``."""
+    """Entry point of ``python -m profiler.sweep.exec.worker``."""
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # fd 1 (C libraries, print) now goes to stderr
     sys.stdout = sys.stderr

@@ -1,6 +1,7 @@
-"""The preparation process of the prefetch pool: ``python -m profiler.prefetch_worker``.
+"""The preparation process of the prefetch pool: ``python -m profiler.sweep.exec.prefetch_worker``.
 
-``profiler.prefetch.Prefetcher`` keeps a few of these processes alive. Each reads one JSON job per stdin line (one
+``profiler.sweep.exec.prefetch.Prefetcher`` keeps a few of these processes alive. Each reads one JSON job per stdin
+line (one
 (spec, resolution) pair: whether to count it, the ONNX graph dtypes to export, where the caches are) and writes one
 JSON answer per line: the seconds of each phase and an error, if any. Library prints go to stderr, never into the
 protocol. The process dies with its parent (``worker._die_with_parent``).
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from profiler.tasks import Task
+from profiler.sweep.tasks import Task
 
 PREP_LOG_ENV = "ARCHPROF_TIMER_LOG"  # test hook shared with the worker: preparation intervals are logged as "prep"
 
@@ -26,7 +27,7 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
 
     import models
     from profiler import timing
-    from profiler.count_cache import CountCache
+    from profiler.counting.cache import CountCache
 
     task = Task.from_dict(job["task"])
     out: dict[str, Any] = {"key": task.prep_key, "build_s": 0.0, "count_s": 0.0, "export_s": 0.0}
@@ -55,8 +56,9 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Entry point of ``python -m profiler.prefetch_worker``: one JSON job per stdin line, one JSON answer per line."""
-    from profiler.worker import _die_with_parent
+    """Entry point of ``python -m profiler.sweep.exec.prefetch_worker``: one JSON job per stdin line, one JSON answer
+    per line."""
+    from profiler.sweep.exec.worker import _die_with_parent
 
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # library prints go to stderr, never into the protocol

@@ -1,4 +1,4 @@
-"""Calibration of ``profiler.estimate`` from measured runs: latency cells (``fit_run``, ``derive_builtin``,
+"""Calibration of ``profiler.sweep.estimate`` from measured runs: latency cells (``fit_run``, ``derive_builtin``,
 ``from_previous_runs``) and ONNX Runtime session costs, a fresh session versus a reused one.
 
 A row that creates a session pays creation + IO binding + the first run (where ORT's CUDA provider searches
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from profiler.estimate import Cells, CostModel
+    from profiler.sweep.estimate import Cells, CostModel
 
 # (dtype class, batch class) -> seconds; keys of the estimate's cells without the backend.
 SessionCells = dict[tuple[str, str], float]
@@ -100,7 +100,7 @@ def fit_run(rows: Iterable[dict[str, Any]]) -> Cells:
 
 def derive_builtin(run_dir: Path | str) -> Cells:
     """The cells of ``BUILTIN`` re-derived from a run directory (the calibration is checkable, not trusted)."""
-    from profiler.store import ResultStore
+    from profiler.results.store import ResultStore
 
     with ResultStore.open(run_dir, read_only=True) as store:
         return fit_run(store.rows())
@@ -109,9 +109,9 @@ def derive_builtin(run_dir: Path | str) -> Cells:
 def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str) -> CostModel:
     """The built-in model, refined by the newest runs under ``results_dir`` on the same device key."""
     from profiler.baseline.keys import device_key
-    from profiler.estimate import BUILTIN, setting_key
-    from profiler.runs import RunMeta
-    from profiler.store import ResultStore
+    from profiler.results.runs import RunMeta
+    from profiler.results.store import ResultStore
+    from profiler.sweep.estimate import BUILTIN, setting_key
 
     base = BUILTIN[device]
     want = device_key(env, device)

@@ -48,7 +48,8 @@ def find_peak(gpu_name: str | None) -> Peak | None:
 
 
 def measured_peak(peaks: dict) -> Peak:
-    """A ``Peak`` from measured peaks (``profiler.peaks`` schema); a dtype not measured is NaN (not drawn)."""
+    """A ``Peak`` from measured peaks (``profiler.hardware.measure`` schema); a dtype not measured is NaN (not
+    drawn)."""
     tf = peaks.get("matmul_tflops") or {}
 
     def get(dtype: str) -> float:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 MATMUL_N = {"cuda": 4096, "cpu": 1024}
 QUICK_MATMUL_N = {"cuda": 2048, "cpu": 384}
@@ -58,7 +58,7 @@ def peaks_key(device: str, env: Mapping[str, Any] | None = None, threads: int | 
     """The device key (``profiler.baseline.keys.device_key``) a peaks file is stored under; on CPU it names
     ``threads`` (default 1) instead of the environment's thread count."""
     from profiler.baseline.keys import device_key
-    from profiler.environment import capture
+    from profiler.core.environment import capture
 
     return device_key(_key_env(env if env is not None else capture(device), device, threads), device)
 
@@ -113,7 +113,7 @@ def measure_peaks(device: str, threads: int | None = None, quick: bool = False) 
 
     import torch
 
-    from profiler.environment import capture
+    from profiler.core.environment import capture
     from profiler.timing.device import check_device
 
     check_device(device)

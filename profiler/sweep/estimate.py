@@ -4,7 +4,7 @@ A task's cost on the timing path is ``row_s + session + warm-up + timed``: timed
 max(warmup_s, warmup_iters × latency) + the first-time cost of a (model, setting) in a process (cuDNN autotuning on
 CUDA). ``session`` (ONNX Runtime): a fresh session's cost (creation, first run, check) on a row that creates one, a
 reused session's cost on a row that follows a row of the same (model, resolution, graph dtype) in the same worker
-(``profiler.timing.onnx.cached_session``; ``profiler.estimate_fit`` derives both). Costs shared by several tasks
+(``profiler.timing.onnx.cached_session``; ``profiler.sweep.estimate_fit`` derives both). Costs shared by several tasks
 are charged once: a worker process start (per ``group_key``), the model build (per model and run of consecutive
 rows of it in a worker: the worker keeps one model), and — only when no prefetch pool does them beside the timing
 worker — counting
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiler.tasks import Task
+from profiler.sweep.tasks import Task
 
 # torch.compile (inductor) of a mid-size network with a warm inductor cache: a rough figure (resnet18 at 224 px on
 # the 2-core VM took 22 s warm, 89 s cold), not calibrated from measured compile_s columns yet.
@@ -284,4 +284,4 @@ def _meta_macs_224(spec: Any) -> float:
 
 
 # Calibration from measured runs lives in estimate_fit (kept importable from here).
-from profiler.estimate_fit import derive_builtin, fit_run, from_previous_runs  # noqa: E402, F401
+from profiler.sweep.estimate_fit import derive_builtin, fit_run, from_previous_runs  # noqa: E402, F401

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from profiler.tasks import Task
+from profiler.sweep.tasks import Task
 
 
 class CountCache:

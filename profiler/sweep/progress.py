@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from profiler.tasks import Task
+from profiler.sweep.tasks import Task
 
 
 class SweepProgress:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 
 SETTING = ("device_name", "backend", "dtype", "memory_format")
 
 
 def _side(arg: str, results_dir: str) -> tuple[str, Any]:
-    from profiler.runs import open_run
+    from profiler.results.runs import open_run
 
     run = open_run(arg, results_dir)
     df = run.rows

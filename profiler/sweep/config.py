@@ -53,7 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from profiler.config_tables import (
+from profiler.core.errors import UsageError
+from profiler.core.paths import PROJECT_ROOT
+from profiler.sweep.config_tables import (
     CUSTOM_KEYS,
     DEFAULT_SETTINGS,
     FAULTS,
@@ -70,7 +72,6 @@ from profiler.config_tables import (
     parse_models,
     parse_timing,
 )
-from profiler.errors import UsageError
 
 if TYPE_CHECKING:
     from profiler.timing import TimingConfig
@@ -81,8 +82,8 @@ __all__ = ["CUSTOM_KEYS", "DEFAULT_SETTINGS", "EXPERIMENTS_DIR", "FAULTS", "ISOL
 
 ISOLATION = ("model", "repeat", "sweep")
 PREFETCH = ("auto", "overlap", "before", "off")
-TABLE_KEYS = ("models", "settings", "timing", "subsweep", "faults")  # one parser each in profiler.config_tables
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"  # the shipped sweep files
+TABLE_KEYS = ("models", "settings", "timing", "subsweep", "faults")  # one parser each in profiler.sweep.config_tables
+EXPERIMENTS_DIR = PROJECT_ROOT / "experiments"  # the shipped sweep files
 DEFAULT_CONFIG = {"cpu": "quick-cpu.toml", "cuda": "regnet-claim.toml"}  # `profiler sweep` without --config
 _NOT_A_KEY = {"toml": False}
 _TABLE = {"toml": False}
@@ -107,7 +108,7 @@ class SweepConfig:
     prefetch_workers: int = 0
     prefetch_lookahead: int = 3
     measure_peaks: bool = True  # the sweep command measures peaks once per device key when none are stored
-    # read from the tables (profiler.config_tables), not from a top-level key of their own name
+    # read from the tables (profiler.sweep.config_tables), not from a top-level key of their own name
     timing: dict[str, Any] = field(default_factory=dict, metadata=_TABLE)
     faults: dict[str, str] = field(default_factory=dict, metadata=_TABLE)
     groups: tuple[Group, ...] = field(default=(), metadata=_TABLE)

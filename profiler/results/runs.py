@@ -1,12 +1,12 @@
 """A run has one shape: ``open_run(arg) -> Run`` with its path, its rows and its ``RunMeta``.
 
 This is the one reader of ``meta.json`` (``ResultStore.write_meta`` is its one writer). The layout, as
-``profiler.sweep`` writes it:
+``profiler.sweep.run`` writes it:
 
 - ``run``: ``config_name``, ``device``, ``argv``, ``git_commit``, ``started_at``, ``skipped`` (combinations that
   can never be measured, with the reason); an import (``profiler.imports``) writes ``kind: "import"`` instead of
   ``config_name`` and adds ``imported`` (source file, sha256, licence, include rule, skipped models);
-- ``environment``: ``profiler.environment.capture(device)`` (older files: ``env``);
+- ``environment``: ``profiler.core.environment.capture(device)`` (older files: ``env``);
 - ``config``: ``SweepConfig.to_dict()`` — ``name``, ``path``, ``parsed`` (the TOML, holding e.g. ``reference_model``),
   ``text``, ``models``, ``groups``;
 - ``sessions``: one per start or resume (wall time, timed time, overhead ratio, rows, failed…).
@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from profiler.errors import UsageError
-from profiler.store import META_NAME, ResultStore, load_results, resolve_run
+from profiler.core.errors import UsageError
+from profiler.results.store import META_NAME, ResultStore, load_results, resolve_run
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,7 +1,8 @@
 """Preparation of upcoming sweep tasks in a pool of CPU processes: model build, counts and the ONNX export.
 
 A ``Prefetcher`` takes the (spec, resolution) pairs of a sweep in run order and prepares each one in one of a few
-long-lived ``python -m profiler.prefetch_worker`` processes: it builds the model, writes the counts into the run's
+long-lived ``python -m profiler.sweep.exec.prefetch_worker`` processes: it builds the model, writes the counts into
+the run's
 ``counts/`` (the cache the timing worker reads) and, when the timing layer offers
 ``profiler.timing.prepare_onnx`` (one export per spec and resolution), exports the ONNX graphs into the ONNX
 cache. The timing worker then finds both ready (cache hits). Without ``prepare_onnx`` the worker still exports
@@ -29,7 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from profiler.tasks import Task
+from profiler.sweep.tasks import Task
 
 MODES = ("auto", "overlap", "before", "off")
 
@@ -204,8 +205,8 @@ def has_prepare_onnx() -> bool:
 
 
 def _spawn(log_path: Path | str | None) -> subprocess.Popen:
-    from profiler.executor import _PACKAGE_ROOT
-    from profiler.worker import PARENT_PID_ENV
+    from profiler.sweep.exec.local import _PACKAGE_ROOT
+    from profiler.sweep.exec.worker import PARENT_PID_ENV
 
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
@@ -214,7 +215,7 @@ def _spawn(log_path: Path | str | None) -> subprocess.Popen:
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         err = open(log_path, "ab")  # noqa: SIM115 - inherited by the child; the parent's copy is closed below
-    proc = subprocess.Popen([sys.executable, "-m", "profiler.prefetch_worker"], stdin=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "profiler.sweep.exec.prefetch_worker"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=err)
     if err is not subprocess.DEVNULL:
         err.close()
@@ -233,7 +234,7 @@ def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> dict[str, Any]:
     if not line:
         if not ready:
             proc.kill()
-        from profiler.executor import _describe_exit
+        from profiler.sweep.exec.local import _describe_exit
 
         raise PrepDied(_describe_exit(proc.wait()) if ready else "timed out; killed")
     return json.loads(line)

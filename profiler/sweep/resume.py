@@ -1,7 +1,7 @@
 """Resuming a sweep: which config a run continues with, and the checks before a session adds rows to it.
 
 ``profiler sweep --resume ID`` calls ``resume_config``; ``sweep.run_sweep(resume=True)`` calls ``open_for_resume``.
-Both read ``meta.json`` through ``profiler.runs.RunMeta`` (its one reader).
+Both read ``meta.json`` through ``profiler.results.runs.RunMeta`` (its one reader).
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from profiler.errors import UsageError
-from profiler.runs import RunMeta
-from profiler.store import ResultStore
+from profiler.core.errors import UsageError
+from profiler.results.runs import RunMeta
+from profiler.results.store import ResultStore
 
 if TYPE_CHECKING:
-    from profiler.config import SweepConfig
+    from profiler.sweep.config import SweepConfig
 
 
 def resume_config(run_dir: Path | str, config_path: Path | str | None = None) -> SweepConfig:
@@ -22,7 +22,7 @@ def resume_config(run_dir: Path | str, config_path: Path | str | None = None) ->
 
     A foreign or corrupt run directory, or an unreadable ``meta.json``, is a UsageError either way.
     """
-    from profiler.config import load_config, parse_config
+    from profiler.sweep.config import load_config, parse_config
 
     run_dir = Path(run_dir)
     with ResultStore.open(run_dir, read_only=True):  # foreign or corrupt → UsageError (exit 2)

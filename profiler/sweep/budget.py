@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from profiler.errors import UsageError
-from profiler.tasks import Task
+from profiler.core.errors import UsageError
+from profiler.sweep.tasks import Task
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 

@@ -1,5 +1,5 @@
 """The tables of a sweep file, one parser each: ``[models]`` (with samples), ``[settings]`` and ``[[subsweep]]``
-(the groups), ``[timing]`` and ``[faults]``; ``profiler.config.parse_config`` calls them in turn.
+(the groups), ``[timing]`` and ``[faults]``; ``profiler.sweep.config.parse_config`` calls them in turn.
 
 Keys come from the dataclasses where one exists (``[settings]``: ``Settings``; ``[timing]``: ``TimingConfig``).
 Every error names the file, the key and the valid values (``Checker``).
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import UsageError
+from profiler.core.errors import UsageError
 from profiler.timing.protocol import BACKENDS, DTYPES, MEMORY_FORMATS
 
 FAULTS = ("raise", "crash", "hang", "prefetch_crash")
