@@ -26,14 +26,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from profiler.analysis import analysis_inputs, analyze_frame
     from profiler.analysis.data import validate
+    from profiler.analysis.stored import analyze_run
     from profiler.core.errors import UsageError
     from profiler.results.runs import open_run, partial_run_note
 
     run = open_run(args.path, strict_meta=False)
     try:
         rows = validate(run.rows, source=str(run.path))
-        result = analyze_frame(rows, n_boot=args.boot, seed=args.seed, n_resamples=args.resamples,
-                               **analysis_inputs(run.path))
+        inputs = analysis_inputs(run.path)
+        params = {"n_boot": args.boot, "seed": args.seed, "n_resamples": args.resamples}
+        result, _ = analyze_run(rows, lambda: analyze_frame(rows, **params, **inputs),
+                                run_dir=run.path if run.is_dir else None, params=params,
+                                measured_peaks=inputs["measured_peaks"])
     except UsageError as exc:
         note = partial_run_note(run)  # too few models because the sweep was stopped: say so, and how to go on
         raise (UsageError(f"{note}. {exc}") if note else exc) from None

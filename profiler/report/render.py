@@ -174,6 +174,7 @@ def build_context(
     models on, ``report.devices``)."""
     from profiler.analysis import analyze_frame
     from profiler.analysis.data import aggregate, cell_label, split_cells, validate
+    from profiler.analysis.stored import analyze_run
 
     meta = RunMeta.from_dict(meta)
     env = _env(meta)
@@ -191,7 +192,11 @@ def build_context(
     try:
         rows = validate(raw, source)
         frame = aggregate(rows)
-        result = analyze_frame(rows, n_boot=n_boot, seed=seed, **_analysis_inputs(source))
+        inputs = _analysis_inputs(source)
+        params = {"n_boot": n_boot, "seed": seed, "n_resamples": 50}  # analyze's default noise check
+        run_dir = Path(source) if source and Path(source).is_dir() else None
+        result, _ = analyze_run(rows, lambda: analyze_frame(rows, **params, **inputs), run_dir=run_dir,
+                                params=params, measured_peaks=inputs.get("measured_peaks"))
     except Exception as exc:  # e.g. too few models or families: the measurements are still worth showing
         ctx["analysis_error"] = str(exc) if type(exc).__name__ == "UsageError" else f"{type(exc).__name__}: {exc}"
         if partial_note:  # a stopped sweep: say so, and how to go on (runs.partial_run_note)
