@@ -64,3 +64,22 @@ def _no_peaks_in_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
     import profiler.hardware.measure
 
     monkeypatch.setattr(profiler.hardware.measure, "ensure_peaks", lambda *a, **k: None)
+
+
+@pytest.fixture(scope="session")
+def rendered_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    """(context, HTML) of the report tests' stored run (``tests/support/report.py``), rendered once per session
+    (tens of seconds): test_report.py, test_report_trace.py and test_report_browser.py share it."""
+    import json
+
+    from profiler.report import build_context, render_html
+    from profiler.results.store import load_results
+    from tests.support.report import N_BOOT, TRACE, stored_run
+
+    run_dir = stored_run(tmp_path_factory.mktemp("report") / "run-small")
+    (run_dir / "traces").mkdir()  # a recorded `profiler trace` in the run: the report shows it per layer
+    (run_dir / "traces" / TRACE.name).write_bytes(TRACE.read_bytes())
+    ctx = build_context(
+        load_results(run_dir), json.loads((run_dir / "meta.json").read_text()), str(run_dir), n_boot=N_BOOT
+    )
+    return ctx, render_html(ctx)

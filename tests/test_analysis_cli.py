@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_analysis import synth  # tests/ is on sys.path (rootdir-less test modules)
 
 from profiler.cli import main
+from tests.support.synthetic import synth
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "profiler" / "data" / "published_pycls_v100.csv"
 

@@ -8,7 +8,7 @@ import pytest
 
 from profiler.analysis import analyze_frame
 from profiler.analysis.data import PER_IMAGE, aggregate, per_image, split_cells, validate
-from tests.test_analysis import synth
+from tests.support.synthetic import synth
 
 
 def _with_batches(df: pd.DataFrame, batches: list[int]) -> pd.DataFrame:

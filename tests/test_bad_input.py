@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_check_cli import make_run
 
 from profiler.cli import main
 from profiler.results.store import DB_NAME, ResultStore, load_results
 from profiler.timing import DeviceOOMError, TimingConfig
 from profiler.timing.eager import measure_eager
+from tests.support.runs import make_run
 
 SMALL = Path(__file__).resolve().parent / "data" / "small_run.csv"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -23,33 +22,7 @@ from profiler.baseline import (
     speed_factors,
 )
 from profiler.core.errors import UsageError
-
-ENV = {"cpu_model": "Test CPU 9000", "torch_threads": 2, "torch": "2.13.0+cpu", "onnxruntime": "1.22.1"}
-COUNTS = {"resnet18": (1000, 200, 300), "mobilenet_v2": (500, 100, 400), "shufflenet_v2_x0_5": (50, 10, 40)}
-MEDIANS = {"resnet18": 10.0, "mobilenet_v2": 5.0, "shufflenet_v2_x0_5": 2.0}
-
-
-def samples(median: float, n: int = 30, cv: float = 0.03, seed: int = 0) -> list[float]:
-    """Right-skewed latency samples (log-normal) with the given median."""
-    rng = np.random.default_rng(seed)
-    return (median * np.exp(rng.normal(0.0, cv, n))).tolist()
-
-
-def rows(scale: dict[str, float] | None = None, seed: int = 0, counts: dict | None = None, repeats: int = 1,
-         speed: float = 1.0) -> pd.DataFrame:
-    """Store-shaped rows: one per (model, repeat); latency × ``speed`` (machine) × ``scale[model]`` (code)."""
-    scale, counts = scale or {}, counts or COUNTS
-    out = []
-    for i, (m, med) in enumerate(MEDIANS.items()):
-        for r in range(repeats):
-            s = samples(med * speed * scale.get(m, 1.0), seed=seed * 1000 + i * 10 + r)
-            macs, params, acts = counts[m]
-            out.append({"model": m, "spec_hash": f"h-{m}", "macs": macs, "params": params, "acts": acts,
-                        "acts_all": acts * 3, "backend": "eager", "device": "cpu", "device_name": "cpu",
-                        "dtype": "fp32", "memory_format": "contiguous", "batch": 1, "resolution": 64, "repeat": r,
-                        "latency_ms": float(np.median(s)), "samples_ms": s, "status": "ok", "error": None})
-    return pd.DataFrame(out)
-
+from tests.support.runs import COUNTS, ENV, rows, samples
 
 META = {"environment": ENV, "config": {"name": "ci-check", "reference_model": "resnet18"}}
 

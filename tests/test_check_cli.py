@@ -6,22 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_baseline import COUNTS, ENV, rows  # tests/ is on sys.path (rootdir-less test modules)
 
 from profiler.cli import main
-from profiler.results.store import ResultStore
+from tests.support.runs import COUNTS, ENV, make_run
 
 OTHER_ENV = dict(ENV, cpu_model="Another CPU 7000")
-
-
-def make_run(path: Path, env: dict = ENV, **row_kw) -> Path:
-    """A run directory holding ``rows(**row_kw)`` and a meta.json with ``env`` and the ci-check config."""
-    store = ResultStore.create(path, {"environment": env, "config": {"name": "ci-check",
-                                                                      "reference_model": "resnet18"}})
-    with store:
-        for i, r in enumerate(rows(**row_kw).to_dict("records")):
-            store.add({**r, "task_key": f"t{i}", "started_at": f"2025-01-01T00:00:{i:02d}"})
-    return path
 
 
 @pytest.fixture

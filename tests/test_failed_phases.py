@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_timing_onnx import Tiny, Unexportable  # tests/ is on sys.path
 from torch import nn
 
 from profiler.sweep.tasks import Task
 from profiler.timing import DeviceOOMError, ExportError, OutputMismatchError, TimingConfig, measure
 from profiler.timing import onnx as tonnx
+from tests.support.nets import Tiny, Unexportable
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -83,18 +83,19 @@ def test_any_exception_from_a_backend_carries_phases() -> None:
 
 def test_compile_failures_carry_the_phases_that_ran(monkeypatch: pytest.MonkeyPatch) -> None:
     from profiler.timing import CompileError
-    from tests.test_timing_graphs import _fake_compile, tiny_net
+    from tests.support.nets import tiny_net
+    from tests.support.timing import fake_compile
 
     kw = dict(backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
-    _fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
+    fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
     with pytest.raises(CompileError, match="inductor exploded") as info:
         measure(tiny_net(), **kw)
     assert set(info.value.phases) == {"compile_s"}  # failed while compiling: its seconds up to the failure
-    _fake_compile(monkeypatch, scale=1.5)
+    fake_compile(monkeypatch, scale=1.5)
     with pytest.raises(OutputMismatchError) as info:
         measure(tiny_net(), **kw)
     assert set(info.value.phases) == {"compile_s"}
-    _fake_compile(monkeypatch, graphs_per_call=(1, 0, 0, 1, 0))  # a recompilation found after the timed loop
+    fake_compile(monkeypatch, graphs_per_call=(1, 0, 0, 1, 0))  # a recompilation found after the timed loop
     with pytest.raises(CompileError, match="recompiled") as info:
         measure(tiny_net(), **kw)
     assert set(info.value.phases) == {"compile_s", "warmup_s", "timed_s"}
@@ -177,7 +178,7 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
     from profiler.sweep.config import parse_config
     from profiler.sweep.progress import phase_table
     from profiler.sweep.run import plan, run_sweep
-    from tests.test_sweep import TINY
+    from tests.support.sweeps import TINY
 
     config = parse_config(TINY, "tiny.toml")
     tasks = plan(config, "cpu")[:2]

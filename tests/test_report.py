@@ -2,15 +2,13 @@
 
 The fixture ``tests/data/small_run.csv`` holds the store's full schema: 24 models of 8 families with real counts
 (``profiler.counting``) and synthetic H100-like latencies (eager and ONNX Runtime, 30 samples each) plus two failed
-rows. ``stored_run`` turns it into a run directory through ``ResultStore`` as a sweep would.
+rows. ``tests.support.report.stored_run`` turns it into a run directory through ``ResultStore`` as a sweep
+would; the session fixture ``rendered_report`` (tests/conftest.py) renders that run once.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,50 +16,14 @@ import pandas as pd
 import pytest
 
 from profiler.hardware.peaks import find_peak
-from profiler.report import build_context, build_report, render_html
-from profiler.results.store import ResultStore, load_results
-
-DATA = Path(__file__).parent / "data" / "small_run.csv"
-TRACE = Path(__file__).parent / "data" / "trace_resnet18_cpu_r64.json"  # measured on the project's CPU box
-N_BOOT = 200  # the bootstrap's size does not change what the report shows, only its intervals' precision
-META = {
-    "environment": {
-        "gpu_name": "NVIDIA H100 80GB HBM3",
-        "torch": "2.11.0",
-        "torch_cuda": "12.8",
-        "onnxruntime": "1.22.0",
-        "cpu_model": "Intel Xeon Platinum 8480+",
-        "git_commit": "0123abcd",
-        "captured_at": "2025-01-01T00:00:00+00:00",
-    },
-    "config": {"path": "experiments/small-test.toml"},
-}
-
-
-def stored_run(run_dir: Path) -> Path:
-    """The CSV fixture written into a run directory through ResultStore (rows as a sweep adds them)."""
-    store = ResultStore.create(run_dir, META)
-    for row in pd.read_csv(DATA).to_dict("records"):
-        store.add({k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()})
-    store.close()
-    return run_dir
-
-
-@functools.cache
-def rendered_report() -> tuple[dict, str]:
-    """(context, HTML) of the stored run, rendered once per test session; the browser test reuses it."""
-    run_dir = stored_run(Path(tempfile.mkdtemp(prefix="archprof-report-")) / "run-small")
-    (run_dir / "traces").mkdir()  # a recorded `profiler trace` in the run: the report shows it per layer
-    (run_dir / "traces" / TRACE.name).write_bytes(TRACE.read_bytes())
-    ctx = build_context(
-        load_results(run_dir), json.loads((run_dir / "meta.json").read_text()), str(run_dir), n_boot=N_BOOT
-    )
-    return ctx, render_html(ctx)
+from profiler.report import build_report
+from profiler.results.store import load_results
+from tests.support.report import DATA, META, N_BOOT
 
 
 @pytest.fixture(scope="module")
-def html() -> str:
-    return rendered_report()[1]
+def html(rendered_report: tuple[dict, str]) -> str:
+    return rendered_report[1]
 
 
 def test_header_names_device_versions_config_and_commit(html: str) -> None:
@@ -79,11 +41,11 @@ def test_header_names_device_versions_config_and_commit(html: str) -> None:
         assert text in head, text
 
 
-def test_noise_check_and_unstable_rows_are_shown(html: str) -> None:
+def test_noise_check_and_unstable_rows_are_shown(html: str, rendered_report: tuple[dict, str]) -> None:
     """Every verdict says how often resampled timings give its words; unstable rows are counted (issue #27)."""
     from profiler.report.render import header
 
-    ctx = rendered_report()[0]
+    ctx = rendered_report[0]
     assert "unstable" not in ctx["header"]["measured"]  # the fixture's samples are within ±2 %
     raw = load_results(DATA)
     rng = np.random.default_rng(0)
@@ -126,8 +88,8 @@ def test_synthetic_fixture_is_labelled(html: str) -> None:
     assert 'class="banner">SYNTHETIC DATA' in head  # the fixture's rows say "synthetic": true in details_json
 
 
-def test_verdict_comes_first_then_evidence(html: str) -> None:
-    cells = rendered_report()[0]["cells"]
+def test_verdict_comes_first_then_evidence(html: str, rendered_report: tuple[dict, str]) -> None:
+    cells = rendered_report[0]["cells"]
     assert len(cells) == 2  # eager and onnxruntime
     verdict_at = html.index('id="verdict"')
     for cell in cells:

@@ -17,7 +17,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_report import rendered_report
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER = os.environ.get("ARCHPROF_CHROMIUM") or next(filter(None, map(shutil.which, CANDIDATES)), None)
@@ -58,9 +57,9 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_file(tmp_path_factory: pytest.TempPathFactory, rendered_report: tuple[dict, str]) -> Path:
     path = tmp_path_factory.mktemp("browser") / "report.html"
-    path.write_text(rendered_report()[1], encoding="utf-8")
+    path.write_text(rendered_report[1], encoding="utf-8")
     return path
 
 

@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from test_report import DATA, META, N_BOOT, TRACE, rendered_report
 
 from profiler.cli import main
 from profiler.hardware.peaks import find_peak, roofline_peak
 from profiler.report.trace_section import find_traces, layer_bars, load_trace, traces_context
+from tests.support.report import DATA, META, N_BOOT, TRACE
 
 
-def test_run_trace_is_rendered() -> None:
-    ctx, html = rendered_report()
+def test_run_trace_is_rendered(rendered_report: tuple[dict, str]) -> None:
+    ctx, html = rendered_report
     (entry,) = ctx["traces"]
     assert entry["figure"]["src"].startswith("data:image/png;base64,")
     assert entry["table"].rows and len(entry["table"].rows) <= 15

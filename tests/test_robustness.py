@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_analysis import synth
 
 from profiler.analysis import analyze_frame
 from profiler.analysis import robustness as rb
@@ -13,6 +12,7 @@ from profiler.analysis.battery import holm, j_test
 from profiler.analysis.data import aggregate, cell_label, split_cells, validate
 from profiler.analysis.forms import common_weights, fit_form
 from profiler.analysis.heldout import lofo_predictions
+from tests.support.synthetic import synth
 
 
 def noisy_rows(sigma: float, seed: int = 1, n: int = 30) -> pd.DataFrame:

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sweep_reliability import TINY, _rows, _sweep
 
 from profiler.core.errors import UsageError
 from profiler.sweep.lock import RunLock
+from tests.support.sweeps import TINY_TEMPLATE, count_rows, start_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = """
@@ -45,29 +45,31 @@ def test_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_concurrent_resume_of_one_run_is_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]', batches="[1]"))
-    first = _sweep(tmp_path, "--config", str(cfg), "--run-id", "r1")
+    cfg.write_text(TINY_TEMPLATE.format(timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]',
+                                        batches="[1]"))
+    first = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "r1")
     db = tmp_path / "res" / "r1" / "results.sqlite"
     deadline = time.monotonic() + 120
     while not (tmp_path / "res" / "r1" / "run.lock").is_file() and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = _sweep(tmp_path, "--resume", "r1")
+    second = start_sweep(tmp_path, "--resume", "r1")
     _, err2 = second.communicate(timeout=120)
     _, err1 = first.communicate(timeout=300)
     assert first.returncode == 0, err1
     assert second.returncode == 2 and f"pid {first.pid}" in err2 and "Traceback" not in err2
-    assert _rows(db) == 2  # measured once each
+    assert count_rows(db) == 2  # measured once each
 
 
 @pytest.mark.slow
 def test_sigint_prints_resume_hint_and_records_session(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]',
-                               batches="[1]"))
-    proc = _sweep(tmp_path, "--config", str(cfg), "--run-id", "r2")
+    cfg.write_text(TINY_TEMPLATE.format(timeout=120,
+                                        models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]',
+                                        batches="[1]"))
+    proc = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "r2")
     db = tmp_path / "res" / "r2" / "results.sqlite"
     deadline = time.monotonic() + 120
-    while _rows(db) < 1 and time.monotonic() < deadline:
+    while count_rows(db) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -80,9 +82,9 @@ def test_sigint_prints_resume_hint_and_records_session(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_every_row_failed_exits_1(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(timeout=120, models='["mobilenet_v1_x0_25"]', batches="[1]")
+    cfg.write_text(TINY_TEMPLATE.format(timeout=120, models='["mobilenet_v1_x0_25"]', batches="[1]")
                    + '[faults]\nmobilenet_v1_x0_25 = "raise"\n')
-    proc = _sweep(tmp_path, "--config", str(cfg), "--run-id", "r3")
+    proc = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "r3")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "every measurement of this session failed" in err
 
@@ -97,7 +99,7 @@ def test_unwritable_results_dir_is_one_line(tmp_path: Path, monkeypatch, capsys)
 
     monkeypatch.setattr(ResultStore, "create", staticmethod(denied))
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(timeout=120, models='["mobilenet_v1_x0_25"]', batches="[1]"))
+    cfg.write_text(TINY_TEMPLATE.format(timeout=120, models='["mobilenet_v1_x0_25"]', batches="[1]"))
     assert main(["sweep", "--config", str(cfg), "--device", "cpu", "--results-dir", str(tmp_path / "ro")]) == 2
     err = capsys.readouterr().err
     assert "permission denied" in err and str(tmp_path / "ro") in err

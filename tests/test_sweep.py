@@ -12,21 +12,7 @@ from profiler.results.store import COLUMN_NAMES, load_results
 from profiler.sweep.config import parse_config
 from profiler.sweep.exec.local import InlineExecutor
 from profiler.sweep.run import plan, run_sweep
-
-TINY = """
-name = "tiny"
-count = false
-[models]
-include = ["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]
-[settings]
-resolutions = [32]
-batches = [1, 2]
-[timing]
-iters = 3
-warmup_iters = 1
-warmup_s = 0.0
-threads = 1
-"""
+from tests.support.sweeps import TINY
 
 
 @pytest.fixture(scope="module")

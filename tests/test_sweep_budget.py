@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sweep import TINY  # the same two-model config (tests/ is on sys.path)
 
 from profiler.core.errors import UsageError
 from profiler.sweep.budget import cell_of, parse_duration, plan_budget, priority_order
 from profiler.sweep.tasks import Task
+from tests.support.sweeps import TINY  # the same two-model config as test_sweep.py
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("600s", 600), ("1h", 3600), ("90", 90), ("1.5h", 5400)])

@@ -18,39 +18,10 @@ import pytest
 
 from profiler.cli import main
 from profiler.results.store import load_results
-from profiler.sweep.config import load_config
 from profiler.sweep.run import plan, run_sweep
+from tests.support.sweeps import tiny_ray_config, tiny_ray_config_file
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = """
-name = "tiny-ray"
-seed = 3
-count = false
-task_timeout_s = 240
-[models]
-include = ["mobilenet_v1_x0_25", "regnetx_200mf", "shufflenet_v2_x0_5"]
-[settings]
-resolutions = [32]
-batches = [1, 2]
-backends = ["eager"]
-[timing]
-iters = {iters}
-warmup_iters = 1
-warmup_s = 0.0
-threads = 1
-"""
-
-
-def _config_file(tmp_path: Path, iters: int = 3) -> Path:
-    """The tiny three-model config written to ``tmp_path`` (``iters`` timed iterations per row)."""
-    path = tmp_path / "tiny-ray.toml"
-    path.write_text(CONFIG.format(iters=iters))
-    return path
-
-
-def _config(tmp_path: Path, iters: int = 3):
-    """The tiny config, loaded (also used by test_sweep_ray_node.py)."""
-    return load_config(_config_file(tmp_path, iters))
 
 
 def test_executor_ray_without_ray_exits_2_with_the_install_command(
@@ -82,7 +53,7 @@ def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(r
     from profiler.sweep.exec.ray_pool import RayExecutor
 
     # Enough iterations that the victim is still measuring when the driver sees its start event.
-    config = _config(tmp_path, iters=400)
+    config = tiny_ray_config(tmp_path, iters=400)
     tasks = plan(config, "cpu")
     expected = {t.key for t in tasks}
     victim = tasks[2].key  # the first task of the second group: a kill mid-group, rows before it already stored
@@ -127,7 +98,7 @@ def test_a_ray_task_that_raises_outside_a_measurement_fails_each_task_once_and_e
         def to_dict(self):
             return {**dataclasses.asdict(self), "bogus": 1}
 
-    tasks = [BadTask(**t.to_dict()) for t in plan(_config(tmp_path), "cpu")[:3]]
+    tasks = [BadTask(**t.to_dict()) for t in plan(tiny_ray_config(tmp_path), "cpu")[:3]]
     rows = list(RayExecutor().run(tasks))
     assert sorted(r["task_key"] for r in rows) == sorted(t.key for t in tasks)
     assert all(r["status"] == "failed" for r in rows)
@@ -137,7 +108,7 @@ def test_a_ray_task_that_raises_outside_a_measurement_fails_each_task_once_and_e
 @pytest.mark.slow
 def test_ray_resumes_a_run_the_subprocess_executor_started(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
-    cfg = _config_file(tmp_path)
+    cfg = tiny_ray_config_file(tmp_path)
     env = {**os.environ, "ARCHPROF_CACHE": str(tmp_path / "cache")}
     base = [sys.executable, "-m", "profiler", "sweep", "--device", "cpu", "--no-progress",
             "--results-dir", str(tmp_path / "res")]
@@ -164,7 +135,7 @@ def test_ray_on_cuda_gives_each_group_its_own_gpu(tmp_path: Path) -> None:
     from profiler.sweep.exec.ray_pool import RayExecutor
 
     n_gpus = torch.cuda.device_count()
-    config = _config(tmp_path)
+    config = tiny_ray_config(tmp_path)
     ray.init(num_cpus=2, num_gpus=n_gpus, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     try:

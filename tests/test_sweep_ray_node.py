@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_sweep_ray import _config  # the same tiny three-model config (tests/ is on sys.path)
 
 from profiler.results.store import load_results
 from profiler.sweep.run import plan, run_sweep
+from tests.support.sweeps import tiny_ray_config  # the same tiny three-model config as test_sweep_ray.py
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def test_a_node_that_dies_mid_group_is_one_failed_row_and_the_sweep_goes_on(tmp_
     nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
-    config = _config(tmp_path, iters=400)  # long enough that the victim is still measuring when its node goes
+    config = tiny_ray_config(tmp_path, iters=400)  # long enough that the victim is still measuring when its node goes
     tasks = plan(config, "cpu")
     victim = tasks[2].key
     removed: list[str] = []

@@ -3,11 +3,7 @@ hang past the task timeout) recorded as failed rows while the sweep finishes. Re
 
 from __future__ import annotations
 
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,65 +12,29 @@ import pytest
 from profiler.results.store import load_results
 from profiler.sweep.config import load_config
 from profiler.sweep.run import plan
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = """
-name = "tiny"
-seed = 5
-count = false            # counting is tested elsewhere; keep these process-level tests fast
-task_timeout_s = {timeout}
-[models]
-include = {models}
-[settings]
-resolutions = [32]
-batches = {batches}
-backends = ["eager"]
-[timing]
-iters = 3
-warmup_iters = 1
-warmup_s = 0.0
-threads = 1
-"""
-
-
-def _sweep(tmp_path: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "ARCHPROF_CACHE": str(tmp_path / "cache")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "profiler", "sweep", "--device", "cpu", "--no-progress",
-         "--results-dir", str(tmp_path / "res"), *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def _rows(db: Path) -> int:
-    if not db.is_file():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
-    except sqlite3.OperationalError:  # table not created yet
-        return 0
+from tests.support.sweeps import TINY_TEMPLATE, count_rows, start_sweep
 
 
 def test_sigkill_mid_run_then_resume_measures_everything_exactly_once(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]',
-                               batches="[1, 2]"))
+    cfg.write_text(TINY_TEMPLATE.format(timeout=120,
+                                        models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]',
+                                        batches="[1, 2]"))
     expected = {t.key for t in plan(load_config(cfg), "cpu")}
     assert len(expected) == 6
     db = tmp_path / "res" / "run" / "results.sqlite"
-    proc = _sweep(tmp_path, "--config", str(cfg), "--run-id", "run")
+    proc = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "run")
     deadline = time.monotonic() + 90
-    while _rows(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
+    while count_rows(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, f"sweep ended before it could be killed: {proc.communicate()}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.communicate()
-    killed_at = _rows(db)
+    killed_at = count_rows(db)
     assert 2 <= killed_at < 6
 
-    resumed = _sweep(tmp_path, "--resume", "run")
+    resumed = start_sweep(tmp_path, "--resume", "run")
     out, err = resumed.communicate(timeout=150)
     assert resumed.returncode == 0, err
     assert "overhead ratio" in out
@@ -89,11 +49,12 @@ def test_sigkill_mid_run_then_resume_measures_everything_exactly_once(tmp_path: 
 def test_failures_become_rows_and_the_sweep_finishes(tmp_path: Path) -> None:
     cfg = tmp_path / "faulty.toml"
     cfg.write_text(
-        TINY.format(timeout=20, batches="[1]",
-                    models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf", "mobilenet_v2_x0_5"]')
+        TINY_TEMPLATE.format(
+            timeout=20, batches="[1]",
+            models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf", "mobilenet_v2_x0_5"]')
         + '[faults]\nmobilenet_v1_x0_25 = "raise"\nshufflenet_v2_x0_5 = "crash"\nregnetx_200mf = "hang"\n'
     )
-    proc = _sweep(tmp_path, "--config", str(cfg), "--run-id", "f")
+    proc = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "f")
     _, err = proc.communicate(timeout=200)
     assert proc.returncode == 0, err
     df = load_results(tmp_path / "res" / "f").set_index("model")

@@ -7,7 +7,6 @@ import argparse
 import json
 
 import pytest
-import torch
 
 from profiler.cli import main
 from profiler.core.errors import UsageError
@@ -22,16 +21,11 @@ from profiler.timing import (
     validate_request,
 )
 from profiler.timing import protocol as proto
+from tests.support.nets import tiny_net
+from tests.support.timing import fake_compile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = TimingConfig(iters=4, warmup_iters=1, warmup_s=0.0, threads=1)
-
-
-def tiny_net() -> torch.nn.Module:
-    """Three layers: inductor compiles it in seconds (a registered network takes tens on this CPU)."""
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 10))
 
 
 # --- validation and planning ------------------------------------------------------------------------------
@@ -145,44 +139,24 @@ def test_compile_on_cpu_times_the_compiled_model_and_records_compile_time():
     assert json.loads(json.dumps(d, default=str))["phases"]["timed_s"] >= 0
 
 
-class _FakeCompiled:
-    """Stands in for torch.compile's result: adds ``graphs_per_call[i]`` dynamo graphs at call i (last repeats)."""
-
-    def __init__(self, model, *, graphs_per_call=(1, 0), scale=1.0, fail=None):
-        self.model, self.calls, self.graphs, self.scale, self.fail = model, 0, graphs_per_call, scale, fail
-
-    def __call__(self, x):
-        from torch._dynamo.utils import counters
-
-        if self.fail is not None:
-            raise self.fail
-        counters["stats"]["unique_graphs"] += self.graphs[min(self.calls, len(self.graphs) - 1)]
-        self.calls += 1
-        return self.model(x) * self.scale
-
-
-def _fake_compile(monkeypatch, **kw):
-    monkeypatch.setattr(torch, "compile", lambda model, **_: _FakeCompiled(model, **kw))
-
-
 def test_a_compile_failure_is_a_compile_error_naming_the_cause(monkeypatch):
-    _fake_compile(monkeypatch, fail=RuntimeError("C++ compile failed: g++ not found"))
+    fake_compile(monkeypatch, fail=RuntimeError("C++ compile failed: g++ not found"))
     with pytest.raises(CompileError, match=r"mode=default.*RuntimeError: C\+\+ compile failed: g\+\+ not found"):
         measure(tiny_net(), backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
     assert issubclass(CompileError, MeasurementError)  # so a sweep records a failed row and goes on
 
 
 def test_no_graph_captured_and_recompilation_are_errors(monkeypatch):
-    _fake_compile(monkeypatch, graphs_per_call=(0,))
+    fake_compile(monkeypatch, graphs_per_call=(0,))
     with pytest.raises(CompileError, match="captured no graph"):
         measure(tiny_net(), backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
-    _fake_compile(monkeypatch, graphs_per_call=(1, 0, 0, 1, 0))  # a recompilation in the middle of the samples
+    fake_compile(monkeypatch, graphs_per_call=(1, 0, 0, 1, 0))  # a recompilation in the middle of the samples
     with pytest.raises(CompileError, match="recompiled during warm-up or timing"):
         measure(tiny_net(), backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
 
 
 def test_compiled_output_is_checked_against_eager(monkeypatch):
-    _fake_compile(monkeypatch, scale=1.5)
+    fake_compile(monkeypatch, scale=1.5)
     with pytest.raises(OutputMismatchError, match="compile fp32 output differs from eager fp32"):
         measure(tiny_net(), backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
     r = measure(tiny_net(), backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16,
@@ -195,7 +169,7 @@ def test_a_failed_compile_in_a_sweep_is_a_failed_row(monkeypatch):
     from profiler.sweep.exec.worker import run_tasks
     from profiler.sweep.tasks import Task
 
-    _fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
+    fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
     spec = models.model_info("mobilenet_v1_x0_25").spec
     task = Task(model="mobilenet_v1_x0_25", family="mobilenet", spec=models.spec_to_dict(spec),
                 spec_hash=models.spec_hash(spec), backend="compile", device="cpu", dtype="fp32",

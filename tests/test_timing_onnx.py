@@ -6,33 +6,17 @@ import json
 
 import pytest
 import torch
-from torch import nn
 
 from profiler.timing import (
     ExportError,
     OutputMismatchError,
     ProviderError,
-    TimingConfig,
     measure,
     onnx_export,
 )
 from profiler.timing import onnx as tonnx
-
-FAST = TimingConfig(iters=4, warmup_s=0.0)
-
-
-class Tiny(nn.Module):
-    """conv-bn-relu-pool-fc: every op class a CNN export needs, exported in about a second."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.bn = nn.BatchNorm2d(8)
-        self.fc = nn.Linear(8, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.relu(self.bn(self.conv(x)))  # (B, 8, H, W)
-        return self.fc(y.mean((2, 3)))  # (B, 10)
+from tests.support.nets import Tiny, Unexportable
+from tests.support.timing import FAST
 
 
 class Liar(Tiny):
@@ -41,21 +25,6 @@ class Liar(Tiny):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
         return y + 1.0 if torch.onnx.is_in_onnx_export() else y
-
-
-@torch.library.custom_op("archprof_test::twist", mutates_args=())
-def twist(x: torch.Tensor) -> torch.Tensor:
-    return x.flip(-1).clone()
-
-
-@twist.register_fake
-def _(x: torch.Tensor) -> torch.Tensor:
-    return torch.empty_like(x)
-
-
-class Unexportable(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return twist(x)
 
 
 def test_ort_cpu_fp32_cached(tmp_path):

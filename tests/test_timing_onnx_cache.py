@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_timing_onnx import FAST, Tiny, Unexportable
 
 from profiler.core.errors import UsageError
 from profiler.timing import ExportError, TimingConfig, measure, onnx_cache, onnx_export, onnx_prepare, prepare_onnx
+from tests.support.nets import Tiny, Unexportable
+from tests.support.timing import FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
