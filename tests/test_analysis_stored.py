@@ -6,16 +6,14 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from profiler.analysis import stored
 from profiler.analysis.stored import FILE_NAME, analyze_run
 from profiler.cli import main
-from profiler.results.store import ResultStore
+from tests.support.report import DATA, stored_run
 
-DATA = Path(__file__).parent / "data" / "small_run.csv"
 PARAMS = {"n_boot": 100, "seed": 0, "n_resamples": 0}
 
 
@@ -79,18 +77,10 @@ def test_no_run_directory_a_damaged_file_or_a_read_only_one_still_analyze(tmp_pa
     assert compute.calls == 3
 
 
-def _run_dir(path: Path) -> Path:
-    store = ResultStore.create(path, {"environment": {"cpu_model": "Test CPU"}, "config": {"name": "small"}})
-    for row in pd.read_csv(DATA).to_dict("records"):
-        store.add({k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()})
-    store.close()
-    return path
-
-
 def test_analyze_then_report_compute_the_analysis_once(tmp_path: Path, capsys, monkeypatch) -> None:
     import profiler.analysis
 
-    run = _run_dir(tmp_path / "run")
+    run = stored_run(tmp_path / "run")
     args = ["--boot", "100", "--resamples", "50"]
     assert main(["analyze", str(run), "--json", *args]) == 0
     fresh = capsys.readouterr().out
