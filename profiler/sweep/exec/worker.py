@@ -113,7 +113,7 @@ def run_tasks(
     from profiler.timing.calibrate import BN_MARK, calibrate_bn
 
     counts = CountCache(Path(counts_dir) if counts_dir else None)
-    from profiler.sweep.estimate import onnx_cache_checker
+    from profiler.timing.onnx_cache import onnx_cache_checker
 
     pristine: dict[str, Any] = {}  # spec_hash -> (spec, CPU fp32 model): built once, deep-copied per task
     graph_cached = onnx_cache_checker(onnx_cache_dir)
