@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from profiler.baseline.keys import device_key, entry_key
+from profiler.baseline.keys import entry_key
+from profiler.core.device_key import device_key
 from profiler.core.errors import UsageError
 from profiler.results.runs import RunMeta
 
