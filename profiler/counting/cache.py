@@ -69,13 +69,24 @@ class CountCache:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             # The per-op table (what the mechanistic runtime model sums over) sits next to the counts.
-            _atomic_write(path.with_name(f"{key}.ops.json"), json.dumps(doc))
-            _atomic_write(path, json.dumps(counts))
+            write_atomic(path.with_name(f"{key}.ops.json"), json.dumps(doc))
+            write_atomic(path, json.dumps(counts))
         self.mem[key] = counts
         return counts
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a killed process never leaves half a file."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(text)
     tmp.replace(path)  # atomic: a killed worker never leaves half a file
+
+
+def count_doc(spec_json: str, resolution: int) -> dict:
+    """Count one spec at ``resolution``, batch 1, on fake tensors; the JSON document of its op table."""
+    import models
+    from profiler.counting import count_model
+    from profiler.counting.ops import op_table_doc
+
+    spec = models.spec_from_dict(json.loads(spec_json))
+    return op_table_doc(count_model(spec, int(resolution), batch=1, method="torch"))
