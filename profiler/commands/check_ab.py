@@ -37,9 +37,9 @@ def resolve(args: argparse.Namespace) -> tuple[Path, str] | None:
 
 
 def _sha(root: Path, rev: str) -> str:
-    from profiler.baseline.ab import _git
+    from profiler.baseline.ab import run_git
 
-    return _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
+    return run_git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
 
 
 def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, root: Path, rev: str) -> int:

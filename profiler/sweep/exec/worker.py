@@ -253,7 +253,7 @@ def _cpu_name() -> str | None:
         return None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: the kernel kills this worker when the sweep dies (even by SIGKILL), so no orphan keeps measuring.
     try:
         import ctypes
@@ -271,7 +271,7 @@ def main() -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # fd 1 (C libraries, print) now goes to stderr
     sys.stdout = sys.stderr
-    _die_with_parent()
+    die_with_parent()
     job = json.loads(sys.stdin.readline())
     tasks = [Task.from_dict(t) for t in job["tasks"]]
 
