@@ -64,8 +64,6 @@ def layer_counts(model: str, resolution: int, spec_json: str | None = None) -> d
 
     ``spec_json`` (a row's): the spec that was measured, so that external models (``timm:NAME``, a file's
     factory, a ``[[models.custom]]`` name) are counted as measured; else the registry model called ``model``."""
-    import json
-
     import models
     from profiler.counting import count_model
 
