@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from models.blocks import SqueezeExcite, check_range, conv_bn
-from models.registry import spec_type
+from models.spec import spec_type
 
 _STAGE_STRIDE = 2  # every stage halves the resolution (paper §3.1: "the first block of each stage has stride 2")
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from models.blocks import check_range, conv_bn
-from models.registry import register, spec_type
+from models.spec import register, spec_type
 
 
 def _bn_relu_conv(c_in: int, c_out: int, kernel: int) -> list[nn.Module]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from models.blocks import ClassifierHead, SqueezeExcite, check_choice, check_range, conv_bn
-from models.registry import register, spec_type
+from models.spec import register, spec_type
 
 
 class MBConv(nn.Module):

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from models.registry import spec_type
+from models.spec import spec_type
 
 SOURCES = ("timm", "torchvision", "module", "file")
 DEFAULT_RESOLUTION = 224

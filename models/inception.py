@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from models.blocks import ClassifierHead, check_range
-from models.registry import register, spec_type
+from models.spec import register, spec_type
 
 _Size = int | tuple[int, int]
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from models.blocks import ClassifierHead, check_range, conv_bn
-from models.registry import register, spec_type
+from models.spec import register, spec_type
 
 # MobileNet v1, Table 1: (output channels, stride) of each depthwise-separable layer after the 32-ch stem.
 V1_LAYERS: tuple[tuple[int, int], ...] = (

@@ -1,13 +1,8 @@
 """One registry of named model specs: ``get_model``, ``get_spec``, ``list_models`` (timm-style wildcards).
 
-A *spec* is a frozen dataclass that describes one network completely. Every spec type provides (the ``Spec``
-protocol; structural, so spec types need not inherit from it):
-- ``family`` (class attribute or property): the architecture family, used to group models in the analysis;
-- ``min_resolution`` (class attribute): the smallest square input the network accepts (``check_resolution``);
-- ``num_classes`` (field, default 1000);
-- ``build() -> nn.Module``.
-Specs are validated in ``__post_init__`` (ValueError naming the field and the allowed range) and round-trip
-through plain JSON with ``spec_to_dict`` / ``spec_from_dict`` so that a sweep task can carry one to a worker.
+What a spec is (the ``Spec`` protocol, ``spec_type``, ``register``, ``spec_to_dict``, ``spec_hash``) lives in
+``models.spec``, below the family modules that register their variants; it is re-exported here. This module
+imports the family modules (lazily, on the first lookup), never the other way round.
 """
 
 from __future__ import annotations
@@ -15,74 +10,27 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-import hashlib
-import json
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any
 
 from torch import nn
 
-_REGISTRY: dict[str, ModelInfo] = {}
-_SPEC_TYPES: dict[str, type] = {}
-
-
-@runtime_checkable
-class Spec(Protocol):
-    """What every model spec provides (see the module doc); ``isinstance(x, Spec)`` checks the names only."""
-
-    min_resolution: ClassVar[int]
-    num_classes: int
-
-    @property
-    def family(self) -> str: ...
-
-    def build(self) -> nn.Module: ...
-
-
-def min_resolution(spec: Spec | type) -> int:
-    """The smallest square input ``spec`` (or its type) accepts; 1 for a type that declares none."""
-    return int(getattr(spec, "min_resolution", 1))
-
-
-def check_resolution(spec: Spec, resolution: int) -> None:
-    """ValueError naming the minimum when ``resolution`` is below ``spec.min_resolution`` (the one such check)."""
-    minimum = min_resolution(spec)
-    if resolution < minimum:
-        raise ValueError(f"resolution {resolution} is too small for {type(spec).__name__}; the minimum is {minimum}")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A registered variant: its name, default input resolution and spec."""
-
-    name: str
-    spec: Spec
-    resolution: int = 224
-
-    @property
-    def family(self) -> str:
-        return self.spec.family
-
-
-def spec_type(cls: type) -> type:
-    """Class decorator: make a spec type known to ``spec_from_dict``."""
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"{cls.__name__} must be a dataclass")
-    _SPEC_TYPES[cls.__name__] = cls
-    return cls
-
-
-def register(name: str, spec: Spec, resolution: int = 224) -> None:
-    """Register ``spec`` under ``name`` with its default (native) input resolution."""
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} is registered twice")
-    if type(spec).__name__ not in _SPEC_TYPES:
-        raise TypeError(f"{type(spec).__name__} is not decorated with @spec_type")
-    _REGISTRY[name] = ModelInfo(name=name, spec=spec, resolution=resolution)
+from models.spec import (  # noqa: F401  (re-exported: models.registry.spec_type, .register, .Spec...)
+    REGISTRY,
+    SPEC_TYPES,
+    ModelInfo,
+    Spec,
+    check_resolution,
+    min_resolution,
+    register,
+    spec_hash,
+    spec_to_dict,
+    spec_type,
+)
 
 
 def _ensure_loaded() -> None:
-    # Importing the family modules fills the registry; done lazily so `models.registry` has no cycles.
+    # Importing the family modules fills the registry (they import models.spec, never this module); done on
+    # the first lookup, so that importing models.registry alone stays cheap.
     import models.external  # ExternalSpec, for spec_from_dict
     import models.families  # noqa: F401
 
@@ -97,7 +45,7 @@ def list_models(pattern: str = "*") -> list[str]:
         from models import external
 
         return external.expand(pattern)
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+    return sorted(n for n in REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
 def resolve_model(
@@ -136,9 +84,9 @@ def model_info(name: str) -> ModelInfo:
     if ":" in name:
         return resolve_model(name)
     try:
-        return _REGISTRY[name]
+        return REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+        close = difflib.get_close_matches(name, list(REGISTRY), n=5, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `python -m profiler list`"
         raise ValueError(f"unknown model {name!r}{hint}") from None
 
@@ -169,11 +117,6 @@ def get_model(name: str, **overrides: Any) -> nn.Module:
     return get_spec(name, **overrides).build()
 
 
-def spec_to_dict(spec: Spec) -> dict[str, Any]:
-    """A JSON-safe dict that ``spec_from_dict`` turns back into an equal spec."""
-    return {"type": type(spec).__name__, **dataclasses.asdict(spec)}
-
-
 def _tuplify(value: Any) -> Any:
     # JSON has no tuples; specs use tuples so that they stay hashable.
     if isinstance(value, list):
@@ -186,12 +129,6 @@ def spec_from_dict(data: dict[str, Any]) -> Spec:
     _ensure_loaded()
     data = dict(data)
     type_name = data.pop("type", None)
-    if type_name not in _SPEC_TYPES:
-        raise ValueError(f"unknown spec type {type_name!r}; known: {', '.join(sorted(_SPEC_TYPES))}")
-    return _SPEC_TYPES[type_name](**{k: _tuplify(v) for k, v in data.items()})
-
-
-def spec_hash(spec: Spec) -> str:
-    """A short stable hash of a spec (same spec → same hash on any machine)."""
-    blob = json.dumps(spec_to_dict(spec), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    if type_name not in SPEC_TYPES:
+        raise ValueError(f"unknown spec type {type_name!r}; known: {', '.join(sorted(SPEC_TYPES))}")
+    return SPEC_TYPES[type_name](**{k: _tuplify(v) for k, v in data.items()})

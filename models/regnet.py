@@ -23,7 +23,7 @@ from torch import nn
 
 from models.anynet import AnyNetSpec, anynet_complexity
 from models.blocks import check_range
-from models.registry import register, spec_type
+from models.spec import register, spec_type
 
 __all__ = ["RegNetSpec", "adjust_block_compatibility", "generate_regnet"]
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from models.blocks import ChannelShuffle, ClassifierHead, check_choice, check_range, conv_bn
-from models.registry import register, spec_type
+from models.spec import register, spec_type
 
 # ShuffleNet v1 paper, Table 1: output channels of stages 2–4 at 1.0× for each group count g.
 V1_STAGE_CHANNELS: dict[int, tuple[int, int, int]] = {

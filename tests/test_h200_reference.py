@@ -61,7 +61,7 @@ def test_non_positive_held_out_predictions_are_counted_not_clipped(cells):
 
 
 def test_committed_op_table_equals_a_recount():
-    from profiler.analysis.optables import count_doc
+    from profiler.counting.cache import count_doc
     from profiler.results.store import load_results
 
     rows = load_results(EAGER)

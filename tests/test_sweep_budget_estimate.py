@@ -129,7 +129,8 @@ def test_builtin_ort_sessions_are_what_the_h200_run_gives() -> None:
 
 
 def test_builtin_calibration_is_what_the_h200_run_gives() -> None:
-    from profiler.sweep.estimate import BUILTIN, derive_builtin
+    from profiler.sweep.estimate import BUILTIN
+    from profiler.sweep.estimate_fit import derive_builtin
 
     fitted = derive_builtin(H200_EAGER)
     for key, (a, b, tune) in fitted.items():

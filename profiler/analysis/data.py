@@ -192,8 +192,6 @@ def check_cell(cell: pd.DataFrame, label: str) -> str | None:
 
 def cell_selectors(selectors: list[str]) -> dict[str, str]:
     """``--cell KEY=VALUE`` arguments as a dict (UsageError for one without ``=``)."""
-    from profiler.core.errors import UsageError
-
     want = {}
     for s in selectors:
         key, sep, val = s.partition("=")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from profiler.counting.cache import count_doc
 from profiler.counting.opclass import TRAFFIC_DTYPES, element_bytes, op_class
 
 FP32_BYTES = 4
@@ -97,16 +98,6 @@ def cache_dir() -> Path:
     """``$ARCHPROF_CACHE/optables`` if set, else ``~/.cache/archprof/optables``."""
     root = os.environ.get("ARCHPROF_CACHE")
     return (Path(root) if root else Path.home() / ".cache" / "archprof") / "optables"
-
-
-def count_doc(spec_json: str, resolution: int) -> dict:
-    """Count one spec at ``resolution``, batch 1, on fake tensors; the JSON document of its op table."""
-    import models
-    from profiler.counting import count_model
-    from profiler.counting.ops import op_table_doc
-
-    spec = models.spec_from_dict(json.loads(spec_json))
-    return op_table_doc(count_model(spec, int(resolution), batch=1, method="torch"))
 
 
 def _write(path: Path, doc: dict) -> None:
@@ -216,20 +207,3 @@ def _keys(frame: pd.DataFrame) -> list[tuple[str, int]]:
 def table_for_rows(frame: pd.DataFrame, tables: dict[tuple[str, int], OpTable]) -> list[OpTable | None]:
     """The table of each row of ``frame`` (None where there is none)."""
     return [tables.get(k) for k in _keys(frame)]
-
-
-def backfill(run: str | Path) -> list[Path]:
-    """Write ``counts/<spec_hash>_r<res>.ops.json`` for every ok row of a run that lacks one; returns new files."""
-    from profiler.results.store import load_results, resolve_run
-
-    run_dir = resolve_run(run)
-    df = load_results(run_dir)
-    df = df[df["status"] == "ok"]
-    written = []
-    for (h, res), sub in df.groupby(["spec_hash", "resolution"], sort=True):
-        path = run_dir / "counts" / f"{h}_r{int(res)}.ops.json"
-        if path.is_file():
-            continue
-        _write(path, count_doc(sub["spec_json"].iloc[0], int(res)))
-        written.append(path)
-    return written

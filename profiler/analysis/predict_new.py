@@ -18,6 +18,33 @@ from profiler.analysis.optables import OpTable, row_batches
 from profiler.core.errors import UsageError
 
 
+def cell_resolution(cell: pd.DataFrame, wanted: int | None) -> int | None:
+    """The resolution to predict at. A cell measured at one resolution predicts at that one only (a form fitted
+    at 112 px says nothing about 224 px); a cell spanning several (models at their native resolutions) predicts
+    inside that span, by default at the model's own resolution (None here)."""
+    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
+    if not have:
+        return wanted
+    if len(have) == 1:
+        if wanted not in (None, have[0]):
+            raise UsageError(f"the cell was measured at {have[0]} px, not {wanted} px; a form fitted there does "
+                             f"not predict another resolution. Use --resolution {have[0]} (or leave it out)")
+        return have[0]
+    if wanted is not None and not have[0] <= wanted <= have[-1]:
+        raise UsageError(f"the cell was measured at {have[0]}–{have[-1]} px ({have}), not {wanted} px; choose a "
+                         "resolution in that span")
+    return wanted
+
+
+def check_span(cell: pd.DataFrame, rows: list[dict]) -> None:
+    """Refuse a default (native) resolution outside the cell's span instead of extrapolating silently."""
+    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
+    for r in rows:
+        if have and not have[0] <= r["resolution"] <= have[-1]:
+            raise UsageError(f"{r['model']} would be predicted at {r['resolution']} px, outside the cell's "
+                             f"{have[0]}–{have[-1]} px; give --resolution in that span")
+
+
 def with_table_columns(cell: pd.DataFrame, rows: pd.DataFrame, tables: list[OpTable]) -> pd.DataFrame:
     """``rows`` (new models) with the cell's setting (batch, dtype, device…) and their ``ops`` and ``bytes_batch``
     at that setting; a per-image cell predicts at its median batch."""

@@ -13,10 +13,11 @@ from profiler.baseline.files import (
     save_baseline,
     single_device,
 )
-from profiler.baseline.keys import device_key, entry_key, slugify
+from profiler.baseline.keys import entry_key
 from profiler.baseline.render import FORMATS, render
 from profiler.baseline.rule import LatencyRule, LatencyVerdict, judge_latency, speed_factors
 from profiler.baseline.select import find_baseline, newest_baseline, select_baseline
+from profiler.core.device_key import device_key, slugify
 
 __all__ = [
     "DEFAULT_ROOT",

@@ -48,7 +48,7 @@ class Side:
     tasks: list[Task] = field(default_factory=list)
 
 
-def _git(args: list[str], cwd: Path) -> str:
+def run_git(args: list[str], cwd: Path) -> str:
     out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if out.returncode != 0:
         raise UsageError(f"git {' '.join(args)} failed in {cwd}: {out.stderr.strip().splitlines()[-1:] or ['?']}")
@@ -74,8 +74,8 @@ def default_against(root: Path) -> str | None:
 
 def same_code(root: Path, sha: str) -> bool:
     """True when the working tree is exactly commit ``sha`` (HEAD is ``sha`` and nothing tracked is modified)."""
-    head = _git(["rev-parse", "HEAD"], root)
-    dirty = _git(["status", "--porcelain", "--untracked-files=no"], root)
+    head = run_git(["rev-parse", "HEAD"], root)
+    dirty = run_git(["status", "--porcelain", "--untracked-files=no"], root)
     return head == sha and not dirty
 
 
@@ -83,12 +83,12 @@ def same_code(root: Path, sha: str) -> bool:
 def worktree(root: Path, rev: str, parent: Path) -> Iterator[tuple[Path, str]]:
     """Check ``rev`` out into a temporary worktree under ``parent``; yields (path, full sha); always removed."""
     try:
-        sha = _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
+        sha = run_git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
     except UsageError:
         raise UsageError(f"--against {rev!r} is not a commit of {root}; valid: a branch, tag or commit id "
                          "(e.g. HEAD~1, main), or 'stored' for the committed baseline") from None
     path = parent / f"ab-base-{sha[:10]}"
-    _git(["worktree", "add", "--detach", "--quiet", str(path), sha], root)
+    run_git(["worktree", "add", "--detach", "--quiet", str(path), sha], root)
     try:
         yield path, sha
     finally:

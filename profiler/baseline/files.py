@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from profiler.baseline.keys import device_key, entry_key
+from profiler.baseline.keys import entry_key
+from profiler.core.device_key import device_key
 from profiler.core.errors import UsageError
 from profiler.results.runs import RunMeta
 
@@ -63,8 +64,6 @@ def layer_counts(model: str, resolution: int, spec_json: str | None = None) -> d
 
     ``spec_json`` (a row's): the spec that was measured, so that external models (``timm:NAME``, a file's
     factory, a ``[[models.custom]]`` name) are counted as measured; else the registry model called ``model``."""
-    import json
-
     import models
     from profiler.counting import count_model
 

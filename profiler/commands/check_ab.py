@@ -37,9 +37,9 @@ def resolve(args: argparse.Namespace) -> tuple[Path, str] | None:
 
 
 def _sha(root: Path, rev: str) -> str:
-    from profiler.baseline.ab import _git
+    from profiler.baseline.ab import run_git
 
-    return _git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
+    return run_git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
 
 
 def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, root: Path, rev: str) -> int:
@@ -51,12 +51,12 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
         LatencyRule,
         build_baseline,
         compare,
-        device_key,
         newest_baseline,
         render,
     )
     from profiler.baseline.ab import Side, plan_at, round_order, run_rounds, same_code, worktree
     from profiler.baseline.select import restrict_tasks
+    from profiler.core.device_key import device_key
     from profiler.core.environment import capture
     from profiler.results.store import COLUMN_NAMES, ResultStore
 

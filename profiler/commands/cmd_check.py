@@ -57,13 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from profiler.baseline import (
         LatencyRule,
         compare,
-        device_key,
         load_baseline,
         render,
         select_baseline,
         single_device,
-        slugify,
     )
+    from profiler.core.device_key import device_key, slugify
     from profiler.results.runs import open_run
     from profiler.timing import default_device
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 from profiler.analysis.data import cell_selectors as _cell_selectors
+from profiler.analysis.predict_new import cell_resolution, check_span
 from profiler.commands.common import MODEL_HELP, add_model_kwargs, print_json
 from profiler.core.errors import UsageError
 
@@ -53,33 +54,6 @@ def _form_reason(form: str, mape: dict[str, float]) -> str:
         return ""
     others = ", ".join(f"{f} {100 * m:.1f} %" for f, m in sorted(mape.items(), key=lambda x: x[1]) if f != form)
     return f" (the cell's best held-out form: leave-one-family-out MAPE {100 * mape[form]:.1f} %; {others})"
-
-
-def _cell_resolution(cell, wanted: int | None) -> int | None:
-    """The resolution to predict at. A cell measured at one resolution predicts at that one only (a form fitted
-    at 112 px says nothing about 224 px); a cell spanning several (models at their native resolutions) predicts
-    inside that span, by default at the model's own resolution (None here)."""
-    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
-    if not have:
-        return wanted
-    if len(have) == 1:
-        if wanted not in (None, have[0]):
-            raise UsageError(f"the cell was measured at {have[0]} px, not {wanted} px; a form fitted there does "
-                             f"not predict another resolution. Use --resolution {have[0]} (or leave it out)")
-        return have[0]
-    if wanted is not None and not have[0] <= wanted <= have[-1]:
-        raise UsageError(f"the cell was measured at {have[0]}–{have[-1]} px ({have}), not {wanted} px; choose a "
-                         "resolution in that span")
-    return wanted
-
-
-def _check_span(cell, rows: list[dict]) -> None:
-    """Refuse a default (native) resolution outside the cell's span instead of extrapolating silently."""
-    have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
-    for r in rows:
-        if have and not have[0] <= r["resolution"] <= have[-1]:
-            raise UsageError(f"{r['model']} would be predicted at {r['resolution']} px, outside the cell's "
-                             f"{have[0]}–{have[-1]} px; give --resolution in that span")
 
 
 def _counts_of_model(name: str, resolution: int | None, with_ops: bool, kwargs: str | None = None) -> list[dict]:
@@ -192,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--form {form} needs per-op tables: give a MODEL (--space predicts with M0–M4 and P)")
         from profiler.commands.predict_tables import run_with_tables
 
-        return run_with_tables(args, form, _cell_selectors(args.cell), _cell_resolution)
+        return run_with_tables(args, form, _cell_selectors(args.cell))
     frame, meta = _measured(args.source)
     key, cell, why_cell = _default_cell(frame, meta, _cell_selectors(args.cell))
     fittable = available_forms(cell)
@@ -207,14 +181,14 @@ def run(args: argparse.Namespace) -> int:
         form, mape = _best_form(cell, tuple(f for f in fittable if f not in ("M7", "M8")))
     if len(cell) < 4:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs more")
-    args.resolution = _cell_resolution(cell, args.resolution)
+    args.resolution = cell_resolution(cell, args.resolution)
     with_ops = form in NEEDS_OPS
     rows = (
         _counts_of_model(args.model, args.resolution, with_ops, args.model_kwargs)
         if args.model
         else _counts_of_space(args.space, args.samples, args.seed, args.resolution, with_ops)
     )
-    _check_span(cell, rows)
+    check_span(cell, rows)
     new = pd.DataFrame(rows)
     sf = fit_form(cell, form).predict_interval(new, alpha=0.05)
     measured = dict(zip(zip(cell["model"], cell["resolution"], strict=True), cell["latency_ms"], strict=True))

@@ -14,7 +14,6 @@ from profiler.commands.common import (  # the protocol's choices, copied so that
     MODEL_HELP,
     add_model_kwargs,
     build_model,
-    check_runs,
     print_json,
     resolve_model,
 )
@@ -49,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import models
     from profiler.core import environment
     from profiler.core.errors import UsageError
+    from profiler.counting import check_runs
     from profiler.timing import MeasurementError, TimingConfig, check_device, measure, validate_request
 
     info = resolve_model(args.model, args.model_kwargs)

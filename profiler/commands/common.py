@@ -7,10 +7,10 @@ import sys
 from typing import Any
 
 from profiler.core.jsonsafe import dumps
-from profiler.core.model_source import build_model, check_runs, one_line, parse_kwargs, resolve_model
+from profiler.core.model_source import build_model, one_line, parse_kwargs, resolve_model
 
 __all__ = ["BACKENDS", "COMPILE_MODES", "DEVICES", "DTYPES", "EXPORTERS", "MEMORY_FORMATS", "MODEL_HELP",
-           "add_model_kwargs", "build_model", "check_runs", "one_line", "parse_kwargs", "print_json",
+           "add_model_kwargs", "build_model", "one_line", "parse_kwargs", "print_json",
            "resolve_model"]
 
 # Copies of profiler.timing.protocol's choice tuples for the parsers (tests/test_timing_graphs.py binds them):

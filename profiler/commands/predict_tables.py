@@ -7,9 +7,8 @@ is counted here on meta tensors (no kernels run). A model whose op table cannot 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
-from profiler.analysis.predict_new import new_model_table
+from profiler.analysis.predict_new import cell_resolution, check_span, new_model_table
 from profiler.commands.common import print_json
 from profiler.core.errors import UsageError
 
@@ -32,20 +31,18 @@ def _cell_and_tables(source: str, selectors: dict[str, str]):
     return key, cell, cell_tables
 
 
-def run_with_tables(args: argparse.Namespace, form: str, selectors: dict[str, str],
-                    cell_resolution: Callable) -> int:
+def run_with_tables(args: argparse.Namespace, form: str, selectors: dict[str, str]) -> int:
     import pandas as pd
 
     from profiler.analysis.forms import available_forms, fit_form
     from profiler.analysis.predict_new import predict_opclass, with_table_columns
-    from profiler.commands.cmd_predict import _check_span
 
     key, cell, cell_tables = _cell_and_tables(args.source, selectors)
     if len(cell) < 8:
         raise UsageError(f"the selected cell has {len(cell)} measured models; {form} needs at least 8")
     resolution = cell_resolution(cell, args.resolution)
     row, table = new_model_table(args.model, resolution, getattr(args, "model_kwargs", None))
-    _check_span(cell, [row])
+    check_span(cell, [row])
     new = with_table_columns(cell, pd.DataFrame([row]), [table])
     if form == "opclass":
         pred = predict_opclass(cell, cell_tables, new, [table])[0]

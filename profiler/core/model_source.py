@@ -2,7 +2,8 @@
 ``MODULE:CALLABLE``, ``PATH.py:CALLABLE``; ``models.external``) with factory kwargs, as a ``models.ModelInfo``.
 
 Every failure of the model source (unknown name, missing library, a user's callable that raises or returns no
-module, a model that cannot run at the asked resolution) becomes one ``UsageError`` line: exit 2, no traceback.
+module) becomes one ``UsageError`` line: exit 2, no traceback; ``profiler.counting.check_runs`` does the same for
+a model that cannot run at the asked resolution.
 """
 
 from __future__ import annotations
@@ -48,22 +49,6 @@ def build_model(info: ModelInfo) -> nn.Module:
     returned something other than a module, the module wants more than one input)."""
     try:
         return info.spec.build()
-    except ValueError as exc:
-        raise UsageError(one_line(str(exc))) from None
-
-
-def check_runs(info: ModelInfo, resolution: int, batch: int = 1) -> None:
-    """UsageError with the reason when an external model cannot run at ``resolution`` (one counting pass on meta
-    tensors, no kernels): said before anything is timed or traced. Registry models declare their minimum."""
-    if not hasattr(info.spec, "source"):
-        return
-    from profiler.counting import CountingError, count_model
-
-    try:
-        count_model(info, resolution, batch, method="torch")
-    except CountingError as exc:
-        reason = str(exc.__cause__ or exc)
-        raise UsageError(one_line(f"{info.name} cannot run at {resolution}x{resolution}: {reason}")) from None
     except ValueError as exc:
         raise UsageError(one_line(str(exc))) from None
 

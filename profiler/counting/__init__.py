@@ -6,7 +6,7 @@
 (4089184256, 25557032, 11315688)
 """
 
-from profiler.counting.api import check_resolution, count, count_model
+from profiler.counting.api import check_resolution, check_runs, count, count_model
 from profiler.counting.types import CountingError, Counts, LayerCount
 
-__all__ = ["CountingError", "Counts", "LayerCount", "check_resolution", "count", "count_model"]
+__all__ = ["CountingError", "Counts", "LayerCount", "check_resolution", "check_runs", "count", "count_model"]

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from profiler.core.errors import UsageError
+from profiler.core.model_source import one_line
 from profiler.counting.acts import HookRecorder
 from profiler.counting.dispatch import MetaUnsupported, counting_pass
 from profiler.counting.macs import MAC_OP_PATTERN, analyze_macs
@@ -181,3 +183,17 @@ def count_model(
         return count(spec.build(), shape, strict=strict, method=method)
     except CountingError as exc:
         raise CountingError(f"cannot count {label!r} at {resolution}x{resolution}: {exc}") from exc
+
+
+def check_runs(info: Any, resolution: int, batch: int = 1) -> None:
+    """UsageError with the reason when an external model cannot run at ``resolution`` (one counting pass on meta
+    tensors, no kernels): said before anything is timed or traced. Registry models declare their minimum."""
+    if not hasattr(info.spec, "source"):
+        return
+    try:
+        count_model(info, resolution, batch, method="torch")
+    except CountingError as exc:
+        reason = str(exc.__cause__ or exc)
+        raise UsageError(one_line(f"{info.name} cannot run at {resolution}x{resolution}: {reason}")) from None
+    except ValueError as exc:
+        raise UsageError(one_line(str(exc))) from None

@@ -55,9 +55,9 @@ def _key_env(env: Mapping[str, Any], device: str, threads: int | None) -> dict[s
 
 
 def peaks_key(device: str, env: Mapping[str, Any] | None = None, threads: int | None = None) -> str:
-    """The device key (``profiler.baseline.keys.device_key``) a peaks file is stored under; on CPU it names
+    """The device key (``profiler.core.device_key.device_key``) a peaks file is stored under; on CPU it names
     ``threads`` (default 1) instead of the environment's thread count."""
-    from profiler.baseline.keys import device_key
+    from profiler.core.device_key import device_key
     from profiler.core.environment import capture
 
     return device_key(_key_env(env if env is not None else capture(device), device, threads), device)

@@ -50,13 +50,9 @@ def count_job(job: CountJob, cache_dir: str) -> tuple[str, dict[str, int] | None
     try:
         import models
         from profiler.counting.cache import CountCache
-        from profiler.sweep.tasks import Task
 
         spec = models.spec_from_dict(job.spec)
-        task = Task(model=job.label, family="", spec=job.spec, spec_hash=job.spec_hash, backend="eager",
-                    device="cpu", dtype="fp32", memory_format="contiguous", batch=1, resolution=job.resolution,
-                    repeat=0)
-        counts = CountCache(Path(cache_dir)).get(task, spec)
+        counts = CountCache(Path(cache_dir)).count(job.key, spec, job.resolution)
         return job.key, counts, None, time.perf_counter() - t0
     except Exception as exc:  # one model that cannot be built or counted must not stop the import
         text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""

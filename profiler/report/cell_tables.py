@@ -7,7 +7,7 @@ of ``tables`` (rows of (text, sort key)); the run-wide tables (per model, failed
 from __future__ import annotations
 
 from profiler.analysis.verdict import fmt_p
-from profiler.report.tables import Table, _c, _ci, _num, _table, fmt
+from profiler.report.tables import Table, fmt, make_table, num, num_ci, txt
 
 ALPHA = 0.05
 TERM_HEADERS = {
@@ -26,18 +26,18 @@ def coefficients(cell: dict) -> Table:
     rows = []
     for form, f in cell["forms"].items():
         w = f["wls"]
-        row = [_c(form), _c(f["formula"])]
+        row = [txt(form), txt(f["formula"])]
         for term in TERM_HEADERS:
-            row.append(_ci(w["coef"][term], w["ci95"].get(term)) if term in w["coef"] else _c("", ""))
+            row.append(num_ci(w["coef"][term], w["ci95"].get(term)) if term in w["coef"] else txt("", ""))
         row += [
-            _num(w["r2"], ".4f"),
-            _num(w["aic"], ".1f"),
-            _num(w["bic"], ".1f"),
-            _num(100 * w["rms_rel_resid"] if w["rms_rel_resid"] is not None else None, ".1f"),
+            num(w["r2"], ".4f"),
+            num(w["aic"], ".1f"),
+            num(w["bic"], ".1f"),
+            num(100 * w["rms_rel_resid"] if w["rms_rel_resid"] is not None else None, ".1f"),
         ]
         rows.append(row)
     headers = ["form", "specification", *TERM_HEADERS.values(), "R² (weighted)", "AIC", "BIC", "RMS rel. residual (%)"]
-    return _table(
+    return make_table(
         "Coefficients (WLS, common weights 1/t̂²) with 95 % confidence intervals",
         headers,
         rows,
@@ -54,12 +54,12 @@ def tests(cell: dict) -> Table:
     def row(test: str, what: str, stat: str, p: float | None, p_holm: float | None, reading: str) -> None:
         rows.append(
             [
-                _c(test),
-                _c(what),
-                _c(stat),
-                _c(fmt_p(p) if p is not None else "–", p if p is not None else 1),
-                _c(fmt_p(p_holm) if p_holm is not None else "–", p_holm if p_holm is not None else 1),
-                _c(reading),
+                txt(test),
+                txt(what),
+                txt(stat),
+                txt(fmt_p(p) if p is not None else "–", p if p is not None else 1),
+                txt(fmt_p(p_holm) if p_holm is not None else "–", p_holm if p_holm is not None else 1),
+                txt(reading),
             ]
         )
 
@@ -132,7 +132,7 @@ def tests(cell: dict) -> Table:
         None,
         "nearly collinear" if (v["sqrtF"] or 0) > 10 else "acceptable",
     )
-    return _table(
+    return make_table(
         "Test battery (p_Holm: Holm-adjusted across cells; α = 0.05)",
         ["test", "hypothesis", "statistic", "p", "p (Holm)", "reading"],
         rows,
@@ -150,15 +150,15 @@ def heldout(cell: dict) -> list[Table]:
         ci = m["ci95"]
         rows.append(
             [
-                _c(form),
-                _ci(m["mape"], ci["mape"], 100, ".1f", " %"),
-                _num(100 * m["median_ape"], ".1f"),
-                _ci(m["rms_log"], ci["rms_log"], 1, ".3f"),
-                _ci(m["within10"], ci["within10"], 100, ".0f", " %"),
-                _num(m.get("n_nonpositive", 0), "d"),
+                txt(form),
+                num_ci(m["mape"], ci["mape"], 100, ".1f", " %"),
+                num(100 * m["median_ape"], ".1f"),
+                num_ci(m["rms_log"], ci["rms_log"], 1, ".3f"),
+                num_ci(m["within10"], ci["within10"], 100, ".0f", " %"),
+                num(m.get("n_nonpositive", 0), "d"),
             ]
         )
-    forms = _table(
+    forms = make_table(
         f"Held-out errors (leave one family out; {h['n']} models, {h['n_families']} families; "
         f"95 % cluster-bootstrap intervals, {h.get('n_boot', '?')} draws)",
         [
@@ -177,14 +177,14 @@ def heldout(cell: dict) -> list[Table]:
         adj, level = c["mape_reduction_ci_adj"], f"{fmt(100 * c['ci_adj_level'], '.1f')} %"
         comp_rows.append(
             [
-                _c(key.replace("_vs_", " vs ")),
-                _ci(c["mape_reduction"], c["mape_reduction_ci"], 100, ".0f", " %"),
-                _c(f"[{fmt(100 * adj[0], '.0f')}, {fmt(100 * adj[1], '.0f')}] at {level}"),
-                _ci(c["rms_log_reduction"], c["rms_log_reduction_ci"], 100, ".0f", " %"),
-                _ci(c["within10_gain"], c["within10_gain_ci"], 100, ".0f", " pp"),
+                txt(key.replace("_vs_", " vs ")),
+                num_ci(c["mape_reduction"], c["mape_reduction_ci"], 100, ".0f", " %"),
+                txt(f"[{fmt(100 * adj[0], '.0f')}, {fmt(100 * adj[1], '.0f')}] at {level}"),
+                num_ci(c["rms_log_reduction"], c["rms_log_reduction_ci"], 100, ".0f", " %"),
+                num_ci(c["within10_gain"], c["within10_gain_ci"], 100, ".0f", " pp"),
             ]
         )
-    comps = _table(
+    comps = make_table(
         "Held-out improvement of the first form over the second (> 0: the first predicts better)",
         [
             "comparison",
@@ -212,17 +212,17 @@ def opclass_per_model(cell: dict) -> Table | None:
         res, pred = m["ms_by_resource"], m["predicted_ms"]
         top = ", ".join(f"{d['label']} {100 * d['share']:.0f} %" for d in m["dominant"] if d["share"] is not None)
         rows.append([
-            _c(m["model"]),
-            _num(m.get("resolution"), "d"),
-            _num(m["measured_ms"]),
-            _num(pred),
-            _num(m["ratio"], ".2f"),
-            *(_num(100 * res[r] / pred if pred > 0 else None, ".0f") for r in RESOURCE_COLUMNS),
-            _c(top),
+            txt(m["model"]),
+            num(m.get("resolution"), "d"),
+            num(m["measured_ms"]),
+            num(pred),
+            num(m["ratio"], ".2f"),
+            *(num(100 * res[r] / pred if pred > 0 else None, ".0f") for r in RESOURCE_COLUMNS),
+            txt(top),
         ])
     headers = ["model", "px", "measured (ms)", "predicted (ms)", "measured / predicted", "compute (%)", "traffic (%)",
                "launches (%)", "fixed (%)", "op classes that carry the time"]
-    return _table(
+    return make_table(
         "Where the per-op-class model puts each model's time",
         headers,
         rows,

@@ -1,6 +1,6 @@
 """The report's figures: one matplotlib Figure per plot, inlined as a ``data:`` URI (SVG, or PNG when large).
 
-``_figure`` draws one figure under the report's style; a failing plot becomes a visible "unavailable" note with the
+``draw_figure`` draws one figure under the report's style; a failing plot becomes a visible "unavailable" note with the
 reason, never a crash. ``cell_figures`` gives the figures of one analysis cell (latency against each count, held-out
 predictions, residuals, the roofline).
 """
@@ -44,7 +44,7 @@ def fig_to_data_uri(fig, fmt: str = "svg") -> str:
     return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
-def _figure(title: str, caption: str, make, *args, n_points: int = 0) -> dict:
+def draw_figure(title: str, caption: str, make, *args, n_points: int = 0) -> dict:
     """Draw one figure; any failure becomes a visible 'unavailable' note with the reason."""
     import matplotlib
 
@@ -68,10 +68,10 @@ def cell_figures(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: s
     curves = "Curves: fitted M0 (FLOPs alone), M3 (√F + A) and M4 (F + √F + A); M3/M4 follow the cell's typical "
     curves += "other counts at each x (power-law trend across its models)."
     figs = [
-        _figure("Latency vs FLOPs", curves, plots.latency_vs_flops, cell, n_points=n),
-        _figure("Latency vs activations", curves, plots.latency_vs_acts, cell, n_points=n),
-        _figure("Latency vs parameters", curves, plots.latency_vs_params, cell, n_points=n),
-        _figure(
+        draw_figure("Latency vs FLOPs", curves, plots.latency_vs_flops, cell, n_points=n),
+        draw_figure("Latency vs activations", curves, plots.latency_vs_acts, cell, n_points=n),
+        draw_figure("Latency vs parameters", curves, plots.latency_vs_params, cell, n_points=n),
+        draw_figure(
             "Predicted vs measured, family held out",
             "Each family is predicted by a fit to the other families. Band: ±10 %.",
             plots.predicted_vs_measured,
@@ -79,7 +79,7 @@ def cell_figures(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device: s
             n_points=2 * n,
         )
         | {"wide": True},
-        _figure(
+        draw_figure(
             "Residuals by family",
             "In-sample relative residuals of M0 and M3. Band: ±10 %.",
             plots.residuals_by_family,
@@ -99,4 +99,4 @@ def roofline_figure(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device
                            "them (a sweep does so itself when none are stored), then render the report again.",
                 "error": f"skipped: {which} (peak compute and bandwidth unknown)"}
     note = f"{plots_raw.ROOFLINE_NOTE}. Roofs: {which}."
-    return _figure("Roofline", note, plots_raw.roofline, cell, peak, dtype, n_points=len(cell))
+    return draw_figure("Roofline", note, plots_raw.roofline, cell, peak, dtype, n_points=len(cell))

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from profiler.report.plots import _legend_outside, _scatter_by_family, family_colors
-from profiler.report.tables import Table, _c, _num, _table
+from profiler.report.plots import family_colors, legend_outside, scatter_by_family
+from profiler.report.tables import Table, make_table, num, txt
 
 GRAPH_BACKENDS = ("cudagraph", "compile")  # in order of preference as the "without launch overhead" latency
 SETTING = ("device", "dtype", "batch", "resolution", "memory_format")
@@ -52,14 +52,14 @@ def overhead_table(df: pd.DataFrame) -> Table:
                "share of eager", "without launches"]
     rows = []
     for r in df.to_dict("records"):
-        row = [_c(str(r["model"])), _c(str(r["family"]))]
-        row += [_num(r[c], "g") if isinstance(r[c], int | float) else _c(str(r[c])) for c in setting]
-        row += [_num(r["eager"], ".4g"), _num(_nan_none(r["cudagraph"]), ".4g"), _num(_nan_none(r["compile"]), ".4g"),
-                _num(r["overhead_ms"], ".3g"), (f"{100 * r['share']:.1f} %", r["share"]), _c(r["graph_backend"])]
+        row = [txt(str(r["model"])), txt(str(r["family"]))]
+        row += [num(r[c], "g") if isinstance(r[c], int | float) else txt(str(r[c])) for c in setting]
+        row += [num(r["eager"], ".4g"), num(_nan_none(r["cudagraph"]), ".4g"), num(_nan_none(r["compile"]), ".4g"),
+                num(r["overhead_ms"], ".3g"), (f"{100 * r['share']:.1f} %", r["share"]), txt(r["graph_backend"])]
         rows.append(row)
     note = ("overhead = eager − cudagraph latency (compile where no cudagraph was measured); medians over repeats. "
             "A negative share: the graph backend was slower than eager.")
-    return _table(f"Launch overhead per model ({len(rows)} rows; click a column header to sort)", headers, rows,
+    return make_table(f"Launch overhead per model ({len(rows)} rows; click a column header to sort)", headers, rows,
                   sortable=True, note=note)
 
 
@@ -69,13 +69,13 @@ def overhead_summary(df: pd.DataFrame) -> Table:
     rows = []
     for key, g in df.groupby(keys, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        rows.append([_c(str(k)) for k in key] + [
-            _num(len(g), "d"), (f"{100 * g['share'].median():.1f} %", g["share"].median()),
+        rows.append([txt(str(k)) for k in key] + [
+            num(len(g), "d"), (f"{100 * g['share'].median():.1f} %", g["share"].median()),
             (f"{100 * g['share'].min():.1f} – {100 * g['share'].max():.1f} %", g["share"].min()),
-            _num(g["overhead_ms"].median(), ".3g"),
+            num(g["overhead_ms"].median(), ".3g"),
         ])
     headers = [*keys[:-1], "without launches", "models", "median share", "range of share", "median overhead (ms)"]
-    return _table("Launch overhead by setting", headers, rows)
+    return make_table("Launch overhead by setting", headers, rows)
 
 
 def verdicts_by_backend(cells: list[dict]) -> Table | None:
@@ -87,12 +87,12 @@ def verdicts_by_backend(cells: list[dict]) -> Table | None:
     rows = []
     for c in order:
         forms = (c.get("heldout") or {}).get("forms") or {}
-        rows.append([_c(str(c["cell"].get(k, "–"))) for k in ("device", "dtype", "batch", "backend")] + [
-            _c(c["verdict"]["label"]),
-            _num(100 * forms["M0"]["mape"] if "M0" in forms else None, ".1f"),
-            _num(100 * forms["M3"]["mape"] if "M3" in forms else None, ".1f"),
+        rows.append([txt(str(c["cell"].get(k, "–"))) for k in ("device", "dtype", "batch", "backend")] + [
+            txt(c["verdict"]["label"]),
+            num(100 * forms["M0"]["mape"] if "M0" in forms else None, ".1f"),
+            num(100 * forms["M3"]["mape"] if "M3" in forms else None, ".1f"),
         ])
-    return _table("The claim's verdict per backend", ["device", "dtype", "batch", "backend", "verdict",
+    return make_table("The claim's verdict per backend", ["device", "dtype", "batch", "backend", "verdict",
                                                       "M0 held-out MAPE (%)", "M3 held-out MAPE (%)"], rows)
 
 
@@ -109,20 +109,20 @@ def overhead_plot(df: pd.DataFrame) -> Figure:
     y = np.arange(n)
     share = 100 * df["share"].to_numpy(float)
     ax.hlines(y, 0.0, share, color="#bbbbbb", lw=1)
-    _scatter_by_family(ax, share, y, df["family"].astype(str).to_numpy(), colors)
+    scatter_by_family(ax, share, y, df["family"].astype(str).to_numpy(), colors)
     ax.axvline(0.0, color="#555555", lw=0.8)
     ax.set_yticks(y, labels, fontsize=7 if n > 30 else 8)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("launch overhead, % of eager latency ((eager − cudagraph or compile) / eager)")
     ax.grid(True, axis="x", alpha=0.25)
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
 def launch_section(raw: pd.DataFrame, cells: list[dict], figure: Callable[..., dict]) -> dict[str, Any] | None:
     """The report's launch-overhead section (tables and figure), or None without eager and a graph backend.
 
-    ``figure`` is the report's figure maker (``figures._figure``: a failing plot becomes a visible note).
+    ``figure`` is the report's figure maker (``figures.draw_figure``: a failing plot becomes a visible note).
     """
     try:
         df = overhead_frame(raw)

@@ -32,7 +32,7 @@ def family_colors(families) -> dict[str, str]:
     return {f: cmap(i % cmap.N) for i, f in enumerate(fams)}
 
 
-def _scatter_by_family(ax, x, y, fam, colors, **kw) -> None:
+def scatter_by_family(ax, x, y, fam, colors, **kw) -> None:
     for f in sorted(set(fam)):
         m = fam == f
         ax.scatter(x[m], y[m], s=22, color=colors[f], label=f, edgecolor="white", linewidth=0.4, zorder=3, **kw)
@@ -63,7 +63,7 @@ def log_axes(ax, which: str = "xy") -> None:
             axis.set_minor_formatter(NullFormatter())
 
 
-def _legend_outside(ax, **kw) -> None:
+def legend_outside(ax, **kw) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8, **kw)
 
 
@@ -100,7 +100,7 @@ def latency_vs_count(cell: pd.DataFrame, col: str = "macs") -> Figure:
     colors = family_colors(cell["family"])
     x = cell[col].to_numpy(float)
     y = cell["latency_ms"].to_numpy(float)
-    _scatter_by_family(ax, x / scale, y, cell["family"].astype(str).to_numpy(), colors)
+    scatter_by_family(ax, x / scale, y, cell["family"].astype(str).to_numpy(), colors)
     grid = np.geomspace(x.min(), x.max(), 120)
     trend = _trend_frame(cell, col, grid)
     for form, (color, ls) in CURVE_FORMS.items():
@@ -114,7 +114,7 @@ def latency_vs_count(cell: pd.DataFrame, col: str = "macs") -> Figure:
     ax.set(xlabel=label, ylabel=_batch_label(cell))
     log_axes(ax)
     ax.grid(True, which="both", alpha=0.25)
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
@@ -150,14 +150,14 @@ def predicted_vs_measured(cell: pd.DataFrame, forms: tuple[str, ...] = ("M0", "M
         ok = np.isfinite(p)
         ax.fill_between(line, line * (1 - BAND), line * (1 + BAND), color="#2e86c1", alpha=0.12, label="±10 %")
         ax.plot(line, line, color="#555555", lw=0.8)
-        _scatter_by_family(ax, t[ok], p[ok], fam[ok], colors)
+        scatter_by_family(ax, t[ok], p[ok], fam[ok], colors)
         within = np.mean(np.abs(p[ok] / t[ok] - 1) <= BAND) if ok.any() else float("nan")
         ax.set_title(f"{form}: {100 * within:.0f} % of models within ±10 %", fontsize=10)
         ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="measured latency (ms)")
         log_axes(ax)
         ax.grid(True, which="both", alpha=0.25)
     np.atleast_1d(axes)[0].set_ylabel("predicted latency, family held out (ms)")
-    _legend_outside(np.atleast_1d(axes)[-1])
+    legend_outside(np.atleast_1d(axes)[-1])
     return fig
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from profiler.hardware.peaks import BYTES_PER_ELEMENT, Peak
-from profiler.report.plots import _legend_outside, _scatter_by_family, family_colors, log_axes
+from profiler.report.plots import family_colors, legend_outside, log_axes, scatter_by_family
 
 SETTING = ["device", "dtype", "batch", "resolution", "memory_format"]
 ROOFLINE_NOTE = "bytes ≈ (params + acts) × bytes/element × batch (a lower bound on traffic)"
@@ -42,7 +42,7 @@ def acts_vs_flops(models: pd.DataFrame) -> Figure:
     ax.set(xlabel="FLOPs per image (multiply-adds, GMAC)", ylabel="activations per image (M)")
     log_axes(ax)
     ax.grid(True, which="both", alpha=0.25)
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
@@ -68,14 +68,14 @@ def eager_vs_onnx(raw: pd.DataFrame) -> Figure | None:
     ax = fig.subplots()
     y = np.arange(n)
     ax.hlines(y, 1.0, med["ratio"], color="#bbbbbb", lw=1)
-    _scatter_by_family(ax, med["ratio"].to_numpy(), y, med["family"].astype(str).to_numpy(), colors)
+    scatter_by_family(ax, med["ratio"].to_numpy(), y, med["family"].astype(str).to_numpy(), colors)
     ax.axvline(1.0, color="#555555", lw=0.8)
     ax.set_yticks(y, labels, fontsize=7 if n > 30 else 8)
     ax.set_ylim(-0.7, n - 0.3)
     log_axes(ax, "x")
     ax.set_xlabel("ONNX Runtime latency / eager latency (ratio; < 1: ONNX Runtime faster)")
     ax.grid(True, axis="x", which="both", alpha=0.25)
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig
 
 
@@ -140,7 +140,7 @@ def roofline(cell: pd.DataFrame, peak: Peak, dtype: str = "fp32") -> Figure:
     peak_tf = peak.tflops(dtype)
     xs = np.geomspace(min(intensity.min() / 3, 1.0), max(intensity.max() * 3, 2 * peak_tf / peak.bandwidth_tbs), 200)
     ax.plot(xs, np.minimum(peak_tf, peak.bandwidth_tbs * xs), color="#333333", lw=1.4, label="roof")
-    _scatter_by_family(ax, intensity, achieved_tflops, fam, family_colors(fam))
+    scatter_by_family(ax, intensity, achieved_tflops, fam, family_colors(fam))
     ax.set(xlabel="arithmetic intensity (FLOPs per byte, approximated)", ylabel="achieved throughput (TFLOP/s)")
     log_axes(ax)
     ax.set_title(
@@ -149,5 +149,5 @@ def roofline(cell: pd.DataFrame, peak: Peak, dtype: str = "fp32") -> Figure:
         loc="left",
     )
     ax.grid(True, which="both", alpha=0.25)
-    _legend_outside(ax)
+    legend_outside(ax)
     return fig

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from profiler.report import cell_tables, overhead, plots_raw, tables, trace_section
-from profiler.report.figures import _figure, cell_figures
+from profiler.report.figures import cell_figures, draw_figure
 from profiler.results.runs import RunMeta, open_run
 
 MAX_CELLS = 4  # per-cell figures beyond this would drown the report; the tables still cover every cell
@@ -211,7 +211,7 @@ def build_context(
     models = frame if frame is not None else raw
     n_models = len(models)
     ctx["figures"] = [
-        _figure(
+        draw_figure(
             "Activations vs FLOPs",
             "Per-family power laws A ∝ F^b; within RegNet b ≈ ½ is the paper's √F law, "
             "the spread across families is what lets the test separate √F from A.",
@@ -219,14 +219,14 @@ def build_context(
             models,
             n_points=n_models,
         ),
-        _figure(
+        draw_figure(
             "ONNX Runtime vs eager PyTorch",
             "Per model, same device, precision, batch and resolution.",
             plots_raw.eager_vs_onnx,
             raw,
             n_points=n_models,
         ),
-        _figure(
+        draw_figure(
             "Latency distributions",
             "Every timed iteration of a few models spread over the latency range; box: quartiles, whiskers: 1.5 IQR.",
             plots_raw.latency_distributions,
@@ -234,7 +234,7 @@ def build_context(
             n_points=300,
         ),
     ]
-    ctx["launch"] = overhead.launch_section(raw, result["cells"] if result is not None else [], _figure)
+    ctx["launch"] = overhead.launch_section(raw, result["cells"] if result is not None else [], draw_figure)
     ctx["per_model"] = tables.per_model(raw)
     ctx["failed"] = tables.failed(raw)
     extra = {f"run.{k}": v for k, v in meta.run.items()}
@@ -248,7 +248,7 @@ def build_context(
     if predict_on:  # needs the rows and their op tables, not the analysis
         from profiler.report import devices
 
-        ctx["predicted"] = devices.section(source, predict_on, _figure)
+        ctx["predicted"] = devices.section(source, predict_on, draw_figure)
     return ctx
 
 

@@ -33,24 +33,28 @@ def fmt(x: float | None, spec: str = ".3g") -> str:
     return format(x, spec)
 
 
-def _c(text: str, key: Any = None) -> tuple[str, Any]:
+def txt(text: str, key: Any = None) -> tuple[str, Any]:
+    """A text cell: (shown text, sort key), the text itself unless ``key`` is given."""
     return (text, text if key is None else key)
 
 
-def _num(x: float | None, spec: str = ".3g") -> tuple[str, Any]:
+def num(x: float | None, spec: str = ".3g") -> tuple[str, Any]:
+    """A number cell formatted with ``spec``; sorted by value (an empty cell for None)."""
     return (fmt(x, spec), x if x is not None else "")
 
 
-def _ci(x: float | None, ci: list | None, scale: float = 1.0, spec: str = ".3g", unit: str = "") -> tuple[str, Any]:
+def num_ci(x: float | None, ci: list | None, scale: float = 1.0, spec: str = ".3g", unit: str = "") -> tuple[str, Any]:
+    """A number cell with its interval ``[lo, hi]`` (both times ``scale``), sorted by the value."""
     if x is None:
-        return _c("–", "")
+        return txt("–", "")
     text = f"{format(scale * x, spec)}{unit}"
     if ci and None not in ci:
         text += f" [{format(scale * ci[0], spec)}, {format(scale * ci[1], spec)}]"
     return (text, x)
 
 
-def _table(title: str, headers: list[str], rows: list, **kw) -> Table:
+def make_table(title: str, headers: list[str], rows: list, **kw) -> Table:
+    """A ``Table`` of cells (``txt``, ``num``, ``num_ci``); a column whose sort keys are all numbers is numeric."""
     def is_num(key: Any) -> bool:
         return isinstance(key, int | float) or key == ""  # "" is an empty cell: it does not make a column text
 
@@ -98,18 +102,19 @@ def per_model(raw: pd.DataFrame) -> Table:
     ] + ["repeats"]
     rows = []
     for r in g.to_dict("records"):
-        row = [_num(r[k], "g") if isinstance(r[k], int | float) else _c(str(r[k])) for k in keys]
+        row = [num(r[k], "g") if isinstance(r[k], int | float) else txt(str(r[k])) for k in keys]
         row += [
-            _num(r["macs"] / 1e9, ".3f"),
-            _num(r["params"] / 1e6, ".2f"),
-            _num(r["acts"] / 1e6, ".2f"),
-            _num(r["latency_ms"], ".4g"),
+            num(r["macs"] / 1e9, ".3f"),
+            num(r["params"] / 1e6, ".2f"),
+            num(r["acts"] / 1e6, ".2f"),
+            num(r["latency_ms"], ".4g"),
         ]
-        row += [_num(r[c], {"latency_ms_iqr": ".3g", "throughput_ips": ",.0f"}.get(c, ".0f")) for c in extra] + [
-            _num(r["repeats"], "d")
+        row += [num(r[c], {"latency_ms_iqr": ".3g", "throughput_ips": ",.0f"}.get(c, ".0f")) for c in extra] + [
+            num(r["repeats"], "d")
         ]
         rows.append(row)
-    return _table(f"Per-model results ({len(rows)} rows; click a column header to sort)", headers, rows, sortable=True)
+    return make_table(f"Per-model results ({len(rows)} rows; click a column header to sort)", headers, rows,
+                      sortable=True)
 
 
 def failed(raw: pd.DataFrame) -> Table | None:
@@ -121,10 +126,10 @@ def failed(raw: pd.DataFrame) -> Table | None:
         return None
     cols = [c for c in ("model", "family", "backend", "device", "dtype", "batch", "resolution", "repeat") if c in bad]
     rows = [
-        [_c(str(r[c])) for c in cols] + [_c(str(r.get("error") or "(no reason recorded)"))]
+        [txt(str(r[c])) for c in cols] + [txt(str(r.get("error") or "(no reason recorded)"))]
         for r in bad.to_dict("records")
     ]
-    return _table(f"Failed measurements ({len(rows)})", [*cols, "reason"], rows, sortable=True)
+    return make_table(f"Failed measurements ({len(rows)})", [*cols, "reason"], rows, sortable=True)
 
 
 def environment(env: dict, extra: dict) -> Table:
@@ -132,5 +137,5 @@ def environment(env: dict, extra: dict) -> Table:
     rows = []
     for k, v in {**env, **extra}.items():
         text = "not recorded" if v is None else v if isinstance(v, str) else json.dumps(v, default=str)
-        rows.append([_c(str(k)), _c(text)])
-    return _table("Environment and configuration", ["key", "value"], rows)
+        rows.append([txt(str(k)), txt(text)])
+    return make_table("Environment and configuration", ["key", "value"], rows)

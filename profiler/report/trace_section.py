@@ -93,8 +93,8 @@ def _roofline_text(bounds: dict[str, int], peaks: dict[str, Any], dtype: str) ->
 
 def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
     """What the template shows of one trace: facts, the chart (inline PNG), a table of the top layers."""
-    from profiler.report.figures import _figure
-    from profiler.report.tables import _c, _num, _table
+    from profiler.report.figures import draw_figure
+    from profiler.report.tables import make_table, num, txt
 
     t = doc["totals"]
     peaks = doc.get("peaks") or {}
@@ -110,17 +110,17 @@ def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
         "roofline": _roofline_text(t.get("bound_counts") or {}, peaks, str(doc.get("dtype"))),
         "file": src,
     }
-    rows = [[_c(r["name"]), _c(r["type"]), _num(r["device_ms"], ".3f"), _num(r["cpu_ms"], ".3f"),
-             _num(r["n_ops"], "g"), _num(r["n_kernels"], "g"), _num(r.get("macs", 0) / 1e6, ".1f"),
-             _num(r.get("bytes", 0) / 1e6, ".2f"), _num(r.get("intensity"), ".1f"), _c(str(r.get("bound")))]
+    rows = [[txt(r["name"]), txt(r["type"]), num(r["device_ms"], ".3f"), num(r["cpu_ms"], ".3f"),
+             num(r["n_ops"], "g"), num(r["n_kernels"], "g"), num(r.get("macs", 0) / 1e6, ".1f"),
+             num(r.get("bytes", 0) / 1e6, ".2f"), num(r.get("intensity"), ".1f"), txt(str(r.get("bound")))]
             for r in doc["layers"][:TOP]]
-    table = _table(f"Top {len(rows)} of {len(doc['layers'])} layers by device time (per iteration)",
+    table = make_table(f"Top {len(rows)} of {len(doc['layers'])} layers by device time (per iteration)",
                    ["layer", "type", "device ms", "host ms", "ops", "kernels", "MMAC", "MB", "FLOP/B", "bound"],
                    rows, sortable=True)
     caption = ("Device time (on CPU: time inside aten operators) next to host time per layer; the color of the "
                "device bar is the layer's bound on the measured roofline (compute, memory or launch), the black "
                "tick its roofline time max(2·MACs / matmul peak, bytes / copy bandwidth).")
-    figure = _figure("Per-layer time", caption, layer_bars, doc, n_points=10_000) | {"wide": True}  # PNG
+    figure = draw_figure("Per-layer time", caption, layer_bars, doc, n_points=10_000) | {"wide": True}  # PNG
     return {"title": f"{doc['model']} on {doc['device']}", "facts": facts, "figure": figure, "table": table}
 
 

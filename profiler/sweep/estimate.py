@@ -14,7 +14,8 @@ batch and graph dtype without it).
 Latency comes, in this order, from a previous run on the same device key (the same spec and setting measured: its
 median; else the built-in MAC model rescaled by the median measured/predicted ratio of that run's cell), else the
 built-in MAC model ``latency_ms = a + b × GMACs(per image, at the resolution) × batch`` per (backend, dtype, batch 1
-or more). The built-in constants live in ``BUILTIN`` and are derived (``fit_run``, ``derive_builtin``) from:
+or more). The built-in constants live in ``BUILTIN`` and are derived (``estimate_fit``: ``fit_run``,
+``derive_builtin``) from:
 
 - CUDA: ``shared/gpu-runs/h200-20261128`` (committed as ``results/reference-h200-{eager,ort}-20261128``;
   NVIDIA H200, torch 2.11). ``gpu-eager``: 104 rows, 26 models — a, b by
@@ -227,24 +228,6 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
                     parts_of)
 
 
-def onnx_cache_checker(cache_dir: Path | str | None = None) -> Callable[[Task], bool]:
-    """Whether a task's graph is already in the ONNX cache (a dynamic-batch entry, or a static one of its batch)."""
-    from profiler.timing.onnx_cache import entry_dir, load_entry
-    from profiler.timing.onnx_export import GRAPH_DTYPE, default_cache_dir
-
-    root = Path(cache_dir) if cache_dir else default_cache_dir()
-
-    def cached(t: Task) -> bool:
-        graph_dtype, opset = GRAPH_DTYPE.get(t.dtype, "fp32"), t.timing.get("opset")
-        for batch in (None, t.batch):  # None: the dynamic-batch entry (one per spec and resolution)
-            entry = load_entry(entry_dir(root, t.spec_hash, t.resolution, graph_dtype, batch, opset,
-                                         t.timing.get("exporter", "dynamo")))
-            if entry is not None and entry.graph is not None:
-                return True
-        return False
-    return cached
-
-
 def gmacs_lookup(tasks: list[Task], config: Any, cache_dir: Path | str | None = None) -> Callable[[Task], float]:
     """GMACs per image at each task's resolution: meta-device FLOP count at 224 px (cached), scaled by r²."""
     import os
@@ -282,6 +265,3 @@ def _meta_macs_224(spec: Any) -> float:
     except Exception:  # an estimate must not stop planning; assume a mid-size network
         return 2e9
 
-
-# Calibration from measured runs lives in estimate_fit (kept importable from here).
-from profiler.sweep.estimate_fit import derive_builtin, fit_run, from_previous_runs  # noqa: E402, F401

@@ -24,10 +24,10 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from profiler.sweep.estimate import Cells, CostModel
+from profiler.core.device_key import device_key
+from profiler.sweep.estimate import BUILTIN, Cells, CostModel, setting_key
 
 # (dtype class, batch class) -> seconds; keys of the estimate's cells without the backend.
 SessionCells = dict[tuple[str, str], float]
@@ -108,10 +108,8 @@ def derive_builtin(run_dir: Path | str) -> Cells:
 
 def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str) -> CostModel:
     """The built-in model, refined by the newest runs under ``results_dir`` on the same device key."""
-    from profiler.baseline.keys import device_key
     from profiler.results.runs import RunMeta
     from profiler.results.store import ResultStore
-    from profiler.sweep.estimate import BUILTIN, setting_key
 
     base = BUILTIN[device]
     want = device_key(env, device)

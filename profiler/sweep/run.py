@@ -108,8 +108,9 @@ def plan(config: SweepConfig, device: str) -> list[Task]:
 def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: Path | str | None = None,
                   env: dict[str, Any] | None = None, gmacs_of: Any = None):  # -> profiler.sweep.estimate.Estimate
     """Per-task cost estimates of ``tasks``: previous runs on this device key under ``results_dir``, else built-in."""
-    from profiler.sweep import estimate
+    from profiler.sweep import estimate, estimate_fit
     from profiler.sweep.exec.prefetch import default_workers, has_prepare_onnx, resolve_mode
+    from profiler.timing.onnx_cache import onnx_cache_checker
 
     model = estimate.BUILTIN[device]
     if results_dir is not None and Path(results_dir).is_dir():
@@ -117,12 +118,12 @@ def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_d
             from profiler.core import environment
 
             env = environment.capture(device)
-        model = estimate.from_previous_runs(device, env, results_dir)
+        model = estimate_fit.from_previous_runs(device, env, results_dir)
     mode = resolve_mode(config.prefetch, device)
     workers = config.prefetch_workers or default_workers(mode)
     return estimate.estimate(tasks, model, gmacs_of or estimate.gmacs_lookup(tasks, config), prep_mode=mode,
                              prep_workers=workers, prepare_onnx=has_prepare_onnx(),
-                             export_cached=estimate.onnx_cache_checker() if device == "cpu" else None)
+                             export_cached=onnx_cache_checker() if device == "cpu" else None)
 
 
 def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None = None) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiler.timing.graphs import Built
+from profiler.timing.built import Built
 from profiler.timing.protocol import CompileError, TimingConfig
 
 

@@ -10,10 +10,9 @@ Both share one flow so that they are timed like eager and checked like ONNX Runt
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.timing.built import Builder
 from profiler.timing.device import (
     CudaEventTimer,
     HostTimer,
@@ -31,20 +30,6 @@ from profiler.timing.protocol import (
     TimingConfig,
     run_protocol,
 )
-
-
-@dataclass
-class Built:
-    """A backend's executable form: ``step`` runs one inference on the static input."""
-
-    step: Callable[[], Any]
-    out: Any  # the output of the first run on the static input (checked against eager)
-    details: dict[str, Any] = field(default_factory=dict)
-    after_timing: Callable[[], dict[str, Any]] | None = None  # checks that the samples are valid; more details
-
-
-# build(prepared model, static input, config) -> Built
-Builder = Callable[[Any, Any, TimingConfig], Built]
 
 
 def eager_reference(model: Any, x32: Any, device: str) -> Any:

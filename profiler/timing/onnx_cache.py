@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,27 @@ def load_entry(path: Path) -> Entry | None:
     if not meta_path.exists():
         return None
     return Entry(path, json.loads(meta_path.read_text()))
+
+
+def onnx_cache_checker(cache_dir: Path | str | None = None) -> Callable[[Any], bool]:
+    """Whether a task's graph is already in the cache (a dynamic-batch entry, or a static one of its batch).
+
+    The callable takes a sweep task, or anything with its ``spec_hash``, ``resolution``, ``dtype``, ``batch`` and
+    ``timing`` (the ``[timing]`` table: ``opset``, ``exporter``); the worker and the estimate ask it.
+    """
+    from profiler.timing.onnx_export import GRAPH_DTYPE, default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+
+    def cached(t: Any) -> bool:
+        graph_dtype, opset = GRAPH_DTYPE.get(t.dtype, "fp32"), t.timing.get("opset")
+        for batch in (None, t.batch):  # None: the dynamic-batch entry (one per spec and resolution)
+            entry = load_entry(entry_dir(root, t.spec_hash, t.resolution, graph_dtype, batch, opset,
+                                         t.timing.get("exporter", "dynamo")))
+            if entry is not None and entry.graph is not None:
+                return True
+        return False
+    return cached
 
 
 @contextlib.contextmanager

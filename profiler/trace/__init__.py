@@ -120,8 +120,8 @@ def trace_model(
 
     from profiler.core import environment
     from profiler.core.errors import UsageError
-    from profiler.core.model_source import build_model, check_runs, resolve_model
-    from profiler.counting import count
+    from profiler.core.model_source import build_model, resolve_model
+    from profiler.counting import check_runs, count
     from profiler.timing import check_device, validate_request
     from profiler.timing.device import autocast_context, autocast_dtype, precision_context, torch_threads
     from profiler.timing.eager import make_input, prepare, torch_dtype

@@ -121,7 +121,7 @@ class PhaseTracker:
         return {**out, "details_json": json.dumps({"phases": timing})} if timing else out
 
 
-def _describe_exit(code: int) -> str:
+def describe_exit(code: int) -> str:
     if code < 0:
         try:
             return f"killed by signal {signal.Signals(-code).name} ({-code})"
@@ -249,7 +249,7 @@ class SubprocessExecutor(Executor):
             code = proc.wait()
             if not pending or (self.stopped_by_budget and inflight is None):
                 return
-            reason = f"worker {_describe_exit(code)}"
+            reason = f"worker {describe_exit(code)}"
             tail = self._stderr_tail(offset)
             if tail:
                 reason += f"; last stderr line: {tail}"

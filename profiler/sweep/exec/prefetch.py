@@ -205,11 +205,11 @@ def has_prepare_onnx() -> bool:
 
 
 def _spawn(log_path: Path | str | None) -> subprocess.Popen:
-    from profiler.sweep.exec.local import _PACKAGE_ROOT
+    from profiler.core.paths import PROJECT_ROOT  # holds profiler/ and models/
     from profiler.sweep.exec.worker import PARENT_PID_ENV
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
     env[PARENT_PID_ENV] = str(os.getpid())
     err: Any = subprocess.DEVNULL
     if log_path is not None:
@@ -234,7 +234,7 @@ def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> dict[str, Any]:
     if not line:
         if not ready:
             proc.kill()
-        from profiler.sweep.exec.local import _describe_exit
+        from profiler.sweep.exec.local import describe_exit
 
-        raise PrepDied(_describe_exit(proc.wait()) if ready else "timed out; killed")
+        raise PrepDied(describe_exit(proc.wait()) if ready else "timed out; killed")
     return json.loads(line)

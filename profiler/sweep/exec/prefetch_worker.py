@@ -58,12 +58,12 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
 def main() -> int:
     """Entry point of ``python -m profiler.sweep.exec.prefetch_worker``: one JSON job per stdin line, one JSON answer
     per line."""
-    from profiler.sweep.exec.worker import _die_with_parent
+    from profiler.sweep.exec.worker import die_with_parent
 
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # library prints go to stderr, never into the protocol
     sys.stdout = sys.stderr
-    _die_with_parent()
+    die_with_parent()
     import torch
 
     torch.set_num_threads(1)  # one core per preparation process: the pool size sets the parallelism

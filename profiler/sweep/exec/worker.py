@@ -113,7 +113,7 @@ def run_tasks(
     from profiler.timing.calibrate import BN_MARK, calibrate_bn
 
     counts = CountCache(Path(counts_dir) if counts_dir else None)
-    from profiler.sweep.estimate import onnx_cache_checker
+    from profiler.timing.onnx_cache import onnx_cache_checker
 
     pristine: dict[str, Any] = {}  # spec_hash -> (spec, CPU fp32 model): built once, deep-copied per task
     graph_cached = onnx_cache_checker(onnx_cache_dir)
@@ -253,7 +253,7 @@ def _cpu_name() -> str | None:
         return None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: the kernel kills this worker when the sweep dies (even by SIGKILL), so no orphan keeps measuring.
     try:
         import ctypes
@@ -271,7 +271,7 @@ def main() -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # fd 1 (C libraries, print) now goes to stderr
     sys.stdout = sys.stderr
-    _die_with_parent()
+    die_with_parent()
     job = json.loads(sys.stdin.readline())
     tasks = [Task.from_dict(t) for t in job["tasks"]]
 
