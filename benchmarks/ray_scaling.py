@@ -16,6 +16,7 @@ import argparse
 import os
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 from profiler.results.store import load_results
@@ -47,9 +48,9 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _one(name: str, executor, config, root: Path, workers: int) -> dict:
+def _one(name: str, make_executor, config, root: Path, workers: int) -> dict:
     run = root / name
-    run_sweep(config, device="cpu", run_dir=run, show_progress=False, executor=executor)
+    run_sweep(config, device="cpu", run_dir=run, show_progress=False, make_executor=make_executor)
     df = load_results(run)
     wall_s = session_summary(run)["wall_s"]
     busy_s = float(df["duration_s"].sum())
@@ -72,14 +73,14 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        results.append(_one("subprocess", SubprocessExecutor(counts_dir=root / "c0"), config, root, 1))
+        results.append(_one("subprocess", partial(SubprocessExecutor, counts_dir=root / "c0"), config, root, 1))
         t0 = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
         init_s = time.perf_counter() - t0
         try:
             for n in (int(w) for w in args.workers.split(",")):
-                ex = RayExecutor(num_workers=n, counts_dir=root / f"c{n}")
+                ex = partial(RayExecutor, num_workers=n, counts_dir=root / f"c{n}")
                 results.append(_one(f"ray x{n}", ex, config, root, n))
         finally:
             ray.shutdown()

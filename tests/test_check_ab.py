@@ -180,6 +180,37 @@ def test_ab_check_prints_one_block_with_a_clear_gate_and_keeps_its_rows(tmp_path
     assert "side-A exists" in capsys.readouterr().err
 
 
+def test_ab_keep_run_leaves_two_normal_runs_that_analyze_and_report_read(tmp_path: Path, capsys,
+                                                                         monkeypatch) -> None:
+    """Issue 23: `check --keep-run DIR` in A/B mode kept rows under a meta.json without a run, a config or a
+    session, so `analyze DIR/side-B` called it a killed sweep to resume. Now each side is a run like a sweep's."""
+    from profiler.cli import main
+    from profiler.results.runs import open_run, partial_run_note
+
+    cfg = _fake_ab(tmp_path, monkeypatch)
+    keep = tmp_path / "kept"
+    assert main(["check", "--config", str(cfg), "--against", "HEAD~1", "--keep-run", str(keep)]) == 0
+    assert f"kept in {keep}/side-A and {keep}/side-B" in capsys.readouterr().out
+    for side, sha in (("side-A", "f" * 40), ("side-B", None)):
+        run = open_run(keep / side)
+        assert run.meta.config_name == "ci-check" and run.meta.device == "cpu"
+        assert run.meta.reference_model == "resnet18" and run.meta.config_text == cfg.read_text()
+        assert run.meta.run["ab"]["side"] == side[-1] and run.meta.run["ab"]["against"] == "HEAD~1"
+        if sha:
+            assert run.meta.git_commit == sha  # side A's rows were measured by REV's code
+        session = run.meta.last_session
+        assert session["rows"] == session["planned"] == 12 and session["failed"] == 0
+        assert not session["interrupted"] and session["timed_s"] > 0
+        assert partial_run_note(run) is None  # complete: not "a killed sweep, resume it"
+    assert main(["report", str(keep / "side-B"), "-o", str(tmp_path / "b.html")]) == 0
+    assert (tmp_path / "b.html").stat().st_size > 0
+    assert main(["analyze", str(keep / "side-A"), "--boot", "100", "--resamples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "models; the fits need at least 8" in err and "partial" not in err  # 4 models: too few, not "resume"
+    assert main(["analyze", str(keep)]) == 2  # DIR itself is not a run: the error names the two in it
+    assert "the runs in it: side-A, side-B" in capsys.readouterr().err
+
+
 def test_ab_check_fails_a_slower_b_in_the_one_block(tmp_path: Path, capsys, monkeypatch) -> None:
     from profiler.cli import main
 

@@ -176,6 +176,7 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
     from rich.console import Console
 
     from profiler.sweep.config import parse_config
+    from profiler.sweep.exec.local import Executor
     from profiler.sweep.progress import phase_table
     from profiler.sweep.run import plan, run_sweep
     from tests.support.sweeps import TINY
@@ -183,10 +184,8 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
     config = parse_config(TINY, "tiny.toml")
     tasks = plan(config, "cpu")[:2]
 
-    class Synthetic:  # one failed row (after 2.5 s of export and load), one ok row
-        on_start = None
-
-        def run(self, todo):
+    class Synthetic(Executor):  # one failed row (after 2.5 s of export and load), one ok row
+        def _run(self, todo):
             for i, t in enumerate(t for t in todo if t in tasks):
                 if i == 0:
                     yield {**t.base_row(), "status": "failed", "error": "OutputMismatchError: x", "build_s": 0.5,
@@ -196,7 +195,7 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
                            "build_s": 0.25, "warmup_s": 0.1, "timed_s": 0.1}
 
     run = tmp_path / "run"
-    run_sweep(config, device="cpu", run_dir=run, show_progress=False, executor=Synthetic())
+    run_sweep(config, device="cpu", run_dir=run, show_progress=False, make_executor=Synthetic)
     session = json.loads((run / "meta.json").read_text())["sessions"][0]
     assert session["failed"] == 1 and session["failed_phases_s"] == pytest.approx(3.0)
     assert session["phases_s"]["export_s"] == pytest.approx(2.0)
@@ -258,16 +257,18 @@ def test_ray_driver_puts_the_reported_phases_into_a_dead_workers_row() -> None:
     """The Ray driver's bookkeeping (no cluster needed): phase events in, the killed task's row out."""
     from collections import deque
 
+    from profiler.sweep.exec import events
+    from profiler.sweep.exec.local import Executor
     from profiler.sweep.exec.ray_pool import RayExecutor, _Slot
 
     task = _task("onnxruntime")
     slot, driver = _Slot(pending=[task], deadline=0.0), object.__new__(RayExecutor)
-    driver.on_start = None
-    events = [{"event": "start", "key": task.key}]
-    events += [{"event": "phase", "key": task.key, "phase": n, "s": s}
-               for n, s in (("build_s", 0.0), ("export_s", None), ("export_s", 1.5), ("load_s", None))]
-    for msg in events:
-        assert list(RayExecutor._handle(driver, slot, msg)) == []
+    Executor.__init__(driver)  # no Ray needed: the base's state only
+    got = [events.Start(task.key)]
+    got += [events.Phase(task.key, n, s)
+            for n, s in (("build_s", 0.0), ("export_s", None), ("export_s", 1.5), ("load_s", None))]
+    for ev in got:
+        assert list(RayExecutor._handle(driver, slot, ev)) == []
     [row] = list(RayExecutor._fail(slot, task, "Ray worker died (ActorDiedError): killed", deque()))
     assert row["status"] == "failed" and row["build_s"] == 0.0 and row["export_s"] == 1.5 and row["load_s"] >= 0
     assert "warmup_s" not in row and set(json.loads(row["details_json"])["phases"]) == {"export_s", "load_s"}

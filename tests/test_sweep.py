@@ -19,7 +19,7 @@ from tests.support.sweeps import TINY
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     config = parse_config(TINY, "tiny.toml")
     run_dir = tmp_path_factory.mktemp("sweep") / "run"
-    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, executor=InlineExecutor(),
+    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, make_executor=InlineExecutor,
               argv=["test"])
     return run_dir, config
 
@@ -65,7 +65,7 @@ def test_session_counts_unstable_rows_and_names_its_device(tiny_run: tuple[Path,
 
 def test_resume_of_a_complete_run_measures_nothing(tiny_run: tuple[Path, object]) -> None:
     run_dir, config = tiny_run
-    run_sweep(config, device="cpu", run_dir=run_dir, resume=True, show_progress=False, executor=InlineExecutor())
+    run_sweep(config, device="cpu", run_dir=run_dir, resume=True, show_progress=False, make_executor=InlineExecutor)
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["sessions"][-1]["rows"] == 0 and meta["sessions"][-1]["skipped_stored"] == 4
     assert len(load_results(run_dir)) == 4
@@ -145,7 +145,7 @@ def test_resume_of_a_foreign_or_corrupt_run_exits_2(
 def test_counted_rows_carry_traffic_at_their_batch_and_dtype(tmp_path: Path) -> None:
     config = parse_config(TINY.replace("count = false", "count = true").replace(
         'include = ["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]', 'include = ["mobilenet_v1_x0_25"]'), "tiny.toml")
-    run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False, executor=InlineExecutor())
+    run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False, make_executor=InlineExecutor)
     df = load_results(tmp_path / "run").set_index("batch")
     # batch 1 at fp32 is the per-image fp32 ``bytes``; at batch 2 activations double, weights are read once
     assert df.loc[1, "bytes_batch"] == df.loc[1, "bytes"]

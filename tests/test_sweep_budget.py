@@ -9,6 +9,7 @@ import math
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,20 +124,25 @@ def test_resume_counts_stored_tasks_as_covered() -> None:
 def test_budget_stops_before_a_task_that_cannot_fit_then_resume_completes(tmp_path: Path) -> None:
     from profiler.results.store import load_results
     from profiler.sweep.config import parse_config
-    from profiler.sweep.exec.local import InlineExecutor
+    from profiler.sweep.exec.local import InlineExecutor, Limits
     from profiler.sweep.run import plan, run_sweep
 
     config = parse_config(TINY, "tiny.toml")
     tasks = plan(config, "cpu")
-    ex = InlineExecutor()
-    ex.stop_at_unix = time.time() + 3600
-    ex.estimates_s = {t.key: (1e6 if i == 2 else 0.0) for i, t in enumerate(tasks)}
+    limits = Limits(stop_at_unix=time.time() + 3600,
+                    estimates_s={t.key: (1e6 if i == 2 else 0.0) for i, t in enumerate(tasks)})
+    made: list[InlineExecutor] = []
+
+    def make(**kw: Any) -> InlineExecutor:
+        made.append(InlineExecutor(**{**kw, "limits": limits}))
+        return made[-1]
+
     run_dir = tmp_path / "run"
-    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, executor=ex)
+    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, make_executor=make)
     df = load_results(run_dir)
     assert sorted(df["task_key"]) == sorted(t.key for t in tasks[:2]) and (df["status"] == "ok").all()
-    assert ex.stopped_by_budget
-    run_sweep(config, device="cpu", run_dir=run_dir, resume=True, show_progress=False, executor=InlineExecutor())
+    assert made[0].stopped_by_budget
+    run_sweep(config, device="cpu", run_dir=run_dir, resume=True, show_progress=False, make_executor=InlineExecutor)
     df = load_results(run_dir)
     assert len(df) == 4 and (df["status"] == "ok").all()
     # Phases: the worker's build and the timing layer's warm-up and timed seconds (timed = the samples' sum).

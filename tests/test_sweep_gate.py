@@ -51,8 +51,7 @@ def test_the_worker_waits_for_each_model_not_for_the_whole_sweep(executor: Any) 
     tasks = plan(parse_config(ONE_WORKER, "gate.toml"), "cpu")
     assert len({t.group_key for t in tasks}) == 1  # one worker for the whole sweep
     events: list[tuple[str, str]] = []
-    ex = executor()
-    ex.prefetch = FakePool(events, fail_model="shufflenet_v2_x0_5")
+    ex = executor(prefetch=FakePool(events, fail_model="shufflenet_v2_x0_5"))
     rows = []
     for row in ex.run(tasks):
         rows.append(row)

@@ -4,6 +4,7 @@ rows while the sweep finishes. Slow: each run starts several Python processes th
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from profiler.results.store import load_results
 from profiler.sweep.config import parse_config
-from profiler.sweep.exec.local import SubprocessExecutor
+from profiler.sweep.exec.local import Limits, SubprocessExecutor
 from profiler.sweep.exec.prefetch import Prefetcher
 from profiler.sweep.exec.worker import TIMER_LOG_ENV
 from profiler.sweep.run import run_sweep
@@ -40,15 +41,17 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, text: str =
     monkeypatch.setenv(TIMER_LOG_ENV, str(log))
     monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
-    ex = SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts")
-    ex.prefetch = Prefetcher(mode, device, workers=2, lookahead=2, counts_dir=run_dir / "counts",
-                             log_path=run_dir / "logs" / "prefetch.log")
-    run_sweep(parse_config(text, "tiny.toml"), device=device, run_dir=run_dir, show_progress=False, executor=ex)
+    pool = Prefetcher(mode, device, workers=2, lookahead=2, counts_dir=run_dir / "counts",
+                      log_path=run_dir / "logs" / "prefetch.log")
+    make = functools.partial(SubprocessExecutor, run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts",
+                             prefetch=pool)
+    run_sweep(parse_config(text, "tiny.toml"), device=device, run_dir=run_dir, show_progress=False,
+              make_executor=make)
     intervals = {"time": [], "prep": []}
     for line in log.read_text().splitlines():
         kind, pid, start, end = line.split()
         intervals[kind].append((int(start), int(end), int(pid)))
-    return run_dir, ex.prefetch, intervals
+    return run_dir, pool, intervals
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
@@ -97,11 +100,16 @@ def test_a_worker_stops_at_the_budget_without_failed_rows(tmp_path: Path, monkey
     config = parse_config(TINY.replace("count = true", 'count = false\nisolation = "sweep"'), "tiny.toml")
     tasks = plan(config, "cpu")
     assert len({t.group_key for t in tasks}) == 1  # one timing process for the whole sweep
-    ex = SubprocessExecutor(tmp_path / "workers.log")
-    ex.stop_at_unix = time.time() + 3600
-    ex.estimates_s = {t.key: (1e6 if i == 3 else 0.0) for i, t in enumerate(tasks)}
+    limits = Limits(stop_at_unix=time.time() + 3600,
+                    estimates_s={t.key: (1e6 if i == 3 else 0.0) for i, t in enumerate(tasks)})
     run_dir = tmp_path / "run"
-    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, executor=ex)
+    made: list[SubprocessExecutor] = []
+
+    def make(**kw: object) -> SubprocessExecutor:
+        made.append(SubprocessExecutor(tmp_path / "workers.log", **{**kw, "limits": limits}))
+        return made[-1]
+
+    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, make_executor=make)
     df = load_results(run_dir)
     assert sorted(df["task_key"]) == sorted(t.key for t in tasks[:3]) and (df["status"] == "ok").all()
-    assert ex.stopped_by_budget and df["worker_pid"].nunique() == 1
+    assert made[0].stopped_by_budget and df["worker_pid"].nunique() == 1

@@ -7,6 +7,7 @@ installed they skip; `--executor ray` must then exit 2 with the install command 
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sqlite3
@@ -18,6 +19,7 @@ import pytest
 
 from profiler.cli import main
 from profiler.results.store import load_results
+from profiler.sweep.exec import events
 from profiler.sweep.run import plan, run_sweep
 from tests.support.sweeps import tiny_ray_config, tiny_ray_config_file
 
@@ -61,13 +63,14 @@ def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(r
 
     class KillingExecutor(RayExecutor):
         def _handle(self, slot, msg):
-            if msg["event"] == "start" and msg["key"] == victim and not killed:
+            if isinstance(msg, events.Start) and msg.key == victim and not killed:
                 killed.append(slot.place["worker_pid"])
                 os.kill(slot.place["worker_pid"], signal.SIGKILL)  # the Ray worker process itself
             yield from super()._handle(slot, msg)
 
     run = tmp_path / "run"
-    run_sweep(config, device="cpu", run_dir=run, show_progress=False, executor=KillingExecutor(num_workers=2))
+    run_sweep(config, device="cpu", run_dir=run, show_progress=False,
+              make_executor=functools.partial(KillingExecutor, num_workers=2))
     df = load_results(run)
     assert killed, "the victim task never started"
     assert sorted(df["task_key"]) == sorted(expected)  # every measurement once, the failed one included
@@ -81,7 +84,7 @@ def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(r
     assert (df["node"].notna()).all() and df["gpu_index"].isna().all()  # CPU: no GPU index
 
     run_sweep(config, device="cpu", run_dir=run, resume=True, retry_failed=True, show_progress=False,
-              executor=RayExecutor())
+              make_executor=RayExecutor)
     df = load_results(run)
     assert len(df) == df["task_key"].nunique() == len(expected)
     assert set(df["task_key"]) == expected and (df["status"] == "ok").all()
@@ -139,7 +142,8 @@ def test_ray_on_cuda_gives_each_group_its_own_gpu(tmp_path: Path) -> None:
     ray.init(num_cpus=2, num_gpus=n_gpus, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     try:
-        run_sweep(config, device="cuda", run_dir=tmp_path / "run", show_progress=False, executor=RayExecutor())
+        run_sweep(config, device="cuda", run_dir=tmp_path / "run", show_progress=False,
+                  make_executor=RayExecutor)
     finally:
         ray.shutdown()
     df = load_results(tmp_path / "run")

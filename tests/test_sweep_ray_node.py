@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from profiler.results.store import load_results
+from profiler.sweep.exec import events
 from profiler.sweep.run import plan, run_sweep
 from tests.support.sweeps import tiny_ray_config  # the same tiny three-model config as test_sweep_ray.py
 
@@ -34,14 +35,15 @@ def test_a_node_that_dies_mid_group_is_one_failed_row_and_the_sweep_goes_on(tmp_
 
     class NodeKiller(RayExecutor):
         def _handle(self, slot, msg):
-            if msg["event"] == "start" and msg["key"] == victim and not removed:
+            if isinstance(msg, events.Start) and msg.key == victim and not removed:
                 node = next(n for n in nodes if n.node_id == slot.ray_node_id)
                 removed.append(node.node_id)
                 cluster.remove_node(node, allow_graceful=False)
             yield from super()._handle(slot, msg)
 
     try:
-        run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False, executor=NodeKiller())
+        run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False,
+                  make_executor=NodeKiller)
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -217,7 +217,7 @@ def test_compile_sweep_end_to_end_on_cpu(tmp_path):
     from profiler.sweep.run import run_sweep
 
     run_dir = run_sweep(parse_config(E2E, "e2e.toml"), device="cpu", run_dir=tmp_path / "run", show_progress=False,
-                        executor=InlineExecutor(), argv=["test"])
+                        make_executor=InlineExecutor, argv=["test"])
     df = load_results(run_dir)
     assert sorted(df["backend"]) == ["compile", "eager"] and (df["status"] == "ok").all()  # cudagraph: skipped
     d = json.loads(df.loc[df["backend"] == "compile", "details_json"].iloc[0])

@@ -9,7 +9,10 @@ committing a new baseline, which an A/B comparison of counts could never accept.
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
+import json
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -87,23 +90,26 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
                 s.tasks = restrict_tasks(s.tasks, args.models, reference)
         env = capture(device)
         meta = {"environment": env, "config": {"name": name, "reference_model": reference}}
-        # --keep-run DIR keeps each side's rows as a run: DIR/side-A, DIR/side-B (analyze, report, export them)
-        stores = [ResultStore.create((keep or Path(tmp)) / f"side-{s.label[0]}", {**meta, "run": {"side": s.label}})
-                  for s in sides]
         order = "".join("AB"[s] for _, s in round_order(n)) if not skip else "B"
+        # --keep-run DIR keeps each side's rows as a run: DIR/side-A, DIR/side-B (analyze, report, export them)
+        stores = [ResultStore.create((keep or Path(tmp)) / f"side-{s.label[0]}",
+                                     side_meta(s, cfg, env, device, rev, sha, order)) for s in sides]
         print(f"A/B check: {n} round(s), order {order}; a fresh worker per model and side each round; "
               f"A = {rev} ({sha[:10]}), B = working tree", file=sys.stderr)
 
         def progress(r: int, side: Side) -> None:
             print(f"  round {r + 1}/{n}: {side.label}", file=sys.stderr, flush=True)
 
+        t0, started, done = time.perf_counter(), _now(), False
         try:
             # Another revision's worker may report columns this store does not have: keep the known ones.
             run_rounds(sides, n, lambda i, row: stores[i].add({k: v for k, v in row.items() if k in COLUMN_NAMES}),
                        on_round=progress)
             frames = [st.dataframe() for st in stores]
+            done = True
         finally:
-            for st in stores:
+            for st, s in zip(stores, sides, strict=True):
+                record_session(st, s, started, time.perf_counter() - t0, interrupted=not done, order=order)
                 st.close()
     key = device_key(env, device)
     counts = compare(stored, frames[-1], current_key=key, latency="off", models=args.models,
@@ -132,6 +138,37 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
                             "export)" if not skip else f"the rows are kept in {keep}/side-B")
     print(render(report, args.format))
     return report.exit_code
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def side_meta(side: Any, cfg: Any, env: dict[str, Any], device: str, rev: str, sha: str, order: str,
+              ) -> dict[str, Any]:
+    """``meta.json`` of one side's run, laid out as a sweep's (``profiler.results.runs``), so that ``--keep-run``
+    leaves runs that analyze, report and export read like any other; ``run.ab`` says which side of which check."""
+    is_a = side.label.startswith("A")
+    return {"run": {"config_name": cfg.name, "device": device, "argv": sys.argv,
+                    "git_commit": sha if is_a else env.get("git_commit"), "started_at": _now(), "skipped": [],
+                    "side": side.label, "ab": {"side": side.label[0], "against": rev, "against_sha": sha,
+                                               "order": order}},
+            "environment": env, "config": cfg.to_dict(), "sessions": []}
+
+
+def record_session(store: Any, side: Any, started: str, wall_s: float, *, interrupted: bool, order: str) -> None:
+    """Append the A/B job's session to one side's ``meta.json``: its rows, failures and timed seconds (the wall time
+    is the whole interleaved job's, both sides); a run without a session reads as a killed sweep."""
+    rows = store.rows()
+    samples = [r.get("samples_ms") for r in rows if r.get("status") == "ok"]
+    timed_s = sum(sum(json.loads(x) if isinstance(x, str) else x or []) for x in samples) / 1000.0
+    doc = store.read_meta()
+    doc.setdefault("sessions", []).append({
+        "started_at": started, "wall_s": round(wall_s, 4), "timed_s": round(timed_s, 6), "overhead_ratio": None,
+        "rows": len(rows), "failed": sum(r.get("status") != "ok" for r in rows), "planned": len(side.tasks),
+        "skipped_stored": 0, "argv": sys.argv, "interrupted": interrupted, "device": doc["run"]["device"],
+        "ab_order": order})
+    store.write_meta(doc)
 
 
 def _keep_dir(keep_run: str | None) -> Path | None:

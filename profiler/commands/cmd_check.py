@@ -30,7 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.01, help="one-sided Mann-Whitney level (default: 0.01)")
     p.add_argument("--reference", help="reference model for machine-speed normalization (default: config/baseline)")
     p.add_argument("--format", choices=("table", "json", "github"), default="table", help="output format")
-    p.add_argument("--keep-run", help="measure into this run directory instead of a temporary one")
+    p.add_argument("--keep-run", metavar="DIR",
+                   help="keep the measured rows as a run in DIR instead of a temporary one (A/B mode: two runs, "
+                        "DIR/side-A and DIR/side-B)")
     p.add_argument("--against", metavar="REV",
                    help="A/B mode: measure git revision REV (in a temporary worktree) and this working tree now, "
                         "interleaved, and judge latency B vs A (default with --config in a git checkout: the "

@@ -122,11 +122,13 @@ def run(args: argparse.Namespace) -> int:
         from profiler.sweep.dryrun import budget_plan
 
         budget_plan(config, device, tasks, budget_s, args.results_dir, resume_dir=run_dir if args.resume else None)
-    executor = None
+    make_executor = None  # run_sweep's default: the subprocess executor
     if args.executor == "ray":
+        import functools
+
         from profiler.sweep.exec.ray_pool import RayExecutor
 
-        executor = RayExecutor(args.address, args.ray_workers, counts_dir=run_dir / "counts")
+        make_executor = functools.partial(RayExecutor, args.address, args.ray_workers, counts_dir=run_dir / "counts")
     resume_ref = run_dir.name if run_dir.parent == Path(args.results_dir) else str(run_dir)
     resume_hint = f"python -m profiler sweep --resume {resume_ref}" + (
         f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else "")
@@ -139,12 +141,13 @@ def run(args: argparse.Namespace) -> int:
         ensure_peaks(device, config.timing_config().threads, say=lambda m: print(m, file=sys.stderr, flush=True))
     from profiler.sweep.exec.prefetch import resolve_mode
 
-    if device == "cpu" and executor is None and resolve_mode(config.prefetch, device) == "overlap":
+    if device == "cpu" and make_executor is None and resolve_mode(config.prefetch, device) == "overlap":
         print('note: prefetch = "overlap" on cpu: preparation processes run beside the CPU timing and can slow it '
               '("auto" prepares everything first on a CPU)', file=sys.stderr)
     try:
         run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume),
-                  show_progress=not args.no_progress, retry_failed=args.retry_failed, executor=executor,
+                  show_progress=not args.no_progress, retry_failed=args.retry_failed,
+                  make_executor=make_executor,
                   argv=sys.argv, time_budget_s=budget_s, results_dir=args.results_dir)
     except KeyboardInterrupt:
         print(f"interrupted; what was measured is kept. Resume with: {resume_hint}", file=sys.stderr)

@@ -86,7 +86,9 @@ class ResultStore:
         if not run_dir.is_dir():
             raise UsageError(f"{run_dir} is not a directory")
         if not db.is_file():
-            raise UsageError(f"{run_dir} is not an archprof run directory (no {DB_NAME})")
+            inside = sorted(d.name for d in run_dir.iterdir() if (d / DB_NAME).is_file())
+            hint = f"; the runs in it: {', '.join(inside)}" if inside else ""  # e.g. check --keep-run's side-A/B
+            raise UsageError(f"{run_dir} is not an archprof run directory (no {DB_NAME}){hint}")
         try:
             conn = _connect_read_only(db) if read_only else _connect(db)
             version = conn.execute("PRAGMA user_version").fetchone()[0]

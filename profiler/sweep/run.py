@@ -16,13 +16,17 @@ import json
 import random
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from profiler.core.errors import UsageError
 from profiler.results.store import PHASE_COLUMNS, ResultStore
 from profiler.sweep.config import ModelEntry, SweepConfig
 from profiler.sweep.tasks import Task
+
+if TYPE_CHECKING:
+    from profiler.sweep.exec.local import Executor
 
 
 def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[str]]:
@@ -161,7 +165,7 @@ def run_sweep(
     resume: bool = False,
     show_progress: bool = True,
     retry_failed: bool = False,
-    executor: Any = None,
+    make_executor: Callable[..., Executor] | None = None,
     argv: list[str] | None = None,
     time_budget_s: float | None = None,
     results_dir: Path | str | None = None,
@@ -172,8 +176,10 @@ def run_sweep(
     unless ``retry_failed``). The session's wall time, timed time, overhead ratio and phase sums go to
     ``meta.json``. ``time_budget_s``: only the subset ``profiler.sweep.budget.plan_budget`` selects is run, and no task
     starts once the rest of the budget cannot fit its estimate (``results_dir``: where earlier runs calibrate it).
+    ``make_executor(*, limits, on_start)`` builds the executor (an executor class will do; default: a
+    ``SubprocessExecutor`` with the config's prefetch pool): it gets its limits when built, never later.
     """
-    from profiler.sweep.exec.local import SubprocessExecutor
+    from profiler.sweep.exec.local import Limits, SubprocessExecutor
     from profiler.sweep.exec.prefetch import Prefetcher
     from profiler.sweep.lock import RunLock
     from profiler.sweep.progress import SweepProgress
@@ -200,32 +206,33 @@ def run_sweep(
         todo = [t for t in tasks if t.key not in done]
         n_stored = len(tasks) - len(todo)
         budget: dict[str, Any] = {}
-        own_executor = executor is None
-        executor = executor or SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts")
         t0, started = time.perf_counter(), _now()
+        limits = Limits()
         if time_budget_s is not None:
             from profiler.sweep.budget import plan_budget
 
             est = make_estimate(config, device, tasks, results_dir or run_dir.parent, env=meta.environment)
             bplan = plan_budget(tasks, time_budget_s, est.total_s, est.gmacs_of, done=done)
             todo = bplan.tasks
-            executor.stop_at_unix = time.time() + time_budget_s - (time.perf_counter() - t0)
-            executor.estimates_s = est.cost_s
+            limits = Limits(stop_at_unix=time.time() + time_budget_s - (time.perf_counter() - t0),
+                            estimates_s=est.cost_s)
             budget = {"budget_s": time_budget_s, "estimate_s": round(bplan.estimate_s, 1),
                       "selected": len(todo), "cells_covered": len(bplan.covered_cells),
                       "cells_dropped": [list(c) for c in bplan.dropped_cells], "calibration": est.model.source}
-        if own_executor and config.prefetch != "off":
-            executor.prefetch = Prefetcher(config.prefetch, device, workers=config.prefetch_workers,
-                                           lookahead=config.prefetch_lookahead, counts_dir=run_dir / "counts",
-                                           onnx_cache_dir=executor.onnx_cache_dir,
-                                           log_path=run_dir / "logs" / "prefetch.log")
         progress = SweepProgress(total=len(tasks), done=n_stored, enabled=show_progress)
-        executor.on_start = progress.start
+        if make_executor is not None:
+            executor = make_executor(limits=limits, on_start=progress.start)
+        else:
+            pool = None if config.prefetch == "off" else Prefetcher(
+                config.prefetch, device, workers=config.prefetch_workers, lookahead=config.prefetch_lookahead,
+                counts_dir=run_dir / "counts", log_path=run_dir / "logs" / "prefetch.log")
+            executor = SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts",
+                                          limits=limits, on_start=progress.start, prefetch=pool)
         timed_s, n_rows, n_failed = 0.0, 0, 0
         unstable: list[str] = []  # rows whose median is less precise than their ci_target (issue #27)
         phases: dict[str, float] = {}
         failed_phases_s = 0.0  # of those phases, the seconds failed rows spent before failing
-        prefetch = getattr(executor, "prefetch", None)
+        prefetch = executor.prefetch
         interrupted = False
         try:
             with progress:
@@ -261,7 +268,7 @@ def run_sweep(
         if prefetch is not None:
             session["prefetch"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in prefetch.stats.items()}
         if budget:
-            stopped = bool(getattr(executor, "stopped_by_budget", False))
+            stopped = executor.stopped_by_budget
             budget |= {"actual_s": round(wall_s, 1), "stopped_by_budget": stopped, "not_started": len(todo) - n_rows}
             session["budget"] = budget
         doc = store.read_meta()  # read-modify-write by the writer: another key may have changed since

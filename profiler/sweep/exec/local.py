@@ -22,33 +22,50 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from profiler.core.paths import PROJECT_ROOT
+from profiler.sweep.exec import events
 from profiler.sweep.exec.worker import PARENT_PID_ENV, fits
 from profiler.sweep.tasks import Task
 
 _PACKAGE_ROOT = str(PROJECT_ROOT)  # holds profiler/ and models/
 
 
-class Executor(ABC):
-    """Runs tasks, yielding one result row (store.COLUMNS) per task, in any order, each task exactly once."""
+@dataclass(frozen=True)
+class Limits:
+    """What an executor may start, fixed when it is built.
 
-    on_start: Callable[[Task], None] | None = None  # called when a task begins (progress display)
-    # Time budget (sweep --time-budget): a task starts only if now + estimates_s[key] <= stop_at_unix. An executor
-    # that stops for the budget sets ``stopped_by_budget``; the tasks it did not start get no row (resumable).
+    Time budget (sweep --time-budget): a task starts only if now + ``estimates_s[key]`` <= ``stop_at_unix``
+    (without ``stop_at_unix``, always). A task's own timeout is its ``Task.timeout_s``.
+    """
+
     stop_at_unix: float | None = None
-    estimates_s: dict[str, float] | None = None
-    stopped_by_budget: bool = False
-    # Preparation of upcoming tasks (profiler.sweep.exec.prefetch.Prefetcher): ``ready(tasks)`` returns once their
-    # (spec, resolution) pairs are prepared: None, or a reason that fails them (their preparation process died).
-    # When the pool prepares ahead ("overlap"), the worker asks per pair as it reaches it (``gate``), so that one
-    # long-lived worker (isolation "sweep" or "repeat") times the first models while the pool prepares the next;
-    # asked once per group up front, it waited for every model of the sweep before timing anything.
-    prefetch: Any = None
+    estimates_s: Mapping[str, float] | None = None
+
+
+class Executor(ABC):
+    """Runs tasks, yielding one result row (store.COLUMNS) per task, in any order, each task exactly once.
+
+    Keyword-only, given when it is built: ``limits`` (the time budget; an executor that stops for it sets
+    ``stopped_by_budget``, and the tasks it did not start get no row: resumable), ``on_start(task)`` (called when a
+    task begins: the progress display), ``prefetch`` (``profiler.sweep.exec.prefetch.Prefetcher``: ``ready(tasks)``
+    returns once their (spec, resolution) pairs are prepared: None, or a reason that fails them). When the pool
+    prepares ahead ("overlap"), the worker asks per pair as it reaches it (``gate``), so that one long-lived worker
+    (isolation "sweep" or "repeat") times the first models while the pool prepares the next; asked once per group
+    up front, it waited for every model of the sweep before timing anything.
+    """
+
+    def __init__(self, *, limits: Limits | None = None, on_start: Callable[[Task], None] | None = None,
+                 prefetch: Any = None) -> None:
+        self.limits = limits or Limits()
+        self.on_start = on_start
+        self.prefetch = prefetch
+        self.stopped_by_budget = False
 
     def _gate(self) -> Callable[[Task], str | None] | None:
         """The per-pair wait when the pool prepares ahead ("overlap"), else None."""
@@ -62,7 +79,7 @@ class Executor(ABC):
 
     def may_start(self, task: Task) -> bool:
         """False once the time budget cannot fit ``task`` (and from then on: no new task starts)."""
-        if not self.stopped_by_budget and not fits(task, self.stop_at_unix, self.estimates_s):
+        if not self.stopped_by_budget and not fits(task, self.limits.stop_at_unix, self.limits.estimates_s):
             self.stopped_by_budget = True
         return not self.stopped_by_budget
 
@@ -77,8 +94,10 @@ class Executor(ABC):
 class InlineExecutor(Executor):
     """Measure in this process (no isolation: a crash ends the sweep)."""
 
-    def __init__(self, counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None) -> None:
-        super().__init__()
+    def __init__(self, counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None, *,
+                 limits: Limits | None = None, on_start: Callable[[Task], None] | None = None,
+                 prefetch: Any = None) -> None:
+        super().__init__(limits=limits, on_start=on_start, prefetch=prefetch)
         self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
 
     def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
@@ -135,8 +154,9 @@ class SubprocessExecutor(Executor):
 
     def __init__(self, log_path: Path | str | None = None, counts_dir: Path | str | None = None,
                  onnx_cache_dir: Path | str | None = None, package_root: Path | str | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        super().__init__()
+                 env: dict[str, str] | None = None, *, limits: Limits | None = None,
+                 on_start: Callable[[Task], None] | None = None, prefetch: Any = None) -> None:
+        super().__init__(limits=limits, on_start=on_start, prefetch=prefetch)
         # package_root: run another checkout's worker (``check --against REV``); env: extra worker variables.
         self.package_root, self.extra_env = str(package_root or _PACKAGE_ROOT), dict(env or {})
         self.cwd = str(package_root) if package_root else None  # `-m` puts the cwd first on sys.path
@@ -193,8 +213,8 @@ class SubprocessExecutor(Executor):
         threading.Thread(target=read, daemon=True).start()
         gate = self._gate()
         job = {"tasks": [t.to_dict() for t in pending], "counts_dir": _str(self.counts_dir),
-               "onnx_cache_dir": _str(self.onnx_cache_dir), "stop_at_unix": self.stop_at_unix,
-               "estimates_s": {t.key: (self.estimates_s or {}).get(t.key, 0.0) for t in pending},
+               "onnx_cache_dir": _str(self.onnx_cache_dir), "stop_at_unix": self.limits.stop_at_unix,
+               "estimates_s": {t.key: (self.limits.estimates_s or {}).get(t.key, 0.0) for t in pending},
                "gate": gate is not None}
         inflight: Task | None = None
         phases = PhaseTracker()
@@ -222,30 +242,30 @@ class SubprocessExecutor(Executor):
                     return
                 if line is None:
                     break
-                msg = json.loads(line)
-                if msg["event"] == "start":
-                    inflight, started_any, phases = by_key[msg["key"]], True, PhaseTracker()
+                ev = events.parse(line)  # not JSON: raises, as it always did; an unknown event: skipped
+                if isinstance(ev, events.Start):
+                    inflight, started_any, phases = by_key[ev.key], True, PhaseTracker()
                     deadline = time.monotonic() + inflight.timeout_s
                     if self.on_start is not None:
                         self.on_start(inflight)
-                elif msg["event"] == "want" and gate is not None:
-                    wanted = by_key[msg["key"]]
-                    answer = {"reason": gate(wanted)}  # the worker waits, idle, while the pool finishes its pair
+                elif isinstance(ev, events.Want) and gate is not None:
+                    wanted = by_key[ev.key]
+                    answer = events.GateAnswer(gate(wanted))  # the worker waits, idle, while the pool finishes
                     deadline = time.monotonic() + wanted.timeout_s  # the wait is not the task's time
                     try:
-                        proc.stdin.write((json.dumps(answer) + "\n").encode())
+                        proc.stdin.write((answer.to_json() + "\n").encode())
                         proc.stdin.flush()
                     except (BrokenPipeError, ValueError):
                         pass  # the worker is gone: its exit is handled below
-                elif msg["event"] == "phase":
-                    phases.event(msg["phase"], msg["s"])
-                elif msg["event"] == "budget":
+                elif isinstance(ev, events.Phase):
+                    phases.event(ev.phase, ev.s)
+                elif isinstance(ev, events.Budget):
                     self.stopped_by_budget = True  # the worker did not start the rest: no rows, resumable
-                elif msg["event"] == "row":
-                    task = by_key[msg["row"]["task_key"]]
+                elif isinstance(ev, events.Row):
+                    task = by_key[ev.row["task_key"]]
                     pending.remove(task)
                     inflight = None
-                    yield msg["row"]
+                    yield ev.row
             code = proc.wait()
             if not pending or (self.stopped_by_budget and inflight is None):
                 return

@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from profiler.sweep.exec.events import PrepDone
 from profiler.sweep.tasks import Task
 
 MODES = ("auto", "overlap", "before", "off")
@@ -81,7 +82,8 @@ class Prefetcher:
         self.log_path = log_path
         self._jobs: dict[str, dict[str, Any]] = {}
         self._order: list[str] = []
-        self._futures: dict[str, Future] = {}
+        self._futures: dict[str, Future[PrepDone]] = {}
+        self._seen: set[str] = set()  # jobs whose answer is in ``stats``
         self._queue: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.stats: dict[str, Any] = {"mode": self.mode, "workers": self.workers, "lookahead": self.lookahead,
@@ -145,8 +147,8 @@ class Prefetcher:
                 self._submit(key)
                 self._top_up(self._order.index(key) + 1)
             res = self._result(key)
-            if res.get("died"):
-                reason = res["error"]
+            if res.died:
+                reason = res.error
         self.stats["wait_s"] += time.perf_counter() - t0
         return reason
 
@@ -156,18 +158,17 @@ class Prefetcher:
 
     def _submit(self, key: str) -> None:
         if key not in self._futures:
-            fut: Future = Future()
+            fut: Future[PrepDone] = Future()
             self._futures[key] = fut
             self._queue.put((key, fut))
 
-    def _result(self, key: str) -> dict[str, Any]:
+    def _result(self, key: str) -> PrepDone:
         res = self._futures[key].result()
-        if not res.get("_seen"):
-            res["_seen"] = True
-            ok = not res.get("error")
-            self.stats["prepared" if ok else "failed"] += 1
+        if key not in self._seen:
+            self._seen.add(key)
+            self.stats["prepared" if not res.error else "failed"] += 1
             for phase in ("build_s", "count_s", "export_s"):
-                self.stats[phase] += float(res.get(phase) or 0.0)
+                self.stats[phase] += getattr(res, phase)
         return res
 
     # --- pool threads: one long-lived process each -----------------------------------------------------------
@@ -176,7 +177,7 @@ class Prefetcher:
         try:
             while (item := self._queue.get()) is not None:
                 key, fut = item
-                res: dict[str, Any] = {}
+                res = PrepDone(key=key)
                 for attempt in (1, 2):
                     if proc is None or proc.poll() is not None:
                         proc = _spawn(self.log_path)
@@ -185,7 +186,7 @@ class Prefetcher:
                         break
                     except PrepDied as exc:
                         proc = None
-                        res = {"error": f"preparation process {exc}", "died": True}
+                        res = PrepDone(key=key, error=f"preparation process {exc}", died=True)
                         if attempt == 1:
                             self.stats["retried"] += 1
                 fut.set_result(res)
@@ -222,7 +223,7 @@ def _spawn(log_path: Path | str | None) -> subprocess.Popen:
     return proc
 
 
-def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> dict[str, Any]:
+def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> PrepDone:
     """Send one job, wait for its answer line (at most the task's timeout; then the process is killed)."""
     try:
         proc.stdin.write((json.dumps(job) + "\n").encode())
@@ -237,4 +238,4 @@ def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> dict[str, Any]:
         from profiler.sweep.exec.local import describe_exit
 
         raise PrepDied(describe_exit(proc.wait()) if ready else "timed out; killed")
-    return json.loads(line)
+    return PrepDone.parse(line)

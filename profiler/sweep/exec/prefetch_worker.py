@@ -1,10 +1,10 @@
 """The preparation process of the prefetch pool: ``python -m profiler.sweep.exec.prefetch_worker``.
 
 ``profiler.sweep.exec.prefetch.Prefetcher`` keeps a few of these processes alive. Each reads one JSON job per stdin
-line (one
-(spec, resolution) pair: whether to count it, the ONNX graph dtypes to export, where the caches are) and writes one
-JSON answer per line: the seconds of each phase and an error, if any. Library prints go to stderr, never into the
-protocol. The process dies with its parent (``worker._die_with_parent``).
+line (one (spec, resolution) pair: whether to count it, the ONNX graph dtypes to export, where the caches are) and
+writes one JSON answer per line (``profiler.sweep.exec.events.PrepDone``): the seconds of each phase and an error,
+if any. Library prints go to stderr, never into the protocol. The process dies with its parent
+(``worker._die_with_parent``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from profiler.sweep.exec.events import PrepDone
 from profiler.sweep.tasks import Task
 
 PREP_LOG_ENV = "ARCHPROF_TIMER_LOG"  # test hook shared with the worker: preparation intervals are logged as "prep"
 
 
-def prepare(job: dict[str, Any]) -> dict[str, Any]:
+def prepare(job: dict[str, Any]) -> PrepDone:
     """Build, count and export one (spec, resolution); returns the seconds of each phase (and an error, if any)."""
     import signal
 
@@ -30,7 +31,7 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
     from profiler.counting.cache import CountCache
 
     task = Task.from_dict(job["task"])
-    out: dict[str, Any] = {"key": task.prep_key, "build_s": 0.0, "count_s": 0.0, "export_s": 0.0}
+    out: dict[str, Any] = {"build_s": 0.0, "count_s": 0.0, "export_s": 0.0}
     if task.fault == "prefetch_crash":
         os.kill(os.getpid(), signal.SIGKILL)  # test hook: a preparation process that dies
     prepare_onnx = getattr(timing, "prepare_onnx", None)
@@ -52,7 +53,7 @@ def prepare(job: dict[str, Any]) -> dict[str, Any]:
             out["export_s"] = time.perf_counter() - t2
     except Exception as exc:  # the timing worker will meet (and record) the same error in the row
         out["error"] = f"{type(exc).__name__}: {exc}"[:1000]
-    return out
+    return PrepDone(key=task.prep_key, **out)
 
 
 def main() -> int:
@@ -74,7 +75,7 @@ def main() -> int:
         if log:
             with open(log, "a") as f:
                 f.write(f"prep {os.getpid()} {start} {time.monotonic_ns()}\n")
-        proto.write(json.dumps(res) + "\n")
+        proto.write(res.to_json() + "\n")
     return 0
 
 

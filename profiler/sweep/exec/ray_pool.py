@@ -19,7 +19,7 @@ import re
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
@@ -27,7 +27,8 @@ from typing import Any
 
 from profiler.core.errors import UsageError
 from profiler.core.paths import PROJECT_ROOT
-from profiler.sweep.exec.local import Executor, PhaseTracker
+from profiler.sweep.exec import events
+from profiler.sweep.exec.local import Executor, Limits, PhaseTracker
 from profiler.sweep.tasks import Task
 
 _PACKAGE_ROOT = PROJECT_ROOT  # holds profiler/ and models/
@@ -61,30 +62,29 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
     gpu_ids = ray.get_gpu_ids()
     gpu_index = int(gpu_ids[0]) if gpu_ids else None
     place = {"node": socket.gethostname(), "gpu_index": gpu_index, "worker_pid": os.getpid()}
-    yield {"event": "hello", "ray_node_id": ray.get_runtime_context().get_node_id(), **place}
+    yield events.Hello(**place, ray_node_id=ray.get_runtime_context().get_node_id()).to_dict()
     tasks = [Task.from_dict(t) for t in job["tasks"]]
     # The driver's cache root, where it exists on this node (a remote node keeps its own default).
     if _local_dir(job.get("cache_root")):
         os.environ["ARCHPROF_CACHE"] = job["cache_root"]
     # run_tasks calls on_start before it yields the row; a thread lets the start event reach the driver while the
     # measurement runs, so that the driver knows the in-flight task if this process dies.
-    events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    out: queue.Queue[dict[str, Any] | None] = queue.Queue()
     raised: list[BaseException] = []
 
     def work() -> None:
         try:
             for row in run_tasks(tasks, _local_dir(job["counts_dir"]), _local_dir(job["onnx_cache_dir"]),
-                                 on_start=lambda t: events.put({"event": "start", "key": t.key}),
-                                 on_phase=lambda t, name, sec: events.put({"event": "phase", "key": t.key,
-                                                                            "phase": name, "s": sec})):
-                events.put({"event": "row", "row": {**row, "node": place["node"], "gpu_index": gpu_index}})
+                                 on_start=lambda t: out.put(events.Start(t.key).to_dict()),
+                                 on_phase=lambda t, name, sec: out.put(events.Phase(t.key, name, sec).to_dict())):
+                out.put(events.Row({**row, "node": place["node"], "gpu_index": gpu_index}).to_dict())
         except BaseException as exc:  # outside any measurement (those are rows): the driver gets it as RayTaskError
             raised.append(exc)
         finally:
-            events.put(None)
+            out.put(None)
 
     threading.Thread(target=work, daemon=True).start()
-    while (msg := events.get()) is not None:
+    while (msg := out.get()) is not None:
         yield msg
     if raised:
         raise raised[0]
@@ -107,8 +107,10 @@ class RayExecutor(Executor):
     """Groups of tasks (``Task.group_key``) as Ray tasks on a local or remote Ray cluster."""
 
     def __init__(self, address: str | None = None, num_workers: int | None = None,
-                 counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None) -> None:
-        super().__init__()
+                 counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None, *,
+                 limits: Limits | None = None, on_start: Callable[[Task], None] | None = None,
+                 prefetch: Any = None) -> None:
+        super().__init__(limits=limits, on_start=on_start, prefetch=prefetch)
         self.ray = import_ray()
         self.address, self.num_workers = address, num_workers
         self.counts_dir = str(Path(counts_dir).resolve()) if counts_dir else None
@@ -192,7 +194,7 @@ class RayExecutor(Executor):
             for gen in ready:
                 slot = running[gen]
                 try:
-                    msg = ray.get(next(gen))
+                    ev = events.from_dict(ray.get(next(gen)))
                 except StopIteration:
                     del running[gen]
                     if slot.pending:  # the group ended without rows for these: should not happen; never lose them
@@ -209,26 +211,27 @@ class RayExecutor(Executor):
                     task = slot.inflight if slot.inflight is not None else None if slot.started_any else slot.pending[0]
                     yield from self._fail(slot, task, reason, queue_)
                     continue
-                yield from self._handle(slot, msg)
+                if ev is not None:  # an event this version does not know: skipped
+                    yield from self._handle(slot, ev)
 
-    def _handle(self, slot: _Slot, msg: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        if msg["event"] == "hello":
-            slot.place = {k: msg[k] for k in ("node", "gpu_index", "worker_pid")}
-            slot.ray_node_id = msg.get("ray_node_id")
+    def _handle(self, slot: _Slot, ev: events.WorkerEvent) -> Iterator[dict[str, Any]]:
+        if isinstance(ev, events.Hello):
+            slot.place = ev.place
+            slot.ray_node_id = ev.ray_node_id
             # The worker is up: waiting for resources or a process start no longer counts against the timeout.
             slot.deadline = time.monotonic() + slot.pending[0].timeout_s
-        elif msg["event"] == "start":
-            slot.inflight = next(t for t in slot.pending if t.key == msg["key"])
+        elif isinstance(ev, events.Start):
+            slot.inflight = next(t for t in slot.pending if t.key == ev.key)
             slot.started_any, slot.phases = True, PhaseTracker()
             slot.deadline = time.monotonic() + slot.inflight.timeout_s
             if self.on_start is not None:
                 self.on_start(slot.inflight)
-        elif msg["event"] == "phase":
-            slot.phases.event(msg["phase"], msg["s"])
-        elif msg["event"] == "row":
-            slot.pending = [t for t in slot.pending if t.key != msg["row"]["task_key"]]
+        elif isinstance(ev, events.Phase):
+            slot.phases.event(ev.phase, ev.s)
+        elif isinstance(ev, events.Row):
+            slot.pending = [t for t in slot.pending if t.key != ev.row["task_key"]]
             slot.inflight = None
-            yield msg["row"]
+            yield ev.row
 
     @staticmethod
     def _fail(slot: _Slot, task: Task | None, reason: str, queue_: deque[list[Task]]) -> Iterator[dict[str, Any]]:

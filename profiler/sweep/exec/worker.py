@@ -2,9 +2,10 @@
 repeat).
 
 Protocol (see ``profiler.sweep.exec.local``): the parent writes one JSON line ``{"tasks": [...], "counts_dir": ...,
-"onnx_cache_dir": ...}`` to stdin; the worker answers with JSON lines on stdout — ``{"event": "start", "key": K}``
-before a task and ``{"event": "row", "row": {...}}`` after it. Everything else the libraries print goes to stderr
-(fd 1 is redirected), so a stray print can never corrupt the protocol. The parent writes the rows to the store;
+"onnx_cache_dir": ...}`` to stdin; the worker answers with the JSON lines of ``profiler.sweep.exec.events`` on
+stdout — ``{"event": "start", "key": K}`` before a task and ``{"event": "row", "row": {...}}`` after it.
+Everything else the libraries print goes to stderr (fd 1 is redirected), so a stray print can never corrupt the
+protocol. The parent writes the rows to the store;
 a worker never touches it.
 
 Budget: a job may carry ``stop_at_unix`` and ``estimates_s`` (task key -> seconds): a task whose estimate does
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.counting.cache import CountCache
+from profiler.sweep.exec import events
 from profiler.sweep.exec.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor, slowed
 from profiler.sweep.tasks import Task
 
@@ -276,25 +278,25 @@ def main() -> int:
     tasks = [Task.from_dict(t) for t in job["tasks"]]
 
     def started(task: Task) -> None:
-        proto.write(json.dumps({"event": "start", "key": task.key}) + "\n")
+        proto.write(events.Start(task.key).to_json() + "\n")
 
     def phase(task: Task, name: str, seconds: float | None) -> None:  # a killed task's row keeps these
-        proto.write(json.dumps({"event": "phase", "key": task.key, "phase": name, "s": seconds}) + "\n")
+        proto.write(events.Phase(task.key, name, seconds).to_json() + "\n")
 
     def gate(task: Task) -> str | None:  # the parent answers once the pool has prepared the task's pair
-        proto.write(json.dumps({"event": "want", "key": task.key}) + "\n")
+        proto.write(events.Want(task.key).to_json() + "\n")
         answer = sys.stdin.readline()
-        return json.loads(answer)["reason"] if answer else "the sweep stopped answering (stdin closed)"
+        return events.GateAnswer.parse(answer).reason if answer else "the sweep stopped answering (stdin closed)"
 
     stop_at, estimates = job.get("stop_at_unix"), job.get("estimates_s")
     n = 0
     for row in run_tasks(tasks, job.get("counts_dir"), job.get("onnx_cache_dir"), on_start=started,
                          should_start=lambda t: fits(t, stop_at, estimates), on_phase=phase,
                          gate=gate if job.get("gate") else None):
-        proto.write(json.dumps({"event": "row", "row": row}, default=str) + "\n")
+        proto.write(events.Row(row).to_json() + "\n")
         n += 1
     if n < len(tasks):
-        proto.write(json.dumps({"event": "budget"}) + "\n")  # the time budget ends the sweep here
+        proto.write(events.Budget().to_json() + "\n")  # the time budget ends the sweep here
     proto.close()
     return 0
 
