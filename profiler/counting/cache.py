@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from profiler.core import paths
 from profiler.sweep.tasks import Task
 
 
@@ -26,7 +27,7 @@ class CountCache:
         from profiler.counting.opclass import TRAFFIC_DTYPES, traffic_of_doc
 
         doc = self.tables.get(task.prep_key)
-        path = self.dir / f"{task.prep_key}.ops.json" if self.dir else None
+        path = paths.ops_file(self.dir, task.prep_key) if self.dir else None
         if doc is None and path is not None and path.is_file():
             doc = self.tables[task.prep_key] = json.loads(path.read_text())
         if doc is None or task.dtype not in TRAFFIC_DTYPES:
@@ -37,7 +38,7 @@ class CountCache:
         key = task.prep_key
         if key in self.mem:
             return self.mem[key]
-        path = self.dir / f"{key}.json" if self.dir else None
+        path = paths.count_file(self.dir, key) if self.dir else None
         if path is not None and path.is_file():
             self.mem[key] = json.loads(path.read_text())
             return self.mem[key]
@@ -53,7 +54,7 @@ class CountCache:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             # The per-op table (what the mechanistic runtime model sums over) sits next to the counts.
-            _atomic_write(path.with_name(f"{key}.ops.json"), json.dumps(doc))
+            _atomic_write(paths.ops_file(path.parent, key), json.dumps(doc))
             _atomic_write(path, json.dumps(counts))
         self.mem[key] = counts
         return counts

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from profiler.core import paths
 from profiler.core.errors import UsageError
-from profiler.results.store import META_NAME, ResultStore, load_results, resolve_run
+from profiler.results.store import ResultStore, load_results, resolve_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,7 +59,7 @@ class RunMeta:
     @classmethod
     def read(cls, run_dir: Path | str, *, strict: bool = True) -> RunMeta:
         """The ``meta.json`` of ``run_dir`` (empty when absent); unreadable: UsageError, or empty if not ``strict``."""
-        path = Path(run_dir) / META_NAME
+        path = paths.meta_path(run_dir)
         if not path.is_file():
             return cls()
         try:
