@@ -17,12 +17,16 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from profiler.core import paths
 from profiler.core.errors import UsageError
 from profiler.results.store import PHASE_COLUMNS, ResultStore
 from profiler.sweep.config import ModelEntry, SweepConfig
 from profiler.sweep.tasks import Task
+
+if TYPE_CHECKING:
+    from profiler.sweep.sweep_plan import SweepPlan
 
 
 def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[str]]:
@@ -134,11 +138,12 @@ def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None 
 
 
 def _meta(config: SweepConfig, device: str, argv: list[str] | None, skipped: list[str] | None = None,
-          ) -> dict[str, Any]:
+          env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new run's ``meta.json``; ``env``: the environment already captured for this sweep (else captured now)."""
     from profiler.core import environment
     from profiler.hardware.measure import attach_peaks
 
-    env = environment.capture(device)
+    env = dict(env) if env is not None else environment.capture(device)
     # Measured peaks of this device key (`profiler peaks`), for the report's roofline; CPU keys name the threads.
     attach_peaks(env, device, threads=config.timing_config().threads or env.get("torch_threads"))
     return {"run": {"config_name": config.name, "device": device, "argv": argv if argv is not None else sys.argv,
@@ -164,6 +169,7 @@ def run_sweep(
     argv: list[str] | None = None,
     time_budget_s: float | None = None,
     results_dir: Path | str | None = None,
+    plan: SweepPlan | None = None,
 ) -> Path:
     """Measure every planned task not yet in ``run_dir`` (one row each, committed as measured); returns run_dir.
 
@@ -171,23 +177,38 @@ def run_sweep(
     unless ``retry_failed``). The session's wall time, timed time, overhead ratio and phase sums go to
     ``meta.json``. ``time_budget_s``: only the subset ``profiler.sweep.budget.plan_budget`` selects is run, and no task
     starts once the rest of the budget cannot fit its estimate (``results_dir``: where earlier runs calibrate it).
+    ``plan``: the sweep planned already (``sweep_plan.make_plan``, with the same config and device and, on resume,
+    the opened run): its tasks, environment, estimate and budget (``plan.budget_s`` rules) are used, not made
+    again; the session is left in ``plan.session``.
     """
     from profiler.sweep.exec.local import SubprocessExecutor
     from profiler.sweep.exec.prefetch import Prefetcher
     from profiler.sweep.lock import RunLock
     from profiler.sweep.progress import SweepProgress
+    from profiler.sweep.resume import check_resumable, open_resume
+    from profiler.sweep.sweep_plan import make_plan
 
     run_dir = Path(run_dir)
-    tasks, skipped = plan_with_skips(config, device)
+    if plan is None:
+        resumed = open_resume(run_dir) if resume else None
+        try:
+            plan = make_plan(config, device, results_dir=results_dir or run_dir.parent, budget_s=time_budget_s,
+                             resumed=resumed, retry_failed=retry_failed)
+        except BaseException:
+            if resumed is not None:
+                resumed.close()
+            raise
+    tasks, skipped, time_budget_s = plan.tasks, plan.skipped, plan.budget_s
     if resume:
-        from profiler.sweep.resume import open_for_resume
-
-        store, meta = open_for_resume(run_dir, config, device)
+        resumed = plan.resumed if plan.resumed is not None else open_resume(run_dir)
+        try:
+            check_resumable(run_dir, resumed.meta, config, device)
+        except BaseException:
+            resumed.close()
+            raise
+        store = resumed.store
     else:
-        from profiler.results.runs import RunMeta
-
-        raw_meta = _meta(config, device, argv, skipped)
-        store, meta = ResultStore.create(run_dir, raw_meta), RunMeta.from_dict(raw_meta)
+        store = ResultStore.create(run_dir, _meta(config, device, argv, skipped, env=plan.environment()))
     lock = RunLock(run_dir)
     try:
         lock.acquire()  # held until the session is recorded: the stored keys read below stay true
@@ -200,13 +221,12 @@ def run_sweep(
         n_stored = len(tasks) - len(todo)
         budget: dict[str, Any] = {}
         own_executor = executor is None
-        executor = executor or SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts")
+        executor = executor or SubprocessExecutor(run_dir / "logs" / "workers.log",
+                                                  counts_dir=paths.counts_dir(run_dir))
         t0, started = time.perf_counter(), _now()
         if time_budget_s is not None:
-            from profiler.sweep.budget import plan_budget
-
-            est = make_estimate(config, device, tasks, results_dir or run_dir.parent, env=meta.environment)
-            bplan = plan_budget(tasks, time_budget_s, est.total_s, est.gmacs_of, done=done)
+            bplan = plan.budget_plan(done)  # the plan's, unless another writer stored rows since it was made
+            est = plan.estimate()
             todo = bplan.tasks
             executor.stop_at_unix = time.time() + time_budget_s - (time.perf_counter() - t0)
             executor.estimates_s = est.cost_s
@@ -215,7 +235,7 @@ def run_sweep(
                       "cells_dropped": [list(c) for c in bplan.dropped_cells], "calibration": est.model.source}
         if own_executor and config.prefetch != "off":
             executor.prefetch = Prefetcher(config.prefetch, device, workers=config.prefetch_workers,
-                                           lookahead=config.prefetch_lookahead, counts_dir=run_dir / "counts",
+                                           lookahead=config.prefetch_lookahead, counts_dir=paths.counts_dir(run_dir),
                                            onnx_cache_dir=executor.onnx_cache_dir,
                                            log_path=run_dir / "logs" / "prefetch.log")
         progress = SweepProgress(total=len(tasks), done=n_stored, enabled=show_progress)
@@ -266,6 +286,7 @@ def run_sweep(
         doc = store.read_meta()  # read-modify-write by the writer: another key may have changed since
         doc.setdefault("sessions", []).append(session)
         store.write_meta(doc)
+        plan.session = session
         if interrupted:
             raise KeyboardInterrupt
         if show_progress:
