@@ -26,7 +26,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
+sys.path.insert(0, str(ROOT))  # runnable from a source checkout
+from profiler.core.phases import PHASES  # noqa: E402  (the column names, the same on both sides)
 
 
 def variant(text: str, iters: int | None, isolation: str | None) -> str:

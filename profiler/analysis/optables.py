@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from profiler.core import paths
 from profiler.counting.cache import count_doc
 from profiler.counting.opclass import TRAFFIC_DTYPES, element_bytes, op_class
 
@@ -96,8 +97,7 @@ def table_from_doc(doc: dict) -> OpTable:
 
 def cache_dir() -> Path:
     """``$ARCHPROF_CACHE/optables`` if set, else ``~/.cache/archprof/optables``."""
-    root = os.environ.get("ARCHPROF_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "archprof") / "optables"
+    return paths.cache_dir("optables")
 
 
 def _write(path: Path, doc: dict) -> None:
@@ -113,9 +113,10 @@ def find_table(spec_hash: str, resolution: int, spec_json: str | None, run_dir: 
     A stored table written before the ``groups`` column is recounted from ``spec_json`` when the row has one (the
     op classes need it; cached as ``<name>.v2.json``), else used as it is (every conv then counts as dense).
     """
-    name = f"{spec_hash}_r{int(resolution)}"
+    name = paths.count_key(spec_hash, resolution)
     older = None
-    for path in ([run_dir / "counts" / f"{name}.ops.json"] if run_dir else []) + [cache_dir() / f"{name}.v2.json"]:
+    stored = [paths.ops_path(run_dir, spec_hash, resolution)] if run_dir else []
+    for path in [*stored, cache_dir() / f"{name}.v2.json"]:
         if path.is_file():
             table = table_from_doc(json.loads(path.read_text()))
             if table.has_groups:

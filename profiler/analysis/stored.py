@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from profiler.core import paths
+
 FILE_NAME = "analysis.json"
 FORMAT = "archprof-analysis"
 _SOURCE_DIRS = ("profiler", "models")
@@ -48,7 +50,7 @@ def _library_versions() -> dict[str, str]:
 def _tables_digest(run_dir: Path) -> str:
     """sha256 of the run's per-op tables (the N forms, the mechanistic and per-op-class models read them)."""
     h = hashlib.sha256()
-    for path in sorted((run_dir / "counts").glob("*.ops.json")):
+    for path in paths.ops_files(run_dir):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()

@@ -24,12 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def default_output(path: str) -> Path:
     """reports/<run-id>.html: the run directory's name, or the file's stem (its run's name for an export)."""
+    from profiler.core.paths import meta_path
     from profiler.results.store import resolve_run
 
     resolved = resolve_run(path)
     if resolved.is_dir():
         name = resolved.resolve().name
-    elif resolved.stem in ("results",) and (resolved.parent / "meta.json").is_file():
+    elif resolved.stem in ("results",) and meta_path(resolved.parent).is_file():
         name = resolved.resolve().parent.name  # results/<run-id>/results.csv from `profiler export`
     else:
         name = resolved.stem

@@ -11,9 +11,14 @@ import argparse
 import datetime as _dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from profiler.commands.common import DEVICES
 from profiler.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from profiler.sweep.config import SweepConfig
+    from profiler.sweep.resume import Resumed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     from profiler.results.store import resolve_run
     from profiler.sweep.budget import parse_duration
     from profiler.sweep.config import config_file, load_config
-    from profiler.sweep.run import plan_with_skips, run_sweep
 
     if args.retry_failed and not args.resume:
         raise UsageError("--retry-failed needs --resume ID")
@@ -97,38 +101,56 @@ def run(args: argparse.Namespace) -> int:
         import_ray()  # not installed → exit 2 with the install command, before any planning
     budget_s = parse_duration(args.time_budget) if args.time_budget is not None else None
     device = _device(args.device, args.executor, planning_only=args.dry_run)
+    resumed = None
     if args.resume:
-        from profiler.sweep.resume import resume_config
+        from profiler.sweep.resume import config_from_meta, open_resume
 
         run_dir = resolve_run(args.resume, args.results_dir)
-        config = resume_config(run_dir, config_file(args.config, device) if args.config else None)
+        resumed = open_resume(run_dir, read_only=args.dry_run)  # the store opened, meta.json read: once each
+        try:
+            config = config_from_meta(run_dir, resumed.meta, config_file(args.config, device) if args.config else None)
+        except BaseException:
+            resumed.close()
+            raise
     else:
         config = load_config(config_file(args.config, device))
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.results_dir) / (args.run_id or f"{stamp}-{config.name}")
         if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "results.sqlite").exists():
             raise UsageError(f"{run_dir} exists and is not an archprof run; choose another --run-id")
+    try:
+        return _plan_and_run(args, config, device, run_dir, budget_s, resumed)
+    finally:
+        if resumed is not None:
+            resumed.close()  # run_sweep closed it when its session ended; here for every other way out
 
-    tasks, skipped = plan_with_skips(config, device)
+
+def _plan_and_run(args: argparse.Namespace, config: SweepConfig, device: str, run_dir: Path, budget_s: float | None,
+                  resumed: Resumed | None) -> int:
+    """Plan once (``sweep_plan.make_plan``), then print the dry run or run the sweep with that plan."""
+    from profiler.core.paths import counts_dir
+    from profiler.sweep.run import run_sweep
+    from profiler.sweep.sweep_plan import make_plan
+
+    plan = make_plan(config, device, results_dir=args.results_dir, budget_s=budget_s, resumed=resumed,
+                     retry_failed=args.retry_failed)
+    tasks, skipped = plan.tasks, plan.skipped
     if not tasks:
         raise UsageError(f"{config.path}: the plan on {device} is empty (every combination was skipped)")
     if args.dry_run:
         from profiler.sweep.dryrun import print_dry_run
 
-        print_dry_run(config, device, tasks, skipped, run_dir, budget_s, args.results_dir,
-                      resume_dir=run_dir if args.resume else None)
+        print_dry_run(plan, run_dir)
         return 0
     if budget_s is not None:  # a budget too small for one cell fails here, before anything is measured
-        from profiler.sweep.dryrun import budget_plan
-
-        budget_plan(config, device, tasks, budget_s, args.results_dir, resume_dir=run_dir if args.resume else None)
+        plan.budget_plan()
     make_executor = None  # run_sweep's default: the subprocess executor
     if args.executor == "ray":
         import functools
 
         from profiler.sweep.exec.ray_pool import RayExecutor
 
-        make_executor = functools.partial(RayExecutor, args.address, args.ray_workers, counts_dir=run_dir / "counts")
+        make_executor = functools.partial(RayExecutor, args.address, args.ray_workers, counts_dir=counts_dir(run_dir))
     resume_ref = run_dir.name if run_dir.parent == Path(args.results_dir) else str(run_dir)
     resume_hint = f"python -m profiler sweep --resume {resume_ref}" + (
         f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else "")
@@ -148,16 +170,14 @@ def run(args: argparse.Namespace) -> int:
         run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume),
                   show_progress=not args.no_progress, retry_failed=args.retry_failed,
                   make_executor=make_executor,
-                  argv=sys.argv, time_budget_s=budget_s, results_dir=args.results_dir)
+                  argv=sys.argv, time_budget_s=budget_s, results_dir=args.results_dir, plan=plan)
     except KeyboardInterrupt:
         print(f"interrupted; what was measured is kept. Resume with: {resume_hint}", file=sys.stderr)
         return 130
     except PermissionError as exc:  # nothing is lost: rows are committed one by one as they are measured
         raise UsageError(f"cannot write to {exc.filename or run_dir}: permission denied; choose a writable "
                          "--results-dir (rows measured so far are kept)") from None
-    from profiler.sweep.run import session_summary
-
-    s = session_summary(run_dir)
+    s = plan.session  # what run_sweep recorded: meta.json is not read again
     if args.no_progress and s:
         _print_session(s)
     # A bare run id resolves under results/ only; elsewhere the commands need the path.

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from profiler.core import paths
+
 
 class CountTask(Protocol):
     """What the cache reads of a task (``profiler.sweep.tasks.Task`` has it)."""
@@ -38,7 +40,7 @@ class CountCache:
         from profiler.counting.opclass import TRAFFIC_DTYPES, traffic_of_doc
 
         doc = self.tables.get(task.prep_key)
-        path = self.dir / f"{task.prep_key}.ops.json" if self.dir else None
+        path = paths.ops_file(self.dir, task.prep_key) if self.dir else None
         if doc is None and path is not None and path.is_file():
             doc = self.tables[task.prep_key] = json.loads(path.read_text())
         if doc is None or task.dtype not in TRAFFIC_DTYPES:
@@ -53,7 +55,7 @@ class CountCache:
         """The counts of ``spec`` at ``resolution`` under ``key`` (``<spec_hash>_r<resolution>``)."""
         if key in self.mem:
             return self.mem[key]
-        path = self.dir / f"{key}.json" if self.dir else None
+        path = paths.count_file(self.dir, key) if self.dir else None
         if path is not None and path.is_file():
             self.mem[key] = json.loads(path.read_text())
             return self.mem[key]
@@ -69,7 +71,7 @@ class CountCache:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             # The per-op table (what the mechanistic runtime model sums over) sits next to the counts.
-            write_atomic(path.with_name(f"{key}.ops.json"), json.dumps(doc))
+            write_atomic(paths.ops_file(path.parent, key), json.dumps(doc))
             write_atomic(path, json.dumps(counts))
         self.mem[key] = counts
         return counts

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from profiler.core import paths
 from profiler.core.errors import UsageError
 
 MATMUL_N = {"cuda": 4096, "cpu": 1024}
@@ -41,8 +42,7 @@ SCHEMA_KEYS = ("device", "device_name", "matmul_tflops", "copy_bandwidth_gbs", "
 
 def peaks_dir() -> Path:
     """``$ARCHPROF_CACHE/peaks`` if set, else ``~/.cache/archprof/peaks``."""
-    root = os.environ.get("ARCHPROF_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "archprof") / "peaks"
+    return paths.cache_dir("peaks")
 
 
 def _key_env(env: Mapping[str, Any], device: str, threads: int | None) -> dict[str, Any]:

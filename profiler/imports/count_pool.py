@@ -9,13 +9,14 @@ fails returns its reason (one line); the others go on.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from profiler.core import paths
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,12 @@ class CountJob:
 
     @property
     def key(self) -> str:
-        return f"{self.spec_hash}_r{self.resolution}"
+        return paths.count_key(self.spec_hash, self.resolution)
 
 
 def default_cache_dir() -> Path:
     """``$ARCHPROF_CACHE/counts`` (default ``~/.cache/archprof/counts``)."""
-    root = os.environ.get("ARCHPROF_CACHE") or str(Path.home() / ".cache" / "archprof")
-    return Path(root) / "counts"
+    return paths.cache_dir(paths.COUNTS_DIR)
 
 
 def _init_worker() -> None:
@@ -77,8 +77,8 @@ def count_all(jobs: Iterable[CountJob], cache_dir: Path, workers: int = 2, progr
     out: dict[str, tuple[dict[str, int] | None, str | None]] = {}
     todo = []
     for j in jobs:
-        hit = cache_dir / f"{j.key}.json"
-        if hit.is_file() and (cache_dir / f"{j.key}.ops.json").is_file():
+        hit = paths.count_file(cache_dir, j.key)
+        if hit.is_file() and paths.ops_file(cache_dir, j.key).is_file():
             out[j.key] = (json.loads(hit.read_text()), None)
         else:
             todo.append(j)

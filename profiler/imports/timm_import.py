@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from profiler.core import paths
 from profiler.core.errors import UsageError
 from profiler.imports.count_pool import CountJob, count_all, default_cache_dir
 from profiler.imports.include import Include
@@ -147,7 +148,7 @@ def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: 
     for r in rows:
         if r.model not in specs:
             continue
-        counts, why = counted[f"{specs[r.model][1]}_r{r.resolution}"]
+        counts, why = counted[paths.count_key(specs[r.model][1], r.resolution)]
         if counts is None:
             skipped.append({"model": r.model, "resolution": r.resolution, "line": r.line, "reason": why})
         else:
@@ -166,11 +167,11 @@ def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: 
             # the same model and setting twice in a table: two repeats (the analysis takes their median)
             repeat = seen[(r.model, r.resolution, r.batch)] = seen.get((r.model, r.resolution, r.batch), -1) + 1
             store.add(_row(r, spec, spec_hash, counts, setting, table, when, repeat))
-        counts_dir = out / "counts"
+        counts_dir = paths.counts_dir(out)
         counts_dir.mkdir(exist_ok=True)
-        for key in {f"{specs[r.model][1]}_r{r.resolution}" for r, _ in good}:
-            for suffix in (".json", ".ops.json"):
-                shutil.copyfile(cache_dir / f"{key}{suffix}", counts_dir / f"{key}{suffix}")
+        for key in {paths.count_key(specs[r.model][1], r.resolution) for r, _ in good}:
+            for file in (paths.count_file, paths.ops_file):
+                shutil.copyfile(file(cache_dir, key), file(counts_dir, key))
         wall_s = time.perf_counter() - t0
         meta["sessions"] = [{"kind": "import", "started_at": when, "wall_s": round(wall_s, 1), "rows": len(good),
                              "skipped": len(skipped), "count_workers": workers}]

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from profiler.core import paths
 from profiler.core.errors import UsageError
 
 
@@ -25,7 +26,7 @@ def backfill(run: str | Path) -> list[Path]:
     df = df[df["status"] == "ok"]
     written = []
     for (h, res), sub in df.groupby(["spec_hash", "resolution"], sort=True):
-        path = run_dir / "counts" / f"{h}_r{int(res)}.ops.json"
+        path = paths.ops_path(run_dir, h, int(res))
         if path.is_file():
             continue
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,20 +12,21 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from profiler.results import measurement
+from profiler.core import paths
 from profiler.core.errors import UsageError
+from profiler.results import measurement
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCHEMA_VERSION = 1
 DB_NAME = "results.sqlite"
-META_NAME = "meta.json"
+META_NAME = paths.META_NAME
 TABLE = "measurements"
 
 # (column, SQLite type), in order, from the fields of ``profiler.results.measurement.Measurement`` (one definition).
 COLUMNS: tuple[tuple[str, str], ...] = measurement.columns()
-PHASE_COLUMNS = measurement.flagged("phase")  # build_s, count_s, export_s, compile_s, load_s, warmup_s, timed_s
+PHASE_COLUMNS = measurement.flagged("phase")  # == profiler.core.phases.PHASES (tests/test_facts.py binds them)
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 # Nullable columns added after schema 1: a run written before them opens (they read as NULL) and gains them
 # (ALTER TABLE) only when a row is written to it, e.g. on --resume. Measured values are never rewritten.
@@ -105,18 +106,16 @@ class ResultStore:
     # --- metadata -------------------------------------------------------------------------------------
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Write ``meta.json`` atomically (temp file + rename) so a kill never leaves half a file."""
-        tmp = self.run_dir / (META_NAME + ".tmp")
+        path = paths.meta_path(self.run_dir)
+        tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
-        tmp.replace(self.run_dir / META_NAME)
+        tmp.replace(path)
 
     def read_meta(self) -> dict[str, Any]:
-        path = self.run_dir / META_NAME
-        if not path.is_file():
-            return {}
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path} is not valid JSON: {exc}") from None
+        """The whole ``meta.json`` ({} when absent), through its one reader (``results.meta.RunMeta``)."""
+        from profiler.results.meta import RunMeta
+
+        return RunMeta.read(self.run_dir).raw
 
     # --- rows -----------------------------------------------------------------------------------------
     def add(self, row: dict[str, Any]) -> None:
@@ -251,7 +250,7 @@ def _fill_op_counts(df, run_dir: Path) -> None:  # df: pandas.DataFrame, changed
         have_b = row.get("bytes_batch") == row.get("bytes_batch") and row.get("bytes_batch") is not None
         if have_ops and have_b:
             continue
-        path = run_dir / "counts" / f"{row['spec_hash']}_r{row['resolution']}.ops.json"
+        path = paths.ops_path(run_dir, row["spec_hash"], row["resolution"])
         if path.is_file():
             doc = json.loads(path.read_text())
             if not have_ops:

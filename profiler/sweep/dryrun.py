@@ -1,45 +1,24 @@
-"""``sweep --dry-run`` output and the ``--time-budget`` pre-check (before a run directory is created)."""
+"""``sweep --dry-run`` output: the plan (``sweep_plan.SweepPlan``, made once by the command), measured nothing."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from profiler.sweep.budget import BudgetPlan, cell_of, plan_budget
-from profiler.sweep.config import SweepConfig
+from profiler.sweep.budget import cell_of
+from profiler.sweep.sweep_plan import SweepPlan
 from profiler.sweep.tasks import Task
 
 
-def _done(resume_dir: Path | None) -> set[str]:
-    if resume_dir is None:
-        return set()
-    from profiler.results.store import ResultStore
+def print_dry_run(plan: SweepPlan, run_dir: Path) -> None:
+    """The plan (or the budgeted subset), per cell, and its time estimate with where the numbers come from.
 
-    with ResultStore.open(resume_dir, read_only=True) as store:
-        return store.done_keys()
-
-
-def _estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: str | Path):
-    from profiler.core import environment
-    from profiler.sweep.run import make_estimate
-
-    # The environment of this machine names the device key; a CUDA plan made on a CPU-only machine gets no
-    # matching previous run and so uses the built-in (H200) calibration.
-    return make_estimate(config, device, tasks, results_dir, env=environment.capture(device))
-
-
-def budget_plan(config: SweepConfig, device: str, tasks: list[Task], budget_s: float, results_dir: str | Path,
-                resume_dir: Path | None = None) -> BudgetPlan:
-    """The subset that fits ``budget_s``; UsageError (exit 2) when not even one cell of 8 models fits."""
-    est = _estimate(config, device, tasks, results_dir)
-    return plan_budget(tasks, budget_s, est.total_s, est.gmacs_of, done=_done(resume_dir))
-
-
-def print_dry_run(config: SweepConfig, device: str, tasks: list[Task], skipped: list[str], run_dir: Path,
-                  budget_s: float | None, results_dir: str | Path, resume_dir: Path | None = None) -> None:
-    """The plan (or the budgeted subset), per cell, and its time estimate with where the numbers come from."""
-    est = _estimate(config, device, tasks, results_dir)
-    done = _done(resume_dir)
+    The estimate's device key is this machine's environment (or a resumed run's): a CUDA plan made on a CPU-only
+    machine gets no matching previous run and so uses the built-in (H200) calibration.
+    """
+    config, device, tasks, skipped, budget_s = plan.config, plan.device, plan.tasks, plan.skipped, plan.budget_s
+    est = plan.estimate()
+    done = plan.done
     todo = [t for t in tasks if t.key not in done]
     print(f"sweep {config.name} ({config.path}) on {device}: {len(tasks)} measurements, "
           f"{len({t.model for t in tasks})} models, {len({t.group_key for t in todo})} worker processes "
@@ -47,7 +26,7 @@ def print_dry_run(config: SweepConfig, device: str, tasks: list[Task], skipped: 
     for note in skipped:
         print(f"  skipped: {note}")
     if budget_s is not None:
-        bp = plan_budget(tasks, budget_s, est.total_s, est.gmacs_of, done=done)
+        bp = plan.budget_plan()
         todo = bp.tasks
         print(f"time budget {budget_s:.0f} s: {len(todo)} of {len(tasks) - len(done)} measurements fit; "
               f"{len(bp.covered_cells)} cell(s) covered, {len(bp.dropped_cells)} dropped")
@@ -74,7 +53,7 @@ def print_dry_run(config: SweepConfig, device: str, tasks: list[Task], skipped: 
         for name, v in est.parts_of.get(k, {}).items():
             parts[name] = parts.get(name, 0.0) + v
     kinds: dict[str, float] = {}
-    for s in items:
+    for s in sorted(items):  # a set: sorted, so that the line reads the same on every run
         kinds[s.split(":", 1)[0]] = kinds.get(s.split(":", 1)[0], 0.0) + est.shared_s.get(s, 0.0)
     print("  rows: " + ", ".join(f"{n.removesuffix('_s')} {v / 60:.1f}" for n, v in parts.items()) + " min; shared: "
           + ", ".join(f"{n} {v / 60:.1f}" for n, v in kinds.items() if v) + " min")

@@ -230,9 +230,9 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
 
 def gmacs_lookup(tasks: list[Task], config: Any, cache_dir: Path | str | None = None) -> Callable[[Task], float]:
     """GMACs per image at each task's resolution: meta-device FLOP count at 224 px (cached), scaled by r²."""
-    import os
+    from profiler.core.paths import cache_root
 
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("ARCHPROF_CACHE", Path.home() / ".cache" / "archprof"))
+    root = Path(cache_dir) if cache_dir else cache_root()
     path = root / "macs224.json"
     try:
         cache: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}

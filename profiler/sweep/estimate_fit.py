@@ -108,13 +108,14 @@ def derive_builtin(run_dir: Path | str) -> Cells:
 
 def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str) -> CostModel:
     """The built-in model, refined by the newest runs under ``results_dir`` on the same device key."""
+    from profiler.core.paths import META_NAME
     from profiler.results.runs import RunMeta
     from profiler.results.store import ResultStore
 
     base = BUILTIN[device]
     want = device_key(env, device)
     runs = []
-    for meta_path in Path(results_dir).glob("*/meta.json"):
+    for meta_path in Path(results_dir).glob(f"*/{META_NAME}"):
         try:
             meta_env = RunMeta.read(meta_path.parent, strict=False).environment or {}
             if meta_env and device_key(meta_env, device) == want:

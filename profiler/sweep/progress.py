@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from profiler.core.phases import LABELS as _PHASE_LABELS
+from profiler.core.phases import WARMUP
 from profiler.sweep.tasks import Task
 
 
@@ -92,9 +94,6 @@ def unstable_line(session: dict[str, Any]) -> str | None:
             f"{', '.join(shown)}{more}")
 
 
-_PHASE_LABELS = {"build_s": "model build (timing worker)", "count_s": "counting (timing worker)",
-                 "export_s": "ONNX export", "compile_s": "compile", "load_s": "session / model load",
-                 "warmup_s": "warm-up", "timed_s": "timed iterations"}
 # Where a device's first-run costs land in the warm-up phase (named in the label on that device only).
 _WARMUP_NOTE = {"cuda": "warm-up (cuDNN autotuning shows here)"}
 
@@ -103,7 +102,7 @@ def phase_rows(session: dict[str, Any]) -> list[tuple[str, float, float]]:
     """(phase, seconds, share of wall) of a session: the rows' phases, the prefetch pool's waits, and the rest."""
     wall = float(session.get("wall_s") or 0.0)
     phases = session.get("phases_s") or {}
-    labels = {**_PHASE_LABELS, "warmup_s": _WARMUP_NOTE.get(str(session.get("device")), _PHASE_LABELS["warmup_s"])}
+    labels = {**_PHASE_LABELS, WARMUP: _WARMUP_NOTE.get(str(session.get("device")), _PHASE_LABELS[WARMUP])}
     out = [(label, float(phases[k])) for k, label in labels.items() if phases.get(k)]
     pf = session.get("prefetch") or {}
     if pf.get("before_s"):

@@ -12,138 +12,34 @@ IO); eager rows first, grouped by (dtype, memory format), so that consecutive ro
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import random
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from profiler.core import paths
 from profiler.core.errors import UsageError
 from profiler.results.store import PHASE_COLUMNS, ResultStore
-from profiler.sweep.config import ModelEntry, SweepConfig
-from profiler.sweep.tasks import Task
+from profiler.sweep import planning
+from profiler.sweep.config import SweepConfig
+
+# Planning lives in profiler.sweep.planning (below the SweepPlan); these names stay the sweep's API here.
+plan, plan_with_skips = planning.plan, planning.plan_with_skips
+make_estimate, estimate_seconds = planning.make_estimate, planning.estimate_seconds
 
 if TYPE_CHECKING:
     from profiler.sweep.exec.local import Executor
-
-
-def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[str]]:
-    """The tasks of ``config`` on ``device`` in run order, and why each impossible combination was skipped."""
-    import models
-    from profiler.timing import validate_request
-
-    timing = config.timing_config().to_dict()
-    ort_cuda_graph = bool(timing.get("ort_cuda_graph"))
-    per_model: dict[str, list[Task]] = {}
-    skipped: list[str] = []
-    for group in config.groups:
-        s = group.settings
-        for name in group.models:
-            entry: ModelEntry = config.models[name]
-            # Through JSON once: the task holds exactly what a worker will receive (lists, not tuples).
-            spec_dict = json.loads(json.dumps(models.spec_to_dict(entry.spec)))
-            spec_hash = models.spec_hash(entry.spec)
-            min_res = models.min_resolution(entry.spec)
-            for res in s.resolutions:
-                res = entry.resolution if res == "native" else int(res)
-                if res < min_res:
-                    skipped.append(f"{name} at {res}px: below its minimum resolution {min_res}")
-                    continue
-                for batch in s.batches:
-                    for backend in s.backends:
-                        for dtype in s.dtypes:
-                            for mf in s.memory_formats:
-                                try:
-                                    validate_request(backend, device, dtype, mf, batch, res,
-                                                     ort_cuda_graph=ort_cuda_graph)
-                                except UsageError as exc:
-                                    skipped.append(f"{backend}/{device}/{dtype}/{mf}: {exc}")
-                                    continue
-                                per_model.setdefault(name, []).append(Task(
-                                    model=name, family=entry.family, spec=spec_dict, spec_hash=spec_hash,
-                                    backend=backend, device=device, dtype=dtype, memory_format=mf,
-                                    batch=batch, resolution=res, repeat=0, timing=timing, count=config.count,
-                                    timeout_s=config.task_timeout_s, fault=config.faults.get(name),
-                                    isolation=config.isolation,
-                                ))
-    for name in per_model:
-        per_model[name] = _shared_state_order(per_model[name])
-    tasks: list[Task] = []
-    seen: set[str] = set()
-    for rep in range(config.repeats):
-        order = list(per_model)
-        if config.shuffle:
-            random.Random(f"{config.seed}-{rep}").shuffle(order)  # str seeds are stable across processes
-        for name in order:
-            for t in per_model[name]:
-                task = Task(**{**t.to_dict(), "repeat": rep})
-                if task.key not in seen:  # a subsweep may repeat a main-grid setting
-                    seen.add(task.key)
-                    tasks.append(task)
-    return tasks, sorted(set(skipped))
-
-
-def _shared_state_order(tasks: list[Task]) -> list[Task]:
-    """A model's tasks with those that share worker state adjacent: eager rows first, per converted model (dtype,
-    memory format); other backends next; ONNX Runtime rows last, per session (resolution, graph dtype). Groups
-    keep the order in which the config first names them, and rows within a group keep theirs (stable sort)."""
-    from profiler.timing.onnx_export import GRAPH_DTYPE
-
-    def group(t: Task) -> tuple:
-        if t.backend == "eager":
-            return (0, t.dtype, t.memory_format)
-        if t.backend == "onnxruntime":
-            return (2, t.resolution, GRAPH_DTYPE.get(t.dtype, "fp32"))
-        return (1,)
-
-    first: dict[tuple, int] = {}
-    for i, t in enumerate(tasks):
-        first.setdefault(group(t), i)
-    return sorted(tasks, key=lambda t: (group(t)[0], first[group(t)]))
-
-
-def plan(config: SweepConfig, device: str) -> list[Task]:
-    """The tasks of ``config`` on ``device``, in run order (see module doc)."""
-    return plan_with_skips(config, device)[0]
-
-
-def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: Path | str | None = None,
-                  env: dict[str, Any] | None = None, gmacs_of: Any = None):  # -> profiler.sweep.estimate.Estimate
-    """Per-task cost estimates of ``tasks``: previous runs on this device key under ``results_dir``, else built-in."""
-    from profiler.sweep import estimate, estimate_fit
-    from profiler.sweep.exec.prefetch import default_workers, has_prepare_onnx, resolve_mode
-    from profiler.timing.onnx_cache import onnx_cache_checker
-
-    model = estimate.BUILTIN[device]
-    if results_dir is not None and Path(results_dir).is_dir():
-        if env is None:
-            from profiler.core import environment
-
-            env = environment.capture(device)
-        model = estimate_fit.from_previous_runs(device, env, results_dir)
-    mode = resolve_mode(config.prefetch, device)
-    workers = config.prefetch_workers or default_workers(mode)
-    return estimate.estimate(tasks, model, gmacs_of or estimate.gmacs_lookup(tasks, config), prep_mode=mode,
-                             prep_workers=workers, prepare_onnx=has_prepare_onnx(),
-                             export_cached=onnx_cache_checker() if device == "cpu" else None)
-
-
-def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None = None) -> float:
-    """Estimated wall seconds of ``tasks`` (built-in calibration of the tasks' device)."""
-    if not tasks:
-        return 0.0
-    est = make_estimate(config, device or tasks[0].device, tasks)
-    return est.total_s(t.key for t in tasks)
+    from profiler.sweep.sweep_plan import SweepPlan
 
 
 def _meta(config: SweepConfig, device: str, argv: list[str] | None, skipped: list[str] | None = None,
-          ) -> dict[str, Any]:
+          env: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A new run's ``meta.json``; ``env``: the environment already captured for this sweep (else captured now)."""
     from profiler.core import environment
     from profiler.hardware.measure import attach_peaks
 
-    env = environment.capture(device)
+    env = dict(env) if env is not None else environment.capture(device)
     # Measured peaks of this device key (`profiler peaks`), for the report's roofline; CPU keys name the threads.
     attach_peaks(env, device, threads=config.timing_config().threads or env.get("torch_threads"))
     return {"run": {"config_name": config.name, "device": device, "argv": argv if argv is not None else sys.argv,
@@ -169,6 +65,7 @@ def run_sweep(
     argv: list[str] | None = None,
     time_budget_s: float | None = None,
     results_dir: Path | str | None = None,
+    plan: SweepPlan | None = None,
 ) -> Path:
     """Measure every planned task not yet in ``run_dir`` (one row each, committed as measured); returns run_dir.
 
@@ -178,23 +75,38 @@ def run_sweep(
     starts once the rest of the budget cannot fit its estimate (``results_dir``: where earlier runs calibrate it).
     ``make_executor(*, limits, on_start)`` builds the executor (an executor class will do; default: a
     ``SubprocessExecutor`` with the config's prefetch pool): it gets its limits when built, never later.
+    ``plan``: the sweep planned already (``sweep_plan.make_plan``, with the same config and device and, on resume,
+    the opened run): its tasks, environment, estimate and budget (``plan.budget_s`` rules) are used, not made
+    again; the session is left in ``plan.session``.
     """
     from profiler.sweep.exec.local import Limits, SubprocessExecutor
     from profiler.sweep.exec.prefetch import Prefetcher
     from profiler.sweep.lock import RunLock
     from profiler.sweep.progress import SweepProgress
+    from profiler.sweep.resume import check_resumable, open_resume
+    from profiler.sweep.sweep_plan import make_plan
 
     run_dir = Path(run_dir)
-    tasks, skipped = plan_with_skips(config, device)
+    if plan is None:
+        resumed = open_resume(run_dir) if resume else None
+        try:
+            plan = make_plan(config, device, results_dir=results_dir or run_dir.parent, budget_s=time_budget_s,
+                             resumed=resumed, retry_failed=retry_failed)
+        except BaseException:
+            if resumed is not None:
+                resumed.close()
+            raise
+    tasks, skipped, time_budget_s = plan.tasks, plan.skipped, plan.budget_s
     if resume:
-        from profiler.sweep.resume import open_for_resume
-
-        store, meta = open_for_resume(run_dir, config, device)
+        resumed = plan.resumed if plan.resumed is not None else open_resume(run_dir)
+        try:
+            check_resumable(run_dir, resumed.meta, config, device)
+        except BaseException:
+            resumed.close()
+            raise
+        store = resumed.store
     else:
-        from profiler.results.runs import RunMeta
-
-        raw_meta = _meta(config, device, argv, skipped)
-        store, meta = ResultStore.create(run_dir, raw_meta), RunMeta.from_dict(raw_meta)
+        store = ResultStore.create(run_dir, _meta(config, device, argv, skipped, env=plan.environment()))
     lock = RunLock(run_dir)
     try:
         lock.acquire()  # held until the session is recorded: the stored keys read below stay true
@@ -209,10 +121,8 @@ def run_sweep(
         t0, started = time.perf_counter(), _now()
         limits = Limits()
         if time_budget_s is not None:
-            from profiler.sweep.budget import plan_budget
-
-            est = make_estimate(config, device, tasks, results_dir or run_dir.parent, env=meta.environment)
-            bplan = plan_budget(tasks, time_budget_s, est.total_s, est.gmacs_of, done=done)
+            bplan = plan.budget_plan(done)  # the plan's, unless another writer stored rows since it was made
+            est = plan.estimate()
             todo = bplan.tasks
             limits = Limits(stop_at_unix=time.time() + time_budget_s - (time.perf_counter() - t0),
                             estimates_s=est.cost_s)
@@ -225,8 +135,8 @@ def run_sweep(
         else:
             pool = None if config.prefetch == "off" else Prefetcher(
                 config.prefetch, device, workers=config.prefetch_workers, lookahead=config.prefetch_lookahead,
-                counts_dir=run_dir / "counts", log_path=run_dir / "logs" / "prefetch.log")
-            executor = SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts",
+                counts_dir=paths.counts_dir(run_dir), log_path=run_dir / "logs" / "prefetch.log")
+            executor = SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=paths.counts_dir(run_dir),
                                           limits=limits, on_start=progress.start, prefetch=pool)
         timed_s, n_rows, n_failed = 0.0, 0, 0
         unstable: list[str] = []  # rows whose median is less precise than their ci_target (issue #27)
@@ -274,6 +184,7 @@ def run_sweep(
         doc = store.read_meta()  # read-modify-write by the writer: another key may have changed since
         doc.setdefault("sessions", []).append(session)
         store.write_meta(doc)
+        plan.session = session
         if interrupted:
             raise KeyboardInterrupt
         if show_progress:

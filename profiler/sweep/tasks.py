@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.core import paths
+
 
 @dataclass(frozen=True)
 class Task:
@@ -49,7 +51,7 @@ class Task:
     @property
     def prep_key(self) -> str:
         """What one preparation job makes ready (build, counts, ONNX graphs): one (spec, resolution)."""
-        return f"{self.spec_hash}_r{self.resolution}"
+        return paths.count_key(self.spec_hash, self.resolution)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

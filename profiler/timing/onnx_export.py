@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from profiler.core import paths
 from profiler.timing.protocol import EXPORTERS, ExportError
 
 # fp32 and tf32 share one graph: TF32 is a runtime switch of the execution provider, not a graph property.
@@ -26,8 +27,7 @@ BATCH_AXIS = "batch"  # name of the symbolic first input/output dimension in a d
 
 def default_cache_dir() -> Path:
     """``$ARCHPROF_CACHE/onnx`` if set, else ``~/.cache/archprof/onnx``."""
-    root = os.environ.get("ARCHPROF_CACHE")
-    return Path(root) / "onnx" if root else Path.home() / ".cache" / "archprof" / "onnx"
+    return paths.cache_dir("onnx")
 
 
 def exporter_order(first: str) -> tuple[str, ...]:

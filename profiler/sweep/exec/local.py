@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core.paths import PROJECT_ROOT
+from profiler.core.phases import WORKER_PHASES
 from profiler.sweep.exec import events
 from profiler.sweep.exec.worker import PARENT_PID_ENV, fits
 from profiler.sweep.tasks import Task
@@ -136,7 +137,7 @@ class PhaseTracker:
         if self.running is not None:
             name, t0 = self.running
             out[name] = out.get(name, 0.0) + time.monotonic() - t0
-        timing = {k: v for k, v in out.items() if k not in ("build_s", "count_s")}
+        timing = {k: v for k, v in out.items() if k not in WORKER_PHASES}
         return {**out, "details_json": json.dumps({"phases": timing})} if timing else out
 
 

@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from profiler.core.phases import PREPARE_PHASES
 from profiler.sweep.exec.events import PrepDone
 from profiler.sweep.tasks import Task
 
@@ -87,8 +88,8 @@ class Prefetcher:
         self._queue: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
         self.stats: dict[str, Any] = {"mode": self.mode, "workers": self.workers, "lookahead": self.lookahead,
-                                      "prepared": 0, "failed": 0, "retried": 0, "build_s": 0.0, "count_s": 0.0,
-                                      "export_s": 0.0, "wait_s": 0.0, "prepare_onnx": has_prepare_onnx()}
+                                      "prepared": 0, "failed": 0, "retried": 0, **dict.fromkeys(PREPARE_PHASES, 0.0),
+                                      "wait_s": 0.0, "prepare_onnx": has_prepare_onnx()}
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self, tasks: list[Task]) -> None:
@@ -167,7 +168,7 @@ class Prefetcher:
         if key not in self._seen:
             self._seen.add(key)
             self.stats["prepared" if not res.error else "failed"] += 1
-            for phase in ("build_s", "count_s", "export_s"):
+            for phase in PREPARE_PHASES:
                 self.stats[phase] += getattr(res, phase)
         return res
 

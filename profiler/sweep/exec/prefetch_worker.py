@@ -4,7 +4,7 @@
 line (one (spec, resolution) pair: whether to count it, the ONNX graph dtypes to export, where the caches are) and
 writes one JSON answer per line (``profiler.sweep.exec.events.PrepDone``): the seconds of each phase and an error,
 if any. Library prints go to stderr, never into the protocol. The process dies with its parent
-(``worker._die_with_parent``).
+(``worker.die_with_parent``).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from profiler.core import paths
 from profiler.core.errors import UsageError
 from profiler.core.paths import PROJECT_ROOT
 from profiler.sweep.exec import events
@@ -66,7 +67,7 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
     tasks = [Task.from_dict(t) for t in job["tasks"]]
     # The driver's cache root, where it exists on this node (a remote node keeps its own default).
     if _local_dir(job.get("cache_root")):
-        os.environ["ARCHPROF_CACHE"] = job["cache_root"]
+        os.environ[paths.CACHE_ENV] = job["cache_root"]
     # run_tasks calls on_start before it yields the row; a thread lets the start event reach the driver while the
     # measurement runs, so that the driver knows the in-flight task if this process dies.
     out: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -177,7 +178,7 @@ class RayExecutor(Executor):
             while queue_ and len(running) < slots:
                 pending = queue_.popleft()
                 job = {"tasks": [t.to_dict() for t in pending], "counts_dir": self.counts_dir,
-                       "onnx_cache_dir": self.onnx_cache_dir, "cache_root": os.environ.get("ARCHPROF_CACHE")}
+                       "onnx_cache_dir": self.onnx_cache_dir, "cache_root": os.environ.get(paths.CACHE_ENV)}
                 # Until the first task starts the worker is starting and importing: allow the first task's timeout.
                 running[remote.remote(job)] = _Slot(pending, time.monotonic() + pending[0].timeout_s)
             wait_s = max(0.0, min(s.deadline for s in running.values()) - time.monotonic())

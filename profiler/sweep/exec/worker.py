@@ -32,14 +32,14 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from profiler.core.phases import PHASES as _PHASES
+from profiler.core.phases import TIMING_PHASES as _TIMING_PHASES  # build_s, count_s: the worker's own
 from profiler.counting.cache import CountCache
 from profiler.sweep.exec import events
 from profiler.sweep.exec.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor, slowed
 from profiler.sweep.tasks import Task
 
 PARENT_PID_ENV = "ARCHPROF_PARENT_PID"
-_PHASES = ("build_s", "count_s", "export_s", "compile_s", "load_s", "warmup_s", "timed_s")
-_TIMING_PHASES = _PHASES[2:]  # the timing layer's; build_s and count_s are the worker's own
 
 
 def fits(task: Task, stop_at_unix: float | None, estimates_s: dict[str, float] | None) -> bool:
