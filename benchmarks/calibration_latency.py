@@ -54,8 +54,10 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1) if a.device == "cpu" else None
     sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
-    print(f"load average {os.getloadavg()[0]:.2f}; {a.device} {a.dtype}, {a.resolution} px, batch 1, "
-          f"{a.rounds} interleaved rounds x {a.iters} iterations")
+    print(
+        f"load average {os.getloadavg()[0]:.2f}; {a.device} {a.dtype}, {a.resolution} px, batch 1, "
+        f"{a.rounds} interleaved rounds x {a.iters} iterations"
+    )
     ratios = []
     for name in a.models:
         torch.manual_seed(0)
@@ -68,14 +70,19 @@ def main() -> None:
         for m in pair.values():
             _median_ms(m, x, 5, sync)
         for r in range(a.rounds):
-            for k in (("default", "calibrated") if r % 2 == 0 else ("calibrated", "default")):
+            for k in ("default", "calibrated") if r % 2 == 0 else ("calibrated", "default"):
                 per[k].append(_median_ms(pair[k], x, a.iters, sync))
         med = {k: statistics.median(v) for k, v in per.items()}
         ratios.append(med["calibrated"] / med["default"])
-        print(f"{name:22} default {med['default']:8.2f} ms  calibrated {med['calibrated']:8.2f} ms  "
-              f"ratio {ratios[-1]:.3f}", flush=True)
-    print(f"geometric mean ratio {statistics.geometric_mean(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}); "
-          f"load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"{name:22} default {med['default']:8.2f} ms  calibrated {med['calibrated']:8.2f} ms  "
+            f"ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
+    print(
+        f"geometric mean ratio {statistics.geometric_mean(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}); "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

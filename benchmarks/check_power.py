@@ -53,8 +53,9 @@ threads = 1
 """
 
 
-def one_trial(tasks: list[Task], target: str, factors: list[float], rounds: int, rule: LatencyRule,
-              tmp: Path) -> dict[float, dict]:
+def one_trial(
+    tasks: list[Task], target: str, factors: list[float], rounds: int, rule: LatencyRule, tmp: Path
+) -> dict[float, dict]:
     """One A/B check per condition (1.0 = unchanged), sharing side A; the target's outcome and any alarm."""
     conds = [1.0, *factors]
     sides = [Side("A", ROOT, tasks=tasks)]
@@ -70,11 +71,15 @@ def one_trial(tasks: list[Task], target: str, factors: list[float], rounds: int,
     doc = build_baseline(frames[0], {"environment": env}, name="power", with_layers=False)
     out = {}
     for f, df in zip(conds, frames[1:], strict=True):
-        rep = compare(doc, df, current_key=doc["device_key"], latency="fail", rule=rule, reference_model=None,
-                      name_layers=False)
+        rep = compare(
+            doc, df, current_key=doc["device_key"], latency="fail", rule=rule, reference_model=None, name_layers=False
+        )
         tgt = next(e for e in rep.entries if e.model == target)
-        out[f] = {"alarm_target": tgt.verdict == "fail", "alarm_any": rep.exit_code == 1,
-                  "ratio": tgt.latency.ratio if tgt.latency else float("nan")}
+        out[f] = {
+            "alarm_target": tgt.verdict == "fail",
+            "alarm_any": rep.exit_code == 1,
+            "ratio": tgt.latency.ratio if tgt.latency else float("nan"),
+        }
     return out
 
 
@@ -104,36 +109,58 @@ def main(argv: list[str] | None = None) -> int:
             trials.append(one_trial(tasks, args.model, args.factors, args.rounds, rule, Path(tmp)))
         if not args.json:
             alarms = {f: sum(t[f]["alarm_any"] for t in trials) for f in trials[-1]}
-            print(f"  trial {i + 1}/{args.n} ({time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}): "
-                  + ", ".join(f"x{f:g} ratio {r['ratio']:.3f}{' ALARM' if r['alarm_any'] else ''}"
-                              for f, r in trials[-1].items())
-                  + "; alarms so far " + ", ".join(f"x{f:g}: {a}/{i + 1}" for f, a in alarms.items()),
-                  file=sys.stderr, flush=True)
+            print(
+                f"  trial {i + 1}/{args.n} ({time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}): "
+                + ", ".join(
+                    f"x{f:g} ratio {r['ratio']:.3f}{' ALARM' if r['alarm_any'] else ''}" for f, r in trials[-1].items()
+                )
+                + "; alarms so far "
+                + ", ".join(f"x{f:g}: {a}/{i + 1}" for f, a in alarms.items()),
+                file=sys.stderr,
+                flush=True,
+            )
     elapsed = time.perf_counter() - t0
-    summary = {"model": args.model, "others": args.others, "resolution": args.resolution, "iters": args.iters,
-               "rounds": args.rounds, "n": args.n, "threshold": args.threshold, "alpha": args.alpha,
-               "cpu_count": os.cpu_count(), "load_avg_before": [round(x, 2) for x in load0],
-               "load_avg_after": [round(x, 2) for x in os.getloadavg()], "elapsed_s": round(elapsed, 1),
-               "conditions": {}}
+    summary = {
+        "model": args.model,
+        "others": args.others,
+        "resolution": args.resolution,
+        "iters": args.iters,
+        "rounds": args.rounds,
+        "n": args.n,
+        "threshold": args.threshold,
+        "alpha": args.alpha,
+        "cpu_count": os.cpu_count(),
+        "load_avg_before": [round(x, 2) for x in load0],
+        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+        "elapsed_s": round(elapsed, 1),
+        "conditions": {},
+    }
     for f in trials[0]:
         rs = [t[f] for t in trials]
         ratios = [r["ratio"] for r in rs]
         summary["conditions"][f"{f:g}x"] = {
-            "alarms_target": sum(r["alarm_target"] for r in rs), "alarms_any_model": sum(r["alarm_any"] for r in rs),
-            "ratio_median": float(np.median(ratios)), "ratio_range": [float(min(ratios)), float(max(ratios))]}
+            "alarms_target": sum(r["alarm_target"] for r in rs),
+            "alarms_any_model": sum(r["alarm_any"] for r in rs),
+            "ratio_median": float(np.median(ratios)),
+            "ratio_range": [float(min(ratios)), float(max(ratios))],
+        }
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"A/B power: {args.model} (+ {', '.join(args.others) or 'nothing'}) @ {args.resolution} px, {args.iters} "
-          f"iters, {args.rounds} rounds per trial, {args.n} trials; threshold {args.threshold:.0%}, alpha "
-          f"{args.alpha}; {elapsed:.0f} s; load average {summary['load_avg_before']} -> {summary['load_avg_after']} "
-          f"on {os.cpu_count()} CPUs")
+    print(
+        f"A/B power: {args.model} (+ {', '.join(args.others) or 'nothing'}) @ {args.resolution} px, {args.iters} "
+        f"iters, {args.rounds} rounds per trial, {args.n} trials; threshold {args.threshold:.0%}, alpha "
+        f"{args.alpha}; {elapsed:.0f} s; load average {summary['load_avg_before']} -> {summary['load_avg_after']} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(f"{'injected':>8}  {'target alarms':>13}  {'any-model alarms':>16}  raw ratio median [range]")
     for name, c in summary["conditions"].items():
         lo, hi = c["ratio_range"]
         kind = "false alarms" if name == "1x" else "detections"
-        print(f"{name:>8}  {c['alarms_target']:>6}/{args.n:<6}  {c['alarms_any_model']:>9}/{args.n:<6}  "
-              f"{c['ratio_median']:.3f} [{lo:.3f}, {hi:.3f}]   ({kind})")
+        print(
+            f"{name:>8}  {c['alarms_target']:>6}/{args.n:<6}  {c['alarms_any_model']:>9}/{args.n:<6}  "
+            f"{c['ratio_median']:.3f} [{lo:.3f}, {hi:.3f}]   ({kind})"
+        )
     return 0
 
 

@@ -50,8 +50,19 @@ def find_runs(timm_dir: Path, tmp: Path) -> dict[str, Path]:
             runs[key] = committed
             continue
         out = tmp / key
-        argv = ["import", "timm", str(timm_dir / f"{STEM.format(key)}.csv"), "--device-name", name,
-                "--include", "cnn-seed-families", "-o", str(out), "--no-progress", "--force"]
+        argv = [
+            "import",
+            "timm",
+            str(timm_dir / f"{STEM.format(key)}.csv"),
+            "--device-name",
+            name,
+            "--include",
+            "cnn-seed-families",
+            "-o",
+            str(out),
+            "--no-progress",
+            "--force",
+        ]
         with contextlib.redirect_stdout(io.StringIO()):
             if main(argv) != 0:
                 raise SystemExit(f"import of {key} failed")
@@ -81,21 +92,34 @@ def main_(argv: list[str] | None = None) -> int:
             for src, tgt in (("rtx3090", "rtx4090"), ("rtx4090", "rtx3090")):
                 for k in TARGETS:
                     c = transfer(runs[src], runs[tgt], form, k)
-                    rows.append({"direction": f"{src} -> {tgt}", "form": form, "calibrate": k, **c,
-                                 "target_within10_pct": TARGETS[k], "met": c["within10_pct"] >= TARGETS[k]})
-        where = {k: str(v) if str(v).startswith(str(ROOT)) else f"imported now from {args.timm_dir}"
-                 for k, v in runs.items()}
+                    rows.append(
+                        {
+                            "direction": f"{src} -> {tgt}",
+                            "form": form,
+                            "calibrate": k,
+                            **c,
+                            "target_within10_pct": TARGETS[k],
+                            "met": c["within10_pct"] >= TARGETS[k],
+                        }
+                    )
+        where = {
+            k: str(v) if str(v).startswith(str(ROOT)) else f"imported now from {args.timm_dir}" for k, v in runs.items()
+        }
     if args.json:
         print(json.dumps({"runs": where, "rows": rows}, indent=1))
         return 0
     print("runs: " + "; ".join(f"{k}: {v}" for k, v in where.items()))
-    print(f"{'direction':<20} {'form':<8} {'calib':>5} {'scored':>6} {'MAPE %':>7} {'±10 %':>6} {'median':>7} "
-          f"{'in PI %':>7} {'target':>7}  met")
+    print(
+        f"{'direction':<20} {'form':<8} {'calib':>5} {'scored':>6} {'MAPE %':>7} {'±10 %':>6} {'median':>7} "
+        f"{'in PI %':>7} {'target':>7}  met"
+    )
     for r in rows:
-        print(f"{r['direction']:<20} {r['form']:<8} {r['calibrate']:>5} {r['n']:>6} {r['mape_pct']:>7.1f} "
-              f"{r['within10_pct']:>6.1f} {r['median_ratio']:>7.3f} {r['interval_coverage_pct'] or float('nan'):>7.0f} "
-              f"{r['target_within10_pct']:>6.0f}%  "
-              f"{'yes' if r['met'] else 'NO'}")
+        print(
+            f"{r['direction']:<20} {r['form']:<8} {r['calibrate']:>5} {r['n']:>6} {r['mape_pct']:>7.1f} "
+            f"{r['within10_pct']:>6.1f} {r['median_ratio']:>7.3f} {r['interval_coverage_pct'] or float('nan'):>7.0f} "
+            f"{r['target_within10_pct']:>6.0f}%  "
+            f"{'yes' if r['met'] else 'NO'}"
+        )
     return 0
 
 

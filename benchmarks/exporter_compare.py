@@ -24,8 +24,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-QUICK = ["resnet18", "resnet50", "resnext50_32x4d", "densenet121", "mobilenet_v1", "mobilenet_v2",
-         "shufflenet_v1_g3", "shufflenet_v2_x1_0", "efficientnet_b0", "googlenet", "regnetx_400mf", "regnety_800mf"]
+QUICK = [
+    "resnet18",
+    "resnet50",
+    "resnext50_32x4d",
+    "densenet121",
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "shufflenet_v1_g3",
+    "shufflenet_v2_x1_0",
+    "efficientnet_b0",
+    "googlenet",
+    "regnetx_400mf",
+    "regnety_800mf",
+]
 
 
 def _time_ms(session, feed: dict, n: int) -> list[float]:
@@ -70,9 +82,14 @@ def compare(name: str, resolution: int, rounds: int, iters: int, threads: int, w
         for exporter in order:
             per_round[exporter].append(statistics.median(_time_ms(sessions[exporter], feed, iters)))
     med = {k: statistics.median(v) for k, v in per_round.items()}
-    return {"model": name, "export_s": export_s, "median_ms": med, "err": err,
-            "ratio": med["torchscript"] / med["dynamo"],
-            "round_ratios": [b / a for a, b in zip(per_round["dynamo"], per_round["torchscript"], strict=True)]}
+    return {
+        "model": name,
+        "export_s": export_s,
+        "median_ms": med,
+        "err": err,
+        "ratio": med["torchscript"] / med["dynamo"],
+        "round_ratios": [b / a for a, b in zip(per_round["dynamo"], per_round["torchscript"], strict=True)],
+    }
 
 
 def main() -> None:
@@ -84,22 +101,31 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     load = os.getloadavg()
-    print(f"load average before {load[0]:.2f}; {a.resolution} px, batch 1, CPU, {a.threads} thread(s), "
-          f"{a.rounds} interleaved rounds x {a.iters} iterations")
-    print(f"{'model':22} {'export dynamo':>13} {'export ts':>10} {'dynamo ms':>10} {'ts ms':>8} {'ts/dynamo':>10}"
-          f" {'round range':>14}")
+    print(
+        f"load average before {load[0]:.2f}; {a.resolution} px, batch 1, CPU, {a.threads} thread(s), "
+        f"{a.rounds} interleaved rounds x {a.iters} iterations"
+    )
+    print(
+        f"{'model':22} {'export dynamo':>13} {'export ts':>10} {'dynamo ms':>10} {'ts ms':>8} {'ts/dynamo':>10}"
+        f" {'round range':>14}"
+    )
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in a.models:
             r = compare(name, a.resolution, a.rounds, a.iters, a.threads, Path(tmp))
             ratios.append(r["ratio"])
             rr = r["round_ratios"]
-            print(f"{name:22} {r['export_s']['dynamo']:12.2f}s {r['export_s']['torchscript']:9.2f}s "
-                  f"{r['median_ms']['dynamo']:10.2f} {r['median_ms']['torchscript']:8.2f} {r['ratio']:10.3f}"
-                  f" {min(rr):6.3f}-{max(rr):.3f}", flush=True)
+            print(
+                f"{name:22} {r['export_s']['dynamo']:12.2f}s {r['export_s']['torchscript']:9.2f}s "
+                f"{r['median_ms']['dynamo']:10.2f} {r['median_ms']['torchscript']:8.2f} {r['ratio']:10.3f}"
+                f" {min(rr):6.3f}-{max(rr):.3f}",
+                flush=True,
+            )
     gm = statistics.geometric_mean(ratios)
-    print(f"geometric mean ts/dynamo latency ratio {gm:.3f} (models {min(ratios):.3f}-{max(ratios):.3f}); "
-          f"load average after {os.getloadavg()[0]:.2f}")
+    print(
+        f"geometric mean ts/dynamo latency ratio {gm:.3f} (models {min(ratios):.3f}-{max(ratios):.3f}); "
+        f"load average after {os.getloadavg()[0]:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,20 +19,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # (label, extra `profiler time` arguments); the ORT CUDA graph only exists on cuda, cudagraph too.
 SETTINGS = {
-    "cpu": [("eager", ["--backend", "eager"]), ("compile", ["--backend", "compile"]),
-            ("onnxruntime", ["--backend", "onnxruntime"])],
-    "cuda": [("eager", ["--backend", "eager"]), ("cudagraph", ["--backend", "cudagraph"]),
-             ("compile", ["--backend", "compile"]),
-             ("compile reduce-overhead", ["--backend", "compile", "--compile-mode", "reduce-overhead"]),
-             ("onnxruntime", ["--backend", "onnxruntime"]),
-             ("onnxruntime cuda-graph", ["--backend", "onnxruntime", "--ort-cuda-graph"])],
+    "cpu": [
+        ("eager", ["--backend", "eager"]),
+        ("compile", ["--backend", "compile"]),
+        ("onnxruntime", ["--backend", "onnxruntime"]),
+    ],
+    "cuda": [
+        ("eager", ["--backend", "eager"]),
+        ("cudagraph", ["--backend", "cudagraph"]),
+        ("compile", ["--backend", "compile"]),
+        ("compile reduce-overhead", ["--backend", "compile", "--compile-mode", "reduce-overhead"]),
+        ("onnxruntime", ["--backend", "onnxruntime"]),
+        ("onnxruntime cuda-graph", ["--backend", "onnxruntime", "--ort-cuda-graph"]),
+    ],
 }
 
 
 def time_one(args: argparse.Namespace, batch: int, extra: list[str]) -> dict:
     """One `profiler time --json` in a fresh process; {"error": ...} when it fails."""
-    cmd = [sys.executable, "-m", "profiler", "time", args.model, "--device", args.device, "--batch", str(batch),
-           "--dtype", args.dtype, "--iters", str(args.iters), "--json", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "profiler",
+        "time",
+        args.model,
+        "--device",
+        args.device,
+        "--batch",
+        str(batch),
+        "--dtype",
+        args.dtype,
+        "--iters",
+        str(args.iters),
+        "--json",
+        *extra,
+    ]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if args.resolution:
@@ -61,10 +82,14 @@ def main() -> int:
     batches = args.batches or ([1, 64] if args.device == "cuda" else [1])
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"{args.model} {args.device} {args.dtype} threads={args.threads or 'default'} load before: "
-          f"{' '.join(load)} ({os.cpu_count()} CPUs)")
-    print(f"{'batch':>5}  {'backend':<24} {'median ms':>10} {'CV %':>6} {'compile s':>9} {'/ eager':>8} "
-          f"{'overhead share':>14}")
+    print(
+        f"{args.model} {args.device} {args.dtype} threads={args.threads or 'default'} load before: "
+        f"{' '.join(load)} ({os.cpu_count()} CPUs)"
+    )
+    print(
+        f"{'batch':>5}  {'backend':<24} {'median ms':>10} {'CV %':>6} {'compile s':>9} {'/ eager':>8} "
+        f"{'overhead share':>14}"
+    )
     for batch in batches:
         eager_ms = None
         for label, extra in SETTINGS[args.device]:
@@ -77,8 +102,10 @@ def main() -> int:
             comp = r["details"].get("compile_s")
             ratio = f"{ms / eager_ms:8.3f}" if eager_ms else f"{'–':>8}"
             share = f"{100 * (eager_ms - ms) / eager_ms:13.1f}%" if eager_ms and label != "eager" else f"{'–':>14}"
-            print(f"{batch:>5}  {label:<24} {ms:10.3f} {100 * r['latency_cv']:6.1f} "
-                  f"{comp if comp is not None else '–':>9} {ratio} {share}")
+            print(
+                f"{batch:>5}  {label:<24} {ms:10.3f} {100 * r['latency_cv']:6.1f} "
+                f"{comp if comp is not None else '–':>9} {ratio} {share}"
+            )
     with open("/proc/loadavg") as f:
         print(f"load after: {' '.join(f.read().split()[:3])}")
     return 0

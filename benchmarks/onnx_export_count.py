@@ -32,8 +32,10 @@ def count(config_path: str, device: str) -> None:
     before = {(t.spec_hash, t.resolution, t.batch, GRAPH_DTYPE[t.dtype]) for t in ort}
     pairs = {(t.spec_hash, t.resolution) for t in ort}
     fp16_pairs = {(t.spec_hash, t.resolution) for t in ort if GRAPH_DTYPE[t.dtype] == "fp16"}
-    print(f"{cfg.name}: {len(ort)} onnxruntime rows; exports before (spec, resolution, batch, graph dtype) = "
-          f"{len(before)}; exports now (spec, resolution) = {len(pairs)} + {len(fp16_pairs)} fp16 conversions")
+    print(
+        f"{cfg.name}: {len(ort)} onnxruntime rows; exports before (spec, resolution, batch, graph dtype) = "
+        f"{len(before)}; exports now (spec, resolution) = {len(pairs)} + {len(fp16_pairs)} fp16 conversions"
+    )
 
 
 def time_one(name: str, resolution: int, batches: list[int], dtypes: list[str]) -> None:
@@ -55,13 +57,16 @@ def time_one(name: str, resolution: int, batches: list[int], dtypes: list[str]) 
                 export_graph(m, x, Path(tmp) / f"old_b{b}_{g}.onnx", dynamic=False)
         old_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        details = prepare_onnx(copy.deepcopy(model), resolution=resolution, dtypes=dtypes, cache_key="bench",
-                               cache_dir=Path(tmp) / "cache")
+        details = prepare_onnx(
+            copy.deepcopy(model), resolution=resolution, dtypes=dtypes, cache_key="bench", cache_dir=Path(tmp) / "cache"
+        )
         new_s = time.perf_counter() - t0
     n_old = len({GRAPH_DTYPE[d] for d in dtypes}) * len(batches)
-    print(f"{name} @ {resolution}px, batches {batches}, dtypes {dtypes}: before {n_old} static exports "
-          f"{old_s:.1f} s; now prepare_onnx {new_s:.1f} s "
-          + ", ".join(f"{d}: {v['export_path']} {v['export_s']:.1f} s" for d, v in details.items()))
+    print(
+        f"{name} @ {resolution}px, batches {batches}, dtypes {dtypes}: before {n_old} static exports "
+        f"{old_s:.1f} s; now prepare_onnx {new_s:.1f} s "
+        + ", ".join(f"{d}: {v['export_path']} {v['export_s']:.1f} s" for d, v in details.items())
+    )
     print(f"ratio before / now: {old_s / new_s:.2f}; load average: {Path('/proc/loadavg').read_text().strip()}")
 
 

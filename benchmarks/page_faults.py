@@ -31,10 +31,19 @@ print(json.dumps({"median_ms": r.stats["latency_ms_median"], "minflt_per_iter": 
 
 
 def measure_fresh(model: str, resolution: int, iters: int, keep_heap: bool) -> dict:
-    env = {**os.environ, "ARCHPROF_KEEP_HEAP": "1" if keep_heap else "0",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    out = subprocess.run([sys.executable, "-c", CHILD, model, str(resolution), str(iters)], env=env,
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    env = {
+        **os.environ,
+        "ARCHPROF_KEEP_HEAP": "1" if keep_heap else "0",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, model, str(resolution), str(iters)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -47,10 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import numpy as np
 
-    print(f"fresh process per measurement, 1 thread, {args.resolution} px, {args.iters} iters, {args.rounds} rounds; "
-          f"load average {Path('/proc/loadavg').read_text().split()[:3]} on {os.cpu_count()} CPUs")
-    print(f"{'model':<16} {'faults/iter before':>18} {'after':>7} {'median ms before':>17} {'after':>8} "
-          f"{'before/after':>12}")
+    print(
+        f"fresh process per measurement, 1 thread, {args.resolution} px, {args.iters} iters, {args.rounds} rounds; "
+        f"load average {Path('/proc/loadavg').read_text().split()[:3]} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'model':<16} {'faults/iter before':>18} {'after':>7} {'median ms before':>17} {'after':>8} "
+        f"{'before/after':>12}"
+    )
     for model in args.models:
         res: dict[bool, list[dict]] = {False: [], True: []}
         for _ in range(args.rounds):
@@ -58,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                 res[keep].append(measure_fresh(model, args.resolution, args.iters, keep))
         f = {k: float(np.median([r["minflt_per_iter"] for r in v])) for k, v in res.items()}
         m = {k: float(np.median([r["median_ms"] for r in v])) for k, v in res.items()}
-        print(f"{model:<16} {f[False]:>18.0f} {f[True]:>7.0f} {m[False]:>17.2f} {m[True]:>8.2f} "
-              f"{m[False] / m[True]:>12.2f}")
+        print(
+            f"{model:<16} {f[False]:>18.0f} {f[True]:>7.0f} {m[False]:>17.2f} {m[True]:>8.2f} "
+            f"{m[False] / m[True]:>12.2f}"
+        )
     print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}")
     return 0
 

@@ -54,9 +54,16 @@ def _one(name: str, make_executor, config, root: Path, workers: int) -> dict:
     df = load_results(run)
     wall_s = session_summary(run)["wall_s"]
     busy_s = float(df["duration_s"].sum())
-    return {"name": name, "workers": workers, "wall_s": wall_s, "busy_s": busy_s, "tasks": len(df),
-            "failed": int((df["status"] != "ok").sum()), "overhead_s": (wall_s * workers - busy_s) / len(df),
-            "busy": busy_s / (wall_s * workers)}
+    return {
+        "name": name,
+        "workers": workers,
+        "wall_s": wall_s,
+        "busy_s": busy_s,
+        "tasks": len(df),
+        "failed": int((df["status"] != "ok").sum()),
+        "overhead_s": (wall_s * workers - busy_s) / len(df),
+        "busy": busy_s / (wall_s * workers),
+    }
 
 
 def main() -> None:
@@ -75,8 +82,12 @@ def main() -> None:
         root = Path(tmp)
         results.append(_one("subprocess", partial(SubprocessExecutor, counts_dir=root / "c0"), config, root, 1))
         t0 = time.perf_counter()
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
+        ray.init(
+            num_cpus=os.cpu_count(),
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}},
+        )
         init_s = time.perf_counter() - t0
         try:
             for n in (int(w) for w in args.workers.split(",")):
@@ -86,11 +97,15 @@ def main() -> None:
             ray.shutdown()
     base = results[0]["wall_s"]
     print(f"ray.init (local cluster, once): {init_s:.1f} s")
-    print(f"{'executor':<11} {'tasks':>5} {'failed':>6} {'wall s':>7} {'Σ dur s':>8} {'speed-up':>8} "
-          f"{'ovh/task s':>10} {'busy':>5}")
+    print(
+        f"{'executor':<11} {'tasks':>5} {'failed':>6} {'wall s':>7} {'Σ dur s':>8} {'speed-up':>8} "
+        f"{'ovh/task s':>10} {'busy':>5}"
+    )
     for r in results:
-        print(f"{r['name']:<11} {r['tasks']:>5} {r['failed']:>6} {r['wall_s']:>7.1f} {r['busy_s']:>8.1f} "
-              f"{base / r['wall_s']:>8.2f} {r['overhead_s']:>10.2f} {r['busy']:>5.0%}")
+        print(
+            f"{r['name']:<11} {r['tasks']:>5} {r['failed']:>6} {r['wall_s']:>7.1f} {r['busy_s']:>8.1f} "
+            f"{base / r['wall_s']:>8.2f} {r['overhead_s']:>10.2f} {r['busy']:>5.0%}"
+        )
     print(f"load average after: {_load()}")
 
 

@@ -37,7 +37,7 @@ def variant(text: str, iters: int | None, isolation: str | None) -> str:
         if not n:
             text = text.replace("[timing]", f"[timing]\niters = {iters}", 1)
     if isolation is not None:
-        text = re.sub(r'(?m)^isolation\s*=.*\n', "", text)
+        text = re.sub(r"(?m)^isolation\s*=.*\n", "", text)
         text = re.sub(r"(?m)^(name\s*=.*)$", rf'\1\nisolation = "{isolation}"', text, count=1)
     return text
 
@@ -56,9 +56,28 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
     # would pay it in every side's empty cache: skipped where the side's CLI knows --no-peaks.
     cli = checkout / "profiler" / "commands" / "cmd_sweep.py"
     no_peaks = ["--no-peaks"] if cli.is_file() and "--no-peaks" in cli.read_text() else []
-    done = subprocess.run([sys.executable, "-m", "profiler", "sweep", "--config", str(cfg), "--device", "cpu",
-                           "--no-progress", "--results-dir", str(work / "res"), "--run-id", "bench", *no_peaks],
-                          cwd=checkout, env=env, check=False, stdout=subprocess.DEVNULL)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "profiler",
+            "sweep",
+            "--config",
+            str(cfg),
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--results-dir",
+            str(work / "res"),
+            "--run-id",
+            "bench",
+            *no_peaks,
+        ],
+        cwd=checkout,
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
     run = work / "res" / "bench"
     if done.returncode not in (0, 1) or not (run / "meta.json").is_file():
         raise SystemExit(f"the sweep in {checkout} exited {done.returncode} without a run (see its message above)")
@@ -86,9 +105,15 @@ def run_side(checkout: Path, config_text: str, work: Path, cache: Path | None) -
     wall = float(session["wall_s"])
     phases["other"] = max(0.0, wall - sum(phases.values()))
     pool_exports = int(pf.get("prepared") or 0) if pf.get("prepare_onnx") else 0
-    return {"wall_s": wall, "timed_s": float(session["timed_s"]), "rows": session["rows"], "failed": failed,
-            "failed rows' phases": f"{failed_s:.1f} s",
-            "exports": f"{exports} in worker, {pool_exports} pairs in pool", "phases": phases}
+    return {
+        "wall_s": wall,
+        "timed_s": float(session["timed_s"]),
+        "rows": session["rows"],
+        "failed": failed,
+        "failed rows' phases": f"{failed_s:.1f} s",
+        "exports": f"{exports} in worker, {pool_exports} pairs in pool",
+        "phases": phases,
+    }
 
 
 def main() -> int:
@@ -106,12 +131,20 @@ def main() -> int:
     cache = Path(args.cache) if args.cache else None
     if args.base:
         base = tmp / "base-checkout"
-        subprocess.run(["git", "worktree", "add", "--detach", str(base), args.base], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(base), args.base],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             # A shipped config is read as the base revision has it (a newer key would be refused there).
-            own = base / Path(args.config).resolve().relative_to(ROOT) if Path(args.config).resolve().is_relative_to(
-                ROOT) else None
+            own = (
+                base / Path(args.config).resolve().relative_to(ROOT)
+                if Path(args.config).resolve().is_relative_to(ROOT)
+                else None
+            )
             base_text = own.read_text() if own is not None and own.is_file() else text
             sides[f"base ({args.base})"] = run_side(base, variant(base_text, args.iters, None), tmp / "base", cache)
         finally:
@@ -121,11 +154,20 @@ def main() -> int:
     load_after = Path("/proc/loadavg").read_text().split()[:3]
 
     names = list(sides)
-    print(f"config {args.config}" + (f", iters {args.iters}" if args.iters else "") +
-          f"; load average before {' '.join(load_before)}, after {' '.join(load_after)} (2-core machine)")
+    print(
+        f"config {args.config}"
+        + (f", iters {args.iters}" if args.iters else "")
+        + f"; load average before {' '.join(load_before)}, after {' '.join(load_after)} (2-core machine)"
+    )
     print(f"{'':<34}" + "".join(f"{n:>30}" for n in names))
-    for key, fmt in (("wall_s", "{:.1f} s"), ("timed_s", "{:.2f} s"), ("rows", "{}"), ("failed", "{}"),
-                     ("failed rows' phases", "{}"), ("exports", "{}")):
+    for key, fmt in (
+        ("wall_s", "{:.1f} s"),
+        ("timed_s", "{:.2f} s"),
+        ("rows", "{}"),
+        ("failed", "{}"),
+        ("failed rows' phases", "{}"),
+        ("exports", "{}"),
+    ):
         print(f"{key:<34}" + "".join(f"{fmt.format(sides[n][key]):>30}" for n in names))
     ratio = [sides[n]["wall_s"] / sides[n]["timed_s"] if sides[n]["timed_s"] else float("nan") for n in names]
     print(f"{'wall / timed':<34}" + "".join(f"{r:>30.1f}" for r in ratio))

@@ -37,19 +37,35 @@ def compare(name: str, args: argparse.Namespace) -> dict:
     x = make_input(args.batch, resolution, args.device, "fp32", "contiguous")
     ours, theirs = [], []
     for _ in range(args.rounds):
-        r = measure(model, backend="eager", device=args.device, dtype="fp32", batch=args.batch,
-                    resolution=resolution, config=config)  # model now eval, on the device, fp32
+        r = measure(
+            model,
+            backend="eager",
+            device=args.device,
+            dtype="fp32",
+            batch=args.batch,
+            resolution=resolution,
+            config=config,
+        )  # model now eval, on the device, fp32
         ours.append(r.stats["latency_ms_median"])
-        timer = tb.Timer(stmt="model(x)", globals={"model": model, "x": x},
-                         num_threads=args.threads or torch.get_num_threads())
+        timer = tb.Timer(
+            stmt="model(x)", globals={"model": model, "x": x}, num_threads=args.threads or torch.get_num_threads()
+        )
         with torch.inference_mode():  # grad mode is thread-local, and the Timer runs in this thread
             m = timer.blocked_autorange(min_run_time=args.min_run_time)
         theirs.append(m.median * 1e3)  # s → ms
     ours_ms, theirs_ms = statistics.median(ours), statistics.median(theirs)
     print(f"{name}: ours {ours_ms:.3f} ms, torch.utils.benchmark {theirs_ms:.3f} ms", file=sys.stderr)
-    return {"model": name, "resolution": resolution, "batch": args.batch, "device": args.device,
-            "ours_ms": ours_ms, "torch_benchmark_ms": theirs_ms, "ratio": ours_ms / theirs_ms,
-            "ours_rounds_ms": ours, "torch_rounds_ms": theirs}
+    return {
+        "model": name,
+        "resolution": resolution,
+        "batch": args.batch,
+        "device": args.device,
+        "ours_ms": ours_ms,
+        "torch_benchmark_ms": theirs_ms,
+        "ratio": ours_ms / theirs_ms,
+        "ours_rounds_ms": ours,
+        "torch_rounds_ms": theirs,
+    }
 
 
 def main() -> int:
@@ -72,8 +88,10 @@ def main() -> int:
         json.dump(rows, sys.stdout, indent=2)
         print()
     else:
-        print(f"device {args.device}, batch {args.batch}, threads {args.threads or torch.get_num_threads()}, "
-              f"torch {torch.__version__}")
+        print(
+            f"device {args.device}, batch {args.batch}, threads {args.threads or torch.get_num_threads()}, "
+            f"torch {torch.__version__}"
+        )
         print(f"{'model':<16} {'ours ms':>10} {'torch.utils.benchmark ms':>26} {'ratio':>7}")
         for r in rows:
             flag = "" if abs(r["ratio"] - 1) <= args.tolerance else f"  outside ±{100 * args.tolerance:.0f} %"

@@ -25,11 +25,28 @@ import models
 from models.external import import_timm, timm_family
 from profiler.counting import count_model
 
-CSV = Path(__file__).resolve().parents[2] / "shared" / "public-data" / "timm" / \
-    "benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv"
+CSV = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "public-data"
+    / "timm"
+    / "benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv"
+)
 # The registry's families in timm's spelling (the registry's mobilenet_v2 is timm's mobilenetv2, and so on).
-SEED_FAMILIES = ("resnet", "resnext", "seresnet", "seresnext", "regnetx", "regnety", "efficientnet", "mobilenetv1",
-                 "mobilenetv2", "densenet", "inception", "shufflenet")
+SEED_FAMILIES = (
+    "resnet",
+    "resnext",
+    "seresnet",
+    "seresnext",
+    "regnetx",
+    "regnety",
+    "efficientnet",
+    "mobilenetv1",
+    "mobilenetv2",
+    "densenet",
+    "inception",
+    "shufflenet",
+)
 
 
 def timm_rows(path: Path, families: tuple[str, ...], limit: int | None) -> list[tuple[str, int]]:
@@ -76,14 +93,20 @@ def main() -> None:
 
     n_t, n_r = len(timm_items) - len(tfail), len(reg_items) - len(rfail)
     print(f"timm import: {import_s:.1f} s (once per process, not in the rates)")
-    print(f"timm ({len(timm_items)} models of {len({timm_family(n) for n, _ in rows})} families from "
-          f"{args.csv.name}, {n_t} counted): {tw:.1f} s wall, {tc:.1f} s CPU -> {len(timm_items) / tw:.2f} models/s "
-          f"wall, {len(timm_items) / tc:.2f} models/s CPU")
-    print(f"registry ({len(reg_items)} models, {n_r} counted): {rw:.1f} s wall, {rc:.1f} s CPU -> "
-          f"{len(reg_items) / rw:.2f} models/s wall, {len(reg_items) / rc:.2f} models/s CPU")
+    print(
+        f"timm ({len(timm_items)} models of {len({timm_family(n) for n, _ in rows})} families from "
+        f"{args.csv.name}, {n_t} counted): {tw:.1f} s wall, {tc:.1f} s CPU -> {len(timm_items) / tw:.2f} models/s "
+        f"wall, {len(timm_items) / tc:.2f} models/s CPU"
+    )
+    print(
+        f"registry ({len(reg_items)} models, {n_r} counted): {rw:.1f} s wall, {rc:.1f} s CPU -> "
+        f"{len(reg_items) / rw:.2f} models/s wall, {len(reg_items) / rc:.2f} models/s CPU"
+    )
     print(f"CPU seconds per model, timm / registry: {(tc / len(timm_items)) / (rc / len(reg_items)):.2f}")
-    print(f"load average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
-          f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}; {os.cpu_count()} cores")
+    print(
+        f"load average (1, 5, 15 min) before {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
+        f"after {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}; {os.cpu_count()} cores"
+    )
     for line in tfail + rfail:
         print(f"not counted: {line}")
 

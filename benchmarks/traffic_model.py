@@ -82,8 +82,17 @@ def cell_results(path: str, launches: tuple[str, ...]) -> list[dict]:
                 metrics[name] = {**error_metrics(p[ok], t[ok]), "n": int(ok.sum())}
         names = cell["device_name"].dropna() if "device_name" in cell else []
         device = str(names.iloc[0]) if len(names) else str(key.get("device", ""))
-        out.append({"run": path, "cell": label, "device_name": device, "n": len(cell),
-                    "n_families": int(cell["family"].nunique()), "metrics": metrics, "notes": notes + cell_notes})
+        out.append(
+            {
+                "run": path,
+                "cell": label,
+                "device_name": device,
+                "n": len(cell),
+                "n_families": int(cell["family"].nunique()),
+                "metrics": metrics,
+                "notes": notes + cell_notes,
+            }
+        )
     return out
 
 
@@ -110,8 +119,10 @@ def render(results: list[dict]) -> None:
                     continue
                 m = r["metrics"][name]
                 met = m["mape"] <= max_mape and (min_within is None or m["within10"] >= min_within)
-                print(f"  target ({desc}): {'MET' if met else 'not met'} by {what} {LABELS.get(name, name)}: "
-                      f"{100 * m['mape']:.1f} %, {100 * m['within10']:.0f} % within ±10 %")
+                print(
+                    f"  target ({desc}): {'MET' if met else 'not met'} by {what} {LABELS.get(name, name)}: "
+                    f"{100 * m['mape']:.1f} %, {100 * m['within10']:.0f} % within ±10 %"
+                )
         for n in r["notes"][:3]:
             print(f"  note: {n}")
 
@@ -119,8 +130,12 @@ def render(results: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", help="run directories (with counts/*.ops.json) or CSV/Parquet files")
-    p.add_argument("--launch", nargs="+", default=["mac", "class", "one"],
-                   help="launch groupings of the per-op-class model to compare (default: mac class one)")
+    p.add_argument(
+        "--launch",
+        nargs="+",
+        default=["mac", "class", "one"],
+        help="launch groupings of the per-op-class model to compare (default: mac class one)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = p.parse_args(argv)
     results = [r for run in args.runs for r in cell_results(run, tuple(args.launch))]

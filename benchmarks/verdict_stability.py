@@ -29,8 +29,18 @@ ROOT = Path(__file__).resolve().parents[1]
 def sweep_and_analyze(i: int, work: Path, cache: Path, config: str | None, resamples: int) -> dict:
     """One sweep (run id ``run-i``) and its analysis; the figures this script prints."""
     env = {**os.environ, "ARCHPROF_CACHE": str(cache)}
-    cmd = [sys.executable, "-m", "profiler", "sweep", "--no-progress", "--results-dir", str(work),
-           "--run-id", f"run-{i}", *(["--config", config] if config else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "profiler",
+        "sweep",
+        "--no-progress",
+        "--results-dir",
+        str(work),
+        "--run-id",
+        f"run-{i}",
+        *(["--config", config] if config else []),
+    ]
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=False)
     wall, load1 = time.perf_counter() - t0, os.getloadavg()[0]
@@ -38,8 +48,14 @@ def sweep_and_analyze(i: int, work: Path, cache: Path, config: str | None, resam
     if done.returncode not in (0, 1) or not (run / "meta.json").is_file():
         raise SystemExit(f"sweep {i} exited {done.returncode} without a run")
     session = json.loads((run / "meta.json").read_text())["sessions"][-1]
-    out = subprocess.run([sys.executable, "-m", "profiler", "analyze", str(run), "--json", "--resamples",
-                          str(resamples)], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "profiler", "analyze", str(run), "--json", "--resamples", str(resamples)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise SystemExit(f"analyze of sweep {i} failed: {out.stderr.strip()}")
     result = json.loads(out.stdout)
@@ -47,12 +63,22 @@ def sweep_and_analyze(i: int, work: Path, cache: Path, config: str | None, resam
     for c in result["cells"]:
         v, held = c["verdict"], c["heldout"].get("forms", {})
         cells[c["label"]] = {
-            "label": v["label"], "fragile": v.get("fragile"), "agreement": (v.get("robustness") or {}).get("agreement"),
-            "unstable": v.get("unstable_rows"), "n": c["n"], "regime": c.get("explanation", {}).get("regime"),
+            "label": v["label"],
+            "fragile": v.get("fragile"),
+            "agreement": (v.get("robustness") or {}).get("agreement"),
+            "unstable": v.get("unstable_rows"),
+            "n": c["n"],
+            "regime": c.get("explanation", {}).get("regime"),
             "mape": {f: held[f]["mape"] for f in ("M0", "M3", "M5") if f in held},
         }
-    return {"wall_s": wall, "load": (load0, load1), "rows": session.get("rows"), "unstable": session.get("unstable"),
-            "timed_s": session.get("timed_s"), "cells": cells}
+    return {
+        "wall_s": wall,
+        "load": (load0, load1),
+        "rows": session.get("rows"),
+        "unstable": session.get("unstable"),
+        "timed_s": session.get("timed_s"),
+        "cells": cells,
+    }
 
 
 def _cell_text(c: dict | None) -> str:
@@ -77,9 +103,12 @@ def main() -> int:
         for i in range(1, args.runs + 1):
             r = sweep_and_analyze(i, work, work / "cache", args.config, args.resamples)
             runs.append(r)
-            print(f"run {i}: {r['rows']} rows, {r['unstable']} unstable, wall {r['wall_s']:.0f} s (timed "
-                  f"{r['timed_s']:.1f} s), load average {r['load'][0]:.2f} → {r['load'][1]:.2f} on "
-                  f"{os.cpu_count()} CPUs", flush=True)
+            print(
+                f"run {i}: {r['rows']} rows, {r['unstable']} unstable, wall {r['wall_s']:.0f} s (timed "
+                f"{r['timed_s']:.1f} s), load average {r['load'][0]:.2f} → {r['load'][1]:.2f} on "
+                f"{os.cpu_count()} CPUs",
+                flush=True,
+            )
     print()
     labels = sorted({lab for r in runs for lab in r["cells"]})
     target_met = firm_agree = True
@@ -95,12 +124,16 @@ def main() -> int:
         ok = same or all_fragile
         target_met &= ok
         firm_agree &= len(firm) <= 1
-        print(f"  → {'same words in every run' if same else 'the words differ'}"
-              f"{'; every run marks it fragile' if all_fragile else ''}: target {'met' if ok else 'NOT met'}; "
-              f"the runs not marked fragile say {sorted(firm) or 'nothing'}"
-              f" ({'they agree' if len(firm) <= 1 else 'they CONTRADICT each other'})")
-    print(f"\nissue #27 target (same verdict, or each fragile) {'met' if target_met else 'NOT met'} in every cell; "
-          f"verdicts not marked fragile {'never contradict' if firm_agree else 'CONTRADICT'} each other")
+        print(
+            f"  → {'same words in every run' if same else 'the words differ'}"
+            f"{'; every run marks it fragile' if all_fragile else ''}: target {'met' if ok else 'NOT met'}; "
+            f"the runs not marked fragile say {sorted(firm) or 'nothing'}"
+            f" ({'they agree' if len(firm) <= 1 else 'they CONTRADICT each other'})"
+        )
+    print(
+        f"\nissue #27 target (same verdict, or each fragile) {'met' if target_met else 'NOT met'} in every cell; "
+        f"verdicts not marked fragile {'never contradict' if firm_agree else 'CONTRADICT'} each other"
+    )
     return 0
 
 

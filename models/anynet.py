@@ -52,8 +52,10 @@ class AnyNet(nn.Module):
         self.stem = conv_bn(3, spec.stem_w, 3, 2)
         stages, w_in = [], spec.stem_w
         for d, w, bm, gw in zip(spec.depths, spec.widths, spec.bot_muls, spec.group_ws, strict=True):
-            blocks = [XBlock(w_in if j == 0 else w, w, _STAGE_STRIDE if j == 0 else 1, bm, gw, spec.se_ratio)
-                      for j in range(d)]
+            blocks = [
+                XBlock(w_in if j == 0 else w, w, _STAGE_STRIDE if j == 0 else 1, bm, gw, spec.se_ratio)
+                for j in range(d)
+            ]
             stages.append(nn.Sequential(*blocks))
             w_in = w
         self.stages = nn.Sequential(*stages)

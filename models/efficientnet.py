@@ -90,9 +90,11 @@ class EfficientNet(nn.Module):
         self.stem = conv_bn(3, spec.stem_w, 3, 2, act=nn.SiLU)
         stages, w_in = [], spec.stem_w
         for d, w, k, s, e in zip(spec.depths, spec.widths, spec.kernels, spec.strides, spec.exp_ratios, strict=True):
-            stages.append(nn.Sequential(*(
-                MBConv(w_in if j == 0 else w, w, e, k, s if j == 0 else 1, spec.se_ratio) for j in range(d)
-            )))
+            stages.append(
+                nn.Sequential(
+                    *(MBConv(w_in if j == 0 else w, w, e, k, s if j == 0 else 1, spec.se_ratio) for j in range(d))
+                )
+            )
             w_in = w
         self.stages = nn.Sequential(*stages)
         self.head_conv = conv_bn(w_in, spec.head_w, 1, act=nn.SiLU)

@@ -263,8 +263,11 @@ def _check_one_input(model: nn.Module, ref: str) -> None:
     except (TypeError, ValueError):
         return
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [p.name for p in params if p.default is inspect.Parameter.empty
-                and (p.kind in positional or p.kind == inspect.Parameter.KEYWORD_ONLY)]
+    required = [
+        p.name
+        for p in params
+        if p.default is inspect.Parameter.empty and (p.kind in positional or p.kind == inspect.Parameter.KEYWORD_ONLY)
+    ]
     if len(required) > 1:
         raise ModelSourceError(
             f"{ref}: {type(model).__name__}.forward needs {len(required)} inputs ({', '.join(required)}); archprof "

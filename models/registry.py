@@ -101,9 +101,7 @@ def replace_spec(spec: Spec, **overrides: Any) -> Spec:
         if key not in fields:
             close = difflib.get_close_matches(key, fields, n=3, cutoff=0.5)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ValueError(
-                f"{type(spec).__name__} has no field {key!r}{hint}; valid fields: {', '.join(fields)}"
-            )
+            raise ValueError(f"{type(spec).__name__} has no field {key!r}{hint}; valid fields: {', '.join(fields)}")
     return dataclasses.replace(spec, **overrides)
 
 

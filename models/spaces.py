@@ -97,16 +97,31 @@ class Space:
 SPACES: dict[str, Space] = {
     s.name: s
     for s in (
-        Space("anynetx_a", "AnyNetX_A: d, w, b, g free per stage (4 stages)",
-              lambda r: _anynet(r, False, False, False, False)),
-        Space("anynetx_b", "AnyNetX_B: A with one bottleneck ratio b shared by all stages",
-              lambda r: _anynet(r, True, False, False, False)),
-        Space("anynetx_c", "AnyNetX_C: B with one group width g shared too",
-              lambda r: _anynet(r, True, True, False, False)),
-        Space("anynetx_d", "AnyNetX_D: C with non-decreasing widths w_{i+1} >= w_i",
-              lambda r: _anynet(r, True, True, True, False)),
-        Space("anynetx_e", "AnyNetX_E: D with non-decreasing depths d_{i+1} >= d_i",
-              lambda r: _anynet(r, True, True, True, True)),
+        Space(
+            "anynetx_a",
+            "AnyNetX_A: d, w, b, g free per stage (4 stages)",
+            lambda r: _anynet(r, False, False, False, False),
+        ),
+        Space(
+            "anynetx_b",
+            "AnyNetX_B: A with one bottleneck ratio b shared by all stages",
+            lambda r: _anynet(r, True, False, False, False),
+        ),
+        Space(
+            "anynetx_c",
+            "AnyNetX_C: B with one group width g shared too",
+            lambda r: _anynet(r, True, True, False, False),
+        ),
+        Space(
+            "anynetx_d",
+            "AnyNetX_D: C with non-decreasing widths w_{i+1} >= w_i",
+            lambda r: _anynet(r, True, True, True, False),
+        ),
+        Space(
+            "anynetx_e",
+            "AnyNetX_E: D with non-decreasing depths d_{i+1} >= d_i",
+            lambda r: _anynet(r, True, True, True, True),
+        ),
         Space("regnetx", "RegNetX: d, w0, wa, wm, b, g (quantized linear widths)", lambda r: _regnet(r, 0.0)),
         Space("regnety", "RegNetY: RegNetX with SE (se_ratio 0.25)", lambda r: _regnet(r, 0.25)),
     )

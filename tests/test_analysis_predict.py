@@ -66,6 +66,8 @@ def test_run_with_ops_tables_predicts_with_m5_by_default_in_the_runs_first_setti
     assert out["cell"]["backend"] == "eager" and "the run's first setting" in out["cell_chosen_as"]
     assert out["form"] == "M5" and out["heldout_mape"]["M5"] < out["heldout_mape"]["M3"]
     assert out["predictions"][0]["ops"] > 0
-    assert main(["predict", "mobilenet_v1_x0_25", "--from", str(REF), "--form", "M6",
-                 "--cell", "backend=onnxruntime"]) == 0
+    assert (
+        main(["predict", "mobilenet_v1_x0_25", "--from", str(REF), "--form", "M6", "--cell", "backend=onnxruntime"])
+        == 0
+    )
     assert "form M6 fitted on 24 models" in capsys.readouterr().out

@@ -30,8 +30,9 @@ def run_112(tmp_path: Path) -> Path:
 
 def test_predict_in_a_multi_resolution_cell_stays_inside_its_span(capsys) -> None:
     published = Path(__file__).resolve().parents[1] / "profiler" / "data" / "published_pycls_v100.csv"
-    assert main(["predict", "--space", "regnetx", "--samples", "1", "--from", str(published),
-                 "--resolution", "112"]) == 2
+    assert (
+        main(["predict", "--space", "regnetx", "--samples", "1", "--from", str(published), "--resolution", "112"]) == 2
+    )
     assert "224–456 px" in capsys.readouterr().err
 
 
@@ -41,19 +42,25 @@ def test_predict_uses_the_cells_resolution(run_112: Path, capsys) -> None:
     assert [p["resolution"] for p in out["predictions"]] == [112]
 
 
-@pytest.mark.parametrize(("res", "needle"), [("224", "measured at 112 px, not 224 px"), ("5", "not 5 px"),
-                                             ("0", "positive number of pixels")])
+@pytest.mark.parametrize(
+    ("res", "needle"),
+    [("224", "measured at 112 px, not 224 px"), ("5", "not 5 px"), ("0", "positive number of pixels")],
+)
 def test_predict_bad_resolution_exits_2(run_112: Path, capsys, res: str, needle: str) -> None:
     argv = ["predict", "resnet34", "--from", str(run_112), "--cell", "backend=eager", "--resolution", res]
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("doc", [[1, 2, 3], {"entries": {"k": 5}},
-                                 {"format": "archprof-baseline", "version": 1, "name": "ci-check",
-                                  "device_key": "k", "entries": {"k": 5}},
-                                 {"format": "archprof-baseline", "version": 1, "name": "ci-check",
-                                  "device_key": "k", "entries": [1]}])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        [1, 2, 3],
+        {"entries": {"k": 5}},
+        {"format": "archprof-baseline", "version": 1, "name": "ci-check", "device_key": "k", "entries": {"k": 5}},
+        {"format": "archprof-baseline", "version": 1, "name": "ci-check", "device_key": "k", "entries": [1]},
+    ],
+)
 def test_check_malformed_baseline_exits_2(tmp_path: Path, capsys, doc) -> None:
     bl = tmp_path / "bl.json"
     bl.write_text(json.dumps(doc))
@@ -72,12 +79,21 @@ def test_cpu_out_of_memory_is_one_line() -> None:
 
     class Hungry(torch.nn.Module):
         def forward(self, x):
-            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate "
-                               "memory: you tried to allocate 6422528000 bytes.\n" + "frame #0: ...\n" * 60)
+            raise RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate "
+                "memory: you tried to allocate 6422528000 bytes.\n" + "frame #0: ...\n" * 60
+            )
 
     with pytest.raises(DeviceOOMError) as info:
-        measure_eager(Hungry(), device="cpu", dtype="fp32", batch=2, resolution=8, memory_format="contiguous",
-                      config=TimingConfig(iters=1))
+        measure_eager(
+            Hungry(),
+            device="cpu",
+            dtype="fp32",
+            batch=2,
+            resolution=8,
+            memory_format="contiguous",
+            config=TimingConfig(iters=1),
+        )
     assert "out of host memory at batch 2" in str(info.value) and "\n" not in str(info.value)
 
 
@@ -114,7 +130,6 @@ def test_export_to_unwritable_place_is_one_line(tmp_path: Path, capsys) -> None:
     run = make_run(tmp_path / "run")
     assert main(["export", str(run), "-o", str(tmp_path / "no-such-dir" / "x.csv")]) == 2
     assert "cannot write" in capsys.readouterr().err
-
 
 
 def test_report_title_names_the_hardware_measured() -> None:

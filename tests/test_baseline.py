@@ -71,12 +71,21 @@ def test_uniformly_slower_machine_passes_thanks_to_normalization() -> None:
 
 def test_one_model_slower_on_a_slower_machine_fails() -> None:
     base = baseline()
-    report = compare(base, rows(speed=1.5, scale={"mobilenet_v2": 1.4}, seed=3), current_key=base["device_key"],
-                     reference_model="resnet18")
+    report = compare(
+        base,
+        rows(speed=1.5, scale={"mobilenet_v2": 1.4}, seed=3),
+        current_key=base["device_key"],
+        reference_model="resnet18",
+    )
     assert verdicts(report) == {"resnet18": "reference", "mobilenet_v2": "fail", "shufflenet_v2_x0_5": "pass"}
     assert report.exit_code == 1
-    warn = compare(base, rows(scale={"mobilenet_v2": 1.4}, seed=3), current_key=base["device_key"],
-                   latency="warn", reference_model="resnet18")
+    warn = compare(
+        base,
+        rows(scale={"mobilenet_v2": 1.4}, seed=3),
+        current_key=base["device_key"],
+        latency="warn",
+        reference_model="resnet18",
+    )
     assert verdicts(warn)["mobilenet_v2"] == "warn" and warn.exit_code == 0
 
 
@@ -100,8 +109,10 @@ def test_spread_between_processes_is_not_a_regression() -> None:
     assert v.outcome == "unchanged"
     # A 2x slowdown of every process separates the ranges and is caught.
     slow = [*samples(20.0, seed=4), *samples(24.0, seed=5), *samples(26.0, seed=6)]
-    assert judge_latency(base, slow, baseline_process_ms=[10.0, 12.0, 13.0],
-                         current_process_ms=[20.0, 24.0, 26.0]).outcome == "regression"
+    assert (
+        judge_latency(base, slow, baseline_process_ms=[10.0, 12.0, 13.0], current_process_ms=[20.0, 24.0, 26.0]).outcome
+        == "regression"
+    )
 
 
 def test_speed_factors_fall_back_to_geometric_mean() -> None:
@@ -137,8 +148,12 @@ def test_failed_missing_and_new_rows() -> None:
     df = df[df.model != "shufflenet_v2_x0_5"]
     extra = rows().iloc[[0]].assign(model="resnet34")
     report = compare(base, pd.concat([df, extra]), current_key=base["device_key"], reference_model="resnet18")
-    assert verdicts(report) == {"resnet18": "reference", "mobilenet_v2": "fail", "shufflenet_v2_x0_5": "missing",
-                                "resnet34": "new"}
+    assert verdicts(report) == {
+        "resnet18": "reference",
+        "mobilenet_v2": "fail",
+        "shufflenet_v2_x0_5": "missing",
+        "resnet34": "new",
+    }
 
 
 def test_models_pattern_limits_the_comparison() -> None:
@@ -149,8 +164,9 @@ def test_models_pattern_limits_the_comparison() -> None:
 
 def test_key_mismatch_in_compare_is_counts_only() -> None:
     base = baseline()
-    report = compare(base, rows(scale={"mobilenet_v2": 3.0}), current_key="cpu-other", latency="warn",
-                     reference_model="resnet18")
+    report = compare(
+        base, rows(scale={"mobilenet_v2": 3.0}), current_key="cpu-other", latency="warn", reference_model="resnet18"
+    )
     assert report.latency_mode == "off" and report.exit_code == 0 and "differs" in report.notes[0]
 
 
@@ -172,8 +188,18 @@ def test_baseline_roundtrip_pools_repeats(tmp_path) -> None:
     path = save_baseline(doc, tmp_path)
     assert path == tmp_path / device_key(ENV, "cpu") / "ci-check.json"
     back = load_baseline(path)
-    e = back["entries"][entry_key({"model": "resnet18", "backend": "eager", "dtype": "fp32", "batch": 1,
-                                   "resolution": 64, "memory_format": "contiguous"})]
+    e = back["entries"][
+        entry_key(
+            {
+                "model": "resnet18",
+                "backend": "eager",
+                "dtype": "fp32",
+                "batch": 1,
+                "resolution": 64,
+                "memory_format": "contiguous",
+            }
+        )
+    ]
     assert e["n_samples"] == 90 and e["n_repeats"] == 3 and len(e["samples_ms"]) == 90
     assert e["counts"] == {"macs": 1000, "params": 200, "acts": 300, "acts_all": 900}
     assert back["reference_model"] == "resnet18" and back["environment"]["cpu_model"] == "Test CPU 9000"
@@ -193,8 +219,13 @@ def test_load_baseline_rejects_bad_files(tmp_path) -> None:
 
 def test_renderers_show_verdicts_and_annotations() -> None:
     base = baseline()
-    report = compare(base, rows(counts=dict(COUNTS, resnet18=(1000, 201, 300)), scale={"mobilenet_v2": 2.0}),
-                     current_key=base["device_key"], latency="warn", reference_model="resnet18")
+    report = compare(
+        base,
+        rows(counts=dict(COUNTS, resnet18=(1000, 201, 300)), scale={"mobilenet_v2": 2.0}),
+        current_key=base["device_key"],
+        latency="warn",
+        reference_model="resnet18",
+    )
     gh = render(report, "github")
     assert "::error title=archprof check%3A resnet18|eager|fp32|b1|r64|contiguous fail::counts changed" in gh
     assert "::warning title=" in gh and "mobilenet_v2" in gh
@@ -210,8 +241,11 @@ def test_count_change_names_the_layer(monkeypatch) -> None:
     for e in base["entries"].values():
         e["layers"] = {"stem.conv": [40, 8, 30], "head.fc": [10, 2, 10]}
     # The "current model code": the stem conv lost MACs, a new layer appeared (counting itself is not run here).
-    monkeypatch.setattr(files, "layer_counts", lambda model, res, spec_json=None: {
-        "stem.conv": [39, 8, 30], "head.fc": [10, 2, 10], "extra.bn": [0, 2, 0]})
+    monkeypatch.setattr(
+        files,
+        "layer_counts",
+        lambda model, res, spec_json=None: {"stem.conv": [39, 8, 30], "head.fc": [10, 2, 10], "extra.bn": [0, 2, 0]},
+    )
     changed = dict(COUNTS, shufflenet_v2_x0_5=(49, 12, 40))
     report = compare(base, rows(counts=changed), current_key=base["device_key"], latency="off")
     msgs = next(e for e in report.entries if e.verdict == "fail").messages

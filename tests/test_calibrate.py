@@ -60,12 +60,19 @@ def _corrupt_a_middle_conv(path) -> None:
 
 @pytest.mark.parametrize("calibrated", [True, False])
 def test_the_graph_check_catches_a_wrong_convolution_only_with_calibrated_statistics(
-        tmp_path, monkeypatch, calibrated: bool) -> None:
+    tmp_path, monkeypatch, calibrated: bool
+) -> None:
     if not calibrated:  # the old behaviour, kept here to show what the calibration buys
         monkeypatch.setattr("profiler.timing.calibrate.calibrate_bn", lambda model, resolution: {"layers": 0})
     torch.manual_seed(0)
-    entry, _ = prepare_graphs(models.get_model("mobilenet_v1_x0_25"), resolution=RES, dtypes=["fp32"],
-                              cache_key="m", cache_dir=tmp_path, exporter="torchscript")["fp32"]
+    entry, _ = prepare_graphs(
+        models.get_model("mobilenet_v1_x0_25"),
+        resolution=RES,
+        dtypes=["fp32"],
+        cache_key="m",
+        cache_dir=tmp_path,
+        exporter="torchscript",
+    )["fp32"]
     ref_in, ref_out = entry.reference()
     _corrupt_a_middle_conv(entry.graph)
     if calibrated:
@@ -77,7 +84,14 @@ def test_the_graph_check_catches_a_wrong_convolution_only_with_calibrated_statis
 
 def test_every_backend_but_onnxruntime_records_its_calibration() -> None:
     model = models.get_model("mobilenet_v1_x0_25")
-    r = measure(model, backend="eager", device="cpu", dtype="fp32", batch=1, resolution=RES,
-                config=TimingConfig(iters=3, warmup_s=0.0))
+    r = measure(
+        model,
+        backend="eager",
+        device="cpu",
+        dtype="fp32",
+        batch=1,
+        resolution=RES,
+        config=TimingConfig(iters=3, warmup_s=0.0),
+    )
     assert r.details["bn_calibration"]["layers"] == 27 and r.details["bn_calibration"]["seed"] != 0
     assert np.isfinite(r.stats["latency_ms_median"])

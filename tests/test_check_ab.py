@@ -21,17 +21,32 @@ BASE_MS = {"resnet18": 10.0, "mobilenet_v2_x0_5": 3.0}
 
 
 def _tasks(rounds: int) -> list[Task]:
-    return [Task(model=m, family="f", spec={}, spec_hash=f"h{m}", backend="eager", device="cpu", dtype="fp32",
-                 memory_format="contiguous", batch=1, resolution=64, repeat=r)
-            for r in range(rounds) for m in BASE_MS]
+    return [
+        Task(
+            model=m,
+            family="f",
+            spec={},
+            spec_hash=f"h{m}",
+            backend="eager",
+            device="cpu",
+            dtype="fp32",
+            memory_format="contiguous",
+            batch=1,
+            resolution=64,
+            repeat=r,
+        )
+        for r in range(rounds)
+        for m in BASE_MS
+    ]
 
 
 class FakeExecutor:
     """Runs the real timing protocol on a fake clock: base latency x the side's slowdown x the machine's drift
     at this point of the job x log-normal noise (3 %)."""
 
-    def __init__(self, slowdown: dict[str, float], clock: itertools.count, rng: np.random.Generator,
-                 drift: float) -> None:
+    def __init__(
+        self, slowdown: dict[str, float], clock: itertools.count, rng: np.random.Generator, drift: float
+    ) -> None:
         self.slowdown, self.clock, self.rng, self.drift = slowdown, clock, rng, drift
 
     def run(self, tasks: list[Task]):
@@ -43,8 +58,16 @@ class FakeExecutor:
                 return ms * float(np.exp(self.rng.normal(0.0, 0.03)))
 
             samples, _ = run_protocol(fake_timer, TimingConfig(iters=30, warmup_iters=1, warmup_s=0.0))
-            yield {**t.base_row(), **summarize(samples, 1), "latency_ms": float(np.median(samples)),
-                   "samples_ms": samples, "status": "ok", "macs": 1, "params": 1, "acts": 1}
+            yield {
+                **t.base_row(),
+                **summarize(samples, 1),
+                "latency_ms": float(np.median(samples)),
+                "samples_ms": samples,
+                "status": "ok",
+                "macs": 1,
+                "params": 1,
+                "acts": 1,
+            }
 
 
 def _ab(tmp_path: Path, slowdown: dict[str, float], seed: int, drift: float, rounds: int = 3) -> dict[str, str]:
@@ -106,8 +129,10 @@ def test_an_unknown_revision_is_one_line_naming_what_is_valid(tmp_path: Path) ->
     from profiler.core.errors import UsageError
 
     _git(tmp_path, "init", "-q")
-    with (pytest.raises(UsageError, match=r"--against 'no-such-rev' is not a commit of .*; valid: a branch"),
-          worktree(tmp_path, "no-such-rev", tmp_path)):
+    with (
+        pytest.raises(UsageError, match=r"--against 'no-such-rev' is not a commit of .*; valid: a branch"),
+        worktree(tmp_path, "no-such-rev", tmp_path),
+    ):
         pass
 
 
@@ -138,13 +163,29 @@ def _fake_ab(tmp_path: Path, monkeypatch, slow_b: float = 1.0) -> Path:
 
     root = Path(__file__).resolve().parents[1]
     stored = json.loads(next((root / "results" / "baselines").glob("*/ci-check.json")).read_text())
-    tasks = [Task(model=e["model"], family="f", spec={}, spec_hash=e["spec_hash"], backend="eager", device="cpu",
-                  dtype="fp32", memory_format="contiguous", batch=1, resolution=64, repeat=0)
-             for e in stored["entries"].values()]
+    tasks = [
+        Task(
+            model=e["model"],
+            family="f",
+            spec={},
+            spec_hash=e["spec_hash"],
+            backend="eager",
+            device="cpu",
+            dtype="fp32",
+            memory_format="contiguous",
+            batch=1,
+            resolution=64,
+            repeat=0,
+        )
+        for e in stored["entries"].values()
+    ]
     monkeypatch.setattr(ab, "same_code", lambda root, sha: False)
     monkeypatch.setattr(ab, "worktree", lambda root, sha, parent: contextlib.nullcontext((parent, "f" * 40)))
-    monkeypatch.setattr(ab, "plan_at", lambda root, text, path, device, n: [
-        dataclasses.replace(t, repeat=r) for r in range(n) for t in tasks])
+    monkeypatch.setattr(
+        ab,
+        "plan_at",
+        lambda root, text, path, device, n: [dataclasses.replace(t, repeat=r) for r in range(n) for t in tasks],
+    )
     rng = np.random.default_rng(0)
 
     def rounds(sides, n, write, on_round=None):
@@ -153,8 +194,17 @@ def _fake_ab(tmp_path: Path, monkeypatch, slow_b: float = 1.0) -> Path:
                 c = next(e["counts"] for e in stored["entries"].values() if e["model"] == t.model)
                 ms = 5.0 * (slow_b if i == 1 else 1.0)
                 samples = list(ms * np.exp(rng.normal(0, 0.01, 30)))
-                write(i, {**t.base_row(), **summarize(samples, 1), "latency_ms": float(np.median(samples)),
-                          "samples_ms": samples, "status": "ok", **c})
+                write(
+                    i,
+                    {
+                        **t.base_row(),
+                        **summarize(samples, 1),
+                        "latency_ms": float(np.median(samples)),
+                        "samples_ms": samples,
+                        "status": "ok",
+                        **c,
+                    },
+                )
 
     monkeypatch.setattr(ab, "run_rounds", rounds)
     return root / "experiments" / "ci-check.toml"
@@ -180,8 +230,7 @@ def test_ab_check_prints_one_block_with_a_clear_gate_and_keeps_its_rows(tmp_path
     assert "side-A exists" in capsys.readouterr().err
 
 
-def test_ab_keep_run_leaves_two_normal_runs_that_analyze_and_report_read(tmp_path: Path, capsys,
-                                                                         monkeypatch) -> None:
+def test_ab_keep_run_leaves_two_normal_runs_that_analyze_and_report_read(tmp_path: Path, capsys, monkeypatch) -> None:
     """Issue 23: `check --keep-run DIR` in A/B mode kept rows under a meta.json without a run, a config or a
     session, so `analyze DIR/side-B` called it a killed sweep to resume. Now each side is a run like a sweep's."""
     from profiler.cli import main

@@ -48,8 +48,10 @@ def test_regnet_claim_meets_its_spec() -> None:
 
 
 def test_plan_is_reproducible_shuffled_and_grouped() -> None:
-    text = ('seed = 3\nrepeats = 2\n[models]\ninclude = ["resnet18", "resnet34", "mobilenet_v2*", "regnetx_2*"]\n'
-            '[settings]\nbatches = [1, 2]\nresolutions = [32]\n')
+    text = (
+        'seed = 3\nrepeats = 2\n[models]\ninclude = ["resnet18", "resnet34", "mobilenet_v2*", "regnetx_2*"]\n'
+        "[settings]\nbatches = [1, 2]\nresolutions = [32]\n"
+    )
     tasks = plan(parse_config(text), "cpu")
     assert [t.key for t in tasks] == [t.key for t in plan(parse_config(text), "cpu")]
     n_models = len({t.model for t in tasks})
@@ -65,8 +67,9 @@ def test_plan_is_reproducible_shuffled_and_grouped() -> None:
 
 
 def test_plan_skips_impossible_combinations() -> None:
-    text = MINIMAL + ('[settings]\ndtypes = ["fp32", "fp16"]\nbackends = ["eager", "onnxruntime"]\n'
-                      'resolutions = [16, 64]\n')
+    text = MINIMAL + (
+        '[settings]\ndtypes = ["fp32", "fp16"]\nbackends = ["eager", "onnxruntime"]\nresolutions = [16, 64]\n'
+    )
     tasks = plan(parse_config(text), "cpu")
     expected = {("eager", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "fp16")}
     assert {(t.backend, t.dtype) for t in tasks} == expected

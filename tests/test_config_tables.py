@@ -13,10 +13,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_keys_derived_from_the_dataclasses_are_the_documented_ones() -> None:
-    assert config.TOP_KEYS == ("name", "description", "seed", "shuffle", "repeats", "task_timeout_s", "count",
-                               "isolation", "reference_model", "prefetch", "prefetch_workers", "prefetch_lookahead",
-                               "measure_peaks",
-                               "models", "settings", "timing", "subsweep", "faults")
+    assert config.TOP_KEYS == (
+        "name",
+        "description",
+        "seed",
+        "shuffle",
+        "repeats",
+        "task_timeout_s",
+        "count",
+        "isolation",
+        "reference_model",
+        "prefetch",
+        "prefetch_workers",
+        "prefetch_lookahead",
+        "measure_peaks",
+        "models",
+        "settings",
+        "timing",
+        "subsweep",
+        "faults",
+    )
     assert config.SETTING_KEYS == ("batches", "resolutions", "backends", "dtypes", "memory_formats")
     assert ("name", "models", *config.SETTING_KEYS) == config.SUBSWEEP_KEYS
 

@@ -70,7 +70,10 @@ def test_closed_form_equals_our_counter() -> None:
     biases; pycls counts the FC bias, see test_regnet). ``test_spaces`` binds the closed form to an independent
     fvcore + hook reference over many samples of every space; this binds it to the counter the tools use."""
     free = AnyNetSpec(  # unsorted widths, per-stage b and g, SE: every branch of the closed form
-        depths=(1, 2, 1, 1), widths=(24, 48, 32, 64), bot_muls=(1.0, 0.5, 0.25, 1.0), group_ws=(8, 8, 8, 16),
+        depths=(1, 2, 1, 1),
+        widths=(24, 48, 32, 64),
+        bot_muls=(1.0, 0.5, 0.25, 1.0),
+        group_ws=(8, 8, 8, 16),
         se_ratio=0.25,
     )
     regnet = min(models.sample("regnetx", 24, seed=0), key=lambda s: s.complexity(64)["params"])

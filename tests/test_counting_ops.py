@@ -30,8 +30,15 @@ def test_resnet50_ops_by_hand(resnet50):
     blocks, projections = 3 + 4 + 6 + 3, 4
     conv = 1 + 3 * blocks + projections  # 53
     relu = 1 + 3 * blocks  # 49
-    expected = {"convolution": conv, "native_batch_norm": conv, "relu_": relu, "add": blocks,
-                "max_pool2d_with_indices": 1, "mean": 1, "addmm": 1}
+    expected = {
+        "convolution": conv,
+        "native_batch_norm": conv,
+        "relu_": relu,
+        "add": blocks,
+        "max_pool2d_with_indices": 1,
+        "mean": 1,
+        "addmm": 1,
+    }
     assert dict(_by_op(resnet50)) == expected
     assert resnet50.ops == sum(expected.values()) == 174
 
@@ -47,8 +54,9 @@ def test_regnetx_ops_from_block_counts():
 
 def test_resnet50_weight_traffic_is_params_plus_bn_statistics(resnet50):
     model = models.get_model("resnet50")
-    bn_stats = sum(m.running_mean.numel() + m.running_var.numel() for m in model.modules()
-                   if isinstance(m, nn.BatchNorm2d))
+    bn_stats = sum(
+        m.running_mean.numel() + m.running_var.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d)
+    )
     weights = sum(r.weight_elems * r.count for r in resnet50.op_table)
     assert weights == resnet50.params + bn_stats  # every parameter and BN statistic read exactly once
 
@@ -72,8 +80,18 @@ def test_resnet50_activation_traffic_matches_module_shapes(resnet50):
     import torch
 
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear, nn.ReLU,
-                          models.resnet.Bottleneck)):
+        if isinstance(
+            m,
+            (
+                nn.Conv2d,
+                nn.BatchNorm2d,
+                nn.MaxPool2d,
+                nn.AdaptiveAvgPool2d,
+                nn.Linear,
+                nn.ReLU,
+                models.resnet.Bottleneck,
+            ),
+        ):
             m.register_forward_hook(hook)
     with torch.no_grad():
         model(torch.zeros(1, 3, 224, 224))

@@ -49,8 +49,17 @@ def test_names_match(name: str, key: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["NVIDIA GeForce RTX 3090 Ti", "NVIDIA H100 NVL", "NVIDIA A10G", "NVIDIA RTX 6000 Ada Generation",
-     "NVIDIA GeForce RTX 4090 Laptop GPU", "Tesla V100S-PCIE-32GB", "cpu", "", None],
+    [
+        "NVIDIA GeForce RTX 3090 Ti",
+        "NVIDIA H100 NVL",
+        "NVIDIA A10G",
+        "NVIDIA RTX 6000 Ada Generation",
+        "NVIDIA GeForce RTX 4090 Laptop GPU",
+        "Tesla V100S-PCIE-32GB",
+        "cpu",
+        "",
+        None,
+    ],
 )
 def test_other_gpus_are_not_mistaken_for_a_known_one(name: str | None) -> None:
     assert match(name) is None  # a 3090 Ti or an H100 NVL has other figures: better no answer than a wrong one

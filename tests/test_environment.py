@@ -53,8 +53,9 @@ def test_git_commit_is_head_and_marks_dirty_trees(monkeypatch, tmp_path):
     import subprocess
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True,
-                              text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
 
     monkeypatch.setattr(environment, "_PROJECT_ROOT", tmp_path)
     assert environment.git_commit() is None  # not a repository yet

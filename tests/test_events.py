@@ -10,10 +10,26 @@ import pytest
 from profiler.sweep.exec import events
 from profiler.sweep.exec.events import Budget, GateAnswer, Hello, Phase, PrepDone, Row, Start, Want
 
-ROW = {"task_key": "k1", "model": "resnet18", "status": "ok", "latency_ms": 1.5, "samples_ms": [1.4, 1.5, 1.6],
-       "build_s": 0.0, "worker_pid": 123, "details_json": json.dumps({"phases": {"timed_s": 0.1}})}
-EVERY = [Start("k1"), Phase("k1", "export_s", None), Phase("k1", "export_s", 1.25), Want("k1"), Row(ROW), Budget(),
-         Hello(node="vm", gpu_index=None, worker_pid=7, ray_node_id="n1"), Hello(node="gpu", gpu_index=3, worker_pid=8)]
+ROW = {
+    "task_key": "k1",
+    "model": "resnet18",
+    "status": "ok",
+    "latency_ms": 1.5,
+    "samples_ms": [1.4, 1.5, 1.6],
+    "build_s": 0.0,
+    "worker_pid": 123,
+    "details_json": json.dumps({"phases": {"timed_s": 0.1}}),
+}
+EVERY = [
+    Start("k1"),
+    Phase("k1", "export_s", None),
+    Phase("k1", "export_s", 1.25),
+    Want("k1"),
+    Row(ROW),
+    Budget(),
+    Hello(node="vm", gpu_index=None, worker_pid=7, ray_node_id="n1"),
+    Hello(node="gpu", gpu_index=3, worker_pid=8),
+]
 
 # Lines as the worker of the flat layout (``profiler.worker``, before the package move) wrote them with
 # ``json.dumps({...})``: what `check --against REV` reads from an older commit.
@@ -53,7 +69,7 @@ def test_unknown_and_malformed_lines_are_handled_as_before() -> None:
     assert events.parse('{"event": "start", "key": "k", "extra": 1}') == Start("k")  # extra fields: ignored
     with pytest.raises(json.JSONDecodeError):
         events.parse("Warning: not JSON\n")  # the protocol is never mixed with prints: this is a broken worker
-    for bad in ('{"key": "k"}', '[1, 2]', '{"event": "phase", "key": "k"}', '{"event": "row"}'):
+    for bad in ('{"key": "k"}', "[1, 2]", '{"event": "phase", "key": "k"}', '{"event": "row"}'):
         with pytest.raises(ValueError):
             events.parse(bad)
 

@@ -8,8 +8,7 @@ from profiler.analysis.explain import explain
 def cell(shares: dict[str, float], p: dict[str, float], const: float) -> dict:
     return {
         "mechanistic": {"available": False, "reason": "no peaks for device 'AMD EPYC'"},
-        "forms": {"M5": {"wls": {"share_median": shares, "p_hc3": {"const": 0.5, **p},
-                                 "share_median_const": const}}},
+        "forms": {"M5": {"wls": {"share_median": shares, "p_hc3": {"const": 0.5, **p}, "share_median_const": const}}},
         "heldout": {"forms": {}},
     }
 
@@ -17,8 +16,10 @@ def cell(shares: dict[str, float], p: dict[str, float], const: float) -> dict:
 def test_regime_from_the_fit_says_so_before_the_missing_mechanistic_model():
     e = explain(cell({"F": 0.49, "A": 0.11, "N": 0.35}, {"F": 1e-4, "A": 0.004, "N": 1e-4}, -0.02))
     assert e["regime"] == "compute-bound"
-    assert e["text"].startswith("compute-bound: named by the t ~ F + A + N fit, whose largest term is F (the "
-                                "mechanistic model is unavailable: no peaks")
+    assert e["text"].startswith(
+        "compute-bound: named by the t ~ F + A + N fit, whose largest term is F (the "
+        "mechanistic model is unavailable: no peaks"
+    )
     assert "they sum to 95 %, not 100 %: medians of per-model shares do not add up" in e["text"]
     assert "the intercept's median share is -2 %" in e["text"]
 
@@ -31,15 +32,23 @@ def test_regime_is_unknown_with_a_reason_when_no_term_is_significant():
 
 
 def test_regime_is_unknown_without_tables_or_ops():
-    e = explain({"mechanistic": {"available": False, "reason": "no per-op tables"}, "forms": {},
-                 "heldout": {"forms": {}}})
+    e = explain(
+        {"mechanistic": {"available": False, "reason": "no per-op tables"}, "forms": {}, "heldout": {"forms": {}}}
+    )
     assert e["regime"] == "unknown" and "the launch count N is not available" in e["text"]
 
 
 def test_mechanistic_shares_say_when_their_medians_do_not_add_up():
-    mech = {"available": True, "regime": "compute-bound", "share_median": {"launch": 0.1, "memory": 0.2,
-            "compute": 0.5}, "launch_us": 2.0, "launch_source": "measured", "k": 1.0, "peaks_source": "measured",
-            "peaks_device": "cpu"}
+    mech = {
+        "available": True,
+        "regime": "compute-bound",
+        "share_median": {"launch": 0.1, "memory": 0.2, "compute": 0.5},
+        "launch_us": 2.0,
+        "launch_source": "measured",
+        "k": 1.0,
+        "peaks_source": "measured",
+        "peaks_device": "cpu",
+    }
     e = explain({"mechanistic": mech, "forms": {}, "heldout": {"forms": {}}})
     assert e["regime"] == "compute-bound" and "these medians sum to 80 %, not 100 %" in e["text"]
     mech["share_median"]["compute"] = 0.7

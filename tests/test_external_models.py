@@ -46,8 +46,18 @@ def test_module_factory_with_kwargs_counts_exactly(tinynet_importable: None) -> 
 
 
 def test_cli_count_json_and_per_layer(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["count", TINY, "--resolution", "8", "--json", "--per-layer", "--method", "torch",
-            "--model-kwargs", '{"num_classes": 4}']
+    argv = [
+        "count",
+        TINY,
+        "--resolution",
+        "8",
+        "--json",
+        "--per-layer",
+        "--method",
+        "torch",
+        "--model-kwargs",
+        '{"num_classes": 4}',
+    ]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert (doc["macs"], doc["params"], doc["acts"]) == tuple(tinynet.expected(8, num_classes=4).values())
@@ -75,17 +85,30 @@ def test_relative_file_reference_uses_base_dir(tmp_path: Path) -> None:
     assert info.spec.target == f"{(tmp_path / 'nets.py').resolve()}:build"
 
 
-@pytest.mark.parametrize(("name", "family"), [("seresnext26d_32x4d", "seresnext"), ("mobilenetv2_100", "mobilenetv2"),
-                                              ("tf_efficientnet_b0", "efficientnet"), ("regnetx_002", "regnetx"),
-                                              ("resnet50.a1_in1k", "resnet"), ("convnext_tiny", "convnext")])
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("seresnext26d_32x4d", "seresnext"),
+        ("mobilenetv2_100", "mobilenetv2"),
+        ("tf_efficientnet_b0", "efficientnet"),
+        ("regnetx_002", "regnetx"),
+        ("resnet50.a1_in1k", "resnet"),
+        ("convnext_tiny", "convnext"),
+    ],
+)
 def test_timm_family_rule(name: str, family: str) -> None:
     assert external.timm_family(name) == family
 
 
 # Each external model and its registry twin: the same architecture, so identical counts (issue #24, item 3).
-TWINS = [("timm:resnet50", "resnet50"), ("timm:regnetx_002", "regnetx_200mf"),
-         ("timm:efficientnet_b0", "efficientnet_b0"), ("timm:mobilenetv2_100", "mobilenet_v2"),
-         ("timm:densenet121", "densenet121"), ("torchvision:resnet18", "resnet18")]
+TWINS = [
+    ("timm:resnet50", "resnet50"),
+    ("timm:regnetx_002", "regnetx_200mf"),
+    ("timm:efficientnet_b0", "efficientnet_b0"),
+    ("timm:mobilenetv2_100", "mobilenet_v2"),
+    ("timm:densenet121", "densenet121"),
+    ("torchvision:resnet18", "resnet18"),
+]
 
 
 @pytest.mark.parametrize(("ref", "twin"), TWINS)
@@ -106,22 +129,40 @@ def test_timm_reference_spec(timm_lib) -> None:
     assert count_model(with_kwargs, 64, method="torch").params == 25_557_032 - 2048 * 990 - 990
 
 
-def test_list_expands_timm_and_torchvision_patterns(timm_lib, torchvision_lib,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_expands_timm_and_torchvision_patterns(
+    timm_lib, torchvision_lib, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["list", "timm:resnet5*", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["timm:resnet50"] == {"name": "timm:resnet50", "family": "resnet", "resolution": 224}
     assert set(rows) == {f"timm:{n}" for n in timm_lib.list_models("resnet5*")}
     assert main(["list", "torchvision:inception*", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [
-        {"name": "torchvision:inception_v3", "family": "inception", "resolution": 299}]
+        {"name": "torchvision:inception_v3", "family": "inception", "resolution": 299}
+    ]
 
 
-def test_time_onnxruntime_caches_the_graph_under_the_spec_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_time_onnxruntime_caches_the_graph_under_the_spec_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path))
-    argv = ["time", TINY, "--backend", "onnxruntime", "--exporter", "torchscript", "--iters", "3",
-            "--warmup-s", "0", "--resolution", "16", "--json", "--model-kwargs", '{"num_classes": 5}']
+    argv = [
+        "time",
+        TINY,
+        "--backend",
+        "onnxruntime",
+        "--exporter",
+        "torchscript",
+        "--iters",
+        "3",
+        "--warmup-s",
+        "0",
+        "--resolution",
+        "16",
+        "--json",
+        "--model-kwargs",
+        '{"num_classes": 5}',
+    ]
     spec = models.resolve_model(TINY, {"num_classes": 5}).spec
     hits = []
     for _ in range(2):
@@ -144,8 +185,21 @@ def test_time_compile_on_cpu_with_a_file_model(capsys: pytest.CaptureFixture[str
 @pytest.mark.gpu
 @pytest.mark.parametrize("backend", ["eager", "cudagraph", "compile", "onnxruntime"])
 def test_time_a_timm_model_on_cuda(timm_lib, backend: str, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["time", "timm:resnet18", "--device", "cuda", "--backend", backend, "--batch", "2", "--iters", "5",
-            "--exporter", "torchscript", "--json"]
+    argv = [
+        "time",
+        "timm:resnet18",
+        "--device",
+        "cuda",
+        "--backend",
+        backend,
+        "--batch",
+        "2",
+        "--iters",
+        "5",
+        "--exporter",
+        "torchscript",
+        "--json",
+    ]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["spec"]["source"] == "timm" and doc["latency_ms_median"] > 0
@@ -174,8 +228,23 @@ def test_an_edited_file_is_loaded_again_and_an_old_spec_refuses_to_build(tmp_pat
 
 
 def test_trace_a_file_model_into_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["trace", TINY, "--resolution", "16", "--iters", "1", "--warmup", "0", "--peaks", "stored", "--json",
-            "--run", str(tmp_path), "--model-kwargs", '{"num_classes": 5}']
+    argv = [
+        "trace",
+        TINY,
+        "--resolution",
+        "16",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--peaks",
+        "stored",
+        "--json",
+        "--run",
+        str(tmp_path),
+        "--model-kwargs",
+        '{"num_classes": 5}',
+    ]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["totals"]["macs"] == tinynet.expected(16, num_classes=5)["macs"]

@@ -17,7 +17,7 @@ from profiler.core.errors import UsageError
 from profiler.sweep.config import parse_config
 
 DATA = Path(__file__).resolve().parent / "data"
-TIMING = "[timing]\niters = 3\nwarmup_iters = 1\nwarmup_s = 0.0\nexporter = \"torchscript\"\n"
+TIMING = '[timing]\niters = 3\nwarmup_iters = 1\nwarmup_s = 0.0\nexporter = "torchscript"\n'
 
 
 @pytest.fixture
@@ -36,7 +36,9 @@ def load(folder: Path, text: str):
 
 
 def test_custom_tables_and_relative_file_references(folder: Path) -> None:
-    cfg = load(folder, """
+    cfg = load(
+        folder,
+        """
 [models]
 include = ["nets.py:build", "resnet18"]
 exclude = ["resnet*"]
@@ -50,7 +52,8 @@ resolution = 16
 ref = "mobilenet_v2"
 name = "mnv2-c10"
 kwargs = {num_classes = 10}
-""")
+""",
+    )
     assert cfg.groups[0].models == ("nets.py:build", "tiny5", "mnv2-c10")
     tiny5, plain = cfg.models["tiny5"], cfg.models["nets.py:build"]
     assert (tiny5.family, tiny5.resolution, tiny5.spec.num_classes) == ("tiny", 16, 5)
@@ -62,19 +65,24 @@ kwargs = {num_classes = 10}
     assert set(sources) == {"nets.py:build", "tiny5"} and sources["tiny5"]["kwargs"] == '{"num_classes":5}'
 
 
-@pytest.mark.parametrize(("models_table", "needles"), [
-    ('include = ["nets.py:nosuch"]', ("models.include", "no callable 'nosuch'")),
-    ('include = ["other.py:build"]', ("models.include", "no such file")),
-    ('include = ["nets.py:*"]', ("models.include", "wildcards are for timm: and torchvision:")),
-    ('[[models.custom]]\nname = "x"', ("models.custom[0]", "needs ref")),
-    ('[[models.custom]]\nref = "nets.py:build"\nkwargs = 3', ("models.custom[0].kwargs", "must be a table")),
-    ('[[models.custom]]\nref = "nets.py:build"\nkwargs = {depth = 3}', ("models.custom[0]", "'depth'")),
-    ('[[models.custom]]\nref = "nets.py:build"\nwidth = 3', ("models.custom[0]", "unknown key 'width'")),
-    ('[[models.custom]]\nref = "nets.py:build"\nresolution = 0', ("models.custom[0].resolution", ">= 1")),
-    ('[[models.custom]]\nref = "resnet18"\nfamily = "x"', ("models.custom[0]", "external models only")),
-    ('[[models.custom]]\nref = "nets.py:build"\n[[models.custom]]\nref = "nets.py:build"',
-     ("models.custom[1].name", "distinct name")),
-])
+@pytest.mark.parametrize(
+    ("models_table", "needles"),
+    [
+        ('include = ["nets.py:nosuch"]', ("models.include", "no callable 'nosuch'")),
+        ('include = ["other.py:build"]', ("models.include", "no such file")),
+        ('include = ["nets.py:*"]', ("models.include", "wildcards are for timm: and torchvision:")),
+        ('[[models.custom]]\nname = "x"', ("models.custom[0]", "needs ref")),
+        ('[[models.custom]]\nref = "nets.py:build"\nkwargs = 3', ("models.custom[0].kwargs", "must be a table")),
+        ('[[models.custom]]\nref = "nets.py:build"\nkwargs = {depth = 3}', ("models.custom[0]", "'depth'")),
+        ('[[models.custom]]\nref = "nets.py:build"\nwidth = 3', ("models.custom[0]", "unknown key 'width'")),
+        ('[[models.custom]]\nref = "nets.py:build"\nresolution = 0', ("models.custom[0].resolution", ">= 1")),
+        ('[[models.custom]]\nref = "resnet18"\nfamily = "x"', ("models.custom[0]", "external models only")),
+        (
+            '[[models.custom]]\nref = "nets.py:build"\n[[models.custom]]\nref = "nets.py:build"',
+            ("models.custom[1].name", "distinct name"),
+        ),
+    ],
+)
 def test_bad_model_tables_name_the_key(folder: Path, models_table: str, needles: tuple[str, ...]) -> None:
     with pytest.raises(UsageError) as err:
         load(folder, f"[models]\n{models_table}\n")
@@ -105,18 +113,27 @@ def test_plan_carries_the_spec_as_data(folder: Path) -> None:
 
 
 # The timing worker builds the model itself (prefetch off), or the preparation pool does first ("before").
-@pytest.mark.parametrize(("prefetch", "damage", "reason"), [
-    ("off", "delete", "no such file"),
-    pytest.param("off", "edit", "the code changed since it was resolved", marks=pytest.mark.slow),
-    pytest.param("before", "syntax", "SyntaxError", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    ("prefetch", "damage", "reason"),
+    [
+        ("off", "delete", "no such file"),
+        pytest.param("off", "edit", "the code changed since it was resolved", marks=pytest.mark.slow),
+        pytest.param("before", "syntax", "SyntaxError", marks=pytest.mark.slow),
+    ],
+)
 def test_worker_fails_a_model_whose_file_broke_after_planning_then_resume_measures_it(
-        folder: Path, prefetch: str, damage: str, reason: str) -> None:
+    folder: Path, prefetch: str, damage: str, reason: str
+) -> None:
     from profiler.results.runs import open_run
     from profiler.sweep.run import run_sweep
 
-    cfg = load(folder, f'''isolation = "sweep"\nprefetch = "{prefetch}"\n[models]\ninclude = ["nets.py:build"]
+    cfg = load(
+        folder,
+        f'''isolation = "sweep"\nprefetch = "{prefetch}"\n[models]\ninclude = ["nets.py:build"]
 [[models.custom]]\nref = "nets.py:build"\nname = "tiny5"\nkwargs = {{num_classes = 5}}
-[settings]\nresolutions = [16]\n''' + TIMING)
+[settings]\nresolutions = [16]\n'''
+        + TIMING,
+    )
     good = (folder / "nets.py").read_text()
     if damage == "delete":
         (folder / "nets.py").unlink()
@@ -128,8 +145,9 @@ def test_worker_fails_a_model_whose_file_broke_after_planning_then_resume_measur
     assert all(reason in e and "nets.py" in e for e in rows["error"]), list(rows["error"])
 
     (folder / "nets.py").write_text(good)  # the same file again: the same spec hash, so the same tasks
-    run_sweep(load(folder, cfg.text), device="cpu", run_dir=run_dir, resume=True, retry_failed=True,
-              show_progress=False)
+    run_sweep(
+        load(folder, cfg.text), device="cpu", run_dir=run_dir, resume=True, retry_failed=True, show_progress=False
+    )
     run = open_run(run_dir)
     ok = run.rows[run.rows["status"] == "ok"].set_index("model")
     from tinynet_counts import expected
@@ -145,11 +163,31 @@ def test_worker_fails_a_model_whose_file_broke_after_planning_then_resume_measur
 
 def _rows(spec: models.Spec, counts: tuple[int, int, int]) -> pd.DataFrame:
     s = list(np.linspace(1.0, 1.2, 30))
-    return pd.DataFrame([{
-        "model": "tiny", "spec_hash": models.spec_hash(spec), "spec_json": json.dumps(models.spec_to_dict(spec)),
-        "macs": counts[0], "params": counts[1], "acts": counts[2], "acts_all": 1, "backend": "eager",
-        "device": "cpu", "device_name": "cpu", "dtype": "fp32", "memory_format": "contiguous", "batch": 1,
-        "resolution": 16, "repeat": 0, "latency_ms": 1.1, "samples_ms": s, "status": "ok", "error": None}])
+    return pd.DataFrame(
+        [
+            {
+                "model": "tiny",
+                "spec_hash": models.spec_hash(spec),
+                "spec_json": json.dumps(models.spec_to_dict(spec)),
+                "macs": counts[0],
+                "params": counts[1],
+                "acts": counts[2],
+                "acts_all": 1,
+                "backend": "eager",
+                "device": "cpu",
+                "device_name": "cpu",
+                "dtype": "fp32",
+                "memory_format": "contiguous",
+                "batch": 1,
+                "resolution": 16,
+                "repeat": 0,
+                "latency_ms": 1.1,
+                "samples_ms": s,
+                "status": "ok",
+                "error": None,
+            }
+        ]
+    )
 
 
 def test_a_baseline_holds_an_external_model_and_check_compares_its_counts(folder: Path) -> None:
@@ -168,15 +206,17 @@ def test_a_baseline_holds_an_external_model_and_check_compares_its_counts(folder
     same = compare(base, _rows(spec, c10), current_key=base["device_key"], latency="off")
     assert same.exit_code == 0
     spec5 = spec.with_kwargs(num_classes=5)
-    changed = compare(base, _rows(spec5, tuple(expected(16, num_classes=5).values())),
-                      current_key=base["device_key"], latency="off")
+    changed = compare(
+        base, _rows(spec5, tuple(expected(16, num_classes=5).values())), current_key=base["device_key"], latency="off"
+    )
     assert changed.exit_code == 1
     msgs = changed.entries[0].messages
     assert any(m.startswith("counts changed: macs 46160 → 46120") for m in msgs), msgs
     assert "layer 'fc': macs 80 → 40, params 90 → 45, acts 10 → 5" in msgs
 
 
-MIXED = """name = "mixed"
+MIXED = (
+    """name = "mixed"
 isolation = "sweep"
 prefetch = "off"
 [models]
@@ -193,12 +233,15 @@ resolutions = [32]
 models = ["timm:regnetx_002", "torchvision:resnet18", "tiny5"]
 resolutions = [32]
 backends = ["onnxruntime"]
-""" + TIMING
+"""
+    + TIMING
+)
 
 
 @pytest.mark.slow
-def test_mixed_sweep_runs_end_to_end(timm_lib, torchvision_lib, folder: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_mixed_sweep_runs_end_to_end(
+    timm_lib, torchvision_lib, folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tinynet_counts import expected
 
     from profiler.cli import main
@@ -235,11 +278,24 @@ def test_mixed_sweep_runs_end_to_end(timm_lib, torchvision_lib, folder: Path, mo
 def test_a_time_budget_plans_external_models(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from profiler.cli import main
 
-    custom = "".join(f'[[models.custom]]\nref = "nets.py:build"\nname = "tiny{c}"\nfamily = "fam{c % 3}"\n'
-                     f"kwargs = {{num_classes = {c}}}\n" for c in range(2, 11))
+    custom = "".join(
+        f'[[models.custom]]\nref = "nets.py:build"\nname = "tiny{c}"\nfamily = "fam{c % 3}"\n'
+        f"kwargs = {{num_classes = {c}}}\n"
+        for c in range(2, 11)
+    )
     (folder / "budget.toml").write_text(f"[models]\n{custom}[settings]\nresolutions = [16]\n" + TIMING)
-    argv = ["sweep", "--config", str(folder / "budget.toml"), "--device", "cpu", "--dry-run", "--time-budget", "10m",
-            "--results-dir", str(folder / "results")]
+    argv = [
+        "sweep",
+        "--config",
+        str(folder / "budget.toml"),
+        "--device",
+        "cpu",
+        "--dry-run",
+        "--time-budget",
+        "10m",
+        "--results-dir",
+        str(folder / "results"),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "9 of 9 measurements fit" in out and "1 cell(s) covered" in out

@@ -16,9 +16,13 @@ CODE = [p for d in ("profiler", "benchmarks") for p in sorted((ROOT / d).rglob("
 
 def _hits(pattern: str, allowed: set[str]) -> list[str]:
     rx = re.compile(pattern)
-    return [f"{p.relative_to(ROOT)}:{i}" for p in CODE if p.relative_to(ROOT).as_posix() not in allowed
-            for i, line in enumerate(p.read_text().splitlines(), 1)
-            if rx.search(line) and not line.lstrip().startswith("#")]
+    return [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in CODE
+        if p.relative_to(ROOT).as_posix() not in allowed
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if rx.search(line) and not line.lstrip().startswith("#")
+    ]
 
 
 def test_the_cache_root_is_defined_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -31,17 +35,31 @@ def test_the_cache_root_is_defined_once(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
     monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path))
     assert [onnx_dir(), peaks_dir(), optables_dir(), counts_dir()] == [
-        tmp_path / "onnx", tmp_path / "peaks", tmp_path / "optables", tmp_path / "counts"]
+        tmp_path / "onnx",
+        tmp_path / "peaks",
+        tmp_path / "optables",
+        tmp_path / "counts",
+    ]
     monkeypatch.setenv(paths.CACHE_ENV, "")  # empty: the default, as unset
     assert paths.cache_root() == Path.home() / ".cache" / "archprof"
 
 
 def test_run_layout_is_built_in_one_place() -> None:
-    assert _hits(r'_r\{', {"profiler/core/paths.py", "profiler/timing/onnx_cache.py"}) == []
+    assert _hits(r"_r\{", {"profiler/core/paths.py", "profiler/timing/onnx_cache.py"}) == []
     assert _hits(r'ops\.json"', {"profiler/core/paths.py"}) == []
-    assert _hits(r'"meta\.json"', {"profiler/core/paths.py", "profiler/timing/onnx_cache.py",  # a graph's own meta
-                                   "benchmarks/sweep_overhead.py", "benchmarks/verdict_stability.py",
-                                   "benchmarks/cross_device.py"}) == []  # runs of other checkouts, read raw
+    assert (
+        _hits(
+            r'"meta\.json"',
+            {
+                "profiler/core/paths.py",
+                "profiler/timing/onnx_cache.py",  # a graph's own meta
+                "benchmarks/sweep_overhead.py",
+                "benchmarks/verdict_stability.py",
+                "benchmarks/cross_device.py",
+            },
+        )
+        == []
+    )  # runs of other checkouts, read raw
     assert paths.ops_path("run", "abc", 224.0) == Path("run/counts/abc_r224.ops.json")
     assert paths.count_file(paths.counts_dir("run"), paths.count_key("abc", 64)) == Path("run/counts/abc_r64.json")
 
@@ -53,8 +71,9 @@ def test_phase_names_are_the_phase_columns() -> None:
     assert PHASE_COLUMNS == phases.PHASES == phases.WORKER_PHASES + phases.TIMING_PHASES
     assert set(phases.LABELS) == set(phases.PHASES)
     assert worker._PHASES == phases.PHASES and worker._TIMING_PHASES == phases.TIMING_PHASES
-    assert _hits(r'"build_s", "count_s", "export_s"', {"profiler/core/phases.py", "profiler/sweep/exec/prefetch.py"}
-                 ) == []
+    assert (
+        _hits(r'"build_s", "count_s", "export_s"', {"profiler/core/phases.py", "profiler/sweep/exec/prefetch.py"}) == []
+    )
 
 
 def test_meta_json_has_one_reader(tmp_path: Path) -> None:
@@ -64,6 +83,14 @@ def test_meta_json_has_one_reader(tmp_path: Path) -> None:
     with ResultStore.create(tmp_path / "r", {"run": {"device": "cpu"}}) as store:
         assert store.read_meta() == RunMeta.read(tmp_path / "r").raw
     # only RunMeta parses meta.json (ResultStore.read_meta goes through it)
-    assert _hits(r"json\.load.*(meta_path|META_NAME|meta\.json)", {
-        "profiler/timing/onnx_cache.py",  # an ONNX graph's own meta.json, not a run's
-        "benchmarks/sweep_overhead.py", "benchmarks/verdict_stability.py"}) == []
+    assert (
+        _hits(
+            r"json\.load.*(meta_path|META_NAME|meta\.json)",
+            {
+                "profiler/timing/onnx_cache.py",  # an ONNX graph's own meta.json, not a run's
+                "benchmarks/sweep_overhead.py",
+                "benchmarks/verdict_stability.py",
+            },
+        )
+        == []
+    )

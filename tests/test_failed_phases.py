@@ -119,9 +119,22 @@ class _TinySpec:
 
 
 def _task(backend: str, fault: str | None = None) -> Task:
-    return Task(model="tiny", family="test", spec={}, spec_hash="tinyfailphase", backend=backend, device="cpu",
-                dtype="fp32", memory_format="contiguous", batch=1, resolution=16, repeat=0,
-                timing={"iters": 2, "warmup_iters": 1, "warmup_s": 0.0, "threads": 1}, count=False, fault=fault)
+    return Task(
+        model="tiny",
+        family="test",
+        spec={},
+        spec_hash="tinyfailphase",
+        backend=backend,
+        device="cpu",
+        dtype="fp32",
+        memory_format="contiguous",
+        batch=1,
+        resolution=16,
+        repeat=0,
+        timing={"iters": 2, "warmup_iters": 1, "warmup_s": 0.0, "threads": 1},
+        count=False,
+        fault=fault,
+    )
 
 
 def _stored(rows: list[dict], tmp_path: Path) -> dict:
@@ -134,21 +147,28 @@ def _stored(rows: list[dict], tmp_path: Path) -> dict:
         return store.rows()[0]
 
 
-def test_failed_ort_row_after_export_has_its_phases(tmp_path: Path, garbage_outputs: None,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_ort_row_after_export_has_its_phases(
+    tmp_path: Path, garbage_outputs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import models
     from profiler.sweep.exec.worker import run_tasks
 
     monkeypatch.setattr(models, "spec_from_dict", lambda data: _TinySpec())
     heard: list[tuple[str, float | None]] = []
-    [row] = list(run_tasks([_task("onnxruntime")], onnx_cache_dir=tmp_path / "onnx",
-                           on_phase=lambda task, name, s: heard.append((name, s))))
+    [row] = list(
+        run_tasks(
+            [_task("onnxruntime")],
+            onnx_cache_dir=tmp_path / "onnx",
+            on_phase=lambda task, name, s: heard.append((name, s)),
+        )
+    )
     assert row["status"] == "failed" and row["error"].startswith("OutputMismatchError: onnxruntime fp32 output")
     # The worker reports each phase's start (None) and end (seconds so far) as it goes: what its parent keeps
     # when it has to kill the worker.
     assert [n for n, s in heard if s is None] == ["build_s", "export_s", "load_s", "warmup_s"]
-    assert {n: s for n, s in heard if s is not None} == {k: row[k] for k in ("build_s", "export_s", "load_s",
-                                                                              "warmup_s")}
+    assert {n: s for n, s in heard if s is not None} == {
+        k: row[k] for k in ("build_s", "export_s", "load_s", "warmup_s")
+    }
     assert row["build_s"] > 0 and row["export_s"] > 0 and row["load_s"] > 0 and row["warmup_s"] > 0
     details = json.loads(row["details_json"])
     assert details["model_source"] == "copy" and set(details["phases"]) == {"export_s", "load_s", "warmup_s"}
@@ -188,11 +208,24 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
         def _run(self, todo):
             for i, t in enumerate(t for t in todo if t in tasks):
                 if i == 0:
-                    yield {**t.base_row(), "status": "failed", "error": "OutputMismatchError: x", "build_s": 0.5,
-                           "export_s": 2.0, "load_s": 0.5}
+                    yield {
+                        **t.base_row(),
+                        "status": "failed",
+                        "error": "OutputMismatchError: x",
+                        "build_s": 0.5,
+                        "export_s": 2.0,
+                        "load_s": 0.5,
+                    }
                 else:
-                    yield {**t.base_row(), "status": "ok", "samples_ms": [100.0], "latency_ms": 100.0,
-                           "build_s": 0.25, "warmup_s": 0.1, "timed_s": 0.1}
+                    yield {
+                        **t.base_row(),
+                        "status": "ok",
+                        "samples_ms": [100.0],
+                        "latency_ms": 100.0,
+                        "build_s": 0.25,
+                        "warmup_s": 0.1,
+                        "timed_s": 0.1,
+                    }
 
     run = tmp_path / "run"
     run_sweep(config, device="cpu", run_dir=run, show_progress=False, make_executor=Synthetic)
@@ -265,8 +298,10 @@ def test_ray_driver_puts_the_reported_phases_into_a_dead_workers_row() -> None:
     slot, driver = _Slot(pending=[task], deadline=0.0), object.__new__(RayExecutor)
     Executor.__init__(driver)  # no Ray needed: the base's state only
     got = [events.Start(task.key)]
-    got += [events.Phase(task.key, n, s)
-            for n, s in (("build_s", 0.0), ("export_s", None), ("export_s", 1.5), ("load_s", None))]
+    got += [
+        events.Phase(task.key, n, s)
+        for n, s in (("build_s", 0.0), ("export_s", None), ("export_s", 1.5), ("load_s", None))
+    ]
     for ev in got:
         assert list(RayExecutor._handle(driver, slot, ev)) == []
     [row] = list(RayExecutor._fail(slot, task, "Ray worker died (ActorDiedError): killed", deque()))

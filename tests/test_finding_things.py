@@ -38,21 +38,43 @@ def _partial_run(run_dir: Path, session: dict | None) -> Path:
     meta = {"run": {"config_name": "quick-cpu", "device": "cpu"}, "config": {"name": "quick-cpu"}}
     store = ResultStore.create(run_dir, meta)
     for i, fam in enumerate(("resnet", "regnetx", "mobilenet")):
-        store.add({"task_key": f"k{i}", "model": f"m{i}", "family": fam, "macs": 1e9 * (i + 1), "params": 1e6,
-                   "acts": 1e6 * (i + 1), "latency_ms": 10.0 * (i + 1), "status": "ok", "backend": "eager",
-                   "device": "cpu", "batch": 1, "dtype": "fp32", "memory_format": "contiguous", "resolution": 112})
+        store.add(
+            {
+                "task_key": f"k{i}",
+                "model": f"m{i}",
+                "family": fam,
+                "macs": 1e9 * (i + 1),
+                "params": 1e6,
+                "acts": 1e6 * (i + 1),
+                "latency_ms": 10.0 * (i + 1),
+                "status": "ok",
+                "backend": "eager",
+                "device": "cpu",
+                "batch": 1,
+                "dtype": "fp32",
+                "memory_format": "contiguous",
+                "resolution": 112,
+            }
+        )
     if session is not None:
         store.write_meta({**store.read_meta(), "sessions": [session]})
     store.close()
     return run_dir
 
 
-@pytest.mark.parametrize(("session", "needle"), [
-    ({"planned": 48, "rows": 3, "interrupted": True}, "is partial (interrupted, 3 of 48 planned measurements stored)"),
-    (None, "is partial: its sweep never finished a session (3 measurements stored)"),
-])
-def test_analyze_of_a_stopped_run_names_it_says_partial_and_how_to_resume(tmp_path: Path, capsys, session,
-                                                                          needle: str) -> None:
+@pytest.mark.parametrize(
+    ("session", "needle"),
+    [
+        (
+            {"planned": 48, "rows": 3, "interrupted": True},
+            "is partial (interrupted, 3 of 48 planned measurements stored)",
+        ),
+        (None, "is partial: its sweep never finished a session (3 measurements stored)"),
+    ],
+)
+def test_analyze_of_a_stopped_run_names_it_says_partial_and_how_to_resume(
+    tmp_path: Path, capsys, session, needle: str
+) -> None:
     run = _partial_run(tmp_path / "20261205-quick-cpu", session)
     assert main(["analyze", str(run)]) == 2
     err = capsys.readouterr().err

@@ -23,8 +23,16 @@ def test_check_device_cuda_passes():
 @pytest.mark.parametrize("dtype", ["fp32", "tf32", "fp16", "bf16"])
 def test_eager_cuda_precisions(dtype):
     before = read_precision_switches()
-    r = measure(models.get_model("resnet18"), backend="eager", device="cuda", dtype=dtype, batch=4,
-                resolution=64, memory_format="channels_last", config=FAST)
+    r = measure(
+        models.get_model("resnet18"),
+        backend="eager",
+        device="cuda",
+        dtype=dtype,
+        batch=4,
+        resolution=64,
+        memory_format="channels_last",
+        config=FAST,
+    )
     assert r.details["timer"] == "cuda_event" and len(r.samples_ms) == 5
     sw = r.details["precision_switches"]
     assert sw["cudnn_benchmark"] is True and sw["cudnn_allow_tf32"] is (dtype == "tf32")
@@ -37,11 +45,28 @@ def test_ort_cuda_provider_and_binding(dtype, tmp_path):
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         with pytest.raises(ProviderError):
-            measure(models.get_model("resnet18"), backend="onnxruntime", device="cuda", dtype=dtype, batch=2,
-                    resolution=64, config=FAST, cache_dir=tmp_path)
+            measure(
+                models.get_model("resnet18"),
+                backend="onnxruntime",
+                device="cuda",
+                dtype=dtype,
+                batch=2,
+                resolution=64,
+                config=FAST,
+                cache_dir=tmp_path,
+            )
         return
-    r = measure(models.get_model("resnet18"), backend="onnxruntime", device="cuda", dtype=dtype, batch=2,
-                resolution=64, config=FAST, cache_key="r18", cache_dir=tmp_path)
+    r = measure(
+        models.get_model("resnet18"),
+        backend="onnxruntime",
+        device="cuda",
+        dtype=dtype,
+        batch=2,
+        resolution=64,
+        config=FAST,
+        cache_key="r18",
+        cache_dir=tmp_path,
+    )
     assert r.details["providers_active"][0] == "CUDAExecutionProvider" and r.details["io_binding"] is True
     assert r.details["max_output_error_rel"] <= r.details["output_tolerance_rel"]
 

@@ -26,12 +26,22 @@ pytestmark = [
 FAST = TimingConfig(iters=5, warmup_s=0.05)
 
 
-@pytest.mark.parametrize(("dtype", "memory_format"), [("fp32", "contiguous"), ("fp16", "channels_last"),
-                                                      ("tf32", "contiguous"), ("bf16", "channels_last")])
+@pytest.mark.parametrize(
+    ("dtype", "memory_format"),
+    [("fp32", "contiguous"), ("fp16", "channels_last"), ("tf32", "contiguous"), ("bf16", "channels_last")],
+)
 def test_cudagraph_replays_and_matches_eager(dtype, memory_format):
     before = read_precision_switches()
-    r = measure(models.get_model("resnet18"), backend="cudagraph", device="cuda", dtype=dtype, batch=2,
-                resolution=64, memory_format=memory_format, config=FAST)
+    r = measure(
+        models.get_model("resnet18"),
+        backend="cudagraph",
+        device="cuda",
+        dtype=dtype,
+        batch=2,
+        resolution=64,
+        memory_format=memory_format,
+        config=FAST,
+    )
     d = r.details
     assert d["timer"] == "cuda_event" and len(r.samples_ms) == 5 and d["cuda_graph"] == "torch.cuda.CUDAGraph"
     assert d["max_output_error_rel"] <= d["output_tolerance_rel"]
@@ -50,8 +60,16 @@ def test_cudagraph_output_mismatch_is_detected():
 
 @pytest.mark.parametrize(("mode", "dtype"), [("default", "fp16"), ("reduce-overhead", "fp32")])
 def test_compile_on_cuda(mode, dtype):
-    r = measure(models.get_model("resnet18"), backend="compile", device="cuda", dtype=dtype, batch=2, resolution=64,
-                memory_format="channels_last", config=TimingConfig(iters=5, warmup_s=0.05, compile_mode=mode))
+    r = measure(
+        models.get_model("resnet18"),
+        backend="compile",
+        device="cuda",
+        dtype=dtype,
+        batch=2,
+        resolution=64,
+        memory_format="channels_last",
+        config=TimingConfig(iters=5, warmup_s=0.05, compile_mode=mode),
+    )
     d = r.details
     assert d["compile_mode"] == mode and d["compile_cudagraphs"] is (mode == "reduce-overhead")
     assert d["max_output_error_rel"] <= d["output_tolerance_rel"] and d["timer"] == "cuda_event"
@@ -66,8 +84,17 @@ def test_ort_cuda_graph(dtype, tmp_path):
         pytest.skip("onnxruntime-gpu is not installed")
     config = TimingConfig(iters=5, warmup_s=0.05, ort_cuda_graph=True)
     try:
-        r = measure(models.get_model("resnet18"), backend="onnxruntime", device="cuda", dtype=dtype, batch=2,
-                    resolution=64, config=config, cache_key="r18", cache_dir=tmp_path)
+        r = measure(
+            models.get_model("resnet18"),
+            backend="onnxruntime",
+            device="cuda",
+            dtype=dtype,
+            batch=2,
+            resolution=64,
+            config=config,
+            cache_key="r18",
+            cache_dir=tmp_path,
+        )
     except ProviderError as exc:  # e.g. a shape node left on the CPU: ORT refuses the graph; say which
         pytest.fail(f"ONNX Runtime refused its CUDA graph: {exc}")
     d = r.details
@@ -76,11 +103,23 @@ def test_ort_cuda_graph(dtype, tmp_path):
     assert d["max_output_error_rel"] <= d["output_tolerance_rel"]
 
 
-@pytest.mark.parametrize("argv", [["--backend", "cudagraph"], ["--backend", "compile"],
-                                  ["--backend", "onnxruntime", "--ort-cuda-graph"]])
+@pytest.mark.parametrize(
+    "argv", [["--backend", "cudagraph"], ["--backend", "compile"], ["--backend", "onnxruntime", "--ort-cuda-graph"]]
+)
 def test_time_command_in_each_backend(argv, capsys, tmp_path):
-    base = ["time", "resnet18", "--device", "cuda", "--resolution", "64", "--iters", "5", "--json",
-            "--cache-dir", str(tmp_path)]
+    base = [
+        "time",
+        "resnet18",
+        "--device",
+        "cuda",
+        "--resolution",
+        "64",
+        "--iters",
+        "5",
+        "--json",
+        "--cache-dir",
+        str(tmp_path),
+    ]
     assert main(base + argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["backend"] == argv[1] and out["latency_ms_median"] > 0

@@ -19,16 +19,31 @@ from profiler.results.runs import RunMeta
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="needs the [timm] extra")
 
 TINY = Path(__file__).parent / "data" / "timm_tiny.csv"
-HEADER = ("model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs,"
-          "infer_macts")
+HEADER = (
+    "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs,infer_macts"
+)
 
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("imp")
     out = base / "run"
-    argv = ["import", "timm", str(TINY), "--device-name", "NVIDIA RTX 3090", "--dtype", "amp", "-o", str(out),
-            "--workers", "0", "--no-progress", "--include", "resnet*,mobilenet*,regnet*,no_such*"]
+    argv = [
+        "import",
+        "timm",
+        str(TINY),
+        "--device-name",
+        "NVIDIA RTX 3090",
+        "--dtype",
+        "amp",
+        "-o",
+        str(out),
+        "--workers",
+        "0",
+        "--no-progress",
+        "--include",
+        "resnet*,mobilenet*,regnet*,no_such*",
+    ]
     mp = pytest.MonkeyPatch()
     mp.setenv("ARCHPROF_CACHE", str(base / "cache"))
     try:
@@ -76,8 +91,22 @@ def test_meta_and_readme_carry_provenance(imported: Path) -> None:
 
 def test_existing_output_needs_force(imported: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("ARCHPROF_CACHE", str(imported.parent / "cache"))  # counted already: no recount
-    argv = ["import", "timm", str(TINY), "--device-name", "NVIDIA RTX 3090", "-o", str(imported), "--workers", "0",
-            "--no-progress", "--include", "resnet*", "--dtype", "amp"]
+    argv = [
+        "import",
+        "timm",
+        str(TINY),
+        "--device-name",
+        "NVIDIA RTX 3090",
+        "-o",
+        str(imported),
+        "--workers",
+        "0",
+        "--no-progress",
+        "--include",
+        "resnet*",
+        "--dtype",
+        "amp",
+    ]
     assert main(argv) == 2
     assert "--force" in capsys.readouterr().err
     copy = tmp_path / "again"
@@ -107,8 +136,19 @@ def _csv(tmp_path: Path, text: str, name: str = "benchmark-infer-amp-nchw-pt240-
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, text, argv_extra, match) -> None:
     monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
-    argv = ["import", "timm", _csv(tmp_path, text), "--device-name", "GPU X", "-o", str(tmp_path / "run"),
-            "--workers", "0", "--no-progress", *argv_extra]
+    argv = [
+        "import",
+        "timm",
+        _csv(tmp_path, text),
+        "--device-name",
+        "GPU X",
+        "-o",
+        str(tmp_path / "run"),
+        "--workers",
+        "0",
+        "--no-progress",
+        *argv_extra,
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1 and "Traceback" not in err
@@ -130,19 +170,40 @@ def test_train_columns_are_read_by_name(tmp_path: Path) -> None:
 
 def test_setting_from_timms_file_names() -> None:
     cpu = setting_from_name("benchmark-infer-fp32-nchw-pt240-cpu-i7_12700h-dynamo.csv")
-    assert (cpu["dtype"], cpu["backend"], cpu["device"], cpu["memory_format"]) == ("fp32", "compile", "cpu",
-                                                                                    "contiguous")
+    assert (cpu["dtype"], cpu["backend"], cpu["device"], cpu["memory_format"]) == (
+        "fp32",
+        "compile",
+        "cpu",
+        "contiguous",
+    )
     assert setting_from_name("benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv")["backend"] == "eager"
 
 
 @pytest.mark.parametrize(
     ("name", "seed"),
-    [("resnet50", True), ("resnet50d", True), ("seresnext26d_32x4d", True), ("legacy_seresnet18", True),
-     ("tf_efficientnet_b0", True), ("mobilenetv2_100", True), ("mobilenetv1_100", True), ("regnety_032", True),
-     ("inception_v3", True), ("densenet121", True), ("resnext50_32x4d", True),
-     ("inception_next_tiny", False), ("resnet50_clip", False), ("resnet50_gn", False), ("resnetv2_50", False),
-     ("efficientnetv2_s", False), ("efficientnet_b0_gn", False), ("efficientnet_cc_b0_4e", False),
-     ("vit_base_patch16_224", False), ("mobilenetv3_large_100", False), ("regnetz_040", False)],
+    [
+        ("resnet50", True),
+        ("resnet50d", True),
+        ("seresnext26d_32x4d", True),
+        ("legacy_seresnet18", True),
+        ("tf_efficientnet_b0", True),
+        ("mobilenetv2_100", True),
+        ("mobilenetv1_100", True),
+        ("regnety_032", True),
+        ("inception_v3", True),
+        ("densenet121", True),
+        ("resnext50_32x4d", True),
+        ("inception_next_tiny", False),
+        ("resnet50_clip", False),
+        ("resnet50_gn", False),
+        ("resnetv2_50", False),
+        ("efficientnetv2_s", False),
+        ("efficientnet_b0_gn", False),
+        ("efficientnet_cc_b0_4e", False),
+        ("vit_base_patch16_224", False),
+        ("mobilenetv3_large_100", False),
+        ("regnetz_040", False),
+    ],
 )
 def test_cnn_seed_family_rule(name: str, seed: bool) -> None:
     assert seed_family(name) is seed
@@ -164,10 +225,12 @@ def _run_csv(path: Path, rows: list[tuple[str, int, int, float]], dtype: str) ->
 
 
 def test_compare_prints_per_image_ratios(tmp_path: Path, capsys) -> None:
-    a = _run_csv(tmp_path / "a.csv", [("timm:x", 224, 256, 20.0), ("timm:y", 224, 256, 10.0),
-                                      ("timm:z", 224, 256, 1.0)], "amp")
-    b = _run_csv(tmp_path / "b.csv", [("timm:x", 224, 1024, 40.0), ("timm:y", 224, 512, 40.0),
-                                      ("timm:y", 288, 512, 1.0)], "amp")
+    a = _run_csv(
+        tmp_path / "a.csv", [("timm:x", 224, 256, 20.0), ("timm:y", 224, 256, 10.0), ("timm:z", 224, 256, 1.0)], "amp"
+    )
+    b = _run_csv(
+        tmp_path / "b.csv", [("timm:x", 224, 1024, 40.0), ("timm:y", 224, 512, 40.0), ("timm:y", 288, 512, 1.0)], "amp"
+    )
     assert main(["compare", a, b, "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     ratios = {r["model"]: r["ratio"] for r in res["rows"]}
@@ -183,8 +246,9 @@ def test_count_pool_counts_in_processes_and_then_reads_the_cache(tmp_path: Path,
     from profiler.imports import count_pool
 
     spec, _ = resolve("timm:resnet10t")
-    job = count_pool.CountJob("resnet10t", json.loads(json.dumps(models.spec_to_dict(spec))), models.spec_hash(spec),
-                              32)
+    job = count_pool.CountJob(
+        "resnet10t", json.loads(json.dumps(models.spec_to_dict(spec))), models.spec_hash(spec), 32
+    )
     bad = count_pool.CountJob("broken", {"type": "NoSuchSpec"}, "0" * 16, 32)
     first = count_pool.count_all([job, bad], tmp_path, workers=1, progress=False)
     assert first[job.key][0]["macs"] > 0 and (tmp_path / f"{job.key}.ops.json").is_file()
@@ -209,7 +273,22 @@ def test_report_of_an_import_says_public_data(imported: Path, tmp_path: Path) ->
 def test_a_row_given_twice_is_a_second_repeat(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
     path = _csv(tmp_path, f"{HEADER}\nresnet10t,64,10,1.0,256,1,1,1\nresnet10t,64,10,3.0,256,1,1,1\n")
-    assert main(["import", "timm", path, "--device-name", "GPU X", "-o", str(tmp_path / "r"), "--workers", "0",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "import",
+                "timm",
+                path,
+                "--device-name",
+                "GPU X",
+                "-o",
+                str(tmp_path / "r"),
+                "--workers",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     rows = _rows(tmp_path / "r")
     assert sorted((r["repeat"], r["latency_ms"]) for r in rows) == [(0, 1.0), (1, 3.0)]

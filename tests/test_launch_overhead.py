@@ -36,11 +36,20 @@ def _synthetic() -> pd.DataFrame:
     eager = raw[(raw["backend"] == "eager") & (raw["status"] == "ok")].reset_index(drop=True)
     comp = eager.copy()
     factor = 1.0 - np.array([known_share(i) for i in range(len(eager))])
-    for col in ("latency_ms", "latency_ms_median", "latency_ms_mean", "latency_ms_p5", "latency_ms_p95",
-                "latency_ms_min", "latency_ms_iqr"):
+    for col in (
+        "latency_ms",
+        "latency_ms_median",
+        "latency_ms_mean",
+        "latency_ms_p5",
+        "latency_ms_p95",
+        "latency_ms_min",
+        "latency_ms_iqr",
+    ):
         comp[col] = eager[col] * factor
-    comp["samples_ms"] = [json.dumps([round(float(s) * f, 5) for s in json.loads(x)])
-                          for x, f in zip(eager["samples_ms"], factor, strict=True)]
+    comp["samples_ms"] = [
+        json.dumps([round(float(s) * f, 5) for s in json.loads(x)])
+        for x, f in zip(eager["samples_ms"], factor, strict=True)
+    ]
     comp["backend"] = "compile"
     comp["task_key"] = eager["task_key"] + "-compile"
     assert comp["details_json"].str.contains('"synthetic": true').all()  # the report must label it synthetic
@@ -60,10 +69,26 @@ def test_overhead_is_eager_minus_compile_and_its_share():
 
 def test_cudagraph_is_preferred_and_settings_are_matched():
     rows = [
-        {"model": "m", "family": "f", "backend": b, "device": "cuda", "dtype": "fp16", "batch": bs,
-         "resolution": 224, "memory_format": "contiguous", "latency_ms": ms, "status": "ok"}
-        for b, bs, ms in [("eager", 1, 5.0), ("cudagraph", 1, 2.0), ("compile", 1, 2.5),
-                          ("eager", 64, 20.0), ("compile", 64, 19.0), ("cudagraph", 8, 3.0)]
+        {
+            "model": "m",
+            "family": "f",
+            "backend": b,
+            "device": "cuda",
+            "dtype": "fp16",
+            "batch": bs,
+            "resolution": 224,
+            "memory_format": "contiguous",
+            "latency_ms": ms,
+            "status": "ok",
+        }
+        for b, bs, ms in [
+            ("eager", 1, 5.0),
+            ("cudagraph", 1, 2.0),
+            ("compile", 1, 2.5),
+            ("eager", 64, 20.0),
+            ("compile", 64, 19.0),
+            ("cudagraph", 8, 3.0),
+        ]
     ]
     df = overhead_frame(pd.DataFrame(rows)).set_index("batch")
     assert sorted(df.index) == [1, 64]  # batch 8 has no eager row to compare with
@@ -117,11 +142,25 @@ def test_a_compile_baseline_round_trips(tmp_path):
     raw = synthetic_eager_and_compile()
     raw = raw[raw["model"].isin(["resnet18", "resnet50"])].copy()
     raw["samples_ms"] = raw["samples_ms"].map(json.loads)
-    meta = {"environment": {"gpu_name": "NVIDIA H100 80GB HBM3", "torch": "2.11.0", "torch_cuda": "12.8",
-                            "onnxruntime": "1.22.0"}}
+    meta = {
+        "environment": {
+            "gpu_name": "NVIDIA H100 80GB HBM3",
+            "torch": "2.11.0",
+            "torch_cuda": "12.8",
+            "onnxruntime": "1.22.0",
+        }
+    }
     back = load_baseline(save_baseline(build_baseline(raw, meta, name="launch", with_layers=False), tmp_path))
-    key = entry_key({"model": "resnet50", "backend": "compile", "dtype": "fp32", "batch": 64, "resolution": 224,
-                     "memory_format": "contiguous"})
+    key = entry_key(
+        {
+            "model": "resnet50",
+            "backend": "compile",
+            "dtype": "fp32",
+            "batch": 64,
+            "resolution": 224,
+            "memory_format": "contiguous",
+        }
+    )
     assert key in back["entries"] and key.replace("|compile|", "|eager|") in back["entries"]
     row = raw[(raw["model"] == "resnet50") & (raw["backend"] == "compile")].iloc[0]
     e = back["entries"][key]

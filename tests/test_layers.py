@@ -57,8 +57,11 @@ ALLOWED: dict[tuple[str, str], str] = {
 
 # Inside a package: prefixes that may import only some of their own package (reason in the message).
 INNER: list[tuple[str, tuple[str, ...], str]] = [
-    ("profiler.sweep.exec", ("profiler.sweep.exec", "profiler.sweep.tasks"),
-     "executors and workers run tasks; a worker process must not load the planner, the budget or the estimate"),
+    (
+        "profiler.sweep.exec",
+        ("profiler.sweep.exec", "profiler.sweep.tasks"),
+        "executors and workers run tasks; a worker process must not load the planner, the budget or the estimate",
+    ),
 ]
 
 
@@ -206,8 +209,11 @@ def violations(edges: dict[str, dict[str, int]], used: set | None = None) -> lis
                     used.update(keys)
                 continue
             may = ", ".join(sorted(MAY_IMPORT.get(src, ())))
-            out.append(f"{importer}:{line} -> {imported} ({src} may import "
-                       + (f"only {may}" if may else "no other profiler package") + f", not {dst})")
+            out.append(
+                f"{importer}:{line} -> {imported} ({src} may import "
+                + (f"only {may}" if may else "no other profiler package")
+                + f", not {dst})"
+            )
     return out
 
 
@@ -241,12 +247,18 @@ def test_the_graph_sees_every_package_and_deferred_imports(edges) -> None:
 
 # The checker itself, on synthetic graphs: it must be able to fail.
 
+
 def test_find_cycle_reports_the_path() -> None:
-    g = {"profiler.sweep.a": {"profiler.sweep.b": 3}, "profiler.sweep.b": {"profiler.sweep.c": 5},
-         "profiler.sweep.c": {"profiler.sweep.a": 7, "profiler.core.x": 1}, "profiler.core.x": {}}
+    g = {
+        "profiler.sweep.a": {"profiler.sweep.b": 3},
+        "profiler.sweep.b": {"profiler.sweep.c": 5},
+        "profiler.sweep.c": {"profiler.sweep.a": 7, "profiler.core.x": 1},
+        "profiler.core.x": {},
+    }
     assert find_cycle(g) == ["profiler.sweep.a", "profiler.sweep.b", "profiler.sweep.c", "profiler.sweep.a"]
-    assert describe(find_cycle(g), g) == ("profiler.sweep.a:3 -> profiler.sweep.b:5 -> profiler.sweep.c:7 -> "
-                                          "profiler.sweep.a")
+    assert describe(find_cycle(g), g) == (
+        "profiler.sweep.a:3 -> profiler.sweep.b:5 -> profiler.sweep.c:7 -> profiler.sweep.a"
+    )
     del g["profiler.sweep.c"]["profiler.sweep.a"]
     assert find_cycle(g) is None
 

@@ -12,8 +12,9 @@ from profiler.analysis.heldout import error_metrics
 from profiler.analysis.mechanistic import DevicePeaks, MechanisticCell, resolve_peaks, roofline_terms
 from profiler.analysis.optables import OpTable
 
-PEAKS = DevicePeaks("test", flops_per_s=1e12, bandwidth_bps=1e11, launch_s=None, source="datasheet",
-                    launch_source="fitted")
+PEAKS = DevicePeaks(
+    "test", flops_per_s=1e12, bandwidth_bps=1e11, launch_s=None, source="datasheet", launch_source="fitted"
+)
 
 
 def _table(rows: list[tuple[str, int, int, int, int]]) -> OpTable:
@@ -33,8 +34,10 @@ def test_roofline_terms_by_hand():
 
 
 def test_fit_recovers_efficiency_and_launch_and_names_the_regime():
-    tables = [_table([("convolution", m, 10**5, 10**5, 1), ("relu_", 0, 0, 10**5, n)])
-              for m, n in [(10**8, 50), (5 * 10**8, 80), (10**9, 20), (2 * 10**9, 200), (3 * 10**8, 400)]]
+    tables = [
+        _table([("convolution", m, 10**5, 10**5, 1), ("relu_", 0, 0, 10**5, n)])
+        for m, n in [(10**8, 50), (5 * 10**8, 80), (10**9, 20), (2 * 10**9, 200), (3 * 10**8, 400)]
+    ]
     cell = pd.DataFrame({"batch": 1, "dtype": "fp32", "latency_ms": np.zeros(5)})
     mc = MechanisticCell(cell, tables, PEAKS)
     mc.t = 3.0 * mc.roof_ms + 0.01 * mc.n_ops  # k = 3, launch 10 µs
@@ -45,8 +48,10 @@ def test_fit_recovers_efficiency_and_launch_and_names_the_regime():
 
 
 def test_measured_launch_is_kept_fixed():
-    tables = [_table([("convolution", m, 0, 10, 1), ("add", 0, 0, 30, n)]) for m, n in [(10**8, 10), (10**9, 40),
-                                                                                         (4 * 10**8, 90)]]
+    tables = [
+        _table([("convolution", m, 0, 10, 1), ("add", 0, 0, 30, n)])
+        for m, n in [(10**8, 10), (10**9, 40), (4 * 10**8, 90)]
+    ]
     peaks = DevicePeaks("x", 1e12, 1e11, 5e-6, "measured", "measured")
     mc = MechanisticCell(pd.DataFrame({"batch": [1] * 3, "dtype": "fp32", "latency_ms": 0.0}), tables, peaks)
     mc.t = 2.0 * mc.roof_ms + 0.005 * mc.n_ops
@@ -56,8 +61,13 @@ def test_measured_launch_is_kept_fixed():
 
 
 def test_peaks_measured_then_datasheet_then_none():
-    measured = {"device": "cuda", "device_name": "NVIDIA H200", "matmul_tflops": {"fp32": 50.0, "fp16": 700.0},
-                "copy_bandwidth_gbs": 4000.0, "launch_us": 4.0}
+    measured = {
+        "device": "cuda",
+        "device_name": "NVIDIA H200",
+        "matmul_tflops": {"fp32": 50.0, "fp16": 700.0},
+        "copy_bandwidth_gbs": 4000.0,
+        "launch_us": 4.0,
+    }
     p, _ = resolve_peaks("NVIDIA H200", "fp16", measured)
     assert (p.source, p.flops_per_s, p.bandwidth_bps, p.launch_s) == ("measured", 700e12, 4000e9, 4e-6)
     p, _ = resolve_peaks("NVIDIA H200", "fp32", None)

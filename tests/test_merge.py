@@ -20,18 +20,39 @@ MODELS = [(f"m{i}", "famA" if i % 2 else "famB", 10**8 * (i + 1)) for i in range
 
 def _row(model: str, family: str, macs: int, gpu: str | None, latency_ms: float, **kw) -> dict:
     key = f"{model}|h{model}|eager|cuda|fp32|contiguous|b1|r224|rep0"
-    row = {"task_key": key, "model": model, "family": family, "spec_hash": f"h{model}", "macs": macs,
-           "params": macs // 100, "acts": macs // 50, "acts_all": macs // 20, "backend": "eager", "device": "cuda",
-           "device_name": gpu, "dtype": "fp32", "memory_format": "contiguous", "batch": 1, "resolution": 224,
-           "repeat": 0, "latency_ms": latency_ms, "samples_ms": [latency_ms], "status": "ok", "node": "host",
-           "gpu_index": 0}
+    row = {
+        "task_key": key,
+        "model": model,
+        "family": family,
+        "spec_hash": f"h{model}",
+        "macs": macs,
+        "params": macs // 100,
+        "acts": macs // 50,
+        "acts_all": macs // 20,
+        "backend": "eager",
+        "device": "cuda",
+        "device_name": gpu,
+        "dtype": "fp32",
+        "memory_format": "contiguous",
+        "batch": 1,
+        "resolution": 224,
+        "repeat": 0,
+        "latency_ms": latency_ms,
+        "samples_ms": [latency_ms],
+        "status": "ok",
+        "node": "host",
+        "gpu_index": 0,
+    }
     return {**row, **kw}
 
 
 def _run(path: Path, gpu: str, scale: float, rows: list[dict] | None = None) -> Path:
-    meta = {"run": {"device": "cuda", "config_name": "c"}, "config": {"name": "c", "text": "x"},
-            "environment": {"gpu_name": gpu, "torch": "2.11.0", "hostname": path.name},
-            "sessions": [{"wall_s": 1.0}]}
+    meta = {
+        "run": {"device": "cuda", "config_name": "c"},
+        "config": {"name": "c", "text": "x"},
+        "environment": {"gpu_name": gpu, "torch": "2.11.0", "hostname": path.name},
+        "sessions": [{"wall_s": 1.0}],
+    }
     with ResultStore.create(path, meta) as store:
         for r in rows if rows is not None else [_row(m, f, c, gpu, c / 1e8 * scale) for m, f, c in MODELS]:
             store.add(r)
@@ -40,8 +61,13 @@ def _run(path: Path, gpu: str, scale: float, rows: list[dict] | None = None) -> 
 
 def test_merge_keeps_both_devices_and_records_the_sources(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     a, b = _run(tmp_path / "h200", "NVIDIA H200", 1.0), _run(tmp_path / "a100", "NVIDIA A100", 2.0)
-    failed = {**_row("m9", "famA", 10**9, None, 0.0), "status": "failed", "error": "OOM", "macs": None,
-              "latency_ms": None}
+    failed = {
+        **_row("m9", "famA", 10**9, None, 0.0),
+        "status": "failed",
+        "error": "OOM",
+        "macs": None,
+        "latency_ms": None,
+    }
     with ResultStore.open(a) as store:
         store.add(failed)  # a failed row carries no device name: it takes its run's device
     assert main(["merge", str(a), str(b), "-o", str(tmp_path / "both")]) == 0
@@ -83,8 +109,12 @@ def test_merge_refuses_the_same_measurement_twice_and_two_specs_under_one_name(t
     a, b = _run(tmp_path / "a", "NVIDIA H200", 1.0), _run(tmp_path / "b", "NVIDIA H200", 1.0)
     assert main(["merge", str(a), str(b), "-o", str(tmp_path / "out")]) == 2
     assert "the same measurement twice" in capsys.readouterr().err
-    c = _run(tmp_path / "c", "NVIDIA A100", 1.0, [_row("m1", "famA", 2 * 10**8, "NVIDIA A100", 1.0,
-                                                       spec_hash="other", task_key="m1|other|x")])
+    c = _run(
+        tmp_path / "c",
+        "NVIDIA A100",
+        1.0,
+        [_row("m1", "famA", 2 * 10**8, "NVIDIA A100", 1.0, spec_hash="other", task_key="m1|other|x")],
+    )
     assert main(["merge", str(a), str(c), "-o", str(tmp_path / "out")]) == 2
     assert "model m1 has different specs" in capsys.readouterr().err
 
@@ -95,8 +125,9 @@ def test_a_merged_run_cannot_be_resumed(tmp_path: Path) -> None:
     from profiler.sweep.run import run_sweep
 
     merge_runs([_run(tmp_path / "a", "G1", 1.0), _run(tmp_path / "b", "G2", 1.0)], tmp_path / "m")
-    config = parse_config('name = "t"\n[models]\ninclude = ["mobilenet_v1_x0_25"]\n[settings]\nresolutions = [32]\n',
-                          "t.toml")
+    config = parse_config(
+        'name = "t"\n[models]\ninclude = ["mobilenet_v1_x0_25"]\n[settings]\nresolutions = [32]\n', "t.toml"
+    )
     with pytest.raises(UsageError, match="merge of several runs"):
         run_sweep(config, device="cpu", run_dir=tmp_path / "m", resume=True, show_progress=False)
 

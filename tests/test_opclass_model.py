@@ -14,8 +14,15 @@ from profiler.analysis.optables import fill_traffic, table_from_doc
 COLS = ["op", "macs", "weight_elems", "act_elems", "count", "groups"]
 
 
-def _table(conv_macs: float, dw_macs: float, relu_acts: float, n_relu: int, n_conv: int = 2, fc: float = 1e5,
-           dw_acts: float = 1e5):
+def _table(
+    conv_macs: float,
+    dw_macs: float,
+    relu_acts: float,
+    n_relu: int,
+    n_conv: int = 2,
+    fc: float = 1e5,
+    dw_acts: float = 1e5,
+):
     rows = [
         ["convolution", conv_macs, 1000, 2e5, n_conv, 1],
         ["convolution", dw_macs, 90, dw_acts, 1, 10],
@@ -28,16 +35,33 @@ def _table(conv_macs: float, dw_macs: float, relu_acts: float, n_relu: int, n_co
 def _cell(n: int = 16, batch: int = 8, dtype: str = "fp16", seed: int = 0):
     rng = np.random.default_rng(seed)
     tables = [
-        _table(rng.uniform(1e8, 1e9), rng.uniform(1e6, 1e7), rng.uniform(1e5, 1e6), int(rng.integers(10, 60)),
-               int(rng.integers(1, 6)), rng.uniform(1e4, 1e6), rng.uniform(5e4, 5e5))
+        _table(
+            rng.uniform(1e8, 1e9),
+            rng.uniform(1e6, 1e7),
+            rng.uniform(1e5, 1e6),
+            int(rng.integers(10, 60)),
+            int(rng.integers(1, 6)),
+            rng.uniform(1e4, 1e6),
+            rng.uniform(5e4, 5e5),
+        )
         for _ in range(n)
     ]
-    cell = pd.DataFrame({
-        "model": [f"m{i}" for i in range(n)], "family": [f"f{i % 4}" for i in range(n)],
-        "batch": batch, "dtype": dtype, "device": "cuda", "latency_ms": 1.0,
-        "macs": [float((t.macs * t.count).sum()) for t in tables], "acts": 1e6, "params": 1e6,
-        "ops": [t.ops for t in tables], "spec_hash": [f"h{i}" for i in range(n)], "resolution": 8,
-    })
+    cell = pd.DataFrame(
+        {
+            "model": [f"m{i}" for i in range(n)],
+            "family": [f"f{i % 4}" for i in range(n)],
+            "batch": batch,
+            "dtype": dtype,
+            "device": "cuda",
+            "latency_ms": 1.0,
+            "macs": [float((t.macs * t.count).sum()) for t in tables],
+            "acts": 1e6,
+            "params": 1e6,
+            "ops": [t.ops for t in tables],
+            "spec_hash": [f"h{i}" for i in range(n)],
+            "resolution": 8,
+        }
+    )
     return cell, tables
 
 
@@ -103,8 +127,10 @@ def test_a_fit_with_fewer_models_than_coefficients_is_refused_naming_both():
     notes: list[str] = []
     out = lofo_predictions(cell, forms=("M0",), opclass=OpClassCell(cell, tables), notes=notes)
     assert "opclass" not in out and np.isfinite(out["M0"]).all()  # left out, the other forms still compared
-    assert notes == ["opclass left out of the held-out comparison (without f0): the per-op-class model has 10 "
-                     "coefficients but only 9 models to fit them on"]
+    assert notes == [
+        "opclass left out of the held-out comparison (without f0): the per-op-class model has 10 "
+        "coefficients but only 9 models to fit them on"
+    ]
 
 
 def test_zero_predictions_are_counted_not_clipped():
@@ -142,13 +168,26 @@ def test_a_new_model_with_a_class_no_measured_model_has_is_flagged():
     from profiler.analysis.predict_new import predict_opclass, with_table_columns
 
     rng = np.random.default_rng(1)
-    tables = [_table(rng.uniform(1e8, 1e9), 0, rng.uniform(1e5, 1e6), int(rng.integers(10, 60)),
-                     int(rng.integers(1, 6)), rng.uniform(1e4, 1e6), 0) for _ in range(16)]
+    tables = [
+        _table(
+            rng.uniform(1e8, 1e9),
+            0,
+            rng.uniform(1e5, 1e6),
+            int(rng.integers(10, 60)),
+            int(rng.integers(1, 6)),
+            rng.uniform(1e4, 1e6),
+            0,
+        )
+        for _ in range(16)
+    ]
     cell, _ = _cell()
     cell["latency_ms"] = _latency(cell, tables)
     new_table = _table(5e8, 2e6, 3e5, 20)
-    new = with_table_columns(cell, pd.DataFrame([{"model": "new", "family": "g", "resolution": 8, "macs": 1.0,
-                                                 "acts": 1.0, "params": 1.0}]), [new_table])
+    new = with_table_columns(
+        cell,
+        pd.DataFrame([{"model": "new", "family": "g", "resolution": 8, "macs": 1.0, "acts": 1.0, "params": 1.0}]),
+        [new_table],
+    )
     (p,) = predict_opclass(cell, tables, new, [new_table])
     assert p["unseen_terms"] == ["compute:conv_dwg"]  # no measured model has depthwise MACs
     lo, hi = p["pi95_ms"]

@@ -21,13 +21,19 @@ from profiler.timing.fdcapture import FdCapture, summarize_ort_log, summary_of
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Two lines as the H200 run's workers.log has them (ANSI colours, ORT's timestamp).
-CUDNN = (b"\x1b[1;31m2026-11-28 06:23:46.933493891 [E:onnxruntime:Default, cudnn_fe_call.cc:39 "
-         b"CudaErrString<cudnn_frontend::error_object>] [cudnn_frontend] Error: No execution plans support the "
-         b"graph.\x1b[m\n")
-PLUGIN = (b"\x1b[0;93m2026-11-28 06:23:40.467866286 [W:onnxruntime:Default, onnxruntime_pybind_state.cc:856 "
-          b"operator()] No registered plugin EP device found for 'CUDAExecutionProvider' with device_id=0\x1b[m\n")
-CUDNN_MSG = ("[E:onnxruntime:Default, cudnn_fe_call.cc:39 CudaErrString<cudnn_frontend::error_object>] "
-             "[cudnn_frontend] Error: No execution plans support the graph.")
+CUDNN = (
+    b"\x1b[1;31m2026-11-28 06:23:46.933493891 [E:onnxruntime:Default, cudnn_fe_call.cc:39 "
+    b"CudaErrString<cudnn_frontend::error_object>] [cudnn_frontend] Error: No execution plans support the "
+    b"graph.\x1b[m\n"
+)
+PLUGIN = (
+    b"\x1b[0;93m2026-11-28 06:23:40.467866286 [W:onnxruntime:Default, onnxruntime_pybind_state.cc:856 "
+    b"operator()] No registered plugin EP device found for 'CUDAExecutionProvider' with device_id=0\x1b[m\n"
+)
+CUDNN_MSG = (
+    "[E:onnxruntime:Default, cudnn_fe_call.cc:39 CudaErrString<cudnn_frontend::error_object>] "
+    "[cudnn_frontend] Error: No execution plans support the graph."
+)
 
 
 @contextlib.contextmanager
@@ -159,22 +165,30 @@ def cudnn_error_at_bind(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_an_ort_row_records_its_log(tmp_path: Path) -> None:
     tonnx.clear_session_cache()
-    r = measure(Tiny(), config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0), cache_key="t",
-                cache_dir=tmp_path, **ORT)
+    r = measure(
+        Tiny(), config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0), cache_key="t", cache_dir=tmp_path, **ORT
+    )
     log = r.details["ort_log"]
     assert set(log) == {"lines", "errors", "warnings", "distinct", "distinct_total"} and log["lines"] >= 0
     json.dumps(log)  # goes into details_json as it is
 
 
-def test_the_rows_log_covers_setup_and_warmup_not_the_timed_loop(tmp_path: Path, cudnn_error_at_bind: None,
-                                                                capfd: pytest.CaptureFixture[str]) -> None:
+def test_the_rows_log_covers_setup_and_warmup_not_the_timed_loop(
+    tmp_path: Path, cudnn_error_at_bind: None, capfd: pytest.CaptureFixture[str]
+) -> None:
     def timer(step) -> float:  # every warm-up and timed iteration prints a line
         os.write(2, b"iteration line\n")
         step()
         return 1.0
 
-    r = measure(Tiny(), config=TimingConfig(iters=5, warmup_iters=2, warmup_s=0.0), cache_key="t",
-                cache_dir=tmp_path, timer=timer, **ORT)
+    r = measure(
+        Tiny(),
+        config=TimingConfig(iters=5, warmup_iters=2, warmup_s=0.0),
+        cache_key="t",
+        cache_dir=tmp_path,
+        timer=timer,
+        **ORT,
+    )
     log, warm_n = r.details["ort_log"], r.details["warmup_iters_done"]
     assert log["errors"] == 1 and log["warnings"] == 0
     assert log["lines"] == 1 + warm_n  # the timed loop's 5 lines are not the row's
@@ -184,18 +198,21 @@ def test_the_rows_log_covers_setup_and_warmup_not_the_timed_loop(tmp_path: Path,
     assert err.count(CUDNN.decode()) == 1 and err.count("iteration line") == warm_n + 5
 
 
-def test_a_failed_ort_measurement_carries_its_log(tmp_path: Path, cudnn_error_at_bind: None,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_ort_measurement_carries_its_log(
+    tmp_path: Path, cudnn_error_at_bind: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(tonnx, "output_error", lambda actual, reference: 1.0)  # the output check fails
     with pytest.raises(OutputMismatchError) as info:
-        measure(Tiny(), config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0), cache_key="t",
-                cache_dir=tmp_path, **ORT)
+        measure(
+            Tiny(), config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0), cache_key="t", cache_dir=tmp_path, **ORT
+        )
     assert info.value.ort_log["errors"] == 1 and info.value.ort_log["distinct"][0]["message"] == CUDNN_MSG
     assert set(info.value.phases) == {"export_s", "load_s", "warmup_s"}  # PhaseLog still attaches its phases
 
 
-def test_the_workers_failed_row_keeps_the_log(tmp_path: Path, cudnn_error_at_bind: None,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_workers_failed_row_keeps_the_log(
+    tmp_path: Path, cudnn_error_at_bind: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import models
     from profiler.sweep.exec.worker import run_tasks
     from profiler.sweep.tasks import Task
@@ -206,9 +223,21 @@ def test_the_workers_failed_row_keeps_the_log(tmp_path: Path, cudnn_error_at_bin
 
     monkeypatch.setattr(models, "spec_from_dict", lambda data: Spec())
     monkeypatch.setattr(tonnx, "output_error", lambda actual, reference: 1.0)
-    task = Task(model="tiny", family="test", spec={}, spec_hash="tinyortlog", backend="onnxruntime", device="cpu",
-                dtype="fp32", memory_format="contiguous", batch=1, resolution=16, repeat=0,
-                timing={"iters": 2, "warmup_iters": 1, "warmup_s": 0.0, "threads": 1}, count=False)
+    task = Task(
+        model="tiny",
+        family="test",
+        spec={},
+        spec_hash="tinyortlog",
+        backend="onnxruntime",
+        device="cpu",
+        dtype="fp32",
+        memory_format="contiguous",
+        batch=1,
+        resolution=16,
+        repeat=0,
+        timing={"iters": 2, "warmup_iters": 1, "warmup_s": 0.0, "threads": 1},
+        count=False,
+    )
     [row] = list(run_tasks([task], onnx_cache_dir=tmp_path / "onnx"))
     assert row["status"] == "failed" and row["error"].startswith("OutputMismatchError")
     details = json.loads(row["details_json"])
@@ -245,8 +274,9 @@ def _graph_with_unused_initializer() -> bytes:
     return model.SerializeToString()
 
 
-def test_a_real_ort_warning_reaches_the_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_real_ort_warning_reaches_the_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     """ORT's own C++ logger (not a simulated write): a session made inside the row's setup warns at creation."""
     import onnxruntime as ort
 
@@ -258,11 +288,14 @@ def test_a_real_ort_warning_reaches_the_row(tmp_path: Path, monkeypatch: pytest.
 
     tonnx.clear_session_cache()
     monkeypatch.setattr(tonnx, "cached_session", cached_session)
-    r = measure(Tiny(), config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0), cache_key="t",
-                cache_dir=tmp_path, **ORT)
+    r = measure(
+        Tiny(), config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0), cache_key="t", cache_dir=tmp_path, **ORT
+    )
     tonnx.clear_session_cache()
     log = r.details["ort_log"]
     assert log["warnings"] >= 1
-    assert any("Removing initializer 'unused_w'" in d["message"] and d["message"].startswith("[W:onnxruntime")
-               for d in log["distinct"])
+    assert any(
+        "Removing initializer 'unused_w'" in d["message"] and d["message"].startswith("[W:onnxruntime")
+        for d in log["distinct"]
+    )
     assert "Removing initializer 'unused_w'" in capfd.readouterr().err  # and stderr still has it

@@ -126,8 +126,16 @@ def test_ensure_peaks_measures_once_per_device_key(tmp_path: Path, monkeypatch) 
     import profiler.hardware.measure as pk
 
     calls, said = [], []
-    fake = {"device": "cpu", "device_name": "x", "matmul_tflops": {"fp32": 0.02}, "copy_bandwidth_gbs": 10.0,
-            "launch_us": 2.0, "measured_at": "now", "torch": "2", "device_key": pk.peaks_key("cpu", threads=1)}
+    fake = {
+        "device": "cpu",
+        "device_name": "x",
+        "matmul_tflops": {"fp32": 0.02},
+        "copy_bandwidth_gbs": 10.0,
+        "launch_us": 2.0,
+        "measured_at": "now",
+        "torch": "2",
+        "device_key": pk.peaks_key("cpu", threads=1),
+    }
     monkeypatch.setattr(pk, "measure_peaks", lambda device, threads=None: calls.append(threads) or dict(fake))
     doc = ensure_peaks("cpu", 1, root=tmp_path, say=said.append)
     assert doc["measured_by"] == "sweep" and calls == [1] and "--no-peaks" in said[0]
@@ -135,8 +143,9 @@ def test_ensure_peaks_measures_once_per_device_key(tmp_path: Path, monkeypatch) 
     assert ensure_peaks("cpu", 1, root=tmp_path, say=said.append) is None and calls == [1]
 
 
-@pytest.mark.parametrize(("flag", "toml", "measured"), [([], "", True), (["--no-peaks"], "", False),
-                                                         ([], "measure_peaks = false\n", False)])
+@pytest.mark.parametrize(
+    ("flag", "toml", "measured"), [([], "", True), (["--no-peaks"], "", False), ([], "measure_peaks = false\n", False)]
+)
 def test_sweep_command_measures_peaks_unless_told_not_to(tmp_path: Path, monkeypatch, flag, toml, measured) -> None:
     import profiler.hardware.measure
     import profiler.sweep.run

@@ -27,9 +27,16 @@ def _models() -> list[dict]:
     rng = np.random.default_rng(0)
     out = []
     for i in range(16):  # compute-heavy and traffic-heavy models, so both terms matter
-        out.append({"model": f"m{i:02d}", "family": FAMILIES[i % 4], "macs": float(rng.uniform(0.2e9, 8e9)),
-                    "act_elems": float(rng.uniform(5e6, 80e6)), "dw_macs": float(rng.uniform(1e6, 5e7)),
-                    "dw_acts": float(rng.uniform(1e6, 2e7))})
+        out.append(
+            {
+                "model": f"m{i:02d}",
+                "family": FAMILIES[i % 4],
+                "macs": float(rng.uniform(0.2e9, 8e9)),
+                "act_elems": float(rng.uniform(5e6, 80e6)),
+                "dw_macs": float(rng.uniform(1e6, 5e7)),
+                "dw_acts": float(rng.uniform(1e6, 2e7)),
+            }
+        )
     return out
 
 
@@ -40,19 +47,37 @@ def _write_run(tmp: Path, gpu: str, dtype: str = "amp", compute_eff: float = 0.5
     tables.mkdir(parents=True, exist_ok=True)
     rows = []
     for m in _models():
-        doc = {"input_shape": [1, 3, 224, 224],
-               "columns": ["op", "macs", "weight_elems", "act_elems", "count", "groups"],
-               "rows": [["convolution", m["macs"], 1e6, m["act_elems"] / 2, 1, 1],
-                        ["convolution", m["dw_macs"], 32 * 9, m["dw_acts"], 1, 32],  # depthwise 3x3, 32 channels
-                        ["relu_", 0, 0, m["act_elems"] / 4, 2, 1]]}
+        doc = {
+            "input_shape": [1, 3, 224, 224],
+            "columns": ["op", "macs", "weight_elems", "act_elems", "count", "groups"],
+            "rows": [
+                ["convolution", m["macs"], 1e6, m["act_elems"] / 2, 1, 1],
+                ["convolution", m["dw_macs"], 32 * 9, m["dw_acts"], 1, 32],  # depthwise 3x3, 32 channels
+                ["relu_", 0, 0, m["act_elems"] / 4, 2, 1],
+            ],
+        }
         (tables / f"h{m['model']}_r224.v2.json").write_text(json.dumps(doc))
         f = 2 * (m["macs"] + m["dw_macs"])
         b = table_from_doc(doc).traffic(64, dtype) / 64  # the traffic model's bytes per image
         t_s = f / (ds.peak_tflops(dtype) * 1e12 * compute_eff) + b / (ds.bandwidth_gbs * 1e9 * traffic_eff) + 2e-6
-        rows.append({"model": m["model"], "family": m["family"], "macs": m["macs"] + m["dw_macs"], "params": 1e6,
-                     "acts": 1e6,
-                     "latency_ms": 1e3 * t_s * 64, "batch": 64, "dtype": dtype, "device": "cuda", "backend": "eager",
-                     "device_name": gpu, "spec_hash": f"h{m['model']}", "resolution": 224, "status": "ok"})
+        rows.append(
+            {
+                "model": m["model"],
+                "family": m["family"],
+                "macs": m["macs"] + m["dw_macs"],
+                "params": 1e6,
+                "acts": 1e6,
+                "latency_ms": 1e3 * t_s * 64,
+                "batch": 64,
+                "dtype": dtype,
+                "device": "cuda",
+                "backend": "eager",
+                "device_name": gpu,
+                "spec_hash": f"h{m['model']}",
+                "resolution": 224,
+                "status": "ok",
+            }
+        )
     path = tmp / f"{lookup(gpu).key}-{dtype}.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -163,15 +188,17 @@ def test_dtype_without_a_peak_and_run_without_tables(tmp_path, monkeypatch, caps
     bare = tmp_path / "bare.csv"
     pd.read_csv(bf16).drop(columns=["spec_hash"]).to_csv(bare, index=False)
     assert main(["predict", "--from", str(bare), "--device", "h100"]) == 2
-    assert "has no traffic fit: opclass and the simplest traffic form, t ~ F + B (M7), need per-op tables" in \
-        capsys.readouterr().err
+    assert (
+        "has no traffic fit: opclass and the simplest traffic form, t ~ F + B (M7), need per-op tables"
+        in capsys.readouterr().err
+    )
 
 
 def test_report_shows_the_models_predicted_on_other_gpus(runs, tmp_path, capsys) -> None:
     out = tmp_path / "r.html"
     assert main(["report", str(runs[0]), "-o", str(out), "--boot", "100", "--predict-on", "h100-sxm,L4"]) == 0
     html = out.read_text()
-    section = html[html.index('id="predicted-on"'):html.index('id="measurements"')]
+    section = html[html.index('id="predicted-on"') : html.index('id="measurements"')]
     assert "predicted on H100 SXM, L4" in section and "<img" in section and "not predicted" not in section
     assert main(["report", str(runs[0]), "-o", str(out), "--predict-on", "h10"]) == 2
     assert "'h10' is not in the datasheet table; closest:" in capsys.readouterr().err
@@ -181,11 +208,20 @@ def test_measured_peaks_win_only_when_both_sides_have_them(runs, capsys, monkeyp
     from profiler.analysis import cross_device as predict_device
 
     def peaks(name: str, fp16: float, gbs: float) -> dict:
-        return {"peaks": {"device": "cuda", "device_name": name, "matmul_tflops": {"fp16": fp16, "fp32": 20.0},
-                          "copy_bandwidth_gbs": gbs, "measured_at": "2026-12-01T10:00:00"}}
+        return {
+            "peaks": {
+                "device": "cuda",
+                "device_name": name,
+                "matmul_tflops": {"fp16": fp16, "fp32": 20.0},
+                "copy_bandwidth_gbs": gbs,
+                "measured_at": "2026-12-01T10:00:00",
+            }
+        }
 
-    envs = {str(runs[0]): peaks("NVIDIA GeForce RTX 3090", 60.0, 800.0),
-            str(runs[1]): peaks("NVIDIA GeForce RTX 4090", 150.0, 900.0)}
+    envs = {
+        str(runs[0]): peaks("NVIDIA GeForce RTX 3090", 60.0, 800.0),
+        str(runs[1]): peaks("NVIDIA GeForce RTX 4090", 150.0, 900.0),
+    }
     monkeypatch.setattr(predict_device, "_run_dir", lambda source: (None, envs.get(source, {})))
     doc = _json(capsys, ["--from", str(runs[0]), "--compare", str(runs[1]), "--form", "M7"])
     assert doc["source"]["peaks"]["source"] == "measured 2026-12-01" == doc["target"]["peaks"]["source"]

@@ -80,8 +80,12 @@ def test_readme_figures_are_the_committed_runs(name: str) -> None:
 
 
 def test_provenance_of_every_committed_import() -> None:
-    shared = {"rtx3090": "229c10d809d5ef0c", "rtx4090": "3ead09bcdd508312", "rtx4090_nhwc": "3a7e2b69dc2a5199",
-              "cpu": "d0566bba4da7273d"}  # full sha256 in results/README.md and each run's README.md
+    shared = {
+        "rtx3090": "229c10d809d5ef0c",
+        "rtx4090": "3ead09bcdd508312",
+        "rtx4090_nhwc": "3a7e2b69dc2a5199",
+        "cpu": "d0566bba4da7273d",
+    }  # full sha256 in results/README.md and each run's README.md
     for name, run in RUNS.items():
         imp = json.loads((run / "meta.json").read_text())["imported"]
         assert imp["sha256"].startswith(shared[name]) and imp["include"] == "cnn-seed-families"
@@ -92,8 +96,9 @@ def test_provenance_of_every_committed_import() -> None:
 def test_mechanistic_terms_of_a_per_image_cell_use_each_rows_batch() -> None:
     table = OpTable(("conv",), np.array([1e3]), np.array([1e3]), np.array([1e4]), np.array([1.0]))
     peaks = DevicePeaks("x", 1e12, 1e11, None, "datasheet", "fitted")
-    cell = pd.DataFrame({"batch": ["per-image"] * 2, "batch_images": [1.0, 100.0], "dtype": ["fp32"] * 2,
-                         "latency_ms": [1.0, 1.0]})
+    cell = pd.DataFrame(
+        {"batch": ["per-image"] * 2, "batch_images": [1.0, 100.0], "dtype": ["fp32"] * 2, "latency_ms": [1.0, 1.0]}
+    )
     mc = MechanisticCell(cell, [table, table], peaks)
     # memory-bound op: (weights + B * acts) * 4 bytes / bandwidth per batch, then / B per image
     per_image_ms = [1e3 * (1e3 / b + 1e4) * 4 / 1e11 for b in (1, 100)]

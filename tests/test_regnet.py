@@ -101,8 +101,13 @@ def test_adjust_block_compatibility() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "match"),
-    [("w0", 20, "multiple of q"), ("wm", 1.0, "wm"), ("depth", 0, "depth"), ("bot_mul", 2.5, "bot_mul"),
-     ("wa", -1.0, "wa")],
+    [
+        ("w0", 20, "multiple of q"),
+        ("wm", 1.0, "wm"),
+        ("depth", 0, "depth"),
+        ("bot_mul", 2.5, "bot_mul"),
+        ("wa", -1.0, "wa"),
+    ],
 )
 def test_invalid_spec_names_the_field(field: str, value: float, match: str) -> None:
     with pytest.raises(ValueError, match=match):

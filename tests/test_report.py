@@ -50,8 +50,9 @@ def test_noise_check_and_unstable_rows_are_shown(html: str, rendered_report: tup
     raw = load_results(DATA)
     rng = np.random.default_rng(0)
     noisy = raw["status"].eq("ok") & raw["backend"].eq("eager")
-    raw.loc[noisy, "samples_ms"] = pd.Series([list(rng.lognormal(0, 0.5, 30)) for _ in range(noisy.sum())],
-                                             index=raw.index[noisy])
+    raw.loc[noisy, "samples_ms"] = pd.Series(
+        [list(rng.lognormal(0, 0.5, 30)) for _ in range(noisy.sum())], index=raw.index[noisy]
+    )
     assert f"{noisy.sum()} unstable (median" in header(raw, META, "run")["measured"]
     for cell in ctx["cells"]:
         assert cell["noise"].startswith("Noise check (") and cell["noise"].split(" (each")[0] in html

@@ -56,8 +56,14 @@ def test_report_cli_with_trace(tmp_path: Path) -> None:
     assert 'id="traces"' in out.read_text() and 'href="#traces"' in out.read_text()
 
 
-PEAKS = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "copy_bandwidth_gbs": 2500.0, "launch_us": 4.0,
-         "matmul_tflops": {"fp32": 50.0, "tf32": 300.0, "fp16": 600.0, "bf16": None}, "measured_at": "2026-11-28"}
+PEAKS = {
+    "device": "cuda",
+    "device_name": "NVIDIA H100 80GB HBM3",
+    "copy_bandwidth_gbs": 2500.0,
+    "launch_us": 4.0,
+    "matmul_tflops": {"fp32": 50.0, "tf32": 300.0, "fp16": 600.0, "bf16": None},
+    "measured_at": "2026-11-28",
+}
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,9 @@ def test_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_concurrent_resume_of_one_run_is_refused(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY_TEMPLATE.format(timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]',
-                                        batches="[1]"))
+    cfg.write_text(
+        TINY_TEMPLATE.format(timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]', batches="[1]")
+    )
     first = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "r1")
     db = tmp_path / "res" / "r1" / "results.sqlite"
     deadline = time.monotonic() + 120
@@ -63,9 +64,11 @@ def test_concurrent_resume_of_one_run_is_refused(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigint_prints_resume_hint_and_records_session(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY_TEMPLATE.format(timeout=120,
-                                        models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]',
-                                        batches="[1]"))
+    cfg.write_text(
+        TINY_TEMPLATE.format(
+            timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]', batches="[1]"
+        )
+    )
     proc = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "r2")
     db = tmp_path / "res" / "r2" / "results.sqlite"
     deadline = time.monotonic() + 120
@@ -82,8 +85,10 @@ def test_sigint_prints_resume_hint_and_records_session(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_every_row_failed_exits_1(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY_TEMPLATE.format(timeout=120, models='["mobilenet_v1_x0_25"]', batches="[1]")
-                   + '[faults]\nmobilenet_v1_x0_25 = "raise"\n')
+    cfg.write_text(
+        TINY_TEMPLATE.format(timeout=120, models='["mobilenet_v1_x0_25"]', batches="[1]")
+        + '[faults]\nmobilenet_v1_x0_25 = "raise"\n'
+    )
     proc = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "r3")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "every measurement of this session failed" in err

@@ -26,8 +26,13 @@ def test_meta_of_a_real_sweep_run() -> None:
 
 
 def test_meta_parts_and_fallbacks() -> None:
-    meta = RunMeta.from_dict({"env": {"cpu_model": "x"}, "config": {"name": "n", "parsed": {"reference_model": "r"}},
-                              "sessions": [{"wall_s": 1}, {"wall_s": 2}]})
+    meta = RunMeta.from_dict(
+        {
+            "env": {"cpu_model": "x"},
+            "config": {"name": "n", "parsed": {"reference_model": "r"}},
+            "sessions": [{"wall_s": 1}, {"wall_s": 2}],
+        }
+    )
     assert meta.environment == {"cpu_model": "x"}  # older files: "env"
     assert (meta.config_name, meta.reference_model, meta.last_session) == ("n", "r", {"wall_s": 2})
     assert meta.config_field("nothing") is None and meta.git_commit is None and meta.device is None
@@ -82,16 +87,33 @@ def test_session_summary_reads_through_runmeta(run_dir: Path) -> None:
     assert session_summary(run_dir) == {"wall_s": 2.0}
 
 
-def test_baseline_save_reads_the_run_through_open_run(run_dir: Path, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_baseline_save_reads_the_run_through_open_run(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from profiler.cli import main
 
     with ResultStore.open(run_dir) as store:
-        store.add({"task_key": "k", "model": "resnet18", "backend": "eager", "device": "cpu", "dtype": "fp32",
-                   "batch": 1, "resolution": 32, "status": "ok", "samples_ms": [1.0, 1.1], "latency_ms": 1.05,
-                   "macs": 1, "params": 1, "acts": 1, "acts_all": 1})
-        store.write_meta({**store.read_meta(), "config": {"path": "exp/ci-check.toml",
-                                                          "parsed": {"reference_model": "resnet18"}}})
+        store.add(
+            {
+                "task_key": "k",
+                "model": "resnet18",
+                "backend": "eager",
+                "device": "cpu",
+                "dtype": "fp32",
+                "batch": 1,
+                "resolution": 32,
+                "status": "ok",
+                "samples_ms": [1.0, 1.1],
+                "latency_ms": 1.05,
+                "macs": 1,
+                "params": 1,
+                "acts": 1,
+                "acts_all": 1,
+            }
+        )
+        store.write_meta(
+            {**store.read_meta(), "config": {"path": "exp/ci-check.toml", "parsed": {"reference_model": "resnet18"}}}
+        )
     root = tmp_path / "baselines"
     assert main(["baseline", "save", str(run_dir), "--root", str(root), "--no-layers"]) == 0
     (doc_path,) = root.glob("*/ci-check.json")  # named by the config's file stem

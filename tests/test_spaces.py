@@ -54,7 +54,8 @@ def small_samples(space: str, k: int, seed: int) -> list:
     """The first ``k`` samples that are cheap to trace (fvcore's JIT trace costs ~5 ms per block)."""
     pool = sample(space, 1000, seed=seed)
     return [
-        s for s in pool
+        s
+        for s in pool
         if s.complexity(32)["params"] <= MAX_PARAMS
         and (s.depth if isinstance(s, RegNetSpec) else sum(s.depths)) <= MAX_BLOCKS
     ][:k]
@@ -128,8 +129,9 @@ def _check_regnet(space: str, s: RegNetSpec) -> None:
     assert s.se_ratio == (0.25 if space == "regnety" else 0.0)
     any_spec = s.to_anynet()  # validated: every stage's bottleneck width is a multiple of its group width
     assert sum(any_spec.depths) == s.depth
-    assert all(g <= round(w * bm) for w, bm, g in zip(any_spec.widths, any_spec.bot_muls, any_spec.group_ws,
-                                                      strict=True))
+    assert all(
+        g <= round(w * bm) for w, bm, g in zip(any_spec.widths, any_spec.bot_muls, any_spec.group_ws, strict=True)
+    )
 
 
 @pytest.mark.parametrize("space", ALL_SPACES)

@@ -16,10 +16,26 @@ from profiler.results.store import COLUMN_NAMES, DB_NAME, META_NAME, ResultStore
 
 
 def row(key: str, status: str = "ok", **kw: object) -> dict:
-    base = {"task_key": key, "model": "m", "family": "f", "macs": 10, "params": 2, "acts": 3, "acts_all": 4,
-            "backend": "eager", "device": "cpu", "dtype": "fp32", "batch": 1, "resolution": 32, "repeat": 0,
-            "latency_ms": 1.5, "samples_ms": [1.0, 1.5, 2.0], "stable": True, "status": status,
-            "started_at": "2026-01-01T00:00:00+00:00"}
+    base = {
+        "task_key": key,
+        "model": "m",
+        "family": "f",
+        "macs": 10,
+        "params": 2,
+        "acts": 3,
+        "acts_all": 4,
+        "backend": "eager",
+        "device": "cpu",
+        "dtype": "fp32",
+        "batch": 1,
+        "resolution": 32,
+        "repeat": 0,
+        "latency_ms": 1.5,
+        "samples_ms": [1.0, 1.5, 2.0],
+        "stable": True,
+        "status": status,
+        "started_at": "2026-01-01T00:00:00+00:00",
+    }
     return {**base, **kw}
 
 
@@ -134,12 +150,14 @@ def test_load_and_export_csv_parquet(store: ResultStore, tmp_path: Path) -> None
 
 
 # The schema as it was written out by hand before profiler.results.measurement derived it (T TEXT, I INTEGER, R REAL).
-_SCHEMA_1 = ("task_key:T model:T family:T spec_json:T spec_hash:T macs:I params:I acts:I acts_all:I ops:I bytes:I "
-             "backend:T device:T device_name:T dtype:T memory_format:T batch:I resolution:I repeat:I latency_ms:R "
-             "latency_ms_median:R latency_ms_mean:R latency_ms_iqr:R latency_ms_p5:R latency_ms_p95:R "
-             "latency_ms_min:R latency_cv:R n_samples:I throughput_ips:R stable:I samples_ms:T status:T error:T "
-             "details_json:T worker_pid:I started_at:T duration_s:R node:T gpu_index:I build_s:R count_s:R "
-             "export_s:R compile_s:R load_s:R warmup_s:R timed_s:R")
+_SCHEMA_1 = (
+    "task_key:T model:T family:T spec_json:T spec_hash:T macs:I params:I acts:I acts_all:I ops:I bytes:I "
+    "backend:T device:T device_name:T dtype:T memory_format:T batch:I resolution:I repeat:I latency_ms:R "
+    "latency_ms_median:R latency_ms_mean:R latency_ms_iqr:R latency_ms_p5:R latency_ms_p95:R "
+    "latency_ms_min:R latency_cv:R n_samples:I throughput_ips:R stable:I samples_ms:T status:T error:T "
+    "details_json:T worker_pid:I started_at:T duration_s:R node:T gpu_index:I build_s:R count_s:R "
+    "export_s:R compile_s:R load_s:R warmup_s:R timed_s:R"
+)
 
 
 def test_columns_derived_from_measurement_keep_the_schema() -> None:

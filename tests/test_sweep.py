@@ -19,8 +19,7 @@ from tests.support.sweeps import TINY
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     config = parse_config(TINY, "tiny.toml")
     run_dir = tmp_path_factory.mktemp("sweep") / "run"
-    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, make_executor=InlineExecutor,
-              argv=["test"])
+    run_sweep(config, device="cpu", run_dir=run_dir, show_progress=False, make_executor=InlineExecutor, argv=["test"])
     return run_dir, config
 
 
@@ -117,7 +116,12 @@ def test_counts_are_computed_once_per_spec_and_resolution(tmp_path: Path, monkey
     assert len(first) == 4  # 2 batches x 2 resolutions
     for t in first:
         assert CountCache(tmp_path).get(t, None) == {
-            "macs": 10, "params": 20, "acts": 30, "acts_all": 40, "ops": 5, "bytes": 60
+            "macs": 10,
+            "params": 20,
+            "acts": 30,
+            "acts_all": 40,
+            "ops": 5,
+            "bytes": 60,
         }
     assert sorted(calls) == [32, 64]  # fresh caches (= new worker processes) read the run's files
     assert len(list(tmp_path.glob("*.ops.json"))) == 2  # the per-op tables of the mechanistic model
@@ -143,8 +147,12 @@ def test_resume_of_a_foreign_or_corrupt_run_exits_2(
 
 
 def test_counted_rows_carry_traffic_at_their_batch_and_dtype(tmp_path: Path) -> None:
-    config = parse_config(TINY.replace("count = false", "count = true").replace(
-        'include = ["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]', 'include = ["mobilenet_v1_x0_25"]'), "tiny.toml")
+    config = parse_config(
+        TINY.replace("count = false", "count = true").replace(
+            'include = ["mobilenet_v1_x0_25", "shufflenet_v2_x0_5"]', 'include = ["mobilenet_v1_x0_25"]'
+        ),
+        "tiny.toml",
+    )
     run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False, make_executor=InlineExecutor)
     df = load_results(tmp_path / "run").set_index("batch")
     # batch 1 at fp32 is the per-image fp32 ``bytes``; at batch 2 activations double, weights are read once

@@ -47,9 +47,21 @@ def _tasks(n_models: int = 16, repeats: int = 3, cells=(("eager", 1), ("eager", 
     for rep in range(repeats):
         for i in range(n_models):
             for backend, batch in cells:
-                tasks.append(Task(model=f"m{i:02d}", family=FAMILIES[i % 4], spec={}, spec_hash=f"h{i:02d}",
-                                  backend=backend, device="cuda", dtype="fp32", memory_format="contiguous",
-                                  batch=batch, resolution=224, repeat=rep))
+                tasks.append(
+                    Task(
+                        model=f"m{i:02d}",
+                        family=FAMILIES[i % 4],
+                        spec={},
+                        spec_hash=f"h{i:02d}",
+                        backend=backend,
+                        device="cuda",
+                        dtype="fp32",
+                        memory_format="contiguous",
+                        batch=batch,
+                        resolution=224,
+                        repeat=rep,
+                    )
+                )
     return tasks
 
 
@@ -61,6 +73,7 @@ def _flat_cost(per_task: float = 1.0, per_model: float = 0.0):
     def total(keys) -> float:
         keys = list(keys)
         return per_task * len(keys) + per_model * len({k.split("|")[0] for k in keys})
+
     return total
 
 
@@ -129,8 +142,9 @@ def test_budget_stops_before_a_task_that_cannot_fit_then_resume_completes(tmp_pa
 
     config = parse_config(TINY, "tiny.toml")
     tasks = plan(config, "cpu")
-    limits = Limits(stop_at_unix=time.time() + 3600,
-                    estimates_s={t.key: (1e6 if i == 2 else 0.0) for i, t in enumerate(tasks)})
+    limits = Limits(
+        stop_at_unix=time.time() + 3600, estimates_s={t.key: (1e6 if i == 2 else 0.0) for i, t in enumerate(tasks)}
+    )
     made: list[InlineExecutor] = []
 
     def make(**kw: Any) -> InlineExecutor:
@@ -206,8 +220,13 @@ def test_worker_reuses_the_converted_model_and_the_session_and_still_checks(tmp_
     assert [r["status"] for r in rows] == ["ok"] * 6, [r["error"] for r in rows]
     details = [json.loads(r["details_json"]) for r in rows]
     assert [(d["backend"], d["memory_format"], d["batch"]) for d in details] == [
-        ("eager", "contiguous", 1), ("eager", "contiguous", 2), ("eager", "channels_last", 1),
-        ("eager", "channels_last", 2), ("onnxruntime", "contiguous", 1), ("onnxruntime", "contiguous", 2)]
+        ("eager", "contiguous", 1),
+        ("eager", "contiguous", 2),
+        ("eager", "channels_last", 1),
+        ("eager", "channels_last", 2),
+        ("onnxruntime", "contiguous", 1),
+        ("onnxruntime", "contiguous", 2),
+    ]
     # CPU fp32 contiguous converts nothing: the pristine model; channels_last: one copy, then reused. The first
     # ONNX Runtime row exports (a cache miss: a copy); the second finds the graph and needs no model.
     assert [d["model_source"] for d in details] == ["pristine", "pristine", "copy", "reused", "copy", "pristine"]
@@ -227,12 +246,30 @@ def test_eager_cpu_fp32_leaves_the_pristine_model_as_it_was() -> None:
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()).eval()
     calibrate_bn(model, 16)  # measure sets the batch-norm statistics once per resolution, from a seeded input
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    task = Task(model="m", family="f", spec={}, spec_hash="h", backend="eager", device="cpu", dtype="fp32",
-                memory_format="contiguous", batch=2, resolution=16, repeat=0)
+    task = Task(
+        model="m",
+        family="f",
+        spec={},
+        spec_hash="h",
+        backend="eager",
+        device="cpu",
+        dtype="fp32",
+        memory_format="contiguous",
+        batch=2,
+        resolution=16,
+        repeat=0,
+    )
     given, source = _model_for(task, model, lambda t: False, {})
     assert given is model and source == "pristine"
-    measure(given, backend="eager", device="cpu", dtype="fp32", batch=2, resolution=16,
-            config=TimingConfig(iters=3, warmup_iters=1, warmup_s=0.0, threads=1))
+    measure(
+        given,
+        backend="eager",
+        device="cpu",
+        dtype="fp32",
+        batch=2,
+        resolution=16,
+        config=TimingConfig(iters=3, warmup_iters=1, warmup_s=0.0, threads=1),
+    )
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype for k in before)
     cl = Task(**{**task.to_dict(), "memory_format": "channels_last"})

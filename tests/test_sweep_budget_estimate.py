@@ -33,8 +33,9 @@ def _claim_quick_estimate():
     config = load_config(ROOT / "experiments" / "regnet-claim-quick.toml")
     tasks = plan(config, "cuda")
     # As on the H200 host (16 cores: 4 preparation processes) after the one-export-per-(spec, resolution) change.
-    est = estimate.estimate(tasks, estimate.BUILTIN["cuda"], _golden_gmacs(), prep_mode="overlap", prep_workers=4,
-                            prepare_onnx=True)
+    est = estimate.estimate(
+        tasks, estimate.BUILTIN["cuda"], _golden_gmacs(), prep_mode="overlap", prep_workers=4, prepare_onnx=True
+    )
     return config, tasks, est
 
 
@@ -45,7 +46,8 @@ def test_claim_quick_config_meets_the_issue_minimums() -> None:
     assert len({t.model for t in tasks}) >= 40 and len({t.family for t in tasks}) >= 9
     assert math.log10(max(macs) / min(macs)) > 2
     assert {(t.backend, t.batch, t.dtype) for t in tasks} == {
-        (b, n, d) for b in ("eager", "onnxruntime") for n in (1, 64) for d in ("fp32", "fp16")}
+        (b, n, d) for b in ("eager", "onnxruntime") for n in (1, 64) for d in ("fp32", "fp16")
+    }
     assert config.repeats == 3
 
 
@@ -58,19 +60,34 @@ def test_claim_quick_with_a_10_minute_budget_covers_every_cell() -> None:
         assert len({t.model for t in ts}) >= 8 and len({t.family for t in ts}) >= 3
 
 
-@pytest.mark.xfail(strict=True, reason="with the H200 run's per-row costs (0.18 s row, ORT fresh session 0.63-2.66 s "
-                   "per cell, a reused one not measured yet so charged as fresh, cuDNN autotuning, warm-up >= 0.2 s, "
-                   "30 timed iterations) 1008 rows estimate ~29.5 min (21.3 even if reused sessions cost 0); "
-                   "see docs/sweeps.md 'GPU window'")
+@pytest.mark.xfail(
+    strict=True,
+    reason="with the H200 run's per-row costs (0.18 s row, ORT fresh session 0.63-2.66 s "
+    "per cell, a reused one not measured yet so charged as fresh, cuDNN autotuning, warm-up >= 0.2 s, "
+    "30 timed iterations) 1008 rows estimate ~29.5 min (21.3 even if reused sessions cost 0); "
+    "see docs/sweeps.md 'GPU window'",
+)
 def test_claim_quick_full_config_estimate_fits_10_minutes() -> None:
     _, tasks, est = _claim_quick_estimate()
     assert est.total_s(t.key for t in tasks) <= 600
 
 
 def _ort_task(model: str, dtype: str, batch: int, repeat: int = 0) -> Task:
-    return Task(model=model, family="f", spec={}, spec_hash=f"h-{model}", backend="onnxruntime", device="cuda",
-                dtype=dtype, memory_format="contiguous", batch=batch, resolution=224, repeat=repeat,
-                timing={"iters": 30, "warmup_iters": 3, "warmup_s": 0.2}, isolation="sweep")
+    return Task(
+        model=model,
+        family="f",
+        spec={},
+        spec_hash=f"h-{model}",
+        backend="onnxruntime",
+        device="cuda",
+        dtype=dtype,
+        memory_format="contiguous",
+        batch=batch,
+        resolution=224,
+        repeat=repeat,
+        timing={"iters": 30, "warmup_iters": 3, "warmup_s": 0.2},
+        isolation="sweep",
+    )
 
 
 def test_estimate_charges_a_session_once_per_run_of_rows_that_share_it() -> None:
@@ -80,8 +97,14 @@ def test_estimate_charges_a_session_once_per_run_of_rows_that_share_it() -> None
 
     fresh = {("onnxruntime", d, b): 1.0 for d in ("fp32", "fp16") for b in ("b1", "bN")}
     model = replace(BUILTIN["cuda"], session_cells=fresh, reuse_cells={k: 0.25 for k in fresh})
-    order = [("a", "fp32", 1), ("a", "fp32", 64), ("a", "fp16", 1), ("a", "fp16", 64), ("b", "fp32", 1),
-             ("a", "fp32", 64, 1)]  # a new graph dtype, a new model, and back to a (repeat 1): fresh each time
+    order = [
+        ("a", "fp32", 1),
+        ("a", "fp32", 64),
+        ("a", "fp16", 1),
+        ("a", "fp16", 64),
+        ("b", "fp32", 1),
+        ("a", "fp32", 64, 1),
+    ]  # a new graph dtype, a new model, and back to a (repeat 1): fresh each time
     tasks = [_ort_task(*o) for o in order]
     est = estimate(tasks, model, lambda t: 1.0)
     assert [est.parts_of[t.key]["session_s"] for t in tasks] == [1.0, 0.25, 1.0, 0.25, 1.0, 1.0]
@@ -100,11 +123,15 @@ def test_plan_puts_rows_of_one_session_next_to_each_other() -> None:
 
     tasks = plan(load_config(ROOT / "experiments" / "regnet-claim-quick.toml"), "cuda")
     for i in range(0, len(tasks), 8):  # 8 settings per model and repeat, the model order still shuffled
-        block = [(t.backend, t.dtype, t.batch) for t in tasks[i:i + 8]]
-        assert len({(t.model, t.repeat) for t in tasks[i:i + 8]}) == 1
+        block = [(t.backend, t.dtype, t.batch) for t in tasks[i : i + 8]]
+        assert len({(t.model, t.repeat) for t in tasks[i : i + 8]}) == 1
         assert block[:4] == [("eager", "fp32", 1), ("eager", "fp32", 64), ("eager", "fp16", 1), ("eager", "fp16", 64)]
-        assert block[4:] == [("onnxruntime", "fp32", 1), ("onnxruntime", "fp32", 64), ("onnxruntime", "fp16", 1),
-                             ("onnxruntime", "fp16", 64)]
+        assert block[4:] == [
+            ("onnxruntime", "fp32", 1),
+            ("onnxruntime", "fp32", 64),
+            ("onnxruntime", "fp16", 1),
+            ("onnxruntime", "fp16", 64),
+        ]
     assert [t.repeat for t in tasks] == sorted(t.repeat for t in tasks)  # repeats still outermost
 
 
@@ -112,11 +139,23 @@ def test_fit_sessions_splits_fresh_from_reused_rows() -> None:
     from profiler.sweep.estimate_fit import fit_sessions
 
     def row(reused: bool, load_s: float, first: float, batch: int) -> dict:
-        return {"backend": "onnxruntime", "status": "ok", "dtype": "fp32", "batch": batch, "load_s": load_s,
-                "details_json": json.dumps({"session_reused": reused, "first_run_s": first})}
+        return {
+            "backend": "onnxruntime",
+            "status": "ok",
+            "dtype": "fp32",
+            "batch": batch,
+            "load_s": load_s,
+            "details_json": json.dumps({"session_reused": reused, "first_run_s": first}),
+        }
 
-    fresh, reused = fit_sessions([row(False, 0.5, 0.1, 1), row(False, 0.7, 0.1, 1), row(True, 0.01, 0.3, 64),
-                                  {**row(False, 9.0, 9.0, 1), "details_json": "{}"}])  # an old row: ignored
+    fresh, reused = fit_sessions(
+        [
+            row(False, 0.5, 0.1, 1),
+            row(False, 0.7, 0.1, 1),
+            row(True, 0.01, 0.3, 64),
+            {**row(False, 9.0, 9.0, 1), "details_json": "{}"},
+        ]
+    )  # an old row: ignored
     assert fresh == {("fp32", "b1"): pytest.approx(0.7)} and reused == {("fp32", "bN"): pytest.approx(0.31)}
 
 

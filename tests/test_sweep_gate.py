@@ -56,9 +56,17 @@ def test_the_worker_waits_for_each_model_not_for_the_whole_sweep(executor: Any) 
     for row in ex.run(tasks):
         rows.append(row)
         events.append(("row", row["model"]))
-    assert events == [("ready", "mobilenet_v1_x0_25"), ("row", "mobilenet_v1_x0_25"), ("row", "mobilenet_v1_x0_25"),
-                      ("ready", "shufflenet_v2_x0_5"), ("row", "shufflenet_v2_x0_5"), ("row", "shufflenet_v2_x0_5"),
-                      ("ready", "regnetx_200mf"), ("row", "regnetx_200mf"), ("row", "regnetx_200mf")]
+    assert events == [
+        ("ready", "mobilenet_v1_x0_25"),
+        ("row", "mobilenet_v1_x0_25"),
+        ("row", "mobilenet_v1_x0_25"),
+        ("ready", "shufflenet_v2_x0_5"),
+        ("row", "shufflenet_v2_x0_5"),
+        ("row", "shufflenet_v2_x0_5"),
+        ("ready", "regnetx_200mf"),
+        ("row", "regnetx_200mf"),
+        ("row", "regnetx_200mf"),
+    ]
     status = {(r["model"], r["batch"]): r["status"] for r in rows}
     assert [s for (m, _), s in status.items() if m == "shufflenet_v2_x0_5"] == ["failed", "failed"]
     assert all(r["error"] == DIED for r in rows if r["status"] == "failed")
@@ -70,9 +78,14 @@ def test_overlap_on_a_cpu_says_it_can_slow_the_timing(tmp_path, capsys) -> None:
     from profiler.cli import main
 
     cfg = tmp_path / "overlap.toml"
-    cfg.write_text(ONE_WORKER.replace('isolation = "sweep"', 'isolation = "sweep"\nprefetch = "overlap"')
-                   .replace('"shufflenet_v2_x0_5", "regnetx_200mf"', "").replace("batches = [1, 2]", "batches = [1]"))
-    assert main(["sweep", "--config", str(cfg), "--device", "cpu", "--results-dir", str(tmp_path / "r"),
-                 "--no-progress"]) == 0
+    cfg.write_text(
+        ONE_WORKER.replace('isolation = "sweep"', 'isolation = "sweep"\nprefetch = "overlap"')
+        .replace('"shufflenet_v2_x0_5", "regnetx_200mf"', "")
+        .replace("batches = [1, 2]", "batches = [1]")
+    )
+    assert (
+        main(["sweep", "--config", str(cfg), "--device", "cpu", "--results-dir", str(tmp_path / "r"), "--no-progress"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert 'prefetch = "overlap" on cpu' in err and "can slow it" in err

@@ -41,12 +41,13 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, text: str =
     monkeypatch.setenv(TIMER_LOG_ENV, str(log))
     monkeypatch.setenv("ARCHPROF_CACHE", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
-    pool = Prefetcher(mode, device, workers=2, lookahead=2, counts_dir=run_dir / "counts",
-                      log_path=run_dir / "logs" / "prefetch.log")
-    make = functools.partial(SubprocessExecutor, run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts",
-                             prefetch=pool)
-    run_sweep(parse_config(text, "tiny.toml"), device=device, run_dir=run_dir, show_progress=False,
-              make_executor=make)
+    pool = Prefetcher(
+        mode, device, workers=2, lookahead=2, counts_dir=run_dir / "counts", log_path=run_dir / "logs" / "prefetch.log"
+    )
+    make = functools.partial(
+        SubprocessExecutor, run_dir / "logs" / "workers.log", counts_dir=run_dir / "counts", prefetch=pool
+    )
+    run_sweep(parse_config(text, "tiny.toml"), device=device, run_dir=run_dir, show_progress=False, make_executor=make)
     intervals = {"time": [], "prep": []}
     for line in log.read_text().splitlines():
         kind, pid, start, end = line.split()
@@ -100,8 +101,9 @@ def test_a_worker_stops_at_the_budget_without_failed_rows(tmp_path: Path, monkey
     config = parse_config(TINY.replace("count = true", 'count = false\nisolation = "sweep"'), "tiny.toml")
     tasks = plan(config, "cpu")
     assert len({t.group_key for t in tasks}) == 1  # one timing process for the whole sweep
-    limits = Limits(stop_at_unix=time.time() + 3600,
-                    estimates_s={t.key: (1e6 if i == 3 else 0.0) for i, t in enumerate(tasks)})
+    limits = Limits(
+        stop_at_unix=time.time() + 3600, estimates_s={t.key: (1e6 if i == 3 else 0.0) for i, t in enumerate(tasks)}
+    )
     run_dir = tmp_path / "run"
     made: list[SubprocessExecutor] = []
 

@@ -33,7 +33,7 @@ def test_executor_ray_without_ray_exits_2_with_the_install_command(
     code = main(["sweep", "--device", "cpu", "--executor", "ray", "--results-dir", str(tmp_path)])
     assert code == 2
     err = capsys.readouterr().err
-    assert "not installed" in err and '.[ray]' in err
+    assert "not installed" in err and ".[ray]" in err
 
 
 def test_ray_flags_without_executor_ray_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -44,8 +44,9 @@ def test_ray_flags_without_executor_ray_exit_2(capsys: pytest.CaptureFixture[str
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}}
+    )
     yield ray
     ray.shutdown()
 
@@ -69,8 +70,13 @@ def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(r
             yield from super()._handle(slot, msg)
 
     run = tmp_path / "run"
-    run_sweep(config, device="cpu", run_dir=run, show_progress=False,
-              make_executor=functools.partial(KillingExecutor, num_workers=2))
+    run_sweep(
+        config,
+        device="cpu",
+        run_dir=run,
+        show_progress=False,
+        make_executor=functools.partial(KillingExecutor, num_workers=2),
+    )
     df = load_results(run)
     assert killed, "the victim task never started"
     assert sorted(df["task_key"]) == sorted(expected)  # every measurement once, the failed one included
@@ -83,8 +89,15 @@ def test_killed_ray_worker_is_one_failed_row_and_resume_completes_exactly_once(r
     assert df.set_index("task_key").loc[mate, "status"] == "ok"
     assert (df["node"].notna()).all() and df["gpu_index"].isna().all()  # CPU: no GPU index
 
-    run_sweep(config, device="cpu", run_dir=run, resume=True, retry_failed=True, show_progress=False,
-              make_executor=RayExecutor)
+    run_sweep(
+        config,
+        device="cpu",
+        run_dir=run,
+        resume=True,
+        retry_failed=True,
+        show_progress=False,
+        make_executor=RayExecutor,
+    )
     df = load_results(run)
     assert len(df) == df["task_key"].nunique() == len(expected)
     assert set(df["task_key"]) == expected and (df["status"] == "ok").all()
@@ -113,17 +126,33 @@ def test_ray_resumes_a_run_the_subprocess_executor_started(tmp_path: Path) -> No
     pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
     cfg = tiny_ray_config_file(tmp_path)
     env = {**os.environ, "ARCHPROF_CACHE": str(tmp_path / "cache")}
-    base = [sys.executable, "-m", "profiler", "sweep", "--device", "cpu", "--no-progress",
-            "--results-dir", str(tmp_path / "res")]
-    first = subprocess.run([*base, "--config", str(cfg), "--run-id", "run"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=300)
+    base = [
+        sys.executable,
+        "-m",
+        "profiler",
+        "sweep",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--results-dir",
+        str(tmp_path / "res"),
+    ]
+    first = subprocess.run(
+        [*base, "--config", str(cfg), "--run-id", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert first.returncode == 0, first.stderr
     db = tmp_path / "res" / "run" / "results.sqlite"
     with sqlite3.connect(db) as conn:  # forget half the rows, as if the sweep had been killed
         keys = [k for (k,) in conn.execute("SELECT task_key FROM measurements ORDER BY task_key")]
         conn.executemany("DELETE FROM measurements WHERE task_key = ?", [(k,) for k in keys[::2]])
-    resumed = subprocess.run([*base, "--resume", "run", "--executor", "ray", "--ray-workers", "2"], cwd=ROOT,
-                             env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [*base, "--resume", "run", "--executor", "ray", "--ray-workers", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     df = load_results(tmp_path / "res" / "run").set_index("task_key")
     assert sorted(df.index) == sorted(keys) and (df["status"] == "ok").all()
@@ -139,11 +168,15 @@ def test_ray_on_cuda_gives_each_group_its_own_gpu(tmp_path: Path) -> None:
 
     n_gpus = torch.cuda.device_count()
     config = tiny_ray_config(tmp_path)
-    ray.init(num_cpus=2, num_gpus=n_gpus, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    ray.init(
+        num_cpus=2,
+        num_gpus=n_gpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+    )
     try:
-        run_sweep(config, device="cuda", run_dir=tmp_path / "run", show_progress=False,
-                  make_executor=RayExecutor)
+        run_sweep(config, device="cuda", run_dir=tmp_path / "run", show_progress=False, make_executor=RayExecutor)
     finally:
         ray.shutdown()
     df = load_results(tmp_path / "run")

@@ -42,8 +42,7 @@ def test_a_node_that_dies_mid_group_is_one_failed_row_and_the_sweep_goes_on(tmp_
             yield from super()._handle(slot, msg)
 
     try:
-        run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False,
-                  make_executor=NodeKiller)
+        run_sweep(config, device="cpu", run_dir=tmp_path / "run", show_progress=False, make_executor=NodeKiller)
     finally:
         ray.shutdown()
         cluster.shutdown()

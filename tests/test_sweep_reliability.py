@@ -17,9 +17,11 @@ from tests.support.sweeps import TINY_TEMPLATE, count_rows, start_sweep
 
 def test_sigkill_mid_run_then_resume_measures_everything_exactly_once(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY_TEMPLATE.format(timeout=120,
-                                        models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]',
-                                        batches="[1, 2]"))
+    cfg.write_text(
+        TINY_TEMPLATE.format(
+            timeout=120, models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf"]', batches="[1, 2]"
+        )
+    )
     expected = {t.key for t in plan(load_config(cfg), "cpu")}
     assert len(expected) == 6
     db = tmp_path / "res" / "run" / "results.sqlite"
@@ -50,8 +52,10 @@ def test_failures_become_rows_and_the_sweep_finishes(tmp_path: Path) -> None:
     cfg = tmp_path / "faulty.toml"
     cfg.write_text(
         TINY_TEMPLATE.format(
-            timeout=20, batches="[1]",
-            models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf", "mobilenet_v2_x0_5"]')
+            timeout=20,
+            batches="[1]",
+            models='["mobilenet_v1_x0_25", "shufflenet_v2_x0_5", "regnetx_200mf", "mobilenet_v2_x0_5"]',
+        )
         + '[faults]\nmobilenet_v1_x0_25 = "raise"\nshufflenet_v2_x0_5 = "crash"\nregnetx_200mf = "hang"\n'
     )
     proc = start_sweep(tmp_path, "--config", str(cfg), "--run-id", "f")

@@ -31,8 +31,9 @@ def test_amp_on_cpu_runs_convolutions_in_bfloat16_over_fp32_weights() -> None:
 
 
 def test_fp32_records_no_autocast() -> None:
-    r = measure(models.get_model("resnet18"), backend="eager", device="cpu", dtype="fp32", batch=1, resolution=32,
-                config=FAST)
+    r = measure(
+        models.get_model("resnet18"), backend="eager", device="cpu", dtype="fp32", batch=1, resolution=32, config=FAST
+    )
     assert "autocast" not in r.details
 
 
@@ -55,26 +56,30 @@ def test_sweep_plan_skips_onnxruntime_amp_rows_naming_why(tmp_path) -> None:
     from profiler.sweep.run import plan_with_skips
 
     cfg = tmp_path / "amp.toml"
-    cfg.write_text('[models]\ninclude = ["resnet18"]\n[settings]\nbatches = [1]\nresolutions = [32]\n'
-                   'backends = ["eager", "onnxruntime"]\ndtypes = ["fp32", "amp"]\n')
+    cfg.write_text(
+        '[models]\ninclude = ["resnet18"]\n[settings]\nbatches = [1]\nresolutions = [32]\n'
+        'backends = ["eager", "onnxruntime"]\ndtypes = ["fp32", "amp"]\n'
+    )
     tasks, skipped = plan_with_skips(load_config(cfg), "cpu")
-    assert sorted((t.backend, t.dtype) for t in tasks) == [("eager", "amp"), ("eager", "fp32"),
-                                                           ("onnxruntime", "fp32")]
+    assert sorted((t.backend, t.dtype) for t in tasks) == [("eager", "amp"), ("eager", "fp32"), ("onnxruntime", "fp32")]
     assert any("onnxruntime has no autocast" in s for s in skipped)
 
 
 @pytest.mark.slow
 def test_compile_amp_on_cpu_is_checked_and_recorded() -> None:
-    r = measure(models.get_model("resnet18"), backend="compile", device="cpu", dtype="amp", batch=1,
-                resolution=32, config=FAST)
+    r = measure(
+        models.get_model("resnet18"), backend="compile", device="cpu", dtype="amp", batch=1, resolution=32, config=FAST
+    )
     assert r.details["autocast"] == "bfloat16" and r.details["max_output_error_rel"] <= 0.1
 
 
 def test_trace_amp_runs_under_autocast_and_counts_two_byte_traffic() -> None:
     from profiler.trace import trace_model
 
-    docs = {dt: trace_model("resnet18", dtype=dt, resolution=32, iters=1, warmup_iters=1,
-                            measure_peaks_if_missing=False) for dt in ("amp", "fp32")}
+    docs = {
+        dt: trace_model("resnet18", dtype=dt, resolution=32, iters=1, warmup_iters=1, measure_peaks_if_missing=False)
+        for dt in ("amp", "fp32")
+    }
     assert docs["amp"]["dtype"] == "amp"
     # floating-point traffic at 2 bytes instead of 4 (integer tensors, e.g. max-pool indices, keep their size)
     assert docs["amp"]["totals"]["bytes"] * 2 == pytest.approx(docs["fp32"]["totals"]["bytes"], rel=1e-3)

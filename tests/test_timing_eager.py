@@ -35,8 +35,16 @@ def test_eager_cpu_keeps_every_sample(resnet18):
 
 
 def test_eager_bf16_channels_last(resnet18):
-    r = measure(resnet18, backend="eager", device="cpu", dtype="bf16", batch=1, resolution=32,
-                memory_format="channels_last", config=FAST)
+    r = measure(
+        resnet18,
+        backend="eager",
+        device="cpu",
+        dtype="bf16",
+        batch=1,
+        resolution=32,
+        memory_format="channels_last",
+        config=FAST,
+    )
     assert r.details["param_dtype"] == "bfloat16" and r.details["memory_format"] == "channels_last"
     assert next(resnet18.parameters()).dtype == torch.bfloat16
     resnet18.float()
@@ -44,8 +52,15 @@ def test_eager_bf16_channels_last(resnet18):
 
 def test_eager_restores_threads_and_switches(resnet18):
     threads, switches = torch.get_num_threads(), read_precision_switches()
-    r = measure(resnet18, backend="eager", device="cpu", dtype="fp32", batch=1, resolution=32,
-                config=TimingConfig(iters=2, warmup_s=0.0, threads=1))
+    r = measure(
+        resnet18,
+        backend="eager",
+        device="cpu",
+        dtype="fp32",
+        batch=1,
+        resolution=32,
+        config=TimingConfig(iters=2, warmup_s=0.0, threads=1),
+    )
     assert r.details["torch_threads"] == 1
     assert torch.get_num_threads() == threads and read_precision_switches() == switches
 
@@ -64,8 +79,7 @@ def test_injected_cuda_style_timer_reaches_samples(resnet18):
 
     stamps: list[float] = []
     timer = CudaEventTimer(event_factory=Ev, synchronize=lambda: None)
-    r = measure(resnet18, backend="eager", device="cpu", dtype="fp32", batch=1, resolution=32,
-                config=FAST, timer=timer)
+    r = measure(resnet18, backend="eager", device="cpu", dtype="fp32", batch=1, resolution=32, config=FAST, timer=timer)
     assert r.samples_ms == [3.0] * 5 and r.details["timer"] == "cuda_event"
 
 
@@ -80,8 +94,16 @@ def test_eager_phases_separate_warmup_from_timed(resnet18):
         time.sleep(0.06 if len(calls) <= 3 else 0.01)
         return 2.0
 
-    r = measure(resnet18, backend="eager", device="cpu", dtype="fp32", batch=1, resolution=32,
-                config=TimingConfig(iters=4, warmup_iters=3, warmup_s=0.0), timer=timer)
+    r = measure(
+        resnet18,
+        backend="eager",
+        device="cpu",
+        dtype="fp32",
+        batch=1,
+        resolution=32,
+        config=TimingConfig(iters=4, warmup_iters=3, warmup_s=0.0),
+        timer=timer,
+    )
     phases = r.details["phases"]
     assert set(phases) == {"load_s", "warmup_s", "timed_s"} and all(v >= 0 for v in phases.values())
     assert phases["warmup_s"] >= 0.18 and phases["timed_s"] >= 0.04 and len(calls) == 7
@@ -102,8 +124,18 @@ def test_cli_time_json(capsys):
     rc = main(["time", "resnet18", "--resolution", "32", "--iters", "4", "--warmup-s", "0.01", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0
-    for key in ("model", "backend", "device", "batch", "resolution", "dtype", "latency_ms_median",
-                "latency_ms_iqr", "samples_ms", "env"):
+    for key in (
+        "model",
+        "backend",
+        "device",
+        "batch",
+        "resolution",
+        "dtype",
+        "latency_ms_median",
+        "latency_ms_iqr",
+        "samples_ms",
+        "env",
+    ):
         assert key in out
     assert out["model"] == "resnet18" and out["resolution"] == 32 and len(out["samples_ms"]) == 4
     assert out["env"]["torch"] == torch.__version__

@@ -159,8 +159,15 @@ def test_compiled_output_is_checked_against_eager(monkeypatch):
     fake_compile(monkeypatch, scale=1.5)
     with pytest.raises(OutputMismatchError, match="compile fp32 output differs from eager fp32"):
         measure(tiny_net(), backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST)
-    r = measure(tiny_net(), backend="compile", device="cpu", dtype="fp32", batch=1, resolution=16,
-                config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0, check_outputs=False))
+    r = measure(
+        tiny_net(),
+        backend="compile",
+        device="cpu",
+        dtype="fp32",
+        batch=1,
+        resolution=16,
+        config=TimingConfig(iters=2, warmup_iters=1, warmup_s=0.0, check_outputs=False),
+    )
     assert r.details["output_checked"] is False and r.details["max_output_error_rel"] > 0.3
 
 
@@ -171,10 +178,24 @@ def test_a_failed_compile_in_a_sweep_is_a_failed_row(monkeypatch):
 
     fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
     spec = models.model_info("mobilenet_v1_x0_25").spec
-    task = Task(model="mobilenet_v1_x0_25", family="mobilenet", spec=models.spec_to_dict(spec),
-                spec_hash=models.spec_hash(spec), backend="compile", device="cpu", dtype="fp32",
-                memory_format="contiguous", batch=1, resolution=32, repeat=0, timing=FAST.to_dict(), count=False,
-                timeout_s=60.0, fault=None, isolation="model")
+    task = Task(
+        model="mobilenet_v1_x0_25",
+        family="mobilenet",
+        spec=models.spec_to_dict(spec),
+        spec_hash=models.spec_hash(spec),
+        backend="compile",
+        device="cpu",
+        dtype="fp32",
+        memory_format="contiguous",
+        batch=1,
+        resolution=32,
+        repeat=0,
+        timing=FAST.to_dict(),
+        count=False,
+        timeout_s=60.0,
+        fault=None,
+        isolation="model",
+    )
     [row] = list(run_tasks([task]))
     assert row["status"] == "failed" and row["error"].startswith("CompileError: ")
     assert "inductor exploded" in row["error"]
@@ -216,8 +237,14 @@ def test_compile_sweep_end_to_end_on_cpu(tmp_path):
     from profiler.sweep.exec.local import InlineExecutor
     from profiler.sweep.run import run_sweep
 
-    run_dir = run_sweep(parse_config(E2E, "e2e.toml"), device="cpu", run_dir=tmp_path / "run", show_progress=False,
-                        make_executor=InlineExecutor, argv=["test"])
+    run_dir = run_sweep(
+        parse_config(E2E, "e2e.toml"),
+        device="cpu",
+        run_dir=tmp_path / "run",
+        show_progress=False,
+        make_executor=InlineExecutor,
+        argv=["test"],
+    )
     df = load_results(run_dir)
     assert sorted(df["backend"]) == ["compile", "eager"] and (df["status"] == "ok").all()  # cudagraph: skipped
     d = json.loads(df.loc[df["backend"] == "compile", "details_json"].iloc[0])
@@ -229,8 +256,20 @@ def test_compile_sweep_end_to_end_on_cpu(tmp_path):
 
 @pytest.mark.slow
 def test_time_command_compile_on_cpu(capsys):
-    argv = ["time", "mobilenet_v1_x0_25", "--backend", "compile", "--resolution", "32", "--iters", "3",
-            "--threads", "1", "--compile-mode", "reduce-overhead"]  # on a CPU inductor skips the CUDA graphs
+    argv = [
+        "time",
+        "mobilenet_v1_x0_25",
+        "--backend",
+        "compile",
+        "--resolution",
+        "32",
+        "--iters",
+        "3",
+        "--threads",
+        "1",
+        "--compile-mode",
+        "reduce-overhead",
+    ]  # on a CPU inductor skips the CUDA graphs
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "compile/cpu" in out and "inductor mode reduce-overhead" in out and "(not in latency)" in out

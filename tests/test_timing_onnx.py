@@ -28,8 +28,16 @@ class Liar(Tiny):
 
 
 def test_ort_cpu_fp32_cached(tmp_path):
-    kw = dict(backend="onnxruntime", device="cpu", dtype="fp32", batch=2, resolution=16, config=FAST,
-              cache_key="tiny", cache_dir=tmp_path)
+    kw = dict(
+        backend="onnxruntime",
+        device="cpu",
+        dtype="fp32",
+        batch=2,
+        resolution=16,
+        config=FAST,
+        cache_key="tiny",
+        cache_dir=tmp_path,
+    )
     first = measure(Tiny(), **kw)
     d = first.details
     assert len(first.samples_ms) == 4 and d["provider"] == "CPUExecutionProvider"
@@ -49,8 +57,17 @@ def test_ort_cpu_fp32_cached(tmp_path):
 
 def test_output_mismatch_is_detected(tmp_path):
     with pytest.raises(OutputMismatchError, match="differs from eager fp32"):
-        measure(Liar(), backend="onnxruntime", device="cpu", dtype="fp32", batch=1, resolution=16,
-                config=FAST, cache_key="liar", cache_dir=tmp_path)
+        measure(
+            Liar(),
+            backend="onnxruntime",
+            device="cpu",
+            dtype="fp32",
+            batch=1,
+            resolution=16,
+            config=FAST,
+            cache_key="liar",
+            cache_dir=tmp_path,
+        )
     # The CPU check caught the dynamic graph first and said so; the static fallback lied too, and timing refused it.
     marker = json.loads((tmp_path / "liar_r16_fp32.onnx-v3" / "meta.json").read_text())
     assert marker["export_path"] == "static-fallback" and "OutputMismatchError" in marker["failed"]

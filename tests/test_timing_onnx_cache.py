@@ -17,8 +17,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ort(tmp_path, dtype="fp32", batch=1, model=None, **kw):
-    return measure(model or Tiny(), backend="onnxruntime", device="cpu", dtype=dtype, batch=batch, resolution=16,
-                   config=kw.pop("config", FAST), cache_key="tiny", cache_dir=tmp_path, **kw)
+    return measure(
+        model or Tiny(),
+        backend="onnxruntime",
+        device="cpu",
+        dtype=dtype,
+        batch=batch,
+        resolution=16,
+        config=kw.pop("config", FAST),
+        cache_key="tiny",
+        cache_dir=tmp_path,
+        **kw,
+    )
 
 
 def graphs(tmp_path) -> list[str]:
@@ -82,8 +92,17 @@ def test_dynamic_failure_falls_back_to_static_and_says_why(tmp_path, monkeypatch
 
 def test_unexportable_model_fails_with_the_operator_after_both_paths(tmp_path):
     with pytest.raises(ExportError, match="archprof_test::twist"):
-        measure(Unexportable(), backend="onnxruntime", device="cpu", dtype="fp32", batch=1, resolution=8,
-                config=FAST, cache_key="bad", cache_dir=tmp_path)
+        measure(
+            Unexportable(),
+            backend="onnxruntime",
+            device="cpu",
+            dtype="fp32",
+            batch=1,
+            resolution=8,
+            config=FAST,
+            cache_key="bad",
+            cache_dir=tmp_path,
+        )
     marker = json.loads((tmp_path / "bad_r8_fp32.onnx-v3" / "meta.json").read_text())
     assert "archprof_test::twist" in marker["failed"] and not graphs(tmp_path)
 
@@ -96,8 +115,10 @@ def test_prepare_onnx_then_measure_only_loads(tmp_path):
         r = ort(tmp_path, dtype=dtype, batch=2)  # a fresh Tiny: checked against the reference of the export
         assert r.details["cache_hit"] is True and r.details["phases"]["export_s"] == 0.0
         assert r.details["max_output_error_rel"] <= r.details["output_tolerance_rel"]
-    assert prepare_onnx(Tiny(), resolution=16, dtypes=["fp32"], cache_key="tiny",
-                        cache_dir=tmp_path)["fp32"]["cache_hit"] is True
+    assert (
+        prepare_onnx(Tiny(), resolution=16, dtypes=["fp32"], cache_key="tiny", cache_dir=tmp_path)["fp32"]["cache_hit"]
+        is True
+    )
     with pytest.raises(UsageError, match="bf16"):
         prepare_onnx(Tiny(), resolution=16, dtypes=["bf16"], cache_key="tiny", cache_dir=tmp_path)
 
@@ -129,8 +150,10 @@ def test_the_other_exporter_is_the_recorded_fallback(tmp_path, monkeypatch):
     from dataclasses import replace
 
     d = ort(tmp_path, config=replace(FAST, exporter="torchscript")).details
-    assert d["exporter"] == "dynamo" and "torchscript failed: RuntimeError: torchscript exporter removed" in (
-        d["fallback_reason"])
+    assert (
+        d["exporter"] == "dynamo"
+        and "torchscript failed: RuntimeError: torchscript exporter removed" in (d["fallback_reason"])
+    )
 
 
 def test_old_cache_files_are_never_read(tmp_path):
@@ -218,11 +241,22 @@ def test_a_different_session_configuration_is_not_reused(tmp_path, change):
     tonnx.clear_session_cache()
     model = Tiny()
     ort(tmp_path, model=model)
-    cfg = {"threads": TimingConfig(iters=4, warmup_s=0.0, threads=2),
-           "graph_opt": TimingConfig(iters=4, warmup_s=0.0, ort_graph_optimization="basic")}.get(change, FAST)
+    cfg = {
+        "threads": TimingConfig(iters=4, warmup_s=0.0, threads=2),
+        "graph_opt": TimingConfig(iters=4, warmup_s=0.0, ort_graph_optimization="basic"),
+    }.get(change, FAST)
     if change == "graph":
-        r = measure(model, backend="onnxruntime", device="cpu", dtype="fp32", batch=1, resolution=16, config=FAST,
-                    cache_key="other", cache_dir=tmp_path)
+        r = measure(
+            model,
+            backend="onnxruntime",
+            device="cpu",
+            dtype="fp32",
+            batch=1,
+            resolution=16,
+            config=FAST,
+            cache_key="other",
+            cache_dir=tmp_path,
+        )
     else:
         r = ort(tmp_path, dtype="fp16" if change == "dtype" else "fp32", model=model, config=cfg)
     assert r.details["session_reused"] is False
@@ -255,14 +289,24 @@ def test_cuda_one_graph_serves_batch_1_and_64(tmp_path, dtype):
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         pytest.skip("onnxruntime has no CUDA provider here")
-    prepared = prepare_onnx(models.get_model("resnet18"), resolution=64, dtypes=[dtype], cache_key="r18",
-                            cache_dir=tmp_path)
+    prepared = prepare_onnx(
+        models.get_model("resnet18"), resolution=64, dtypes=[dtype], cache_key="r18", cache_dir=tmp_path
+    )
     from profiler.timing import onnx as tonnx
 
     tonnx.clear_session_cache()
     for batch in (1, 64):
-        r = measure(models.get_model("resnet18"), backend="onnxruntime", device="cuda", dtype=dtype, batch=batch,
-                    resolution=64, config=TimingConfig(iters=5, warmup_s=0.05), cache_key="r18", cache_dir=tmp_path)
+        r = measure(
+            models.get_model("resnet18"),
+            backend="onnxruntime",
+            device="cuda",
+            dtype=dtype,
+            batch=batch,
+            resolution=64,
+            config=TimingConfig(iters=5, warmup_s=0.05),
+            cache_key="r18",
+            cache_dir=tmp_path,
+        )
         d = r.details
         assert d["cache_hit"] is True and d["export_path"] == prepared[dtype]["export_path"]
         assert d["providers_active"][0] == "CUDAExecutionProvider"

@@ -21,8 +21,16 @@ from profiler.timing import (
 )
 
 STATS_KEYS = {
-    "latency_ms_median", "latency_ms_mean", "latency_ms_iqr", "latency_ms_p5", "latency_ms_p95",
-    "latency_ms_min", "latency_cv", "n_samples", "throughput_ips", "stable",
+    "latency_ms_median",
+    "latency_ms_mean",
+    "latency_ms_iqr",
+    "latency_ms_p5",
+    "latency_ms_p95",
+    "latency_ms_min",
+    "latency_cv",
+    "n_samples",
+    "throughput_ips",
+    "stable",
 }
 
 
@@ -114,8 +122,14 @@ def test_no_adaptive_timing_by_default():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"ci_target": 1.5}, "ci_target"), ({"ci_target": 0.02}, "max_timed_s"), ({"max_timed_s": -1}, "max_timed_s"),
-     ({"iters": 0}, "iters"), ({"threads": 0}, "threads"), ({"ort_graph_optimization": "max"}, "extended")],
+    [
+        ({"ci_target": 1.5}, "ci_target"),
+        ({"ci_target": 0.02}, "max_timed_s"),
+        ({"max_timed_s": -1}, "max_timed_s"),
+        ({"iters": 0}, "iters"),
+        ({"threads": 0}, "threads"),
+        ({"ort_graph_optimization": "max"}, "extended"),
+    ],
 )
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(UsageError, match=match):

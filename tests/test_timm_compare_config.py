@@ -18,7 +18,12 @@ def test_timm_compare_config_is_timms_setting() -> None:
     (group,) = cfg.groups
     s = group.settings
     assert (s.batches, s.dtypes, s.backends, s.memory_formats, s.resolutions) == (
-        (256,), ("amp",), ("eager",), ("contiguous",), ("native",))
+        (256,),
+        ("amp",),
+        ("eager",),
+        ("contiguous",),
+        ("native",),
+    )
     names = [n.removeprefix("timm:") for n in cfg.models]
     assert len(names) == 132 and all(n.startswith("timm:") for n in cfg.models)
     assert all(seed_family(n) for n in names)

@@ -14,10 +14,30 @@ from profiler.counting import count_model
 from profiler.counting.macs import MAC_OP_PATTERN
 
 SLOW = [  # 24 CNNs of 22 architectures
-    "resnet18", "resnet50d", "seresnext26d_32x4d", "regnetx_002", "regnety_002", "efficientnet_b0",
-    "tf_efficientnet_lite0", "mobilenetv2_100", "mobilenetv3_large_100", "mnasnet_100", "densenet121", "dla34",
-    "dpn68", "ghostnet_100", "inception_v3", "resnest14d", "rexnet_100", "lcnet_050", "mixnet_s", "hrnet_w18_small",
-    "cspresnet50", "res2net50_14w_8s", "repvgg_a0", "fbnetc_100",
+    "resnet18",
+    "resnet50d",
+    "seresnext26d_32x4d",
+    "regnetx_002",
+    "regnety_002",
+    "efficientnet_b0",
+    "tf_efficientnet_lite0",
+    "mobilenetv2_100",
+    "mobilenetv3_large_100",
+    "mnasnet_100",
+    "densenet121",
+    "dla34",
+    "dpn68",
+    "ghostnet_100",
+    "inception_v3",
+    "resnest14d",
+    "rexnet_100",
+    "lcnet_050",
+    "mixnet_s",
+    "hrnet_w18_small",
+    "cspresnet50",
+    "res2net50_14w_8s",
+    "repvgg_a0",
+    "fbnetc_100",
 ]
 MODELS = ["vit_tiny_patch16_224", "convnext_atto", *(pytest.param(n, marks=pytest.mark.slow) for n in SLOW)]
 

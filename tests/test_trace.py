@@ -86,8 +86,14 @@ def test_place_arithmetic() -> None:
 
 
 def _ev(name, start, end, parent=None, device="CPU", kernels=()):
-    e = SimpleNamespace(name=name, time_range=SimpleNamespace(start=start, end=end), cpu_parent=parent,
-                        cpu_children=[], device_type=f"DeviceType.{device}", kernels=list(kernels))
+    e = SimpleNamespace(
+        name=name,
+        time_range=SimpleNamespace(start=start, end=end),
+        cpu_parent=parent,
+        cpu_children=[],
+        device_type=f"DeviceType.{device}",
+        kernels=list(kernels),
+    )
     if parent is not None:
         parent.cpu_children.append(e)
     return e
@@ -184,8 +190,14 @@ def test_quick_peaks_copy_as_much_as_the_full_measurement(monkeypatch) -> None:
 
     def fake_set(device, n, n_copy, threads, min_run_s, clock):
         sizes.append(n_copy)
-        return {"matmul_tflops": {"fp32": 0.1}, "copy_bandwidth_gbs": 10.0, "launch_us": 1.0, "launch_us_fastest": 1.0,
-                "median_matmul_tflops": {"fp32": 0.1}, "median_copy_bandwidth_gbs": 10.0}
+        return {
+            "matmul_tflops": {"fp32": 0.1},
+            "copy_bandwidth_gbs": 10.0,
+            "launch_us": 1.0,
+            "launch_us_fastest": 1.0,
+            "median_matmul_tflops": {"fp32": 0.1},
+            "median_copy_bandwidth_gbs": 10.0,
+        }
 
     monkeypatch.setattr(pk, "_measure_set", fake_set)
     pk.measure_peaks("cpu", threads=1, quick=True)

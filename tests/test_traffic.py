@@ -52,8 +52,13 @@ def test_literal_values_of_the_hand_derivation(resnet50):
 
 def test_resnet50_classes(resnet50):
     by = traffic_by_class(resnet50.op_table, 1, "fp32")
-    assert {c: v["ops"] for c, v in by.items()} == {"conv": 53, "linear": 1, "norm": 53, "pool": 2,
-                                                   "elementwise": 65}  # 49 relu_ + 16 add; max pool + mean
+    assert {c: v["ops"] for c, v in by.items()} == {
+        "conv": 53,
+        "linear": 1,
+        "norm": 53,
+        "pool": 2,
+        "elementwise": 65,
+    }  # 49 relu_ + 16 add; max pool + mean
     assert by["conv"]["macs"] + by["linear"]["macs"] == resnet50.macs
     assert by["linear"]["macs"] == 2048 * 1000
 
@@ -68,9 +73,19 @@ def test_depthwise_convs_carry_their_groups():
 
 
 def test_op_class_mapping():
-    assert [op_class(o) for o in ("addmm", "native_batch_norm", "max_pool2d_with_indices", "mean", "cat",
-                                  "_unsafe_view", "relu_", "sigmoid")] == [
-        "linear", "norm", "pool", "pool", "copy", "copy", "elementwise", "elementwise"]
+    assert [
+        op_class(o)
+        for o in (
+            "addmm",
+            "native_batch_norm",
+            "max_pool2d_with_indices",
+            "mean",
+            "cat",
+            "_unsafe_view",
+            "relu_",
+            "sigmoid",
+        )
+    ] == ["linear", "norm", "pool", "pool", "copy", "copy", "elementwise", "elementwise"]
     assert op_class("convolution", 1) == "conv" and op_class("convolution", 32) == "conv_grouped"
     assert op_class("convolution", 32, 32 * 9) == "conv_dw" and op_class("convolution", 32, 32 * 26) == "conv_dw"
     assert op_class("convolution", 32, 32 * 4 * 4 * 9) == "conv_grouped"  # ResNeXt-like: 4 channels per group
@@ -85,13 +100,21 @@ def test_op_class_mapping():
 def test_an_op_table_without_groups_is_still_read():
     from profiler.analysis.optables import table_from_doc
 
-    old = {"input_shape": [1, 3, 8, 8], "columns": ["op", "macs", "weight_elems", "act_elems", "count"],
-           "rows": [["convolution", 10, 2, 3, 1], ["relu_", 0, 0, 4, 2]]}
+    old = {
+        "input_shape": [1, 3, 8, 8],
+        "columns": ["op", "macs", "weight_elems", "act_elems", "count"],
+        "rows": [["convolution", 10, 2, 3, 1], ["relu_", 0, 0, 4, 2]],
+    }
     t = table_from_doc(old)
     assert not t.has_groups and t.classes == ("conv", "elementwise")
     assert t.traffic(2, "fp16") == 2 * (2 + 2 * 3) + 2 * (2 * 2 * 4)
-    new = table_from_doc({**old, "columns": [*old["columns"], "groups"],
-                          "rows": [["convolution", 10, 2, 3, 1, 4], ["relu_", 0, 0, 4, 2, 1]]})
+    new = table_from_doc(
+        {
+            **old,
+            "columns": [*old["columns"], "groups"],
+            "rows": [["convolution", 10, 2, 3, 1, 4], ["relu_", 0, 0, 4, 2, 1]],
+        }
+    )
     assert new.has_groups and new.classes == ("conv_grouped", "elementwise")  # 2 weights over 4 groups: not k²
     assert np.array_equal(new.row_bytes(1, "fp32"), [4 * (2 + 3), 4 * 4])
 
@@ -100,8 +123,7 @@ def test_op_table_doc_has_groups_last(resnet50):
     from profiler.counting.ops import op_table_doc
 
     doc = json.loads(json.dumps(op_table_doc(resnet50)))
-    assert doc["columns"][-1] == "groups" and doc["columns"][:5] == ["op", "macs", "weight_elems", "act_elems",
-                                                                     "count"]
+    assert doc["columns"][-1] == "groups" and doc["columns"][:5] == ["op", "macs", "weight_elems", "act_elems", "count"]
     assert all(len(r) == 6 for r in doc["rows"])
 
 
@@ -130,8 +152,19 @@ def test_a_rows_bytes_batch_is_its_traffic_at_its_batch_and_dtype(tmp_path):
     from profiler.sweep.tasks import Task
 
     spec = models.get_spec("resnet50")
-    task = Task("resnet50", "resnet", models.spec_to_dict(spec), models.spec_hash(spec), "eager", "cuda", "fp16",
-                "contiguous", 64, 224, 0)
+    task = Task(
+        "resnet50",
+        "resnet",
+        models.spec_to_dict(spec),
+        models.spec_hash(spec),
+        "eager",
+        "cuda",
+        "fp16",
+        "contiguous",
+        64,
+        224,
+        0,
+    )
     cache = CountCache(tmp_path)
     cache.get(task, spec)
     assert cache.bytes_batch(task) == 2 * (64 * A + W)

@@ -58,7 +58,12 @@ __all__ = ["FORMS", "FittedForm", "analysis_inputs", "analyze_cell", "analyze_fr
 
 
 def analyze_cell(
-    cell: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, alpha_adj: float = 0.05, mech_inputs=None,
+    cell: pd.DataFrame,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha_adj: float = 0.05,
+    mech_inputs=None,
     opclass_tables=None,
 ) -> dict:
     """Everything about one cell except the verdict and the Holm adjustment (which need all cells).
@@ -152,8 +157,14 @@ def _holm_across_cells(cells: list[dict]) -> None:
 
 
 def analyze_frame(
-    df: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0, run_dir: Path | None = None,
-    measured_peaks: dict | None = None, raw: pd.DataFrame | None = None, n_resamples: int = 50,
+    df: pd.DataFrame,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    run_dir: Path | None = None,
+    measured_peaks: dict | None = None,
+    raw: pd.DataFrame | None = None,
+    n_resamples: int = 50,
 ) -> dict:
     """Analyze every cell of a results frame (raw rows or ``load_frame`` output). JSON-safe dict.
 
@@ -184,8 +195,14 @@ def analyze_frame(
     cells = []
     for key, cell in todo:
         mech_inputs = _mech_inputs(key, cell, tables, measured_peaks)
-        res = analyze_cell(cell, n_boot=n_boot, seed=seed, alpha_adj=alpha_adj, mech_inputs=mech_inputs,
-                           opclass_tables=table_for_rows(cell, tables))
+        res = analyze_cell(
+            cell,
+            n_boot=n_boot,
+            seed=seed,
+            alpha_adj=alpha_adj,
+            mech_inputs=mech_inputs,
+            opclass_tables=table_for_rows(cell, tables),
+        )
         cells.append({"cell": key, "label": cell_label(key), "latency_unit": latency_unit(key), **res})
     _holm_across_cells(cells)
     for c in cells:
@@ -224,8 +241,9 @@ def _noise_check(cells: list[dict], raw: pd.DataFrame | None, n_resamples: int, 
     if why_not is None and not rb.has_noise(raw):
         why_not = "not computed: the rows carry no per-iteration samples and no repeats to resample"
     if why_not is None:
-        agree = rb.verdict_agreement(raw, {c["label"]: c["verdict"]["label"] for c in cells},
-                                     n_resamples=n_resamples, seed=seed)
+        agree = rb.verdict_agreement(
+            raw, {c["label"]: c["verdict"]["label"] for c in cells}, n_resamples=n_resamples, seed=seed
+        )
     for c in cells:
         v, u = c["verdict"], per_cell.get(c["label"], {})
         v["unstable_rows"] = u.get("n_unstable", 0)
@@ -238,8 +256,12 @@ def _noise_check(cells: list[dict], raw: pd.DataFrame | None, n_resamples: int, 
         if v["fragile"]:
             rest = v["text"].removeprefix(v["label"] + ": ")
             v["text"] = f"{v['label']}: {rb.fragile_text(v['label'], r, v['unstable_rows'])}; {rest}"
-    return {"unstable": rb.unstable_rows(raw), "n_resamples": n_resamples, "min_agreement": rb.MIN_AGREEMENT,
-            "noise_check": why_not or "done"}
+    return {
+        "unstable": rb.unstable_rows(raw),
+        "n_resamples": n_resamples,
+        "min_agreement": rb.MIN_AGREEMENT,
+        "noise_check": why_not or "done",
+    }
 
 
 def _mech_inputs(key: dict, cell: pd.DataFrame, tables: dict, measured: dict | None):

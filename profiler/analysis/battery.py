@@ -14,7 +14,14 @@ from scipy import stats
 from profiler.analysis.forms import TERMS, FittedForm, design
 
 NESTED_PAIRS = (
-    ("M0", "M1"), ("M0", "M2"), ("M0", "M4"), ("M3", "M4"), ("M2", "M5"), ("M3", "M6"), ("M0", "M7"), ("M7", "M8"),
+    ("M0", "M1"),
+    ("M0", "M2"),
+    ("M0", "M4"),
+    ("M3", "M4"),
+    ("M2", "M5"),
+    ("M3", "M6"),
+    ("M0", "M7"),
+    ("M7", "M8"),
 )
 # pairs with an N or B form only where ops / traffic are known
 NONNESTED_PAIRS = (("M0", "M3"), ("M2", "M3"), ("M3", "M5"), ("M3", "M7"))
@@ -63,8 +70,13 @@ def nested_test(small: FittedForm, big: FittedForm) -> dict:
         # HC3 divides by (1 - leverage)²: a model with leverage 1 (few models, one far from the rest in some term)
         # leaves the robust covariance undefined, and statsmodels refuses the test. No p-value, not a crash.
         n = int(big.result.nobs)
-        return {**out, "F": float("nan"), "df": [len(extra), n - len(names)], "p": float("nan"),
-                "note": "HC3 covariance undefined (a model with leverage 1); not tested"}
+        return {
+            **out,
+            "F": float("nan"),
+            "df": [len(extra), n - len(names)],
+            "p": float("nan"),
+            "note": "HC3 covariance undefined (a model with leverage 1); not tested",
+        }
     w = hc3.wald_test(r, use_f=True, scalar=True)
     return {**out, "F": float(w.statistic), "df": [int(w.df_num), int(w.df_denom)], "p": float(w.pvalue)}
 

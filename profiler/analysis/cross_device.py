@@ -61,21 +61,26 @@ def _datasheet(ds: Datasheet) -> transfer.DevicePeaks:
     return transfer.DevicePeaks(ds.name, tflops, ds.bandwidth_gbs, f"datasheet: {ds.source}")
 
 
-def device_peaks(src: Datasheet, tgt: Datasheet, src_env: dict, tgt_env: dict, needed: set[str],
-                 notes: list[str]) -> tuple[transfer.DevicePeaks, transfer.DevicePeaks]:
+def device_peaks(
+    src: Datasheet, tgt: Datasheet, src_env: dict, tgt_env: dict, needed: set[str], notes: list[str]
+) -> tuple[transfer.DevicePeaks, transfer.DevicePeaks]:
     """Both devices' peaks: measured where both runs have them for every dtype in ``needed``, else both from the
     datasheet (transfer's rule); a note where one side's measured peaks go unused."""
     from profiler.hardware.datasheets import DTYPE_ALIASES
 
     need = {DTYPE_ALIASES.get(d, d) for d in needed}
-    ms, mt = (m if m is not None and need <= set(m.tflops) else None
-              for m in (_measured(src_env, src), _measured(tgt_env, tgt)))
+    ms, mt = (
+        m if m is not None and need <= set(m.tflops) else None
+        for m in (_measured(src_env, src), _measured(tgt_env, tgt))
+    )
     if ms is not None and mt is not None:
         return ms, mt
     for m, other in ((ms, tgt), (mt, src)):
         if m is not None:
-            notes.append(f"measured peaks of {m.name} not used: {other.name} has none at {', '.join(sorted(need))}, "
-                         "and a ratio of a measured to a datasheet peak would carry their gap into every prediction")
+            notes.append(
+                f"measured peaks of {m.name} not used: {other.name} has none at {', '.join(sorted(need))}, "
+                "and a ratio of a measured to a datasheet peak would carry their gap into every prediction"
+            )
     return _datasheet(src), _datasheet(tgt)
 
 
@@ -119,22 +124,27 @@ def _compare_rows(source: str, key: dict, form: str) -> tuple[Rows, dict, str, d
     except UsageError as exc:
         raise UsageError(f"--compare {source}: {exc}") from None
     if _unit(bkey) != _unit(key) or (bkey.get("batch") != key.get("batch") and "image" not in _unit(key)):
-        raise UsageError(f"--compare {source} is in {_unit(bkey)} at batch {bkey.get('batch')}, the source in "
-                         f"{_unit(key)} at batch {key.get('batch')}: predictions compare like with like")
+        raise UsageError(
+            f"--compare {source} is in {_unit(bkey)} at batch {bkey.get('batch')}, the source in "
+            f"{_unit(key)} at batch {key.get('batch')}: predictions compare like with like"
+        )
     from profiler.analysis.data import cell_label
 
     rows = with_tables(cell, run_dir, f"--compare {source} cell {cell_label(bkey)}", form)
     return rows, env, _device_name(cell, env, None, f"--compare {source}"), bkey
 
 
-def _calibrate(times: np.ndarray, rows: Rows, k: int,
-               fit: transfer.TermFit) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _calibrate(
+    times: np.ndarray, rows: Rows, k: int, fit: transfer.TermFit
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Scales per resource from ``k`` models spread over FLOPs (``transfer``'s rule), and the mask of models left
     to score."""
     n = len(rows.frame)
     if k > n - MIN_SCORED:
-        raise UsageError(f"--calibrate {k} leaves {n - k} models of the compared run to score; at most "
-                         f"{max(n - MIN_SCORED, 0)} (the compared run has {n}, {MIN_SCORED} must remain)")
+        raise UsageError(
+            f"--calibrate {k} leaves {n - k} models of the compared run to score; at most "
+            f"{max(n - MIN_SCORED, 0)} (the compared run has {n}, {MIN_SCORED} must remain)"
+        )
     idx = transfer.pick_spread(rows.frame["macs"].to_numpy(float), k)
     scales = transfer.calibrate(times[idx], rows.frame["latency_ms"].to_numpy(float)[idx], groups=fit.resources)
     scored = np.ones(n, bool)
@@ -146,8 +156,9 @@ def _source_sheet(name: str) -> Datasheet:
     try:
         return lookup(name)
     except UsageError as exc:
-        raise UsageError(f"the source run's GPU: {exc}; if the run's name for it is wrong, give --from-device NAME") \
-            from None
+        raise UsageError(
+            f"the source run's GPU: {exc}; if the run's name for it is wrong, give --from-device NAME"
+        ) from None
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -168,8 +179,9 @@ def predict(args: argparse.Namespace) -> dict:
     run_dir, env = _run_dir(args.source)
     key, cell, notes = _load_cell(args.source, _cell_selectors(args.cell))
     if str(key.get("device", "cuda")) == "cpu" and not args.from_device:
-        raise UsageError(f"{args.source} cell {cell_label(key)} was measured on a CPU; --device carries one GPU's "
-                         "fit to another GPU")
+        raise UsageError(
+            f"{args.source} cell {cell_label(key)} was measured on a CPU; --device carries one GPU's fit to another GPU"
+        )
     rows = with_tables(cell, run_dir, f"{args.source} cell {cell_label(key)}", form)
     fit = fit_default(rows, notes) if args.form is None else fit_source(form, rows)
     form = fit.form
@@ -193,8 +205,14 @@ def predict(args: argparse.Namespace) -> dict:
         scales, scored, calib_models = _calibrate(times, new, args.calibrate, fit)
     pred = (times * scales).sum(axis=1)
     doc = {
-        "source": {"run": args.source, "cell": key, "device": source.name, "dtype": dtype,
-                   "peaks": vars(src_peaks), "models": fit.n_models},
+        "source": {
+            "run": args.source,
+            "cell": key,
+            "device": source.name,
+            "dtype": dtype,
+            "peaks": vars(src_peaks),
+            "models": fit.n_models,
+        },
         "target": {"device": target.name, "peaks": vars(tgt_peaks)},
         "fit": _fit_doc(fit, factors, scales),
         "unit": _unit(key),
@@ -202,8 +220,9 @@ def predict(args: argparse.Namespace) -> dict:
         "predictions": _rows(fit, new.frame, pred, calib_models),
     }
     if args.compare:
-        doc["compare"] = _compare_doc(args.compare, fit, pred[scored], new.frame["latency_ms"].to_numpy(float)[scored],
-                                      calib_models)
+        doc["compare"] = _compare_doc(
+            args.compare, fit, pred[scored], new.frame["latency_ms"].to_numpy(float)[scored], calib_models
+        )
     return doc
 
 
@@ -227,12 +246,18 @@ def _rows(fit: transfer.TermFit, new: pd.DataFrame, pred: np.ndarray, calib_mode
     lo, hi = transfer.interval(fit, pred)
     out = []
     for r, p, a, b in zip(new.itertuples(), pred, lo, hi, strict=True):
-        out.append({
-            "model": r.model, "family": r.family, "resolution": getattr(r, "resolution", None),
-            "gmacs": r.macs / 1e9, "predicted_ms": float(p), "pi95_ms": [float(a), float(b)],
-            "measured_ms": None if math.isnan(r.latency_ms) else float(r.latency_ms),
-            "calibration": r.model in calib_models,
-        })
+        out.append(
+            {
+                "model": r.model,
+                "family": r.family,
+                "resolution": getattr(r, "resolution", None),
+                "gmacs": r.macs / 1e9,
+                "predicted_ms": float(p),
+                "pi95_ms": [float(a), float(b)],
+                "measured_ms": None if math.isnan(r.latency_ms) else float(r.latency_ms),
+                "calibration": r.model in calib_models,
+            }
+        )
     return out
 
 
@@ -252,22 +277,36 @@ def render(doc: dict) -> str:
         f"{src['device']} -> {tgt['device']}: {doc['fit']['form']} fitted on {src['models']} models of "
         f"{src['run']} ({src['dtype']}); {doc['unit']}, 95 % interval from the source's held-out error",
         f"  peaks: {_peak_text(src, src['dtype'])}; {_peak_text(tgt, src['dtype'])}",
-        "  terms: " + "; ".join(f"{t['term']} ({t['resource']}) x{t['factor']:.3f}"
-                                + (f" scale {t['scale']:.2f}" if t["scale"] != 1 else "")
-                                for t in doc["fit"]["terms"]) + f"; {doc['fit']['launch_rule']}",
+        "  terms: "
+        + "; ".join(
+            f"{t['term']} ({t['resource']}) x{t['factor']:.3f}"
+            + (f" scale {t['scale']:.2f}" if t["scale"] != 1 else "")
+            for t in doc["fit"]["terms"]
+        )
+        + f"; {doc['fit']['launch_rule']}",
     ]
     lines += [f"  note: {n}" for n in doc["notes"]]
     for r in doc["predictions"]:
         lo, hi = r["pi95_ms"]
-        seen = "" if r["measured_ms"] is None else f"  measured {r['measured_ms']:.4g}  ratio " \
+        seen = (
+            ""
+            if r["measured_ms"] is None
+            else f"  measured {r['measured_ms']:.4g}  ratio "
             f"{r['predicted_ms'] / r['measured_ms']:.3f}" + ("  (calibration)" if r["calibration"] else "")
-        lines.append(f"{r['model']:<32} {r['resolution'] or '':>4} {r['predicted_ms']:9.4g} ms  "
-                     f"[{lo:.4g}, {hi:.4g}]{seen}")
+        )
+        lines.append(
+            f"{r['model']:<32} {r['resolution'] or '':>4} {r['predicted_ms']:9.4g} ms  [{lo:.4g}, {hi:.4g}]{seen}"
+        )
     if "compare" in doc:
         c = doc["compare"]
         cal = f", calibrated on {', '.join(c['calibrated_on'])}" if c["calibrated_on"] else ", no target measurement"
-        cover = "" if c["interval_coverage_pct"] is None else \
-            f"; {c['interval_coverage_pct']:.0f} % of the measurements inside their 95 % interval"
-        lines.append(f"vs {c['run']} ({c['n']} models scored{cal}): MAPE {c['mape_pct']:.1f} %, "
-                     f"{c['within10_pct']:.0f} % within ±10 %, median ratio {c['median_ratio']:.3f}{cover}")
+        cover = (
+            ""
+            if c["interval_coverage_pct"] is None
+            else f"; {c['interval_coverage_pct']:.0f} % of the measurements inside their 95 % interval"
+        )
+        lines.append(
+            f"vs {c['run']} ({c['n']} models scored{cal}): MAPE {c['mape_pct']:.1f} %, "
+            f"{c['within10_pct']:.0f} % within ±10 %, median ratio {c['median_ratio']:.3f}{cover}"
+        )
     return "\n".join(lines)

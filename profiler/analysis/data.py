@@ -111,8 +111,10 @@ def per_image(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         marked.extend(sub.index)
         vals = vals if isinstance(vals, tuple) else (vals,)
         label = cell_label(dict(zip(setting, vals, strict=True)))
-        notes.append(f"cell {label} batch={PER_IMAGE}: batches {int(batches.min())}–{int(batches.max())} differ "
-                     "between models (each model at one batch): latency compared per image (latency_ms / batch)")
+        notes.append(
+            f"cell {label} batch={PER_IMAGE}: batches {int(batches.min())}–{int(batches.max())} differ "
+            "between models (each model at one batch): latency compared per image (latency_ms / batch)"
+        )
     if not marked:
         return df, []
     df = df.copy()

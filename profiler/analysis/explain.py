@@ -44,8 +44,11 @@ def _shares_text(cell: dict, shares: dict[str, dict]) -> str:
     total = sum(v["share"] for v in shares.values())
     const_share = cell["forms"]["M5"]["wls"].get("share_median_const")  # absent in results of older versions
     rest = f"; the intercept's median share is {_pct(const_share)}" if const_share is not None else ""
-    adds = ("they add up to 100 %" if abs(total - 1) < 0.005
-            else f"they sum to {_pct(total)}, not 100 %: medians of per-model shares do not add up")
+    adds = (
+        "they add up to 100 %"
+        if abs(total - 1) < 0.005
+        else f"they sum to {_pct(total)}, not 100 %: medians of per-model shares do not add up"
+    )
     return f"in t ~ F + A + N the fitted time splits {terms} (median shares over models, HC3 p; {adds}{rest})"
 
 
@@ -67,24 +70,34 @@ def explain(cell: dict) -> dict:
         )
     elif shares and shares[top := max(shares, key=lambda t: shares[t]["share"])]["p"] < ALPHA:
         regime, source = TERM_REGIME[top], "M5 terms"
-        parts.append(f"named by the t ~ F + A + N fit, whose largest term is {top} (the mechanistic model is "
-                     f"unavailable: {mech.get('reason', 'no tables')})")
+        parts.append(
+            f"named by the t ~ F + A + N fit, whose largest term is {top} (the mechanistic model is "
+            f"unavailable: {mech.get('reason', 'no tables')})"
+        )
     else:
         regime, source = "unknown", "none"
-        why = ("no term of t ~ F + A + N is significant" if shares
-               else "the launch count N is not available for the t ~ F + A + N fit")
-        parts.append(f"no regime can be named: the mechanistic model is unavailable ({mech.get('reason', 'no tables')})"
-                     f" and {why}")
+        why = (
+            "no term of t ~ F + A + N is significant"
+            if shares
+            else "the launch count N is not available for the t ~ F + A + N fit"
+        )
+        parts.append(
+            f"no regime can be named: the mechanistic model is unavailable ({mech.get('reason', 'no tables')})"
+            f" and {why}"
+        )
     if shares:
         parts.append(_shares_text(cell, shares))
     classes = _class_sentence(cell.get("opclass") or {}, parts)
     if best is not None:
         ref = held.get("M0", {}).get("mape")
-        parts.append(
-            f"best out of sample: {best} (held-out MAPE {_pct(held[best]['mape'])}; FLOPs alone {_pct(ref)})"
-        )
-    return {"regime": regime, "source": source, "best_heldout": best, "classes": classes,
-            "text": f"{regime}: " + "; ".join(parts)}
+        parts.append(f"best out of sample: {best} (held-out MAPE {_pct(held[best]['mape'])}; FLOPs alone {_pct(ref)})")
+    return {
+        "regime": regime,
+        "source": source,
+        "best_heldout": best,
+        "classes": classes,
+        "text": f"{regime}: " + "; ".join(parts),
+    }
 
 
 def _class_sentence(oc: dict, parts: list[str]) -> list[dict]:
@@ -94,8 +107,9 @@ def _class_sentence(oc: dict, parts: list[str]) -> list[dict]:
     from profiler.analysis.opclass_model import LABELS as CLASS_LABELS
 
     res = oc["share_median_by_resource"]
-    top = [{"class": c, "label": CLASS_LABELS[c], "share": v} for c, v in oc["share_median_by_class"].items()
-           if v > 0][:3]
+    top = [{"class": c, "label": CLASS_LABELS[c], "share": v} for c, v in oc["share_median_by_class"].items() if v > 0][
+        :3
+    ]
     parts.append(
         f"the per-op-class model puts {_pct(res['launch'])} in launches, {_pct(res['compute'])} in compute and "
         f"{_pct(res['traffic'])} in memory traffic; the time is carried by "

@@ -16,9 +16,20 @@ from profiler.analysis.forms import available_forms, common_weights, fit_form
 
 WITHIN = 0.10  # nn-Meter's "±10 % accuracy"
 COMPARISONS = (
-    ("M3", "M0"), ("M2", "M0"), ("M1", "M0"), ("M4", "M0"),
-    ("M5", "M0"), ("M6", "M0"), ("M6", "M3"), ("mech", "M0"), ("mech", "M5"),
-    ("M7", "M0"), ("M8", "M0"), ("opclass", "M0"), ("opclass", "M3"), ("opclass", "M8"),
+    ("M3", "M0"),
+    ("M2", "M0"),
+    ("M1", "M0"),
+    ("M4", "M0"),
+    ("M5", "M0"),
+    ("M6", "M0"),
+    ("M6", "M3"),
+    ("mech", "M0"),
+    ("mech", "M5"),
+    ("M7", "M0"),
+    ("M8", "M0"),
+    ("opclass", "M0"),
+    ("opclass", "M3"),
+    ("opclass", "M8"),
 )
 
 

@@ -142,8 +142,14 @@ class OpClassFit:
             "n_train": self.n_train,
             "dropped": list(self.dropped),
             "terms": [
-                {"name": t.name, "resource": t.resource, "group": t.group, "dtype": t.dtype, "unit": t.unit,
-                 "ms_per_unit": float(c)}
+                {
+                    "name": t.name,
+                    "resource": t.resource,
+                    "group": t.group,
+                    "dtype": t.dtype,
+                    "unit": t.unit,
+                    "ms_per_unit": float(c),
+                }
                 for t, c in zip(self.terms, self.coef, strict=True)
             ],
         }
@@ -165,9 +171,10 @@ class OpClassCell:
         self.terms = terms_for(dtype, launch, device, self.classes)
         feats = [features(t, int(b), dtype, launch, self.fine) for t, b in zip(tables, batches, strict=True)]
         self.x = np.array([[f.get(t.name, 0.0) for t in self.terms] for f in feats], float) / per[:, None]
-        self.class_ops = np.array(
-            [[t.count[model_classes(t, self.fine) == c].sum() for c in self.classes] for t in tables], float
-        ) / per[:, None]
+        self.class_ops = (
+            np.array([[t.count[model_classes(t, self.fine) == c].sum() for c in self.classes] for t in tables], float)
+            / per[:, None]
+        )
         self.class_macs = np.array(  # to share a merged compute term among its classes
             [[(t.macs * t.count)[model_classes(t, self.fine) == c].sum() for c in self.classes] for t in tables], float
         )
@@ -232,8 +239,7 @@ def breakdown(oc: OpClassCell, fit: OpClassFit, i: int) -> dict:
         "ms_by_resource": by_resource,
         "ms_by_class": {c: d for c, d in by_class.items() if cls_total[c] > 0},
         "dominant": [
-            {"class": c, "label": LABELS[c], "share": cls_total[c] / total if total > 0 else None}
-            for c in dominant
+            {"class": c, "label": LABELS[c], "share": cls_total[c] / total if total > 0 else None} for c in dominant
         ],
     }
 
@@ -244,15 +250,24 @@ def summarize(oc: OpClassCell, fit: OpClassFit, models: list[str], resolutions: 
     per_model = []
     for i, name in enumerate(models):
         b = breakdown(oc, fit, i)
-        per_model.append({"model": name, "resolution": None if resolutions is None else resolutions[i],
-                          "measured_ms": float(oc.t[i]), "ratio": float(oc.t[i] / pred[i]) if pred[i] > 0 else None,
-                          **b})
-    share_res = {r: float(np.median([p["ms_by_resource"][r] / p["predicted_ms"] for p in per_model
-                                     if p["predicted_ms"] > 0])) for r in RESOURCES}
+        per_model.append(
+            {
+                "model": name,
+                "resolution": None if resolutions is None else resolutions[i],
+                "measured_ms": float(oc.t[i]),
+                "ratio": float(oc.t[i] / pred[i]) if pred[i] > 0 else None,
+                **b,
+            }
+        )
+    share_res = {
+        r: float(np.median([p["ms_by_resource"][r] / p["predicted_ms"] for p in per_model if p["predicted_ms"] > 0]))
+        for r in RESOURCES
+    }
     cls_share: dict[str, float] = {}
     for c in oc.classes:
-        vals = [sum(p["ms_by_class"].get(c, {}).values()) / p["predicted_ms"] for p in per_model
-                if p["predicted_ms"] > 0]
+        vals = [
+            sum(p["ms_by_class"].get(c, {}).values()) / p["predicted_ms"] for p in per_model if p["predicted_ms"] > 0
+        ]
         if any(v > 0 for v in vals):
             cls_share[c] = float(np.median(vals))
     rel = (pred - oc.t) / oc.t

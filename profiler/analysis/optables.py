@@ -192,9 +192,7 @@ def fill_traffic(frame: pd.DataFrame, tables: dict[tuple[str, int], OpTable]) ->
         frame["bytes_batch"] = np.nan
     batch = row_batches(frame)[0]
     dtype = frame["dtype"] if "dtype" in frame.columns else pd.Series("fp32", index=frame.index)
-    fill = [
-        row_traffic(tables.get(k), b, d) for k, b, d in zip(_keys(frame), batch, dtype, strict=True)
-    ]
+    fill = [row_traffic(tables.get(k), b, d) for k, b, d in zip(_keys(frame), batch, dtype, strict=True)]
     vals = pd.to_numeric(frame["bytes_batch"], errors="coerce")
     frame["bytes_batch"] = vals.where(vals.notna(), pd.Series(fill, index=frame.index, dtype=float))
 

@@ -27,12 +27,16 @@ def cell_resolution(cell: pd.DataFrame, wanted: int | None) -> int | None:
         return wanted
     if len(have) == 1:
         if wanted not in (None, have[0]):
-            raise UsageError(f"the cell was measured at {have[0]} px, not {wanted} px; a form fitted there does "
-                             f"not predict another resolution. Use --resolution {have[0]} (or leave it out)")
+            raise UsageError(
+                f"the cell was measured at {have[0]} px, not {wanted} px; a form fitted there does "
+                f"not predict another resolution. Use --resolution {have[0]} (or leave it out)"
+            )
         return have[0]
     if wanted is not None and not have[0] <= wanted <= have[-1]:
-        raise UsageError(f"the cell was measured at {have[0]}–{have[-1]} px ({have}), not {wanted} px; choose a "
-                         "resolution in that span")
+        raise UsageError(
+            f"the cell was measured at {have[0]}–{have[-1]} px ({have}), not {wanted} px; choose a "
+            "resolution in that span"
+        )
     return wanted
 
 
@@ -41,8 +45,10 @@ def check_span(cell: pd.DataFrame, rows: list[dict]) -> None:
     have = sorted({int(r) for r in cell["resolution"]}) if "resolution" in cell else []
     for r in rows:
         if have and not have[0] <= r["resolution"] <= have[-1]:
-            raise UsageError(f"{r['model']} would be predicted at {r['resolution']} px, outside the cell's "
-                             f"{have[0]}–{have[-1]} px; give --resolution in that span")
+            raise UsageError(
+                f"{r['model']} would be predicted at {r['resolution']} px, outside the cell's "
+                f"{have[0]}–{have[-1]} px; give --resolution in that span"
+            )
 
 
 def with_table_columns(cell: pd.DataFrame, rows: pd.DataFrame, tables: list[OpTable]) -> pd.DataFrame:
@@ -73,8 +79,9 @@ def heldout_ratios(oc: OpClassCell, cell: pd.DataFrame) -> np.ndarray:
     return oc.t[ok] / pred[ok]
 
 
-def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.DataFrame,
-                    new_tables: list[OpTable], alpha: float = 0.05) -> list[dict]:
+def predict_opclass(
+    cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.DataFrame, new_tables: list[OpTable], alpha: float = 0.05
+) -> list[dict]:
     """Per new model: predicted latency (the cell's unit), interval, breakdown by resource and class, dominant
     classes. The fit uses the cell's measured models only; UsageError where it cannot be made."""
     both = pd.concat([cell, new.assign(latency_ms=np.nan)], ignore_index=True)
@@ -90,17 +97,21 @@ def predict_opclass(cell: pd.DataFrame, cell_tables: list[OpTable], new: pd.Data
     for i in np.flatnonzero(~measured):
         b = breakdown(oc, fit, int(i))
         unseen = [t.name for t in oc.terms if t.name in fit.dropped and oc.x[i, oc.terms.index(t)] > 0]
-        out.append({
-            "predicted_ms": float(pred[i]),
-            "pi95_ms": [float(pred[i] * lo_r), float(pred[i] * hi_r)],
-            "interval": f"held-out ratios of {len(ratios)} models (leave-one-family-out), {100 * (1 - alpha):.0f} %",
-            "ms_by_resource": b["ms_by_resource"],
-            "ms_by_class": b["ms_by_class"],
-            "dominant": b["dominant"],
-            "fit": fit.as_dict(),
-            # classes no measured model has: the fit has no coefficient for them, so they add nothing
-            "unseen_terms": unseen,
-        })
+        out.append(
+            {
+                "predicted_ms": float(pred[i]),
+                "pi95_ms": [float(pred[i] * lo_r), float(pred[i] * hi_r)],
+                "interval": (
+                    f"held-out ratios of {len(ratios)} models (leave-one-family-out), {100 * (1 - alpha):.0f} %"
+                ),
+                "ms_by_resource": b["ms_by_resource"],
+                "ms_by_class": b["ms_by_class"],
+                "dominant": b["dominant"],
+                "fit": fit.as_dict(),
+                # classes no measured model has: the fit has no coefficient for them, so they add nothing
+                "unseen_terms": unseen,
+            }
+        )
     return out
 
 
@@ -124,8 +135,7 @@ def count_new_model(
     except Exception as exc:  # any failure to build or trace (an external model at a size it cannot run): one line
         why = f"{failure.format(name=name)} at {res} px: {type(exc).__name__}: {exc}"
         raise UsageError(why.splitlines()[0]) from None
-    row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params,
-           "acts": c.acts}
+    row = {"model": name, "family": info.family, "resolution": res, "macs": c.macs, "params": c.params, "acts": c.acts}
     return row, c
 
 

@@ -63,16 +63,23 @@ def unstable_rows(raw: pd.DataFrame) -> dict:
         if ci > target:
             what = " ".join(str(r[k]) for k in ("model", "backend", "batch", "dtype") if k in r and pd.notna(r[k]))
             bad.append({"row": what, "median_ci_pct": round(100 * ci, 1), "target_pct": round(100 * target, 1)})
-    return {"n_rows": n, "n_unstable": len(bad), "rows": bad,
-            "rule": "median's 95 % CI (from the row's own samples) wider than ± its ci_target (±2 % if unset)"}
+    return {
+        "n_rows": n,
+        "n_unstable": len(bad),
+        "rows": bad,
+        "rule": "median's 95 % CI (from the row's own samples) wider than ± its ci_target (±2 % if unset)",
+    }
 
 
 def has_noise(raw: pd.DataFrame) -> bool:
     """Whether anything can be resampled: a row with per-iteration samples, or a model measured more than once."""
     if "samples_ms" in raw.columns and any(_samples(v) is not None for v in raw["samples_ms"]):
         return True
-    keys = [k for k in ("device", "device_name", "backend", "batch", "dtype", "memory_format", "model", "resolution")
-            if k in raw.columns]
+    keys = [
+        k
+        for k in ("device", "device_name", "backend", "batch", "dtype", "memory_format", "model", "resolution")
+        if k in raw.columns
+    ]
     return bool(len(raw)) and bool(raw.groupby(keys, dropna=False).size().max() > 1)
 
 
@@ -154,8 +161,15 @@ def _label_inputs(c: _Cell, y: np.ndarray, n_boot: int, seed: int, alpha_adj: fl
     ok = np.isfinite(preds["M0"]) & np.isfinite(preds["M3"])
     fam = c.families[ok]
     if len(pd.unique(fam)) >= MIN_FAMILIES_VERDICT:
-        boot = cluster_bootstrap({f: p[ok] for f, p in preds.items()}, y[ok], fam, n_boot=n_boot, seed=seed,
-                                 comparisons=(("M3", "M0"),), alpha_adj=alpha_adj)
+        boot = cluster_bootstrap(
+            {f: p[ok] for f, p in preds.items()},
+            y[ok],
+            fam,
+            n_boot=n_boot,
+            seed=seed,
+            comparisons=(("M3", "M0"),),
+            alpha_adj=alpha_adj,
+        )
         out["ci"] = boot["comparisons"]["M3_vs_M0"]["mape_reduction_ci_adj"]
     return out
 
@@ -187,8 +201,15 @@ def _draw(x: np.ndarray, rng: np.random.Generator, noise: str) -> float:
     return float(inner[rng.integers(0, inner.size)] if inner.size else np.median(x))
 
 
-def verdict_agreement(raw: pd.DataFrame, verdicts: dict[str, str], *, n_resamples: int = 50, seed: int = 0,
-                      n_boot: int = 500, noise: str = "run") -> dict[str, dict]:
+def verdict_agreement(
+    raw: pd.DataFrame,
+    verdicts: dict[str, str],
+    *,
+    n_resamples: int = 50,
+    seed: int = 0,
+    n_boot: int = 500,
+    noise: str = "run",
+) -> dict[str, dict]:
     """Per cell label: how often resampled timings give the verdict's words ``verdicts[label]``.
 
     ``raw``: validated rows (``samples_ms`` where present). Returns ``{label: {agreement, n_resamples, others}}``
@@ -223,7 +244,9 @@ def fragile_text(words: str, r: dict, n_unstable: int) -> str:
     """The sentence that marks a verdict fragile, and why."""
     others = ", ".join(f"'{w}' {100 * s:.0f} %" for w, s in r["others"].items())
     why = f"; {n_unstable} rows of this run are unstable" if n_unstable else ""
-    return (f"fragile: '{words}' came out in only {100 * r['agreement']:.0f} % of {r['n_resamples']} refits on "
-            f"resampled timings (each row's level drawn from its own samples, the repeats resampled; needed "
-            f"{100 * MIN_AGREEMENT:.0f} %; "
-            f"otherwise {others}){why}")
+    return (
+        f"fragile: '{words}' came out in only {100 * r['agreement']:.0f} % of {r['n_resamples']} refits on "
+        f"resampled timings (each row's level drawn from its own samples, the repeats resampled; needed "
+        f"{100 * MIN_AGREEMENT:.0f} %; "
+        f"otherwise {others}){why}"
+    )

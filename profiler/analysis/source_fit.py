@@ -56,9 +56,11 @@ def with_tables(cell: pd.DataFrame, run_dir: Path | None, label: str, form: str)
     if "bytes_batch" in cell:
         keep &= np.isfinite(pd.to_numeric(cell["bytes_batch"], errors="coerce").to_numpy(float))
     if not keep.any():
-        raise UsageError(f"{label} has no traffic fit: {form} and the simplest traffic form, t ~ F + B (M7), need "
-                         "per-op tables of its models (`python -m profiler.results.backfill RUN` writes them for a "
-                         "sweep's run)")
+        raise UsageError(
+            f"{label} has no traffic fit: {form} and the simplest traffic form, t ~ F + B (M7), need "
+            "per-op tables of its models (`python -m profiler.results.backfill RUN` writes them for a "
+            "sweep's run)"
+        )
     if not keep.all():
         notes.append(f"{int((~keep).sum())} model(s) of {label} without an op table (or traffic) left out")
     return Rows(cell[keep].reset_index(drop=True), [t for t, k in zip(found, keep, strict=True) if k], notes)
@@ -96,8 +98,12 @@ def _fit(form: str, rows: Rows) -> tuple[tuple, tuple, tuple, np.ndarray]:
     from profiler.analysis.opclass_model import OpClassCell
 
     res = OpClassCell(rows.frame, rows.tables).fit()
-    return (tuple(t.name for t in res.terms), tuple(t.resource for t in res.terms),
-            tuple(t.dtype for t in res.terms), np.asarray(res.coef, float))
+    return (
+        tuple(t.name for t in res.terms),
+        tuple(t.resource for t in res.terms),
+        tuple(t.dtype for t in res.terms),
+        np.asarray(res.coef, float),
+    )
 
 
 def fit_default(rows: Rows, notes: list[str]) -> TermFit:

@@ -43,8 +43,12 @@ def _library_versions() -> dict[str, str]:
     import scipy
     import statsmodels
 
-    return {"numpy": numpy.__version__, "pandas": pd.__version__, "scipy": scipy.__version__,
-            "statsmodels": statsmodels.__version__}
+    return {
+        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "scipy": scipy.__version__,
+        "statsmodels": statsmodels.__version__,
+    }
 
 
 def _tables_digest(run_dir: Path) -> str:
@@ -94,7 +98,11 @@ def store(run_dir: Path, key: str, params: dict[str, Any], result: dict) -> bool
 
 
 def analyze_run(
-    rows: pd.DataFrame, compute: Callable[[], dict], *, run_dir: Path | None, params: dict[str, Any],
+    rows: pd.DataFrame,
+    compute: Callable[[], dict],
+    *,
+    run_dir: Path | None,
+    params: dict[str, Any],
     measured_peaks: dict | None = None,
 ) -> tuple[dict, bool]:
     """``(result, reused)``: the stored analysis of these rows when its key matches, else ``compute()``, stored.

@@ -54,8 +54,10 @@ def render(result: dict, console=None) -> None:
         con.print(f"note: {note}")
     for c in result["cells"]:
         v = c["verdict"]
-        title = (f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families; t in "
-                 f"{c.get('latency_unit', 'ms per batch')})")
+        title = (
+            f"cell {c['label']}  (n = {c['n']}, {c['n_families']} families; t in "
+            f"{c.get('latency_unit', 'ms per batch')})"
+        )
         con.rule(title) if con.is_terminal else con.print(f"───── {title} ─────")
         _print_verdict(con, v, result.get("stability") or {})
         if c.get("explanation"):
@@ -152,5 +154,7 @@ def _print_opclass(con, oc: dict) -> None:
         return
     terms = [t for t in oc["fit"]["terms"] if t["ms_per_unit"] > 0]
     text = ", ".join(f"{t['name']} {t['ms_per_unit']:.3g} ms/{t['unit']}" for t in terms) or "all zero"
-    con.print(f"Per-op-class model (NNLS, relative errors; launch groups {oc['launch_groups']}): {text}; in-sample "
-              f"rms rel {oc['rms_rel_resid']:.3f}")
+    con.print(
+        f"Per-op-class model (NNLS, relative errors; launch groups {oc['launch_groups']}): {text}; in-sample "
+        f"rms rel {oc['rms_rel_resid']:.3f}"
+    )

@@ -85,8 +85,10 @@ def worktree(root: Path, rev: str, parent: Path) -> Iterator[tuple[Path, str]]:
     try:
         sha = run_git(["rev-parse", "--verify", f"{rev}^{{commit}}"], root)
     except UsageError:
-        raise UsageError(f"--against {rev!r} is not a commit of {root}; valid: a branch, tag or commit id "
-                         "(e.g. HEAD~1, main), or 'stored' for the committed baseline") from None
+        raise UsageError(
+            f"--against {rev!r} is not a commit of {root}; valid: a branch, tag or commit id "
+            "(e.g. HEAD~1, main), or 'stored' for the committed baseline"
+        ) from None
     path = parent / f"ab-base-{sha[:10]}"
     run_git(["worktree", "add", "--detach", "--quiet", str(path), sha], root)
     try:
@@ -98,8 +100,14 @@ def worktree(root: Path, rev: str, parent: Path) -> Iterator[tuple[Path, str]]:
 def plan_at(root: Path, config_text: str, config_path: str, device: str, rounds: int) -> list[Task]:
     """The config's tasks as planned by the code in ``root`` (repeat 0), copied once per round."""
     env = {**os.environ, "PYTHONPATH": str(root)}
-    out = subprocess.run([sys.executable, "-c", _PLAN_SNIPPET, device, config_path], input=config_text,
-                         cwd=root, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _PLAN_SNIPPET, device, config_path],
+        input=config_text,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["?"])[-1]
         raise UsageError(f"the code at {root} cannot plan {config_path}: {last}")

@@ -33,8 +33,14 @@ class EntryResult:
     latency: LatencyVerdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "model": self.model, "verdict": self.verdict, "messages": self.messages,
-                "counts_changed": self.counts_changed, "latency": self.latency.to_dict() if self.latency else None}
+        return {
+            "key": self.key,
+            "model": self.model,
+            "verdict": self.verdict,
+            "messages": self.messages,
+            "counts_changed": self.counts_changed,
+            "latency": self.latency.to_dict() if self.latency else None,
+        }
 
 
 @dataclass
@@ -56,10 +62,16 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "exit_code": self.exit_code, "baseline": self.baseline_path, "baseline_key": self.baseline_key,
-            "current_key": self.current_key, "latency_mode": self.latency_mode,
-            "threshold": self.rule.threshold, "alpha": self.rule.alpha, "normalization": self.normalization,
-            "notes": self.notes, "entries": [e.to_dict() for e in self.entries],
+            "exit_code": self.exit_code,
+            "baseline": self.baseline_path,
+            "baseline_key": self.baseline_key,
+            "current_key": self.current_key,
+            "latency_mode": self.latency_mode,
+            "threshold": self.rule.threshold,
+            "alpha": self.rule.alpha,
+            "normalization": self.normalization,
+            "notes": self.notes,
+            "entries": [e.to_dict() for e in self.entries],
         }
 
 
@@ -74,8 +86,9 @@ def count_changes(base: Mapping[str, Any], cur: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def layer_changes(base_layers: Mapping[str, list[int]] | None, model: str, resolution: int,
-                  spec_json: str | None = None) -> list[str]:
+def layer_changes(
+    base_layers: Mapping[str, list[int]] | None, model: str, resolution: int, spec_json: str | None = None
+) -> list[str]:
     """The layers whose counts differ between the baseline and the current model code (empty if not countable);
     ``spec_json``: the current row's spec (an external model is counted as measured)."""
     from profiler.baseline.files import layer_counts
@@ -121,8 +134,10 @@ def compare(
     rule = rule or LatencyRule()
     notes: list[str] = []
     if baseline["device_key"] != current_key and latency != "off":
-        notes.append(f"device key {current_key!r} differs from the baseline's {baseline['device_key']!r}: "
-                     "latency not compared (counts only)")
+        notes.append(
+            f"device key {current_key!r} differs from the baseline's {baseline['device_key']!r}: "
+            "latency not compared (counts only)"
+        )
         latency = "off"
     base_entries: dict[str, Any] = dict(baseline["entries"])
     current = pool_rows(df)
@@ -152,12 +167,19 @@ def compare(
             results.append(EntryResult(key, b["model"], "missing", ["in the baseline but not measured"]))
             continue
         results.append(_judge(key, b, c, latency, rule, factors.get(cell_of(b), 1.0), reference_model, name_layers))
-    return CheckReport(results, notes, baseline_path, baseline["device_key"], current_key, latency, rule,
-                       normalization)
+    return CheckReport(results, notes, baseline_path, baseline["device_key"], current_key, latency, rule, normalization)
 
 
-def _judge(key: str, b: Mapping[str, Any], c: Mapping[str, Any], latency: str, rule: LatencyRule,
-           factor: float, reference_model: str | None, name_layers: bool) -> EntryResult:
+def _judge(
+    key: str,
+    b: Mapping[str, Any],
+    c: Mapping[str, Any],
+    latency: str,
+    rule: LatencyRule,
+    factor: float,
+    reference_model: str | None,
+    name_layers: bool,
+) -> EntryResult:
     res = EntryResult(key, b["model"], "pass")
     if c["errors"] and not c["samples_ms"]:
         res.verdict = "fail"
@@ -171,8 +193,9 @@ def _judge(key: str, b: Mapping[str, Any], c: Mapping[str, Any], latency: str, r
             res.verdict, res.counts_changed = "fail", True
             res.messages.append("counts changed: " + "; ".join(changes))
             if name_layers:
-                res.messages.extend(layer_changes(b.get("layers"), b["model"], int(b["resolution"]),
-                                                  c.get("spec_json")))
+                res.messages.extend(
+                    layer_changes(b.get("layers"), b["model"], int(b["resolution"]), c.get("spec_json"))
+                )
             if b.get("spec_hash") and c.get("spec_hash") and b["spec_hash"] != c["spec_hash"]:
                 res.messages.append(f"spec changed (hash {b['spec_hash']} → {c['spec_hash']})")
     if latency == "off":
@@ -183,12 +206,19 @@ def _judge(key: str, b: Mapping[str, Any], c: Mapping[str, Any], latency: str, r
         res.messages.append("reference model: defines the machine-speed factor")
         res.latency = judge_latency(b["samples_ms"], c["samples_ms"], factor=1.0, rule=rule)
         return res
-    res.latency = v = judge_latency(b["samples_ms"], c["samples_ms"], factor=factor, rule=rule,
-                                    baseline_process_ms=b.get("repeat_medians_ms") or (),
-                                    current_process_ms=c.get("repeat_medians_ms") or ())
+    res.latency = v = judge_latency(
+        b["samples_ms"],
+        c["samples_ms"],
+        factor=factor,
+        rule=rule,
+        baseline_process_ms=b.get("repeat_medians_ms") or (),
+        current_process_ms=c.get("repeat_medians_ms") or (),
+    )
     if v.outcome == "regression":
-        res.messages.append(f"latency regressed: normalized ratio {v.norm_ratio:.3f} > {1 + rule.threshold:.2f}, "
-                            f"p = {v.p_slower:.2g} < {rule.alpha}")
+        res.messages.append(
+            f"latency regressed: normalized ratio {v.norm_ratio:.3f} > {1 + rule.threshold:.2f}, "
+            f"p = {v.p_slower:.2g} < {rule.alpha}"
+        )
         if res.verdict == "pass":
             res.verdict = "fail" if latency == "fail" else "warn"
     elif v.outcome == "improvement":

@@ -32,12 +32,23 @@ def pool_rows(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for row in df.to_dict("records"):
         key = entry_key(row)
-        e = out.setdefault(key, {
-            "model": row["model"], "backend": row["backend"], "dtype": row["dtype"], "batch": int(row["batch"]),
-            "resolution": int(row["resolution"]), "memory_format": row.get("memory_format") or "contiguous",
-            "spec_hash": row.get("spec_hash"), "counts": None, "samples_ms": [], "repeat_medians_ms": [],
-            "errors": [], "spec_json": row.get("spec_json"),
-        })
+        e = out.setdefault(
+            key,
+            {
+                "model": row["model"],
+                "backend": row["backend"],
+                "dtype": row["dtype"],
+                "batch": int(row["batch"]),
+                "resolution": int(row["resolution"]),
+                "memory_format": row.get("memory_format") or "contiguous",
+                "spec_hash": row.get("spec_hash"),
+                "counts": None,
+                "samples_ms": [],
+                "repeat_medians_ms": [],
+                "errors": [],
+                "spec_json": row.get("spec_json"),
+            },
+        )
         if row.get("status", "ok") != "ok":
             e["errors"].append(str(row.get("error") or "failed"))
             continue
@@ -154,8 +165,10 @@ def load_baseline(path: Path | str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"baseline {path} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise UsageError(f"{path} is not an archprof baseline (a JSON object with format {FORMAT!r} expected, "
-                         f"got a {type(doc).__name__})")
+        raise UsageError(
+            f"{path} is not an archprof baseline (a JSON object with format {FORMAT!r} expected, "
+            f"got a {type(doc).__name__})"
+        )
     if doc.get("format") != FORMAT:
         raise UsageError(f"{path} is not an archprof baseline (format field {doc.get('format')!r})")
     if doc.get("version") != VERSION:
@@ -164,8 +177,9 @@ def load_baseline(path: Path | str) -> dict[str, Any]:
         if k not in doc:
             raise UsageError(f"baseline {path} lacks the {k!r} field")
     if not isinstance(doc["entries"], dict):
-        raise UsageError(f"baseline {path}: 'entries' must be an object of settings, "
-                         f"got {type(doc['entries']).__name__}")
+        raise UsageError(
+            f"baseline {path}: 'entries' must be an object of settings, got {type(doc['entries']).__name__}"
+        )
     for key, e in doc["entries"].items():
         bad = _entry_problem(e)
         if bad:
@@ -188,4 +202,3 @@ def _entry_problem(e: Any) -> str | None:
     if e.get("counts") is not None and not isinstance(e["counts"], dict):
         return "has 'counts' that is not an object"
     return None
-

@@ -26,5 +26,10 @@ def entry_key(row: Mapping[str, Any]) -> str:
 
 def cell_of(entry: Mapping[str, Any]) -> tuple:
     """The normalization cell of an entry (or row): its setting without the model."""
-    return (str(entry["backend"]), str(entry["dtype"]), int(entry["batch"]), int(entry["resolution"]),
-            str(entry.get("memory_format") or "contiguous"))
+    return (
+        str(entry["backend"]),
+        str(entry["dtype"]),
+        int(entry["batch"]),
+        int(entry["resolution"]),
+        str(entry.get("memory_format") or "contiguous"),
+    )

@@ -18,8 +18,11 @@ def _num(x: float | None, fmt: str = ".3f") -> str:
 
 
 # What ``--latency`` does, in words: "latency: fail" read like a failed result (issue #27).
-_GATE = {"fail": "a regression fails the check (--latency fail)", "warn": "a regression only warns (--latency warn)",
-         "off": "off (counts only)"}
+_GATE = {
+    "fail": "a regression fails the check (--latency fail)",
+    "warn": "a regression only warns (--latency warn)",
+    "off": "off (counts only)",
+}
 
 
 def render_table(report: CheckReport) -> str:
@@ -28,24 +31,49 @@ def render_table(report: CheckReport) -> str:
     rows = []
     for e in report.entries:
         v = e.latency
-        rows.append((e.key, _ms(v.baseline_ms if v else None), _ms(v.current_ms if v else None),
-                     _num(v.ratio if v else None), _num(v.norm_ratio if v else None),
-                     _num(v.p_slower if v else None, ".2g"), e.verdict))
+        rows.append(
+            (
+                e.key,
+                _ms(v.baseline_ms if v else None),
+                _ms(v.current_ms if v else None),
+                _num(v.ratio if v else None),
+                _num(v.norm_ratio if v else None),
+                _num(v.p_slower if v else None, ".2g"),
+                e.verdict,
+            )
+        )
     widths = [max(len(str(r[i])) for r in (head, *rows)) for i in range(len(head))]
-    fmt = lambda r: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
-                              for i, (x, w) in enumerate(zip(r, widths, strict=True)))
-    lines = [f"baseline: {report.baseline_path} ({report.baseline_key})", f"current device key: {report.current_key}",
-             f"latency gate: {_GATE[report.latency_mode]}, threshold {report.rule.threshold:.0%}, alpha "
-             f"{report.rule.alpha}; {report.normalization}", "", fmt(head), fmt(tuple("-" * w for w in widths))]
+
+    def fmt(r):
+        return "  ".join(
+            str(x).ljust(w) if i == 0 else str(x).rjust(w) for i, (x, w) in enumerate(zip(r, widths, strict=True))
+        )
+
+    lines = [
+        f"baseline: {report.baseline_path} ({report.baseline_key})",
+        f"current device key: {report.current_key}",
+        f"latency gate: {_GATE[report.latency_mode]}, threshold {report.rule.threshold:.0%}, alpha "
+        f"{report.rule.alpha}; {report.normalization}",
+        "",
+        fmt(head),
+        fmt(tuple("-" * w for w in widths)),
+    ]
     lines += [fmt(r) for r in rows]
-    details = [f"  {e.key}: {m}" for e in report.entries if e.verdict in ("fail", "warn", "missing")
-               for m in e.messages]
+    details = [
+        f"  {e.key}: {m}" for e in report.entries if e.verdict in ("fail", "warn", "missing") for m in e.messages
+    ]
     if details:
         lines += ["", "details:", *details]
     lines += [f"note: {n}" for n in report.notes]
     counts = {v: sum(e.verdict == v for e in report.entries) for v in ("pass", "fail", "warn", "new", "missing")}
-    lines += ["", "result: " + ("FAIL" if report.exit_code else "PASS") + " ("
-              + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ")"]
+    lines += [
+        "",
+        "result: "
+        + ("FAIL" if report.exit_code else "PASS")
+        + " ("
+        + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        + ")",
+    ]
     return "\n".join(lines)
 
 

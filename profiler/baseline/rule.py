@@ -132,9 +132,7 @@ def median_ratio(baseline_ms: Iterable[float], current_ms: Iterable[float]) -> f
     return float(np.median(c) / np.median(b))
 
 
-def speed_factors(
-    reference_ratios: Mapping[tuple, float], cells: Iterable[tuple]
-) -> tuple[dict[tuple, float], str]:
+def speed_factors(reference_ratios: Mapping[tuple, float], cells: Iterable[tuple]) -> tuple[dict[tuple, float], str]:
     """Machine-speed factor per cell: the reference model's ratio in that cell, else the geometric mean of the
     cells that have one, else 1.0. Returns the factors and a sentence saying what was applied."""
     cells = list(dict.fromkeys(cells))

@@ -32,13 +32,17 @@ def select_baseline(target: Path | str | None, name: str, key: str, latency: str
     if found is not None:
         return found
     if not others:
-        raise UsageError(f"no baseline {name!r} under {target}/ for device key {key!r} (nor for any other key); "
-                         f"create one with `python -m profiler baseline save RUN --name {name}`")
+        raise UsageError(
+            f"no baseline {name!r} under {target}/ for device key {key!r} (nor for any other key); "
+            f"create one with `python -m profiler baseline save RUN --name {name}`"
+        )
     keys = [load_baseline(p)["device_key"] for p in others]
     if latency == "fail":
-        raise UsageError(f"device key mismatch: this machine is {key!r} but baseline {name!r} exists only for "
-                         f"{keys}; latency across machines is not comparable. Save a baseline here, or use "
-                         "--latency warn/off to check counts only")
+        raise UsageError(
+            f"device key mismatch: this machine is {key!r} but baseline {name!r} exists only for "
+            f"{keys}; latency across machines is not comparable. Save a baseline here, or use "
+            "--latency warn/off to check counts only"
+        )
     same_kind = [p for p, k in zip(others, keys, strict=True) if k.split("-", 1)[0] == key.split("-", 1)[0]]
     chosen = max(same_kind or others, key=lambda p: p.stat().st_mtime)
     warn.append(f"no baseline for this machine ({key}); checking counts only against {chosen}")
@@ -63,10 +67,13 @@ def newest_baseline(target: Path | str, name: str) -> tuple[dict[str, Any], str]
         return load_baseline(target), f"counts compared with {target}"
     files = sorted(target.glob(f"*/{name}.json"), key=lambda p: p.stat().st_mtime) if target.is_dir() else []
     if not files:
-        raise UsageError(f"no stored baseline {name!r} under {target}/ to check counts against; create one with "
-                         f"`python -m profiler baseline save RUN --name {name}` (checked before measuring)")
-    return load_baseline(files[-1]), (f"counts compared with {files[-1]} (counts do not depend on the machine; "
-                                      "its latency is not used)")
+        raise UsageError(
+            f"no stored baseline {name!r} under {target}/ to check counts against; create one with "
+            f"`python -m profiler baseline save RUN --name {name}` (checked before measuring)"
+        )
+    return load_baseline(files[-1]), (
+        f"counts compared with {files[-1]} (counts do not depend on the machine; its latency is not used)"
+    )
 
 
 def restrict_config(cfg: Any, pattern: str, reference: str | None) -> Any:
@@ -84,6 +91,7 @@ def restrict_tasks(tasks: list, pattern: str, reference: str | None) -> list:
     """The tasks of models matching ``pattern`` (and the reference model)."""
     kept = [t for t in tasks if fnmatch.fnmatchcase(t.model, pattern) or t.model == reference]
     if not any(t.model != reference for t in kept):
-        raise UsageError(f"--models {pattern!r} matches none of the config's models: "
-                         f"{', '.join(sorted({t.model for t in tasks}))}")
+        raise UsageError(
+            f"--models {pattern!r} matches none of the config's models: {', '.join(sorted({t.model for t in tasks}))}"
+        )
     return kept

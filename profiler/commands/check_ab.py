@@ -75,14 +75,22 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
     identical = same_code(root, sha)
     skip = identical or args.latency == "off"  # only B is measured (counts)
     if identical and args.latency != "off":
-        print(f"note: A ({rev} = {sha[:10]}) and B (the working tree) are the same code, so latency is not compared "
-              "(an A/A run can only raise false alarms); counts are checked. Pass --against REV to gate a change, "
-              "e.g. --against HEAD~1", file=sys.stderr)
+        print(
+            f"note: A ({rev} = {sha[:10]}) and B (the working tree) are the same code, so latency is not compared "
+            "(an A/A run can only raise false alarms); counts are checked. Pass --against REV to gate a change, "
+            "e.g. --against HEAD~1",
+            file=sys.stderr,
+        )
     keep = _keep_dir(args.keep_run)
-    with tempfile.TemporaryDirectory(prefix="archprof-ab-") as tmp, \
-            (nullcontext((None, sha)) if skip else worktree(root, sha, Path(tmp))) as (base_root, sha):
-        sides = [Side("B working tree", PACKAGE_ROOT)] if skip else [
-            Side(f"A {rev}@{sha[:10]}", base_root), Side("B working tree", PACKAGE_ROOT)]
+    with (
+        tempfile.TemporaryDirectory(prefix="archprof-ab-") as tmp,
+        nullcontext((None, sha)) if skip else worktree(root, sha, Path(tmp)) as (base_root, sha),
+    ):
+        sides = (
+            [Side("B working tree", PACKAGE_ROOT)]
+            if skip
+            else [Side(f"A {rev}@{sha[:10]}", base_root), Side("B working tree", PACKAGE_ROOT)]
+        )
         n = 1 if skip else rounds
         for s in sides:
             s.tasks = plan_at(s.root, cfg.text, str(config_path), device, n)
@@ -92,10 +100,17 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
         meta = {"environment": env, "config": {"name": name, "reference_model": reference}}
         order = "".join("AB"[s] for _, s in round_order(n)) if not skip else "B"
         # --keep-run DIR keeps each side's rows as a run: DIR/side-A, DIR/side-B (analyze, report, export them)
-        stores = [ResultStore.create((keep or Path(tmp)) / f"side-{s.label[0]}",
-                                     side_meta(s, cfg, env, device, rev, sha, order)) for s in sides]
-        print(f"A/B check: {n} round(s), order {order}; a fresh worker per model and side each round; "
-              f"A = {rev} ({sha[:10]}), B = working tree", file=sys.stderr)
+        stores = [
+            ResultStore.create(
+                (keep or Path(tmp)) / f"side-{s.label[0]}", side_meta(s, cfg, env, device, rev, sha, order)
+            )
+            for s in sides
+        ]
+        print(
+            f"A/B check: {n} round(s), order {order}; a fresh worker per model and side each round; "
+            f"A = {rev} ({sha[:10]}), B = working tree",
+            file=sys.stderr,
+        )
 
         def progress(r: int, side: Side) -> None:
             print(f"  round {r + 1}/{n}: {side.label}", file=sys.stderr, flush=True)
@@ -103,8 +118,12 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
         t0, started, done = time.perf_counter(), _now(), False
         try:
             # Another revision's worker may report columns this store does not have: keep the known ones.
-            run_rounds(sides, n, lambda i, row: stores[i].add({k: v for k, v in row.items() if k in COLUMN_NAMES}),
-                       on_round=progress)
+            run_rounds(
+                sides,
+                n,
+                lambda i, row: stores[i].add({k: v for k, v in row.items() if k in COLUMN_NAMES}),
+                on_round=progress,
+            )
             frames = [st.dataframe() for st in stores]
             done = True
         finally:
@@ -112,8 +131,15 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
                 record_session(st, s, started, time.perf_counter() - t0, interrupted=not done, order=order)
                 st.close()
     key = device_key(env, device)
-    counts = compare(stored, frames[-1], current_key=key, latency="off", models=args.models,
-                     reference_model=reference, baseline_path=str(counts_note))
+    counts = compare(
+        stored,
+        frames[-1],
+        current_key=key,
+        latency="off",
+        models=args.models,
+        reference_model=reference,
+        baseline_path=str(counts_note),
+    )
     if skip:
         report = counts
     else:
@@ -123,19 +149,33 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
         # No reference-model normalization: both sides ran interleaved on this machine now, so its speed is
         # the same for both; dividing by a reference would only add that model's noise and hide a slowdown of it.
         doc["reference_model"] = None
-        latency = compare(doc, frames[1], current_key=key, latency=args.latency, rule=rule,
-                          reference_model=None, models=args.models,
-                          baseline_path=f"latency: A = {rev} ({sha[:10]}), measured now on this machine",
-                          name_layers=False)
-        latency.normalization = (f"no machine-speed normalization: A and B were measured now, interleaved, on this "
-                                 f"machine{f' (reference_model {reference} is not needed)' if reference else ''}")
-        latency.notes.append(f"A/B in one job: {rounds} interleaved rounds ({order}) on this machine; a stored "
-                             "baseline's latency is never compared across machines (a device-key match is not a "
-                             "speed match)")
+        latency = compare(
+            doc,
+            frames[1],
+            current_key=key,
+            latency=args.latency,
+            rule=rule,
+            reference_model=None,
+            models=args.models,
+            baseline_path=f"latency: A = {rev} ({sha[:10]}), measured now on this machine",
+            name_layers=False,
+        )
+        latency.normalization = (
+            f"no machine-speed normalization: A and B were measured now, interleaved, on this "
+            f"machine{f' (reference_model {reference} is not needed)' if reference else ''}"
+        )
+        latency.notes.append(
+            f"A/B in one job: {rounds} interleaved rounds ({order}) on this machine; a stored "
+            "baseline's latency is never compared across machines (a device-key match is not a "
+            "speed match)"
+        )
         report = merge_counts(latency, counts)
     if keep is not None:
-        report.notes.append(f"the A/B rows are kept in {keep}/side-A and {keep}/side-B (runs: analyze, report, "
-                            "export)" if not skip else f"the rows are kept in {keep}/side-B")
+        report.notes.append(
+            f"the A/B rows are kept in {keep}/side-A and {keep}/side-B (runs: analyze, report, export)"
+            if not skip
+            else f"the rows are kept in {keep}/side-B"
+        )
     print(render(report, args.format))
     return report.exit_code
 
@@ -144,16 +184,33 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def side_meta(side: Any, cfg: Any, env: dict[str, Any], device: str, rev: str, sha: str, order: str,
-              ) -> dict[str, Any]:
+def side_meta(
+    side: Any,
+    cfg: Any,
+    env: dict[str, Any],
+    device: str,
+    rev: str,
+    sha: str,
+    order: str,
+) -> dict[str, Any]:
     """``meta.json`` of one side's run, laid out as a sweep's (``profiler.results.runs``), so that ``--keep-run``
     leaves runs that analyze, report and export read like any other; ``run.ab`` says which side of which check."""
     is_a = side.label.startswith("A")
-    return {"run": {"config_name": cfg.name, "device": device, "argv": sys.argv,
-                    "git_commit": sha if is_a else env.get("git_commit"), "started_at": _now(), "skipped": [],
-                    "side": side.label, "ab": {"side": side.label[0], "against": rev, "against_sha": sha,
-                                               "order": order}},
-            "environment": env, "config": cfg.to_dict(), "sessions": []}
+    return {
+        "run": {
+            "config_name": cfg.name,
+            "device": device,
+            "argv": sys.argv,
+            "git_commit": sha if is_a else env.get("git_commit"),
+            "started_at": _now(),
+            "skipped": [],
+            "side": side.label,
+            "ab": {"side": side.label[0], "against": rev, "against_sha": sha, "order": order},
+        },
+        "environment": env,
+        "config": cfg.to_dict(),
+        "sessions": [],
+    }
 
 
 def record_session(store: Any, side: Any, started: str, wall_s: float, *, interrupted: bool, order: str) -> None:
@@ -163,11 +220,22 @@ def record_session(store: Any, side: Any, started: str, wall_s: float, *, interr
     samples = [r.get("samples_ms") for r in rows if r.get("status") == "ok"]
     timed_s = sum(sum(json.loads(x) if isinstance(x, str) else x or []) for x in samples) / 1000.0
     doc = store.read_meta()
-    doc.setdefault("sessions", []).append({
-        "started_at": started, "wall_s": round(wall_s, 4), "timed_s": round(timed_s, 6), "overhead_ratio": None,
-        "rows": len(rows), "failed": sum(r.get("status") != "ok" for r in rows), "planned": len(side.tasks),
-        "skipped_stored": 0, "argv": sys.argv, "interrupted": interrupted, "device": doc["run"]["device"],
-        "ab_order": order})
+    doc.setdefault("sessions", []).append(
+        {
+            "started_at": started,
+            "wall_s": round(wall_s, 4),
+            "timed_s": round(timed_s, 6),
+            "overhead_ratio": None,
+            "rows": len(rows),
+            "failed": sum(r.get("status") != "ok" for r in rows),
+            "planned": len(side.tasks),
+            "skipped_stored": 0,
+            "argv": sys.argv,
+            "interrupted": interrupted,
+            "device": doc["run"]["device"],
+            "ab_order": order,
+        }
+    )
     store.write_meta(doc)
 
 
@@ -178,8 +246,10 @@ def _keep_dir(keep_run: str | None) -> Path | None:
     keep = Path(keep_run)
     taken = [p for p in (keep / "side-A", keep / "side-B") if p.exists()]
     if taken or (keep.exists() and not keep.is_dir()):
-        raise UsageError(f"--keep-run {keep}: {taken[0] if taken else keep} exists; A/B keeps its rows in "
-                         "DIR/side-A and DIR/side-B, so give a new or empty folder")
+        raise UsageError(
+            f"--keep-run {keep}: {taken[0] if taken else keep} exists; A/B keeps its rows in "
+            "DIR/side-A and DIR/side-B, so give a new or empty folder"
+        )
     return keep
 
 

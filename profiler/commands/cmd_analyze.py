@@ -18,8 +18,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print every number as JSON")
     p.add_argument("--boot", type=int, default=2000, help="cluster-bootstrap draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--resamples", type=int, default=50,
-                   help="refits on resampled timings for the verdict's noise check (default 50; 0: off)")
+    p.add_argument(
+        "--resamples",
+        type=int,
+        default=50,
+        help="refits on resampled timings for the verdict's noise check (default 50; 0: off)",
+    )
     p.set_defaults(func=run)
 
 
@@ -35,9 +39,13 @@ def run(args: argparse.Namespace) -> int:
         rows = validate(run.rows, source=str(run.path))
         inputs = analysis_inputs(run.path)
         params = {"n_boot": args.boot, "seed": args.seed, "n_resamples": args.resamples}
-        result, _ = analyze_run(rows, lambda: analyze_frame(rows, **params, **inputs),
-                                run_dir=run.path if run.is_dir else None, params=params,
-                                measured_peaks=inputs["measured_peaks"])
+        result, _ = analyze_run(
+            rows,
+            lambda: analyze_frame(rows, **params, **inputs),
+            run_dir=run.path if run.is_dir else None,
+            params=params,
+            measured_peaks=inputs["measured_peaks"],
+        )
     except UsageError as exc:
         note = partial_run_note(run)  # too few models because the sweep was stopped: say so, and how to go on
         raise (UsageError(f"{note}. {exc}") if note else exc) from None

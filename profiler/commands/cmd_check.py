@@ -24,21 +24,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", help="compare an existing run (directory, run id, 'latest', CSV/Parquet) instead")
     p.add_argument("--models", help="fnmatch pattern: compare only these models (the reference is kept)")
     p.add_argument("--device", choices=DEVICES, help="device to measure on (default: CUDA when present, else CPU)")
-    p.add_argument("--latency", choices=("fail", "warn", "off"), default="fail",
-                   help="what a latency regression does (default: %(default)s)")
+    p.add_argument(
+        "--latency",
+        choices=("fail", "warn", "off"),
+        default="fail",
+        help="what a latency regression does (default: %(default)s)",
+    )
     p.add_argument("--threshold", type=float, default=0.10, help="relative slowdown threshold (default: 0.10)")
     p.add_argument("--alpha", type=float, default=0.01, help="one-sided Mann-Whitney level (default: 0.01)")
     p.add_argument("--reference", help="reference model for machine-speed normalization (default: config/baseline)")
     p.add_argument("--format", choices=("table", "json", "github"), default="table", help="output format")
-    p.add_argument("--keep-run", metavar="DIR",
-                   help="keep the measured rows as a run in DIR instead of a temporary one (A/B mode: two runs, "
-                        "DIR/side-A and DIR/side-B)")
-    p.add_argument("--against", metavar="REV",
-                   help="A/B mode: measure git revision REV (in a temporary worktree) and this working tree now, "
-                        "interleaved, and judge latency B vs A (default with --config in a git checkout: the "
-                        "merge-base with main); 'stored' compares latency with the stored baseline instead")
-    p.add_argument("--rounds", type=int, default=None,
-                   help="A/B rounds, each a fresh process per model and side (default: the config's repeats, >= 2)")
+    p.add_argument(
+        "--keep-run",
+        metavar="DIR",
+        help="keep the measured rows as a run in DIR instead of a temporary one (A/B mode: two runs, "
+        "DIR/side-A and DIR/side-B)",
+    )
+    p.add_argument(
+        "--against",
+        metavar="REV",
+        help="A/B mode: measure git revision REV (in a temporary worktree) and this working tree now, "
+        "interleaved, and judge latency B vs A (default with --config in a git checkout: the "
+        "merge-base with main); 'stored' compares latency with the stored baseline instead",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="A/B rounds, each a fresh process per model and side (default: the config's repeats, >= 2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -116,13 +130,22 @@ def run(args: argparse.Namespace) -> int:
         bpath = select_baseline(args.baseline, name, key, args.latency, notes)
     baseline = load_baseline(bpath)
     reference = args.reference or getattr(cfg, "reference_model", None) or baseline.get("reference_model")
-    report = compare(baseline, df, current_key=key, latency=args.latency,
-                     rule=LatencyRule(args.threshold, args.alpha), reference_model=reference,
-                     models=args.models, baseline_path=str(bpath))
+    report = compare(
+        baseline,
+        df,
+        current_key=key,
+        latency=args.latency,
+        rule=LatencyRule(args.threshold, args.alpha),
+        reference_model=reference,
+        models=args.models,
+        baseline_path=str(bpath),
+    )
     report.notes[:0] = notes
     if report.latency_mode != "off":
-        report.notes.append("a device-key match is not a speed match: machines that share a key differed by 2x; "
-                            "prefer `check --config FILE --against REV` (both sides measured now)")
+        report.notes.append(
+            "a device-key match is not a speed match: machines that share a key differed by 2x; "
+            "prefer `check --config FILE --against REV` (both sides measured now)"
+        )
     print(render(report, args.format))
     for n in report.notes:
         print(f"warning: {n}", file=sys.stderr)

@@ -32,8 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help=MODEL_HELP + "; with --all a pattern, e.g. 'timm:resnet*'")
     p.add_argument("--resolution", type=int, default=None, help="input height=width (default: the model's own)")
     p.add_argument("--batch", type=int, default=1, help="batch size (macs and acts scale with it; params do not)")
-    p.add_argument("--dtype", default="fp32",
-                   help="element sizes of bytes: fp32 tf32 fp16 bf16 amp (autocast's op lists) (default fp32)")
+    p.add_argument(
+        "--dtype",
+        default="fp32",
+        help="element sizes of bytes: fp32 tf32 fp16 bf16 amp (autocast's op lists) (default fp32)",
+    )
     p.add_argument("--per-layer", action="store_true", help="add one row per module")
     add_model_kwargs(p)
     fmt = p.add_mutually_exclusive_group()
@@ -46,8 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="torch (default): one shapes-only pass of the dispatch counter on meta tensors, no kernels run; "
         "fvcore: its jit tracer, which runs real kernels (minutes at large resolutions; the reference)",
     )
-    p.add_argument("--cross-check", action="store_true",
-                   help="one model: count with both methods and say whether fvcore's MACs agree")
+    p.add_argument(
+        "--cross-check",
+        action="store_true",
+        help="one model: count with both methods and say whether fvcore's MACs agree",
+    )
     p.add_argument("--strict", action="store_true", help="fail if an op that may carry MACs went uncounted")
     p.add_argument("--all", action="store_true", help="every registered model at its default resolution")
     p.add_argument("--write-golden", metavar="PATH", help="with --all: write the golden counts file")
@@ -112,8 +118,11 @@ def _traffic(c: Counts, dtype: str) -> dict:
     """``bytes`` at ``dtype`` (the table is counted at the batch: act_elems include it) and the per-class split."""
     from profiler.counting.opclass import traffic_by_class, traffic_bytes
 
-    return {"dtype": dtype, "bytes": traffic_bytes(c.op_table, 1, dtype),
-            "by_class": traffic_by_class(c.op_table, 1, dtype)}
+    return {
+        "dtype": dtype,
+        "bytes": traffic_bytes(c.op_table, 1, dtype),
+        "by_class": traffic_by_class(c.op_table, 1, dtype),
+    }
 
 
 def _check_dtype(dtype: str) -> None:
@@ -162,8 +171,11 @@ def _cross_check(args: argparse.Namespace, resolution: int, c: Counts) -> None:
     ref_args = argparse.Namespace(**{**vars(args), "method": "fvcore"})
     _, ref = _count(args.model, ref_args, resolution, args.batch)
     same = ref.macs == c.macs
-    print(f"cross-check: fvcore macs {ref.macs:,} {'==' if same else '!='} torch macs {c.macs:,}"
-          + ("" if same else f" (difference {c.macs - ref.macs:+,})"), file=sys.stderr)
+    print(
+        f"cross-check: fvcore macs {ref.macs:,} {'==' if same else '!='} torch macs {c.macs:,}"
+        + ("" if same else f" (difference {c.macs - ref.macs:+,})"),
+        file=sys.stderr,
+    )
 
 
 def _run_all(args: argparse.Namespace) -> int:
@@ -188,8 +200,9 @@ def _run_all(args: argparse.Namespace) -> int:
     with _progress(f"counting {len(names)} models with {args.method}"):
         for n in names:
             resolution, c = _count(n, args, None, args.batch)
-            rows.append({"model": n, "resolution": resolution, "batch": args.batch, **c.to_dict(),
-                         **_traffic(c, args.dtype)})
+            rows.append(
+                {"model": n, "resolution": resolution, "batch": args.batch, **c.to_dict(), **_traffic(c, args.dtype)}
+            )
     if args.json:
         print_json(rows)
     elif args.csv:

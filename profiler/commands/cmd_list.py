@@ -14,9 +14,13 @@ from profiler.core.errors import UsageError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="list registered models (or timm:/torchvision: ones, e.g. 'timm:resnet*')")
-    p.add_argument("pattern", nargs="?", default="*",
-                   help="part of a name (e.g. 'resnet') or an fnmatch pattern (e.g. 'regnetx_*', 'timm:regnet*' "
-                   "or 'torchvision:resnet*')")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        help="part of a name (e.g. 'resnet') or an fnmatch pattern (e.g. 'regnetx_*', 'timm:regnet*' "
+        "or 'torchvision:resnet*')",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list of objects")
     p.set_defaults(func=run)
 
@@ -46,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(one_line(str(exc))) from None
     spaces = {n: s for n, s in models.SPACES.items() if fnmatch.fnmatchcase(n, pattern)}
     if not rows and not spaces:
-        raise UsageError(f"no model or design space matches {args.pattern!r} (a part of a name, e.g. 'resnet', or "
-                         "a pattern, e.g. 'regnetx_*' or 'timm:resnet*'); `python -m profiler list` lists them all")
+        raise UsageError(
+            f"no model or design space matches {args.pattern!r} (a part of a name, e.g. 'resnet', or "
+            "a pattern, e.g. 'regnetx_*' or 'timm:resnet*'); `python -m profiler list` lists them all"
+        )
     if args.json:
         print_json(rows)
         return 0

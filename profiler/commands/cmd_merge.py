@@ -10,8 +10,13 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("merge", help="combine runs from several machines (e.g. one per GPU type) into one run")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids under --results-dir, or run directory paths")
-    p.add_argument("-o", "--output", required=True, metavar="RUN",
-                   help="the new run: a run id (created under --results-dir) or a directory path")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="RUN",
+        help="the new run: a run id (created under --results-dir) or a directory path",
+    )
     p.add_argument("--results-dir", default="results", help="where run ids are looked up (default results/)")
     p.set_defaults(func=run)
 
@@ -31,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     if len(out.parts) == 1:  # a bare id, like sweep's --run-id
         out = Path(args.results_dir) / out
     summary = merge_runs(sources, out, argv=sys.argv)
-    print(f"merged {summary['rows']} rows from {', '.join(summary['sources'])} "
-          f"({'; '.join(summary['device_names']) or 'no device names'}) into {summary['out']}/")
+    print(
+        f"merged {summary['rows']} rows from {', '.join(summary['sources'])} "
+        f"({'; '.join(summary['device_names']) or 'no device names'}) into {summary['out']}/"
+    )
     ref = out.name if out.parent == Path("results") else str(out)
     print(f"next:\n  python -m profiler analyze {ref}\n  python -m profiler report {ref}")
     return 0

@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"peaks of {doc['device_name']} ({doc['device']}, {doc['threads']} thread(s), "
-                  f"clock: {doc['clock']})")
+    table = Table(
+        title=f"peaks of {doc['device_name']} ({doc['device']}, {doc['threads']} thread(s), clock: {doc['clock']})"
+    )
     table.add_column("quantity")
     table.add_column("value", justify="right")
     for dtype, tf in doc["matmul_tflops"].items():
@@ -46,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"device key {doc['device_key']}" + (f"; saved to {path}" if path else "; not saved"))
     if doc.get("wall"):
         w = doc["wall"]
-        console.print(f"wall clock: matmul fp32 {w['matmul_tflops']['fp32'] * 1e3:.1f} GFLOP/s, copy "
-                      f"{w['copy_bandwidth_gbs']:.1f} GB/s, launch {w['launch_us']:.2f} µs")
+        console.print(
+            f"wall clock: matmul fp32 {w['matmul_tflops']['fp32'] * 1e3:.1f} GFLOP/s, copy "
+            f"{w['copy_bandwidth_gbs']:.1f} GB/s, launch {w['launch_us']:.2f} µs"
+        )
     if doc.get("loadavg"):
         console.print(f"load average while measuring: {doc['loadavg']} on {doc.get('cpu_count') or '?'} CPUs")
     return 0

@@ -27,16 +27,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="predict latency of unmeasured models from a fitted runtime form")
     p.add_argument("model", nargs="?", help=MODEL_HELP + " (or use --space)")
     add_model_kwargs(p)
-    p.add_argument("--space", help="design space to sample models from: anynetx_a … anynetx_e, regnetx, regnety "
-                                   "(see `profiler list`)")
+    p.add_argument(
+        "--space",
+        help="design space to sample models from: anynetx_a … anynetx_e, regnetx, regnety (see `profiler list`)",
+    )
     p.add_argument("--samples", type=int, default=10, help="number of design-space samples (default 10)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--from", dest="source", required=True, help="measured results: run directory, .csv, .parquet")
-    p.add_argument("--form", default=None,
-                   help="form to fit: M0 M1 M2 M3 M4 P M5 M6 M7 M8, or opclass (per-op-class model) (default: the "
-                        "cell's best held-out form; with --device: M7, M8 or opclass, default opclass)")
-    p.add_argument("--cell", action="append", default=[], metavar="KEY=VALUE",
-                   help="select a cell, e.g. backend=onnxruntime (default: the only one, or the run's first setting)")
+    p.add_argument(
+        "--form",
+        default=None,
+        help="form to fit: M0 M1 M2 M3 M4 P M5 M6 M7 M8, or opclass (per-op-class model) (default: the "
+        "cell's best held-out form; with --device: M7, M8 or opclass, default opclass)",
+    )
+    p.add_argument(
+        "--cell",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="select a cell, e.g. backend=onnxruntime (default: the only one, or the run's first setting)",
+    )
     p.add_argument("--resolution", type=int, help="input resolution (default: the model's own, or 224)")
     p.add_argument("--json", action="store_true", help="print JSON")
     g = p.add_argument_group("on another GPU (datasheet transfer of the cell's traffic fit)")
@@ -115,8 +125,12 @@ def _default_cell(frame, meta, given: dict[str, str]) -> tuple[dict, object, str
         want["device"] = meta.device
     hits = [(k, c) for k, c in cells if want and all(str(k.get(kk)) == v for kk, v in want.items() if kk in k)]
     if len(hits) == 1:
-        return (*hits[0], "the run's first setting; others: " + "; ".join(
-            cell_label(k) for k, _ in cells if k != hits[0][0]) + " (choose with --cell KEY=VALUE)")
+        return (
+            *hits[0],
+            "the run's first setting; others: "
+            + "; ".join(cell_label(k) for k, _ in cells if k != hits[0][0])
+            + " (choose with --cell KEY=VALUE)",
+        )
     choices = " | ".join(" ".join(f"--cell {kk}={v}" for kk, v in k.items()) for k, _ in cells)
     raise UsageError(f"{len(cells)} cells in the data; choose one: {choices}")
 
@@ -171,9 +185,11 @@ def run(args: argparse.Namespace) -> int:
     key, cell, why_cell = _default_cell(frame, meta, _cell_selectors(args.cell))
     fittable = available_forms(cell)
     if form is not None and form not in fittable:
-        raise UsageError(f"{form} needs ops counts of the measured models, which this cell lacks (a run stores "
-                         f"them in counts/*.ops.json; `python -m profiler.results.backfill RUN`); valid here: "
-                         f"{', '.join(fittable)}")
+        raise UsageError(
+            f"{form} needs ops counts of the measured models, which this cell lacks (a run stores "
+            f"them in counts/*.ops.json; `python -m profiler.results.backfill RUN`); valid here: "
+            f"{', '.join(fittable)}"
+        )
     mape: dict[str, float] = {}
     if form is None:
         # The default is chosen among the forms this path predicts from counts (M0-M6); M7/M8 and opclass need
@@ -207,12 +223,23 @@ def run(args: argparse.Namespace) -> int:
     unit = latency_unit(key)  # ms per image in a cell of mixed batches (an imported timm table)
     chosen = _form_reason(form, mape)
     if args.json:
-        print_json({"cell": key, "cell_chosen_as": why_cell or None, "form": form, "form_chosen_as": chosen or None,
-                    "heldout_mape": mape or None, "latency_unit": unit, "predictions": out})
+        print_json(
+            {
+                "cell": key,
+                "cell_chosen_as": why_cell or None,
+                "form": form,
+                "form_chosen_as": chosen or None,
+                "heldout_mape": mape or None,
+                "latency_unit": unit,
+                "predictions": out,
+            }
+        )
         return 0
     at = ", ".join(sorted({f"{r['resolution']} px" for r in out}))
-    print(f"form {form}{chosen} fitted on {len(cell)} models of cell {key or 'all'}"
-          f"{f' ({why_cell})' if why_cell else ''}; predicted at {at}; latency in {unit}; 95 % prediction intervals")
+    print(
+        f"form {form}{chosen} fitted on {len(cell)} models of cell {key or 'all'}"
+        f"{f' ({why_cell})' if why_cell else ''}; predicted at {at}; latency in {unit}; 95 % prediction intervals"
+    )
     for r in out:
         lo, hi = r["pi95_ms"]
         seen = f"  (measured {r['measured_ms']:.3g})" if r["measured_ms"] is not None else ""

@@ -14,11 +14,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="output file (default: reports/<run-id>.html)")
     p.add_argument("--boot", type=int, default=2000, help="cluster-bootstrap draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--trace", action="append", default=[], metavar="FILE",
-                   help="a `profiler trace -o` JSON to show per layer (repeatable; the run's traces/*.json too)")
-    p.add_argument("--predict-on", type=lambda s: [d for d in s.split(",") if d.strip()], default=[],
-                   metavar="DEV,…", help="add the run's models predicted on these GPUs of the datasheet table "
-                   "(e.g. h100-sxm,l4: `profiler predict --device`)")
+    p.add_argument(
+        "--trace",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a `profiler trace -o` JSON to show per layer (repeatable; the run's traces/*.json too)",
+    )
+    p.add_argument(
+        "--predict-on",
+        type=lambda s: [d for d in s.split(",") if d.strip()],
+        default=[],
+        metavar="DEV,…",
+        help="add the run's models predicted on these GPUs of the datasheet table "
+        "(e.g. h100-sxm,l4: `profiler predict --device`)",
+    )
     p.set_defaults(func=run)
 
 
@@ -52,8 +62,10 @@ def check_writable(out: Path) -> None:
         if not existed:
             out.unlink()
     except OSError as exc:
-        raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}; give -o a path in a writable "
-                         "folder (default reports/<run-id>.html)") from None
+        raise UsageError(
+            f"cannot write the report to {out}: {exc.strerror or exc}; give -o a path in a writable "
+            "folder (default reports/<run-id>.html)"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
         args.predict_on = [lookup(d).key for d in args.predict_on]  # an unknown name: exit 2, closest names
     try:
-        write_report(args.path, out, n_boot=args.boot, seed=args.seed, traces=args.trace,
-                     predict_on=args.predict_on)
+        write_report(args.path, out, n_boot=args.boot, seed=args.seed, traces=args.trace, predict_on=args.predict_on)
     except OSError as exc:  # e.g. the disk filled up while rendering
         raise UsageError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     size_kb = out.stat().st_size / 1024

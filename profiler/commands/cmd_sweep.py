@@ -23,31 +23,57 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="measure a sweep of models and settings (crash-safe, resumable)")
-    p.add_argument("--config", default=None,
-                   help="sweep definition (TOML); default experiments/quick-cpu.toml on CPU, "
-                        "experiments/regnet-claim.toml on CUDA")
-    p.add_argument("--device", choices=("auto", *DEVICES), default="auto",
-                   help="auto (default): CUDA when present, else CPU")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="sweep definition (TOML); default experiments/quick-cpu.toml on CPU, "
+        "experiments/regnet-claim.toml on CUDA",
+    )
+    p.add_argument(
+        "--device", choices=("auto", *DEVICES), default="auto", help="auto (default): CUDA when present, else CPU"
+    )
     p.add_argument("--run-id", default=None, help="name of the run directory (default: timestamp-config)")
     p.add_argument("--resume", metavar="ID", default=None, help="continue run ID (a run id or a path)")
     p.add_argument("--retry-failed", action="store_true", help="with --resume: measure failed rows again")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the plan and a time estimate; measure nothing (--device cuda works without CUDA)")
-    p.add_argument("--time-budget", metavar="T", default=None,
-                   help="run the largest subset that fits T (e.g. 10m, 600s, 1h): every cell >= 8 models from >= 3 "
-                        "families first, then more models, then repeats; no task starts once T is spent")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and a time estimate; measure nothing (--device cuda works without CUDA)",
+    )
+    p.add_argument(
+        "--time-budget",
+        metavar="T",
+        default=None,
+        help="run the largest subset that fits T (e.g. 10m, 600s, 1h): every cell >= 8 models from >= 3 "
+        "families first, then more models, then repeats; no task starts once T is spent",
+    )
     p.add_argument("--results-dir", default="results", help="where run directories live (default results/)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
-    p.add_argument("--no-peaks", action="store_true",
-                   help="do not measure the device's peaks (~15 s) when none are stored (they feed the roofline "
-                        "and the mechanistic model; config key measure_peaks)")
-    p.add_argument("--executor", choices=("subprocess", "ray"), default="subprocess",
-                   help="subprocess (default): one worker process at a time on this machine; ray: one Ray task "
-                        "per GPU (or per [timing] threads CPUs) on a Ray cluster (pip install -e '.[ray]')")
-    p.add_argument("--address", default=None,
-                   help="with --executor ray: the cluster to join (auto or HOST:PORT); default: start a local one")
-    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
-                   help="with --executor ray: at most N groups at once (default: every GPU, or CPUs / threads)")
+    p.add_argument(
+        "--no-peaks",
+        action="store_true",
+        help="do not measure the device's peaks (~15 s) when none are stored (they feed the roofline "
+        "and the mechanistic model; config key measure_peaks)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("subprocess", "ray"),
+        default="subprocess",
+        help="subprocess (default): one worker process at a time on this machine; ray: one Ray task "
+        "per GPU (or per [timing] threads CPUs) on a Ray cluster (pip install -e '.[ray]')",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="with --executor ray: the cluster to join (auto or HOST:PORT); default: start a local one",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --executor ray: at most N groups at once (default: every GPU, or CPUs / threads)",
+    )
     p.set_defaults(func=run)
 
 
@@ -73,14 +99,18 @@ def _print_session(s: dict) -> None:
 
     from profiler.sweep.progress import phase_table, unstable_line
 
-    print(f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
-          f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed")
+    print(
+        f"wall time {s['wall_s']:.1f} s, timed iterations {s['timed_s']:.1f} s, "
+        f"overhead ratio {s['overhead_ratio']} (wall / timed); {s['rows']} rows, {s['failed']} failed"
+    )
     if line := unstable_line(s):
         print(line)
     if s.get("budget"):
         b = s["budget"]
-        print(f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"
-              + ("; stopped by the budget (resume to continue)" if b.get("stopped_by_budget") else ""))
+        print(
+            f"time budget {b['budget_s']:.0f} s: estimated {b['estimate_s']:.0f} s, actual {b['actual_s']:.0f} s"
+            + ("; stopped by the budget (resume to continue)" if b.get("stopped_by_budget") else "")
+        )
     Console().print(phase_table(s))
 
 
@@ -125,15 +155,22 @@ def run(args: argparse.Namespace) -> int:
             resumed.close()  # run_sweep closed it when its session ended; here for every other way out
 
 
-def _plan_and_run(args: argparse.Namespace, config: SweepConfig, device: str, run_dir: Path, budget_s: float | None,
-                  resumed: Resumed | None) -> int:
+def _plan_and_run(
+    args: argparse.Namespace,
+    config: SweepConfig,
+    device: str,
+    run_dir: Path,
+    budget_s: float | None,
+    resumed: Resumed | None,
+) -> int:
     """Plan once (``sweep_plan.make_plan``), then print the dry run or run the sweep with that plan."""
     from profiler.core.paths import counts_dir
     from profiler.sweep.run import run_sweep
     from profiler.sweep.sweep_plan import make_plan
 
-    plan = make_plan(config, device, results_dir=args.results_dir, budget_s=budget_s, resumed=resumed,
-                     retry_failed=args.retry_failed)
+    plan = make_plan(
+        config, device, results_dir=args.results_dir, budget_s=budget_s, resumed=resumed, retry_failed=args.retry_failed
+    )
     tasks, skipped = plan.tasks, plan.skipped
     if not tasks:
         raise UsageError(f"{config.path}: the plan on {device} is empty (every combination was skipped)")
@@ -153,7 +190,8 @@ def _plan_and_run(args: argparse.Namespace, config: SweepConfig, device: str, ru
         make_executor = functools.partial(RayExecutor, args.address, args.ray_workers, counts_dir=counts_dir(run_dir))
     resume_ref = run_dir.name if run_dir.parent == Path(args.results_dir) else str(run_dir)
     resume_hint = f"python -m profiler sweep --resume {resume_ref}" + (
-        f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else "")
+        f" --results-dir {args.results_dir}" if args.results_dir != "results" and resume_ref == run_dir.name else ""
+    )
     print(f"run {run_dir.name}: {run_dir}/ ({len(tasks)} measurements planned)", file=sys.stderr, flush=True)
     for note in skipped:  # recorded in meta.json too (run.skipped)
         print(f"skipped: {note}", file=sys.stderr)
@@ -164,19 +202,33 @@ def _plan_and_run(args: argparse.Namespace, config: SweepConfig, device: str, ru
     from profiler.sweep.exec.prefetch import resolve_mode
 
     if device == "cpu" and make_executor is None and resolve_mode(config.prefetch, device) == "overlap":
-        print('note: prefetch = "overlap" on cpu: preparation processes run beside the CPU timing and can slow it '
-              '("auto" prepares everything first on a CPU)', file=sys.stderr)
+        print(
+            'note: prefetch = "overlap" on cpu: preparation processes run beside the CPU timing and can slow it '
+            '("auto" prepares everything first on a CPU)',
+            file=sys.stderr,
+        )
     try:
-        run_sweep(config, device=device, run_dir=run_dir, resume=bool(args.resume),
-                  show_progress=not args.no_progress, retry_failed=args.retry_failed,
-                  make_executor=make_executor,
-                  argv=sys.argv, time_budget_s=budget_s, results_dir=args.results_dir, plan=plan)
+        run_sweep(
+            config,
+            device=device,
+            run_dir=run_dir,
+            resume=bool(args.resume),
+            show_progress=not args.no_progress,
+            retry_failed=args.retry_failed,
+            make_executor=make_executor,
+            argv=sys.argv,
+            time_budget_s=budget_s,
+            results_dir=args.results_dir,
+            plan=plan,
+        )
     except KeyboardInterrupt:
         print(f"interrupted; what was measured is kept. Resume with: {resume_hint}", file=sys.stderr)
         return 130
     except PermissionError as exc:  # nothing is lost: rows are committed one by one as they are measured
-        raise UsageError(f"cannot write to {exc.filename or run_dir}: permission denied; choose a writable "
-                         "--results-dir (rows measured so far are kept)") from None
+        raise UsageError(
+            f"cannot write to {exc.filename or run_dir}: permission denied; choose a writable "
+            "--results-dir (rows measured so far are kept)"
+        ) from None
     s = plan.session  # what run_sweep recorded: meta.json is not read again
     if args.no_progress and s:
         _print_session(s)
@@ -187,7 +239,10 @@ def _plan_and_run(args: argparse.Namespace, config: SweepConfig, device: str, ru
     for cmd in (f"analyze {ref}", f"report {ref}", f"export {ref} --format csv"):
         print(f"  python -m profiler {cmd}")
     if s and s.get("rows") and s.get("failed") == s.get("rows"):
-        print(f"error: every measurement of this session failed ({s['rows']} rows); see {run_dir}/logs/ and the "
-              "rows' error column", file=sys.stderr)
+        print(
+            f"error: every measurement of this session failed ({s['rows']} rows); see {run_dir}/logs/ and the "
+            "rows' error column",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -24,13 +24,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=3, help="warm-up iterations before profiling (default 3)")
     p.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (default 1, as in CPU sweeps)")
     p.add_argument("--top", type=int, default=10, help="layers listed, by device time (default 10)")
-    p.add_argument("--peaks", choices=("auto", "stored"), default="auto",
-                   help="auto: stored peaks, else measure and store them as `profiler peaks` does (~15 s, once per "
-                        "device key); stored: stored only (default auto)")
+    p.add_argument(
+        "--peaks",
+        choices=("auto", "stored"),
+        default="auto",
+        help="auto: stored peaks, else measure and store them as `profiler peaks` does (~15 s, once per "
+        "device key); stored: stored only (default auto)",
+    )
     p.add_argument("--json", action="store_true", help="print the whole trace as one JSON object")
     p.add_argument("-o", "--output", help="also write the trace JSON here (for `profiler report --trace`)")
-    p.add_argument("--run", help="also store the trace in RUN's traces/ folder (the run's report shows it); the "
-                                 "trace is taken at the run's resolution")
+    p.add_argument(
+        "--run",
+        help="also store the trace in RUN's traces/ folder (the run's report shows it); the "
+        "trace is taken at the run's resolution",
+    )
     p.set_defaults(func=run)
 
 
@@ -61,10 +68,18 @@ def run(args: argparse.Namespace) -> int:
         run_traces = run_dir / "traces"
         args.resolution = run_resolution(run_dir, args.model, args.resolution)
     try:
-        doc = trace_model(args.model, model_kwargs=parse_kwargs(args.model_kwargs), device=args.device,
-                          dtype=args.dtype, batch=args.batch,
-                          resolution=args.resolution, iters=args.iters, warmup_iters=args.warmup,
-                          threads=args.threads, measure_peaks_if_missing=args.peaks == "auto")
+        doc = trace_model(
+            args.model,
+            model_kwargs=parse_kwargs(args.model_kwargs),
+            device=args.device,
+            dtype=args.dtype,
+            batch=args.batch,
+            resolution=args.resolution,
+            iters=args.iters,
+            warmup_iters=args.warmup,
+            threads=args.threads,
+            measure_peaks_if_missing=args.peaks == "auto",
+        )
     except TraceError as exc:
         print(f"trace failed: {exc}")
         return 1
@@ -105,14 +120,17 @@ def run_resolution(run_dir: Path, model: str, wanted: int | None) -> int | None:
         return wanted
     if wanted is None:
         if len(choices) > 1:
-            raise UsageError(f"--run {run_dir.name} has {model if own else 'models'} at {choices} px; choose one "
-                             "with --resolution")
+            raise UsageError(
+                f"--run {run_dir.name} has {model if own else 'models'} at {choices} px; choose one with --resolution"
+            )
         print(f"note: tracing at {choices[0]} px, the resolution of run {run_dir.name}", file=sys.stderr)
         return choices[0]
     if wanted not in choices:
-        raise UsageError(f"--run {run_dir.name} was measured at {', '.join(map(str, choices))} px, not {wanted} px; "
-                         f"its report would show a trace of another input size: give --resolution {choices[0]} (or "
-                         "leave it out)")
+        raise UsageError(
+            f"--run {run_dir.name} was measured at {', '.join(map(str, choices))} px, not {wanted} px; "
+            f"its report would show a trace of another input size: give --resolution {choices[0]} (or "
+            "leave it out)"
+        )
     return wanted
 
 
@@ -129,29 +147,45 @@ def print_summary(doc: dict, top: int) -> None:
     t = doc["totals"]
     # Piped output gets rich's 80 columns by default: too narrow for the table, so widen it.
     console = Console() if sys.stdout.isatty() else Console(width=150)
-    console.print(f"[bold]{doc['model']}[/]  {doc['device']} ({doc['device_name']})  batch {doc['batch']}  "
-                  f"{doc['resolution']}px  {doc['dtype']}  {doc['threads']} thread(s)  {doc['iters']} iterations")
+    console.print(
+        f"[bold]{doc['model']}[/]  {doc['device']} ({doc['device_name']})  batch {doc['batch']}  "
+        f"{doc['resolution']}px  {doc['dtype']}  {doc['threads']} thread(s)  {doc['iters']} iterations"
+    )
     idle = "n/a" if t["idle_fraction"] is None else f"{100 * t['idle_fraction']:.1f} %"
     if doc["device"] == "cuda" and t.get("busy_fraction_of_step") is not None:
         idle += f" (device busy {100 * t['busy_fraction_of_step']:.1f} % of the step)"
-    console.print(f"  step {t['step_ms']:.3f} ms profiled ({t['latency_ms_unprofiled']:.3f} ms unprofiled)   "
-                  f"device {t['device_ms']:.3f} ms   {t['n_ops']:.0f} ops   {t['n_kernels']:.0f} kernels   "
-                  f"idle fraction {idle}")
+    console.print(
+        f"  step {t['step_ms']:.3f} ms profiled ({t['latency_ms_unprofiled']:.3f} ms unprofiled)   "
+        f"device {t['device_ms']:.3f} ms   {t['n_ops']:.0f} ops   {t['n_kernels']:.0f} kernels   "
+        f"idle fraction {idle}"
+    )
     console.print(f"  idle fraction: {t['idle_definition']}")
     peaks = doc.get("peaks")
     if peaks:
         tf = (peaks.get("matmul_tflops") or {}).get(doc["dtype"])
-        console.print(f"  peaks ({peaks.get('source')}): matmul {doc['dtype']} "
-                      f"{'–' if tf is None else f'{tf * 1e3:.1f} GFLOP/s'}, copy {peaks['copy_bandwidth_gbs']:.1f} "
-                      f"GB/s, launch {peaks['launch_us']:.2f} µs; layers by bound: {_bounds(t['bound_counts'])}")
+        console.print(
+            f"  peaks ({peaks.get('source')}): matmul {doc['dtype']} "
+            f"{'–' if tf is None else f'{tf * 1e3:.1f} GFLOP/s'}, copy {peaks['copy_bandwidth_gbs']:.1f} "
+            f"GB/s, launch {peaks['launch_us']:.2f} µs; layers by bound: {_bounds(t['bound_counts'])}"
+        )
     else:
         console.print("  no measured peaks stored for this device (run `profiler peaks`): roofline placement unknown")
-    table = Table(title=f"top {min(top, len(doc['layers']))} of {len(doc['layers'])} layers by device time "
-                  "(per iteration)")
+    table = Table(
+        title=f"top {min(top, len(doc['layers']))} of {len(doc['layers'])} layers by device time (per iteration)"
+    )
     for col in ("layer", "type", "device ms", "cpu ms", "ops", "kernels", "MMAC", "MB", "FLOP/B", "bound"):
         table.add_column(col, justify="left" if col in ("layer", "type", "bound") else "right")
     for r in doc["layers"][:top]:
-        table.add_row(r["name"], r["type"], _ms(r["device_ms"]), _ms(r["cpu_ms"]), f"{r['n_ops']:g}",
-                      f"{r['n_kernels']:g}", f"{r['macs'] / 1e6:.1f}", f"{r['bytes'] / 1e6:.2f}",
-                      "–" if r["intensity"] is None else f"{r['intensity']:.1f}", r["bound"])
+        table.add_row(
+            r["name"],
+            r["type"],
+            _ms(r["device_ms"]),
+            _ms(r["cpu_ms"]),
+            f"{r['n_ops']:g}",
+            f"{r['n_kernels']:g}",
+            f"{r['macs'] / 1e6:.1f}",
+            f"{r['bytes'] / 1e6:.2f}",
+            "–" if r["intensity"] is None else f"{r['intensity']:.1f}",
+            r["bound"],
+        )
     console.print(table)

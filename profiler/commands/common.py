@@ -9,9 +9,21 @@ from typing import Any
 from profiler.core.jsonsafe import dumps
 from profiler.core.model_source import build_model, one_line, parse_kwargs, resolve_model
 
-__all__ = ["BACKENDS", "COMPILE_MODES", "DEVICES", "DTYPES", "EXPORTERS", "MEMORY_FORMATS", "MODEL_HELP",
-           "add_model_kwargs", "build_model", "one_line", "parse_kwargs", "print_json",
-           "resolve_model"]
+__all__ = [
+    "BACKENDS",
+    "COMPILE_MODES",
+    "DEVICES",
+    "DTYPES",
+    "EXPORTERS",
+    "MEMORY_FORMATS",
+    "MODEL_HELP",
+    "add_model_kwargs",
+    "build_model",
+    "one_line",
+    "parse_kwargs",
+    "print_json",
+    "resolve_model",
+]
 
 # Copies of profiler.timing.protocol's choice tuples for the parsers (tests/test_timing_graphs.py binds them):
 # importing the protocol pulls the timing package and numpy, which tripled the time to build the parser
@@ -24,8 +36,9 @@ DTYPES = ("fp32", "tf32", "fp16", "bf16", "amp")
 MEMORY_FORMATS = ("contiguous", "channels_last")
 
 
-MODEL_HELP = ("registered model name (see `profiler list`), or timm:NAME, torchvision:NAME, MODULE:CALLABLE, "
-              "PATH.py:CALLABLE")
+MODEL_HELP = (
+    "registered model name (see `profiler list`), or timm:NAME, torchvision:NAME, MODULE:CALLABLE, PATH.py:CALLABLE"
+)
 KWARGS_HELP = "JSON object of keyword arguments for the model's factory, e.g. '{\"num_classes\": 10}'"
 
 

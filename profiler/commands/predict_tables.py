@@ -25,9 +25,11 @@ def _cell_and_tables(source: str, selectors: dict[str, str]):
     cell_tables = table_for_rows(cell, tables)
     missing = [str(m) for m, t in zip(cell["model"], cell_tables, strict=True) if t is None]
     if missing:
-        raise UsageError(f"the run has no per-op tables for {len(missing)} of its models ({', '.join(missing[:3])}"
-                         f"{'…' if len(missing) > 3 else ''}): a run gets them from "
-                         "`python -m profiler.results.backfill RUN`, a CSV needs a spec_json column")
+        raise UsageError(
+            f"the run has no per-op tables for {len(missing)} of its models ({', '.join(missing[:3])}"
+            f"{'…' if len(missing) > 3 else ''}): a run gets them from "
+            "`python -m profiler.results.backfill RUN`, a CSV needs a spec_json column"
+        )
     return key, cell, cell_tables
 
 
@@ -52,8 +54,13 @@ def run_with_tables(args: argparse.Namespace, form: str, selectors: dict[str, st
         sf = fit_form(cell, form).predict_interval(new, alpha=0.05).iloc[0]
         pred = {"predicted_ms": float(sf["mean"]), "pi95_ms": [float(sf["obs_ci_lower"]), float(sf["obs_ci_upper"])]}
     measured = dict(zip(zip(cell["model"], cell["resolution"], strict=True), cell["latency_ms"], strict=True))
-    out = {**row, "ops": int(table.ops), "bytes_batch": float(new["bytes_batch"].iloc[0]), **pred,
-           "measured_ms": measured.get((row["model"], row["resolution"]))}
+    out = {
+        **row,
+        "ops": int(table.ops),
+        "bytes_batch": float(new["bytes_batch"].iloc[0]),
+        **pred,
+        "measured_ms": measured.get((row["model"], row["resolution"])),
+    }
     if args.json:
         print_json({"cell": key, "form": form, "predictions": [out]})
         return 0

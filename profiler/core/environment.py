@@ -18,9 +18,29 @@ from typing import Any
 from profiler.core.paths import PROJECT_ROOT
 
 KEYS = (
-    "python", "platform", "hostname", "cpu_model", "cpu_count", "torch_threads", "torch", "torch_cuda", "cudnn",
-    "onnx", "onnxruntime", "ort_providers", "gpu_name", "gpu_driver", "gpu_clocks_mhz", "gpu_temperature_c",
-    "gpu_power_w", "git_commit", "captured_at", "cpu_flags_hash", "memory_gib", "timm", "torchvision",
+    "python",
+    "platform",
+    "hostname",
+    "cpu_model",
+    "cpu_count",
+    "torch_threads",
+    "torch",
+    "torch_cuda",
+    "cudnn",
+    "onnx",
+    "onnxruntime",
+    "ort_providers",
+    "gpu_name",
+    "gpu_driver",
+    "gpu_clocks_mhz",
+    "gpu_temperature_c",
+    "gpu_power_w",
+    "git_commit",
+    "captured_at",
+    "cpu_flags_hash",
+    "memory_gib",
+    "timm",
+    "torchvision",
 )
 _PROJECT_ROOT = PROJECT_ROOT
 
@@ -135,9 +155,7 @@ def gpu_nvml(index: int = 0) -> dict[str, Any] | None:
                 "mem": _safe(lambda: float(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM))),
                 "sm_max": _safe(lambda: float(pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_SM))),
             },
-            "gpu_temperature_c": _safe(
-                lambda: float(pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU))
-            ),
+            "gpu_temperature_c": _safe(lambda: float(pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU))),
             "gpu_power_w": _safe(lambda: pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0),  # mW → W
         }
     finally:

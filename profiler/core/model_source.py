@@ -26,8 +26,10 @@ def parse_kwargs(text: str | None) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"--model-kwargs is not JSON ({exc.msg} at char {exc.pos}): {text!r}; "
-                         "give an object, e.g. '{\"num_classes\": 10}'") from None
+        raise UsageError(
+            f"--model-kwargs is not JSON ({exc.msg} at char {exc.pos}): {text!r}; "
+            "give an object, e.g. '{\"num_classes\": 10}'"
+        ) from None
     if not isinstance(value, dict):
         raise UsageError(f"--model-kwargs must be a JSON object of keyword arguments, got {text!r}")
     return value

@@ -65,8 +65,14 @@ class CountCache:
         # Fake tensors under FlopCounterMode: no kernels run, no fvcore needed on the GPU host; the golden test
         # shows it equals fvcore's count on every registered model.
         c = count_model(spec, resolution, batch=1, method="torch")
-        counts = {"macs": c.macs, "params": c.params, "acts": c.acts, "acts_all": c.acts_all,
-                  "ops": c.ops, "bytes": c.bytes}
+        counts = {
+            "macs": c.macs,
+            "params": c.params,
+            "acts": c.acts,
+            "acts_all": c.acts_all,
+            "ops": c.ops,
+            "bytes": c.bytes,
+        }
         self.tables[key] = doc = op_table_doc(c)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

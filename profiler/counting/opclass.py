@@ -54,27 +54,101 @@ TRAFFIC_DTYPES = ("fp32", "tf32", "fp16", "bf16", "amp")
 
 _CONV = frozenset({"convolution", "_convolution", "conv2d", "conv1d", "conv3d", "convolution_overrideable"})
 _LINEAR = frozenset(
-    {"addmm", "mm", "bmm", "baddbmm", "matmul", "linear", "einsum", "_scaled_dot_product_flash_attention",
-     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention", "scaled_dot_product_attention",
-     "_addmm_activation"}
+    {
+        "addmm",
+        "mm",
+        "bmm",
+        "baddbmm",
+        "matmul",
+        "linear",
+        "einsum",
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "scaled_dot_product_attention",
+        "_addmm_activation",
+    }
 )
 _NORM = frozenset(
-    {"native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training", "batch_norm",
-     "cudnn_batch_norm", "native_layer_norm", "layer_norm", "native_group_norm", "group_norm", "instance_norm",
-     "_softmax", "softmax", "_log_softmax", "log_softmax", "rms_norm", "_fused_rms_norm"}
+    {
+        "native_batch_norm",
+        "_native_batch_norm_legit",
+        "_native_batch_norm_legit_no_training",
+        "batch_norm",
+        "cudnn_batch_norm",
+        "native_layer_norm",
+        "layer_norm",
+        "native_group_norm",
+        "group_norm",
+        "instance_norm",
+        "_softmax",
+        "softmax",
+        "_log_softmax",
+        "log_softmax",
+        "rms_norm",
+        "_fused_rms_norm",
+    }
 )
 _POOL_PREFIXES = ("max_pool", "avg_pool", "adaptive_avg_pool", "adaptive_max_pool", "_adaptive_avg_pool")
 _POOL = frozenset({"mean", "sum", "amax", "amin"})
 _COPY = frozenset(
-    {"cat", "stack", "clone", "copy_", "copy", "_to_copy", "_unsafe_view", "constant_pad_nd", "index", "index_select",
-     "gather", "repeat", "roll", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
-     "flip", "reflection_pad2d", "replication_pad2d", "upsample_nearest2d", "_unsafe_index", "fill_", "zero_"}
+    {
+        "cat",
+        "stack",
+        "clone",
+        "copy_",
+        "copy",
+        "_to_copy",
+        "_unsafe_view",
+        "constant_pad_nd",
+        "index",
+        "index_select",
+        "gather",
+        "repeat",
+        "roll",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "channel_shuffle",
+        "native_channel_shuffle",
+        "flip",
+        "reflection_pad2d",
+        "replication_pad2d",
+        "upsample_nearest2d",
+        "_unsafe_index",
+        "fill_",
+        "zero_",
+    }
 )
 # autocast's fp32 list (CUDA and CPU), the ops here that have one: they run in fp32 whatever their input.
 _AMP_FP32 = frozenset(
-    {"native_layer_norm", "layer_norm", "native_group_norm", "group_norm", "_softmax", "softmax", "_log_softmax",
-     "log_softmax", "norm", "linalg_vector_norm", "rms_norm", "_fused_rms_norm", "sum", "cumsum", "prod", "pow", "exp",
-     "log", "rsqrt", "erfinv", "acos", "asin", "cosh", "sinh", "tan", "reciprocal"}
+    {
+        "native_layer_norm",
+        "layer_norm",
+        "native_group_norm",
+        "group_norm",
+        "_softmax",
+        "softmax",
+        "_log_softmax",
+        "log_softmax",
+        "norm",
+        "linalg_vector_norm",
+        "rms_norm",
+        "_fused_rms_norm",
+        "sum",
+        "cumsum",
+        "prod",
+        "pow",
+        "exp",
+        "log",
+        "rsqrt",
+        "erfinv",
+        "acos",
+        "asin",
+        "cosh",
+        "sinh",
+        "tan",
+        "reciprocal",
+    }
 )
 _HALF_CLASSES = frozenset({"conv", "conv_dw", "conv_grouped", "linear"})  # autocast's lower-precision list
 

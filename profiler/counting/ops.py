@@ -26,8 +26,18 @@ import torch
 # Allocation / metadata ops: no kernel computes their output (views are excluded by ``OpOverload.is_view``).
 NOT_COMPUTED = frozenset(
     {
-        "empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "detach", "alias", "lift_fresh",
-        "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel",
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "new_empty",
+        "new_empty_strided",
+        "detach",
+        "alias",
+        "lift_fresh",
+        "_local_scalar_dense",
+        "sym_size",
+        "sym_stride",
+        "sym_numel",
     }
 )
 

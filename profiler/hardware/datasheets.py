@@ -53,8 +53,10 @@ class Datasheet:
             raise UsageError(f"no peak for dtype {dtype!r}: known dtypes are {', '.join(PEAK_DTYPES)} and amp")
         value = getattr(self, f"{d}_tflops")
         if value is None:
-            raise UsageError(f"{self.name} has no {d} peak ({'no TF32' if d == 'tf32' else 'no bf16'} on this GPU "
-                             f"generation; {self.source})")
+            raise UsageError(
+                f"{self.name} has no {d} peak ({'no TF32' if d == 'tf32' else 'no bf16'} on this GPU "
+                f"generation; {self.source})"
+            )
         return float(value)
 
     def has_peak(self, dtype: str) -> bool:
@@ -91,8 +93,17 @@ TABLE: tuple[Datasheet, ...] = (
     # L4: 58 SMs, 30.3 FP32, TF32 120 / FP16 242 with sparsity -> 60 / 121 dense, 300 GB/s GDDR6. The datasheet does
     # not say the accumulate of its FP16 figure; taken as FP32 accumulate at full rate like other data-centre Ada
     # (unsure).
-    Datasheet("l4", "L4", 30.3, 60.0, 121.0, 121.0, 300.0, 58,
-              "NVIDIA L4 Tensor Core GPU datasheet (2023) (FP16 with FP32 accumulate at full rate assumed)"),
+    Datasheet(
+        "l4",
+        "L4",
+        30.3,
+        60.0,
+        121.0,
+        121.0,
+        300.0,
+        58,
+        "NVIDIA L4 Tensor Core GPU datasheet (2023) (FP16 with FP32 accumulate at full rate assumed)",
+    ),
     # L40S: 142 SMs, 91.6 FP32, TF32 183, BF16/FP16 362.05 dense (733 with sparsity), 864 GB/s GDDR6.
     Datasheet("l40s", "L40S", 91.6, 183.0, 362.05, 362.05, 864.0, 142, "NVIDIA L40S GPU datasheet (2023)"),
     # T4: 40 SMs, 8.1 FP32, 65 FP16/FP32 mixed-precision tensor, 320 GB/s GDDR6; Turing has no TF32/bf16.
@@ -109,12 +120,30 @@ TABLE: tuple[Datasheet, ...] = (
     Datasheet("rtx5090", "RTX 5090", 104.8, 104.8, 209.5, 209.5, 1792.0, 170, _GB202 + " (FP16/TF32 unsure)"),
     # RTX PRO 6000 Blackwell Workstation: 188 SMs, 125 FP32, 1,792 GB/s GDDR7, 4,000 "AI TOPS" (FP4, sparse).
     # FP16 dense w/ FP32 acc derived as 4 x the FP32 rate = 503.8 (= 4,030 FP4 sparse / 8), TF32 half that (derived).
-    Datasheet("rtx-pro-6000", "RTX PRO 6000 Blackwell", 125.0, 251.9, 503.8, 503.8, 1792.0, 188,
-              _PRO6000 + " (FP16/TF32 derived from the FP4 AI TOPS)"),
+    Datasheet(
+        "rtx-pro-6000",
+        "RTX PRO 6000 Blackwell",
+        125.0,
+        251.9,
+        503.8,
+        503.8,
+        1792.0,
+        188,
+        _PRO6000 + " (FP16/TF32 derived from the FP4 AI TOPS)",
+    ),
     # Max-Q (300 W): same chip, lower clocks; 110 FP32 and 3,511 AI TOPS -> FP16 dense 438.9, TF32 219.4 (derived;
     # the 110 TFLOP/s FP32 figure unsure).
-    Datasheet("rtx-pro-6000-maxq", "RTX PRO 6000 Blackwell Max-Q", 110.0, 219.4, 438.9, 438.9, 1792.0, 188,
-              _MAXQ + " (FP32 unsure; FP16/TF32 derived from the FP4 AI TOPS)"),
+    Datasheet(
+        "rtx-pro-6000-maxq",
+        "RTX PRO 6000 Blackwell Max-Q",
+        110.0,
+        219.4,
+        438.9,
+        438.9,
+        1792.0,
+        188,
+        _MAXQ + " (FP32 unsure; FP16/TF32 derived from the FP4 AI TOPS)",
+    ),
 )
 BY_KEY = {d.key: d for d in TABLE}
 
@@ -193,6 +222,7 @@ def lookup(name: str) -> Datasheet:
     if found is None:
         near = closest(name)
         what = f"closest: {', '.join(near)} (all: " if near else "known: "
-        raise UsageError(f"device {name!r} is not in the datasheet table; {what}{', '.join(known_names())}"
-                         + (")" if near else ""))
+        raise UsageError(
+            f"device {name!r} is not in the datasheet table; {what}{', '.join(known_names())}" + (")" if near else "")
+        )
     return found

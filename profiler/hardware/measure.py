@@ -147,8 +147,10 @@ def measure_peaks(device: str, threads: int | None = None, quick: bool = False) 
         "sizes": {"matmul_n": n, "copy_mib": n_copy * 4 / 2**20, "launch_elements": 1},
         # Peaks are the fastest block (interference only slows a run down); the launch cost is the median block
         # (a typical per-op cost). The other statistic of each is kept for comparison.
-        "median": {"matmul_tflops": main["median_matmul_tflops"],
-                   "copy_bandwidth_gbs": main["median_copy_bandwidth_gbs"]},
+        "median": {
+            "matmul_tflops": main["median_matmul_tflops"],
+            "copy_bandwidth_gbs": main["median_copy_bandwidth_gbs"],
+        },
         "launch_us_fastest": main["launch_us_fastest"],
         "wall": None if wall is None else {k: wall[k] for k in ("matmul_tflops", "copy_bandwidth_gbs", "launch_us")},
         # Other processes slow a shared host's measurement down; the load says how busy it was.
@@ -209,8 +211,14 @@ def load_peaks(
         return None
 
 
-def ensure_peaks(device: str, threads: int | None = None, *, root: Path | str | None = None, say: Any = None,
-                 how_to_skip: str = "--no-peaks or measure_peaks = false skips it") -> dict[str, Any] | None:
+def ensure_peaks(
+    device: str,
+    threads: int | None = None,
+    *,
+    root: Path | str | None = None,
+    say: Any = None,
+    how_to_skip: str = "--no-peaks or measure_peaks = false skips it",
+) -> dict[str, Any] | None:
     """Measure and store the peaks of this machine's ``device`` key when none are stored (~15 s on a CPU), so
     that a sweep's first report has its roofline and mechanistic model; returns the new peaks, or None when
     some were stored already. ``say`` (a print-like callable) hears what is being done. The document records
@@ -218,8 +226,10 @@ def ensure_peaks(device: str, threads: int | None = None, *, root: Path | str | 
     if load_peaks(device, None, threads=threads, root=root) is not None:
         return None
     if say is not None:
-        say(f"measuring the peaks of this {device} once (~15 s; stored per device key for every later run; "
-            f"{how_to_skip})")
+        say(
+            f"measuring the peaks of this {device} once (~15 s; stored per device key for every later run; "
+            f"{how_to_skip})"
+        )
     doc = {**measure_peaks(device, threads=threads), "measured_by": "sweep"}
     save_peaks(doc, root)
     return doc

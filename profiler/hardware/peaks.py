@@ -43,8 +43,15 @@ def find_peak(gpu_name: str | None) -> Peak | None:
     ds = match(gpu_name)
     if ds is None:
         return None
-    return Peak(ds.name, ds.fp32_tflops, ds.tf32_tflops if ds.tf32_tflops is not None else ds.fp32_tflops,
-                float(ds.fp16_tflops or ds.fp32_tflops), ds.bandwidth_gbs / 1e3, ds.source, ds.bf16_tflops)
+    return Peak(
+        ds.name,
+        ds.fp32_tflops,
+        ds.tf32_tflops if ds.tf32_tflops is not None else ds.fp32_tflops,
+        float(ds.fp16_tflops or ds.fp32_tflops),
+        ds.bandwidth_gbs / 1e3,
+        ds.source,
+        ds.bf16_tflops,
+    )
 
 
 def measured_peak(peaks: dict) -> Peak:

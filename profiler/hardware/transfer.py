@@ -53,8 +53,9 @@ class DevicePeaks:
 
         value = self.tflops.get(DTYPE_ALIASES.get(dtype, dtype))
         if value is None:
-            raise UsageError(f"{self.name} has no {dtype} peak ({self.source}); known: "
-                             f"{', '.join(sorted(self.tflops)) or 'none'}")
+            raise UsageError(
+                f"{self.name} has no {dtype} peak ({self.source}); known: {', '.join(sorted(self.tflops)) or 'none'}"
+            )
         return value
 
 
@@ -122,8 +123,9 @@ def pick_spread(values: np.ndarray, k: int) -> np.ndarray:
     return order[np.unique(np.clip(pos, 0, len(order) - 1))]
 
 
-def calibrate(times: np.ndarray, measured: np.ndarray, ridge: float = CALIBRATION_RIDGE,
-              groups: tuple[str, ...] | None = None) -> np.ndarray:
+def calibrate(
+    times: np.ndarray, measured: np.ndarray, ridge: float = CALIBRATION_RIDGE, groups: tuple[str, ...] | None = None
+) -> np.ndarray:
     """One scale per term (or per group of terms, e.g. per resource) from the calibration models: NNLS on
     relative errors plus a pull towards 1; returned per term."""
     from scipy.optimize import nnls

@@ -65,12 +65,23 @@ def _progress(total: int, enabled: bool):  # -> rich.progress.Progress | None
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("counting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.description}"), console=Console(stderr=True), transient=False)
+    return Progress(
+        TextColumn("counting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=Console(stderr=True),
+        transient=False,
+    )
 
 
-def count_all(jobs: Iterable[CountJob], cache_dir: Path, workers: int = 2, progress: bool = True,
-              ) -> dict[str, tuple[dict[str, int] | None, str | None]]:
+def count_all(
+    jobs: Iterable[CountJob],
+    cache_dir: Path,
+    workers: int = 2,
+    progress: bool = True,
+) -> dict[str, tuple[dict[str, int] | None, str | None]]:
     """``key -> (counts, None)`` or ``(None, reason)`` for every job; cached ones are read, the rest counted in a
     pool of ``workers`` processes (0: in this process, e.g. tests)."""
     jobs = list({j.key: j for j in jobs}.values())

@@ -30,8 +30,17 @@ import fnmatch
 from profiler.core.errors import UsageError
 
 SEED_FAMILIES = (
-    "resnet", "resnext", "seresnet", "seresnext", "densenet", "mobilenetv1", "mobilenetv2",
-    "efficientnet", "regnetx", "regnety", "inception",
+    "resnet",
+    "resnext",
+    "seresnet",
+    "seresnext",
+    "densenet",
+    "mobilenetv1",
+    "mobilenetv2",
+    "efficientnet",
+    "regnetx",
+    "regnety",
+    "inception",
 )
 SEED_EXCLUDE = ("inception_next_*", "*_clip*", "*_gn", "*_evos", "*_frn", "*_pruned", "*_cc_*")
 RULES = {"cnn-seed-families": "the CNN seed families (profiler.imports.include module doc)"}
@@ -53,8 +62,10 @@ class Include:
             elif item.startswith("!"):
                 self.excludes.append(item[1:])
             elif item.replace("-", "").isalpha() and "-" in item:
-                raise UsageError(f"unknown include rule {item!r}; valid rules: {', '.join(RULES)} "
-                                 "(or fnmatch patterns on timm names, e.g. 'resnet*,!*_gn')")
+                raise UsageError(
+                    f"unknown include rule {item!r}; valid rules: {', '.join(RULES)} "
+                    "(or fnmatch patterns on timm names, e.g. 'resnet*,!*_gn')"
+                )
             else:
                 self.patterns.append(item)
 
@@ -72,8 +83,11 @@ class Include:
         """The rule in words, for meta.json and the run's README."""
         if not self.text:
             return "every row of the table"
-        parts = [f"{r} (profiler/imports/include.py): families {', '.join(SEED_FAMILIES)} by the timm: family "
-                 f"rule, excluding {', '.join(SEED_EXCLUDE)}" for r in self.rules]
+        parts = [
+            f"{r} (profiler/imports/include.py): families {', '.join(SEED_FAMILIES)} by the timm: family "
+            f"rule, excluding {', '.join(SEED_EXCLUDE)}"
+            for r in self.rules
+        ]
         parts += [f"fnmatch {p}" for p in self.patterns]
         parts += [f"not {p}" for p in self.excludes]
         return "; ".join(parts)

@@ -61,8 +61,9 @@ def _mode(columns: list[str], path: Path) -> str:
                 return mode
     wanted = " or ".join(", ".join(f"{m}_{c}" for c in NEEDED) for m in MODES)
     have = ", ".join(columns[:15]) + (f" (+{len(columns) - 15} more)" if len(columns) > 15 else "")
-    raise UsageError(f"{path.name} is not a timm benchmark table: it has columns {have or '(none)'}; "
-                     f"expected model and {wanted}")
+    raise UsageError(
+        f"{path.name} is not a timm benchmark table: it has columns {have or '(none)'}; expected model and {wanted}"
+    )
 
 
 def _number(raw: dict[str, str], col: str, line: int, kind: type, required: bool) -> Any:
@@ -99,16 +100,19 @@ def read_table(path: Path | str) -> TimmTable:
         name = (raw.get("model") or "").strip()
         if not name:
             raise UsageError(f"line {i}: the model column is empty")
-        table.rows.append(TimmRow(
-            line=i, model=name,
-            resolution=_number(raw, f"{mode}_img_size", i, int, True),
-            batch=_number(raw, f"{mode}_batch_size", i, int, True),
-            step_time_ms=_number(raw, f"{mode}_step_time", i, float, True),
-            samples_per_sec=_number(raw, f"{mode}_samples_per_sec", i, float, False),
-            param_count_m=_number(raw, "param_count", i, float, False),
-            gmacs=_number(raw, f"{mode}_gmacs", i, float, False),
-            macts=_number(raw, f"{mode}_macts", i, float, False),
-        ))
+        table.rows.append(
+            TimmRow(
+                line=i,
+                model=name,
+                resolution=_number(raw, f"{mode}_img_size", i, int, True),
+                batch=_number(raw, f"{mode}_batch_size", i, int, True),
+                step_time_ms=_number(raw, f"{mode}_step_time", i, float, True),
+                samples_per_sec=_number(raw, f"{mode}_samples_per_sec", i, float, False),
+                param_count_m=_number(raw, "param_count", i, float, False),
+                gmacs=_number(raw, f"{mode}_gmacs", i, float, False),
+                macts=_number(raw, f"{mode}_macts", i, float, False),
+            )
+        )
     if not table.rows:
         raise UsageError(f"{path.name} has a header but no rows")
     return table

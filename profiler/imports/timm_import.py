@@ -29,9 +29,11 @@ from profiler.imports.include import Include
 from profiler.imports.timm_csv import TimmRow, TimmTable, setting_from_name
 
 LICENCE = "Apache-2.0 (huggingface/pytorch-image-models)"
-PROTOCOL = ("latency is timm's mean over its protocol (benchmark.py: torch.inference_mode, cudnn.benchmark, "
-            "10 warm-up and 40 timed steps, a CUDA synchronize per step, the mean reported), not archprof's; "
-            "no per-iteration samples")
+PROTOCOL = (
+    "latency is timm's mean over its protocol (benchmark.py: torch.inference_mode, cudnn.benchmark, "
+    "10 warm-up and 40 timed steps, a CUDA synchronize per step, the mean reported), not archprof's; "
+    "no per-iteration samples"
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,15 @@ class ImportSetting:
     memory_format: str
 
 
-def resolve_setting(table: TimmTable, device_name: str, *, device: str | None = None, dtype: str | None = None,
-                    backend: str | None = None, memory_format: str | None = None) -> tuple[ImportSetting, dict]:
+def resolve_setting(
+    table: TimmTable,
+    device_name: str,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    backend: str | None = None,
+    memory_format: str | None = None,
+) -> tuple[ImportSetting, dict]:
     """The setting of the rows (flags win over the file name's tokens); UsageError for what neither says."""
     from profiler.timing.protocol import BACKENDS, DEVICES, DTYPES, MEMORY_FORMATS, validate_request
 
@@ -63,8 +72,9 @@ def resolve_setting(table: TimmTable, device_name: str, *, device: str | None = 
     choices = {"device": DEVICES, "dtype": DTYPES, "backend": BACKENDS, "memory_format": MEMORY_FORMATS}
     for key, value in values.items():
         if value is None:
-            raise UsageError(f"{table.path.name} does not say its {key}; give --{key.replace('_', '-')} "
-                             f"({', '.join(choices[key])})")
+            raise UsageError(
+                f"{table.path.name} does not say its {key}; give --{key.replace('_', '-')} ({', '.join(choices[key])})"
+            )
         if value not in choices[key]:
             raise UsageError(f"unknown --{key.replace('_', '-')} {value!r}; valid: {', '.join(choices[key])}")
 
@@ -89,25 +99,53 @@ def _resolve_specs(rows: list[TimmRow]) -> tuple[dict[str, tuple[Any, str]], dic
     return specs, unknown
 
 
-def _row(r: TimmRow, spec: Any, spec_hash: str, counts: dict[str, int], s: ImportSetting, table: TimmTable,
-         when: str, repeat: int = 0) -> dict[str, Any]:
+def _row(
+    r: TimmRow,
+    spec: Any,
+    spec_hash: str,
+    counts: dict[str, int],
+    s: ImportSetting,
+    table: TimmTable,
+    when: str,
+    repeat: int = 0,
+) -> dict[str, Any]:
     import models
     from profiler.sweep.tasks import Task
 
-    task = Task(model=f"timm:{r.model}", family=spec.family, spec=json.loads(json.dumps(models.spec_to_dict(spec))),
-                spec_hash=spec_hash, backend=s.backend, device=s.device, dtype=s.dtype,
-                memory_format=s.memory_format, batch=r.batch, resolution=r.resolution, repeat=repeat)
+    task = Task(
+        model=f"timm:{r.model}",
+        family=spec.family,
+        spec=json.loads(json.dumps(models.spec_to_dict(spec))),
+        spec_hash=spec_hash,
+        backend=s.backend,
+        device=s.device,
+        dtype=s.dtype,
+        memory_format=s.memory_format,
+        batch=r.batch,
+        resolution=r.resolution,
+        repeat=repeat,
+    )
     details = {
         "source": f"timm benchmark table {table.path.name} (public data, not measured by archprof)",
-        "csv_line": r.line, "timm_mode": table.mode, "latency_protocol": PROTOCOL,
-        "timm_gmacs": r.gmacs, "timm_macts": r.macts, "timm_param_count_m": r.param_count_m,
+        "csv_line": r.line,
+        "timm_mode": table.mode,
+        "latency_protocol": PROTOCOL,
+        "timm_gmacs": r.gmacs,
+        "timm_macts": r.macts,
+        "timm_param_count_m": r.param_count_m,
         "timm_samples_per_sec": r.samples_per_sec,
     }
     return {
-        **task.base_row(), **counts, "device_name": s.device_name,
-        "latency_ms": r.step_time_ms, "latency_ms_mean": r.step_time_ms, "n_samples": None,
+        **task.base_row(),
+        **counts,
+        "device_name": s.device_name,
+        "latency_ms": r.step_time_ms,
+        "latency_ms_mean": r.step_time_ms,
+        "n_samples": None,
         "throughput_ips": r.samples_per_sec if r.samples_per_sec else r.batch * 1e3 / r.step_time_ms,
-        "status": "ok", "details_json": json.dumps(details, sort_keys=True), "started_at": when,
+        "status": "ok",
+        "details_json": json.dumps(details, sort_keys=True),
+        "started_at": when,
     }
 
 
@@ -121,9 +159,19 @@ def _environment(s: ImportSetting, named: dict) -> dict[str, Any]:
     return env
 
 
-def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: TimmTable,
-                include: Include, force: bool = False, workers: int = 2, cache_dir: Path | None = None,
-                progress: bool = True, snapshot: str | None = None) -> dict[str, Any]:
+def import_timm(
+    out: Path | str,
+    setting: ImportSetting,
+    named: dict,
+    *,
+    table: TimmTable,
+    include: Include,
+    force: bool = False,
+    workers: int = 2,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+    snapshot: str | None = None,
+) -> dict[str, Any]:
     """Write the run ``out`` from ``table`` (see the module doc); returns a summary (rows, skipped, wall_s)."""
     from models.external import import_timm as _timm
     from profiler.core.environment import git_commit
@@ -139,8 +187,11 @@ def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: 
     if not rows:
         raise UsageError(f"no row of {table.path.name} matches --include {include.text!r}")
     specs, unknown = _resolve_specs(rows)
-    jobs = [CountJob(r.model, _spec_dict(specs[r.model][0]), specs[r.model][1], r.resolution)
-            for r in rows if r.model in specs]
+    jobs = [
+        CountJob(r.model, _spec_dict(specs[r.model][0]), specs[r.model][1], r.resolution)
+        for r in rows
+        if r.model in specs
+    ]
     cache_dir = cache_dir or default_cache_dir()
     counted = count_all(jobs, cache_dir, workers=workers, progress=progress)
     skipped = [{"model": n, "reason": why} for n, why in unknown.items()]
@@ -157,8 +208,7 @@ def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: 
         first = "; ".join(f"{s['model']}: {s['reason']}" for s in skipped[:3])
         raise UsageError(f"no row of {table.path.name} could be counted ({len(skipped)} skipped: {first})")
     when = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    meta = _meta(table, setting, named, include, skipped, len(good), when, git_commit(), _timm().__version__,
-                 snapshot)
+    meta = _meta(table, setting, named, include, skipped, len(good), when, git_commit(), _timm().__version__, snapshot)
     meta["imported"]["batches"] = sorted({r.batch for r, _ in good})
     with ResultStore.create(out, meta) as store:
         seen: dict[tuple[str, int, int], int] = {}
@@ -173,12 +223,26 @@ def import_timm(out: Path | str, setting: ImportSetting, named: dict, *, table: 
             for file in (paths.count_file, paths.ops_file):
                 shutil.copyfile(file(cache_dir, key), file(counts_dir, key))
         wall_s = time.perf_counter() - t0
-        meta["sessions"] = [{"kind": "import", "started_at": when, "wall_s": round(wall_s, 1), "rows": len(good),
-                             "skipped": len(skipped), "count_workers": workers}]
+        meta["sessions"] = [
+            {
+                "kind": "import",
+                "started_at": when,
+                "wall_s": round(wall_s, 1),
+                "rows": len(good),
+                "skipped": len(skipped),
+                "count_workers": workers,
+            }
+        ]
         store.write_meta(meta)
     write_readme(out, meta)
-    return {"out": str(out), "rows": len(good), "skipped": skipped, "wall_s": wall_s,
-            "models": len({r.model for r, _ in good}), "families": len({specs[r.model][0].family for r, _ in good})}
+    return {
+        "out": str(out),
+        "rows": len(good),
+        "skipped": skipped,
+        "wall_s": wall_s,
+        "models": len({r.model for r, _ in good}),
+        "families": len({specs[r.model][0].family for r, _ in good}),
+    }
 
 
 def _spec_dict(spec: Any) -> dict[str, Any]:
@@ -187,22 +251,50 @@ def _spec_dict(spec: Any) -> dict[str, Any]:
     return json.loads(json.dumps(models.spec_to_dict(spec)))
 
 
-def _meta(table: TimmTable, s: ImportSetting, named: dict, include: Include, skipped: list[dict], n_rows: int,
-          when: str, commit: str | None, timm_version: str, snapshot: str | None) -> dict[str, Any]:
+def _meta(
+    table: TimmTable,
+    s: ImportSetting,
+    named: dict,
+    include: Include,
+    skipped: list[dict],
+    n_rows: int,
+    when: str,
+    commit: str | None,
+    timm_version: str,
+    snapshot: str | None,
+) -> dict[str, Any]:
     return {
         "run": {"kind": "import", "device": s.device, "argv": sys.argv, "git_commit": commit, "started_at": when},
         "environment": _environment(s, named),
-        "config": {"name": f"import of {table.path.name}", "path": str(table.path),
-                   "parsed": {"device_name": s.device_name, "device": s.device, "dtype": s.dtype,
-                              "backend": s.backend, "memory_format": s.memory_format, "include": include.text}},
+        "config": {
+            "name": f"import of {table.path.name}",
+            "path": str(table.path),
+            "parsed": {
+                "device_name": s.device_name,
+                "device": s.device,
+                "dtype": s.dtype,
+                "backend": s.backend,
+                "memory_format": s.memory_format,
+                "include": include.text,
+            },
+        },
         "imported": {
             "source": "timm benchmark.py results table (public data)",
-            "file": table.path.name, "sha256": table.sha256, "licence": LICENCE,
-            "timm_snapshot": snapshot, "device_name": s.device_name, "setting_from_file_name": named,
-            "timm_mode": table.mode, "timm_version_counted_with": timm_version,
-            "latency": PROTOCOL, "batches": [],
-            "include": include.text or None, "include_rule": include.describe(),
-            "rows_in_table": len(table.rows), "rows_imported": n_rows, "skipped": skipped,
+            "file": table.path.name,
+            "sha256": table.sha256,
+            "licence": LICENCE,
+            "timm_snapshot": snapshot,
+            "device_name": s.device_name,
+            "setting_from_file_name": named,
+            "timm_mode": table.mode,
+            "timm_version_counted_with": timm_version,
+            "latency": PROTOCOL,
+            "batches": [],
+            "include": include.text or None,
+            "include_rule": include.describe(),
+            "rows_in_table": len(table.rows),
+            "rows_imported": n_rows,
+            "skipped": skipped,
         },
     }
 
@@ -211,30 +303,38 @@ def write_readme(out: Path, meta: dict[str, Any]) -> Path:
     """The run's provenance note (README.md): source, sha256, licence, snapshot, rule, skipped models."""
     imp = meta["imported"]
     cfg = meta["config"]["parsed"]
-    skipped = "\n".join(f"- `{s['model']}`" + (f" at {s['resolution']} px" if s.get("resolution") else "")
-                        + f": {s['reason']}" for s in imp["skipped"]) or "- none"
+    skipped = (
+        "\n".join(
+            f"- `{s['model']}`" + (f" at {s['resolution']} px" if s.get("resolution") else "") + f": {s['reason']}"
+            for s in imp["skipped"]
+        )
+        or "- none"
+    )
     b = imp["batches"]
-    batches = (f"Batches differ between rows ({min(b)}–{max(b)}: timm lowers the batch for models that fail at its "
-               "default), so the analysis compares latency per image (`latency_ms / batch`) in one cell."
-               if len(b) > 1 else f"Every row at batch {b[0]}.")
+    batches = (
+        f"Batches differ between rows ({min(b)}–{max(b)}: timm lowers the batch for models that fail at its "
+        "default), so the analysis compares latency per image (`latency_ms / batch`) in one cell."
+        if len(b) > 1
+        else f"Every row at batch {b[0]}."
+    )
     text = f"""# {out.name}: timm's published benchmark table, imported (public data)
 
-Not measured by archprof. Latency: {imp['latency']}.
+Not measured by archprof. Latency: {imp["latency"]}.
 
 | | |
 |---|---|
-| source file | `{imp['file']}` (timm's `results/` folder) |
-| sha256 | `{imp['sha256']}` |
-| licence | {imp['licence']} |
-| timm snapshot | {imp.get('timm_snapshot') or 'not given'} |
-| device (as given) | {imp['device_name']} ({cfg['device']}) |
-| setting | {cfg['dtype']}, {cfg['backend']}, {cfg['memory_format']} (file name says {imp['setting_from_file_name']}) |
-| rows | {imp['rows_imported']} imported of {imp['rows_in_table']} in the table |
-| include rule | `{imp.get('include') or '(all)'}`: {imp['include_rule']} |
+| source file | `{imp["file"]}` (timm's `results/` folder) |
+| sha256 | `{imp["sha256"]}` |
+| licence | {imp["licence"]} |
+| timm snapshot | {imp.get("timm_snapshot") or "not given"} |
+| device (as given) | {imp["device_name"]} ({cfg["device"]}) |
+| setting | {cfg["dtype"]}, {cfg["backend"]}, {cfg["memory_format"]} (file name says {imp["setting_from_file_name"]}) |
+| rows | {imp["rows_imported"]} imported of {imp["rows_in_table"]} in the table |
+| include rule | `{imp.get("include") or "(all)"}`: {imp["include_rule"]} |
 | counted with | archprof: `timm:NAME` on the meta device, batch 1, the row's resolution; timm \
-{imp['timm_version_counted_with']} |
+{imp["timm_version_counted_with"]} |
 
-Rows: `latency_ms` = timm's `{imp['timm_mode']}_step_time` (ms per batch) at `batch` = `{imp['timm_mode']}_batch_size`;
+Rows: `latency_ms` = timm's `{imp["timm_mode"]}_step_time` (ms per batch) at `batch` = `{imp["timm_mode"]}_batch_size`;
 counts per image by archprof; timm's own fvcore figures in each row's details (`timm_gmacs`, `timm_macts`).
 {batches}
 

@@ -26,7 +26,12 @@ def __getattr__(name: str) -> Any:
 
 
 def write_report(
-    path: Path | str, out: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None,
+    path: Path | str,
+    out: Path | str,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    traces: list | None = None,
     predict_on: list[str] | None = None,
 ) -> Path:
     """Render the report of ``path`` (run directory, run id, ``latest``, CSV or Parquet) into ``out``; ``traces``:

@@ -211,17 +211,29 @@ def opclass_per_model(cell: dict) -> Table | None:
     for m in oc["per_model"]:
         res, pred = m["ms_by_resource"], m["predicted_ms"]
         top = ", ".join(f"{d['label']} {100 * d['share']:.0f} %" for d in m["dominant"] if d["share"] is not None)
-        rows.append([
-            txt(m["model"]),
-            num(m.get("resolution"), "d"),
-            num(m["measured_ms"]),
-            num(pred),
-            num(m["ratio"], ".2f"),
-            *(num(100 * res[r] / pred if pred > 0 else None, ".0f") for r in RESOURCE_COLUMNS),
-            txt(top),
-        ])
-    headers = ["model", "px", "measured (ms)", "predicted (ms)", "measured / predicted", "compute (%)", "traffic (%)",
-               "launches (%)", "fixed (%)", "op classes that carry the time"]
+        rows.append(
+            [
+                txt(m["model"]),
+                num(m.get("resolution"), "d"),
+                num(m["measured_ms"]),
+                num(pred),
+                num(m["ratio"], ".2f"),
+                *(num(100 * res[r] / pred if pred > 0 else None, ".0f") for r in RESOURCE_COLUMNS),
+                txt(top),
+            ]
+        )
+    headers = [
+        "model",
+        "px",
+        "measured (ms)",
+        "predicted (ms)",
+        "measured / predicted",
+        "compute (%)",
+        "traffic (%)",
+        "launches (%)",
+        "fixed (%)",
+        "op classes that carry the time",
+    ]
     return make_table(
         "Where the per-op-class model puts each model's time",
         headers,

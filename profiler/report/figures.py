@@ -94,9 +94,11 @@ def roofline_figure(cell: pd.DataFrame, dtype: str, gpu_name: str | None, device
     """The roofline under measured peaks (``env["peaks"]``) or the data sheet's, labelled; skipped with a reason."""
     peak, which = roofline_peak(env, gpu_name, device, dtype)
     if peak is None:
-        return {"title": "Roofline",
-                "caption": f"No roofline for this cell: {which}. `python -m profiler peaks --device {device}` measures "
-                           "them (a sweep does so itself when none are stored), then render the report again.",
-                "error": f"skipped: {which} (peak compute and bandwidth unknown)"}
+        return {
+            "title": "Roofline",
+            "caption": f"No roofline for this cell: {which}. `python -m profiler peaks --device {device}` measures "
+            "them (a sweep does so itself when none are stored), then render the report again.",
+            "error": f"skipped: {which} (peak compute and bandwidth unknown)",
+        }
     note = f"{plots_raw.ROOFLINE_NOTE}. Roofs: {which}."
     return draw_figure("Roofline", note, plots_raw.roofline, cell, peak, dtype, n_points=len(cell))

@@ -34,8 +34,10 @@ def overhead_frame(raw: pd.DataFrame) -> pd.DataFrame | None:
             med[b] = np.nan
     graph = med["cudagraph"].where(med["cudagraph"].notna(), med["compile"])
     med = med.assign(
-        graph_backend=np.where(med["cudagraph"].notna(), "cudagraph", "compile"), graph_ms=graph,
-        overhead_ms=med["eager"] - graph, share=(med["eager"] - graph) / med["eager"],
+        graph_backend=np.where(med["cudagraph"].notna(), "cudagraph", "compile"),
+        graph_ms=graph,
+        overhead_ms=med["eager"] - graph,
+        share=(med["eager"] - graph) / med["eager"],
     )
     med = med[med["eager"].notna() & med["graph_ms"].notna()].reset_index()
     return None if med.empty else med.sort_values([*keys[2:], "share"], ascending=True).reset_index(drop=True)
@@ -48,19 +50,41 @@ def _varying(df: pd.DataFrame) -> list[str]:
 def overhead_table(df: pd.DataFrame) -> Table:
     """Per (model, setting): eager, cudagraph, compile latency, launch overhead and its share of eager."""
     setting = _varying(df)
-    headers = ["model", "family", *setting, "eager (ms)", "cudagraph (ms)", "compile (ms)", "overhead (ms)",
-               "share of eager", "without launches"]
+    headers = [
+        "model",
+        "family",
+        *setting,
+        "eager (ms)",
+        "cudagraph (ms)",
+        "compile (ms)",
+        "overhead (ms)",
+        "share of eager",
+        "without launches",
+    ]
     rows = []
     for r in df.to_dict("records"):
         row = [txt(str(r["model"])), txt(str(r["family"]))]
         row += [num(r[c], "g") if isinstance(r[c], int | float) else txt(str(r[c])) for c in setting]
-        row += [num(r["eager"], ".4g"), num(_nan_none(r["cudagraph"]), ".4g"), num(_nan_none(r["compile"]), ".4g"),
-                num(r["overhead_ms"], ".3g"), (f"{100 * r['share']:.1f} %", r["share"]), txt(r["graph_backend"])]
+        row += [
+            num(r["eager"], ".4g"),
+            num(_nan_none(r["cudagraph"]), ".4g"),
+            num(_nan_none(r["compile"]), ".4g"),
+            num(r["overhead_ms"], ".3g"),
+            (f"{100 * r['share']:.1f} %", r["share"]),
+            txt(r["graph_backend"]),
+        ]
         rows.append(row)
-    note = ("overhead = eager − cudagraph latency (compile where no cudagraph was measured); medians over repeats. "
-            "A negative share: the graph backend was slower than eager.")
-    return make_table(f"Launch overhead per model ({len(rows)} rows; click a column header to sort)", headers, rows,
-                  sortable=True, note=note)
+    note = (
+        "overhead = eager − cudagraph latency (compile where no cudagraph was measured); medians over repeats. "
+        "A negative share: the graph backend was slower than eager."
+    )
+    return make_table(
+        f"Launch overhead per model ({len(rows)} rows; click a column header to sort)",
+        headers,
+        rows,
+        sortable=True,
+        note=note,
+    )
 
 
 def overhead_summary(df: pd.DataFrame) -> Table:
@@ -69,11 +93,15 @@ def overhead_summary(df: pd.DataFrame) -> Table:
     rows = []
     for key, g in df.groupby(keys, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
-        rows.append([txt(str(k)) for k in key] + [
-            num(len(g), "d"), (f"{100 * g['share'].median():.1f} %", g["share"].median()),
-            (f"{100 * g['share'].min():.1f} – {100 * g['share'].max():.1f} %", g["share"].min()),
-            num(g["overhead_ms"].median(), ".3g"),
-        ])
+        rows.append(
+            [txt(str(k)) for k in key]
+            + [
+                num(len(g), "d"),
+                (f"{100 * g['share'].median():.1f} %", g["share"].median()),
+                (f"{100 * g['share'].min():.1f} – {100 * g['share'].max():.1f} %", g["share"].min()),
+                num(g["overhead_ms"].median(), ".3g"),
+            ]
+        )
     headers = [*keys[:-1], "without launches", "models", "median share", "range of share", "median overhead (ms)"]
     return make_table("Launch overhead by setting", headers, rows)
 
@@ -82,26 +110,36 @@ def verdicts_by_backend(cells: list[dict]) -> Table | None:
     """The claim's verdict per analysis cell (``analyze_frame`` cells), a setting's backends side by side."""
     if len({str(c.get("cell", {}).get("backend")) for c in cells}) < 2:
         return None
-    order = sorted(cells, key=lambda c: (*[str(c["cell"].get(k)) for k in ("device", "dtype", "batch")],
-                                         str(c["cell"].get("backend"))))
+    order = sorted(
+        cells,
+        key=lambda c: (*[str(c["cell"].get(k)) for k in ("device", "dtype", "batch")], str(c["cell"].get("backend"))),
+    )
     rows = []
     for c in order:
         forms = (c.get("heldout") or {}).get("forms") or {}
-        rows.append([txt(str(c["cell"].get(k, "–"))) for k in ("device", "dtype", "batch", "backend")] + [
-            txt(c["verdict"]["label"]),
-            num(100 * forms["M0"]["mape"] if "M0" in forms else None, ".1f"),
-            num(100 * forms["M3"]["mape"] if "M3" in forms else None, ".1f"),
-        ])
-    return make_table("The claim's verdict per backend", ["device", "dtype", "batch", "backend", "verdict",
-                                                      "M0 held-out MAPE (%)", "M3 held-out MAPE (%)"], rows)
+        rows.append(
+            [txt(str(c["cell"].get(k, "–"))) for k in ("device", "dtype", "batch", "backend")]
+            + [
+                txt(c["verdict"]["label"]),
+                num(100 * forms["M0"]["mape"] if "M0" in forms else None, ".1f"),
+                num(100 * forms["M3"]["mape"] if "M3" in forms else None, ".1f"),
+            ]
+        )
+    return make_table(
+        "The claim's verdict per backend",
+        ["device", "dtype", "batch", "backend", "verdict", "M0 held-out MAPE (%)", "M3 held-out MAPE (%)"],
+        rows,
+    )
 
 
 def overhead_plot(df: pd.DataFrame) -> Figure:
     """Launch-overhead share of eager latency per model (and setting), coloured by family."""
     many = df.duplicated("model").any()
     setting = _varying(df)
-    labels = [" ".join([str(r["model"])] + [f"{c}={r[c]}" for c in setting]) if many else str(r["model"])
-              for r in df.to_dict("records")]
+    labels = [
+        " ".join([str(r["model"])] + [f"{c}={r[c]}" for c in setting]) if many else str(r["model"])
+        for r in df.to_dict("records")
+    ]
     n = len(df)
     colors = family_colors(df["family"])
     fig = Figure(figsize=(6.4, 1.0 + 0.17 * n), layout="constrained")
@@ -132,8 +170,11 @@ def launch_section(raw: pd.DataFrame, cells: list[dict], figure: Callable[..., d
         return None
     tables = [overhead_summary(df), verdicts_by_backend(cells), overhead_table(df)]
     caption = "Per model: (eager − cudagraph, or compile) / eager latency, same device, precision, batch, resolution."
-    return {"error": None, "tables": [t for t in tables if t is not None],
-            "figures": [figure("Launch overhead", caption, overhead_plot, df, n_points=len(df))]}
+    return {
+        "error": None,
+        "tables": [t for t in tables if t is not None],
+        "figures": [figure("Launch overhead", caption, overhead_plot, df, n_points=len(df))],
+    }
 
 
 def _nan_none(x: float) -> float | None:

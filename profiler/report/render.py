@@ -51,9 +51,11 @@ def _public(meta: RunMeta) -> str | None:
     imp = meta.raw.get("imported")
     if not isinstance(imp, dict):
         return None
-    return (f"{imp.get('source', 'an imported table')}: {imp.get('file')} (sha256 {str(imp.get('sha256'))[:16]}…, "
-            f"{imp.get('licence')}), measured on {imp.get('device_name')} by its authors, not by archprof; "
-            f"{imp.get('latency', '')}. Counts by archprof. Rows: {imp.get('include_rule')}.")
+    return (
+        f"{imp.get('source', 'an imported table')}: {imp.get('file')} (sha256 {str(imp.get('sha256'))[:16]}…, "
+        f"{imp.get('licence')}), measured on {imp.get('device_name')} by its authors, not by archprof; "
+        f"{imp.get('latency', '')}. Counts by archprof. Rows: {imp.get('include_rule')}."
+    )
 
 
 def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
@@ -93,7 +95,6 @@ def header(raw: pd.DataFrame, meta: RunMeta | dict, source: str) -> dict:
     }
 
 
-
 def _analysis_inputs(source: str) -> dict:
     """Per-op tables' run directory and measured peaks for the analysis; none when ``source`` is not a path."""
     from profiler.analysis import analysis_inputs
@@ -116,7 +117,7 @@ def verdict_class(label: str) -> str:
 
 
 def _unstable(raw: pd.DataFrame) -> str:
-    """", 5 unstable (...)" for the header's measured line; empty when every row is stable or none has samples."""
+    """ ", 5 unstable (...)" for the header's measured line; empty when every row is stable or none has samples."""
     from profiler.analysis.robustness import unstable_rows
 
     u = unstable_rows(raw)
@@ -128,10 +129,12 @@ def _noise_line(v: dict) -> str | None:
     if not (r := v.get("robustness")):
         return None
     state = "fragile" if v.get("fragile") else "firm"
-    return (f"Noise check ({state}): the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits "
-            f"on resampled timings (each row's level drawn from its own samples, repeats resampled); "
-            f"{v.get('unstable_rows', 0)} unstable rows "
-            "in this cell.")
+    return (
+        f"Noise check ({state}): the same words in {100 * r['agreement']:.0f} % of {r['n_resamples']} refits "
+        f"on resampled timings (each row's level drawn from its own samples, repeats resampled); "
+        f"{v.get('unstable_rows', 0)} unstable rows "
+        "in this cell."
+    )
 
 
 def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_figures: bool) -> dict:
@@ -156,18 +159,35 @@ def _cell_entry(c: dict, cell: pd.DataFrame, raw: pd.DataFrame, env: dict, with_
         "summary": summary,
         "explanation": (c.get("explanation") or {}).get("text"),
         "noise": _noise_line(c["verdict"]),
-        "notes": ([f"t is latency in {c['latency_unit']}: batches differ between the models of this cell "
-                   "(each model at one batch), so they are compared per image."]
-                  if c.get("latency_unit", "").startswith("ms per image") else []) + c["heldout"].get("notes", []),
-        "tables": [cell_tables.coefficients(c), *cell_tables.heldout(c), cell_tables.tests(c),
-                   *filter(None, [cell_tables.opclass_per_model(c)])],
+        "notes": (
+            [
+                f"t is latency in {c['latency_unit']}: batches differ between the models of this cell "
+                "(each model at one batch), so they are compared per image."
+            ]
+            if c.get("latency_unit", "").startswith("ms per image")
+            else []
+        )
+        + c["heldout"].get("notes", []),
+        "tables": [
+            cell_tables.coefficients(c),
+            *cell_tables.heldout(c),
+            cell_tables.tests(c),
+            *filter(None, [cell_tables.opclass_per_model(c)]),
+        ],
         "figures": cell_figures(cell, str(key.get("dtype", "fp32")), gpu, device, env) if with_figures else [],
     }
 
 
 def build_context(
-    raw: pd.DataFrame, meta: RunMeta | dict, source: str, *, n_boot: int = 2000, seed: int = 0,
-    traces: list | None = None, partial_note: str | None = None, predict_on: list[str] | None = None,
+    raw: pd.DataFrame,
+    meta: RunMeta | dict,
+    source: str,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    traces: list | None = None,
+    partial_note: str | None = None,
+    predict_on: list[str] | None = None,
 ) -> dict:
     """Everything the template shows, as plain data (``meta``: the run's ``RunMeta`` or its meta.json dict;
     ``traces``: trace files besides the run's ``traces/``; ``predict_on``: datasheet devices to predict the run's
@@ -195,8 +215,13 @@ def build_context(
         inputs = _analysis_inputs(source)
         params = {"n_boot": n_boot, "seed": seed, "n_resamples": 50}  # analyze's default noise check
         run_dir = Path(source) if source and Path(source).is_dir() else None
-        result, _ = analyze_run(rows, lambda: analyze_frame(rows, **params, **inputs), run_dir=run_dir,
-                                params=params, measured_peaks=inputs.get("measured_peaks"))
+        result, _ = analyze_run(
+            rows,
+            lambda: analyze_frame(rows, **params, **inputs),
+            run_dir=run_dir,
+            params=params,
+            measured_peaks=inputs.get("measured_peaks"),
+        )
     except Exception as exc:  # e.g. too few models or families: the measurements are still worth showing
         ctx["analysis_error"] = str(exc) if type(exc).__name__ == "UsageError" else f"{type(exc).__name__}: {exc}"
         if partial_note:  # a stopped sweep: say so, and how to go on (runs.partial_run_note)
@@ -263,11 +288,27 @@ def render_html(ctx: dict) -> str:
     return jenv.get_template("report.html").render(**ctx)
 
 
-def build_report(path: Path | str, *, n_boot: int = 2000, seed: int = 0, traces: list | None = None,
-                 predict_on: list[str] | None = None) -> str:
+def build_report(
+    path: Path | str,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    traces: list | None = None,
+    predict_on: list[str] | None = None,
+) -> str:
     """The HTML report of a run directory (path, run id or ``latest``), a CSV or a Parquet file."""
     from profiler.results.runs import partial_run_note
 
     run = open_run(path, strict_meta=False)  # an unreadable meta.json costs the header its details, not the report
-    return render_html(build_context(run.rows, run.meta, str(run.path), n_boot=n_boot, seed=seed, traces=traces,
-                                     partial_note=partial_run_note(run), predict_on=predict_on))
+    return render_html(
+        build_context(
+            run.rows,
+            run.meta,
+            str(run.path),
+            n_boot=n_boot,
+            seed=seed,
+            traces=traces,
+            partial_note=partial_run_note(run),
+            predict_on=predict_on,
+        )
+    )

@@ -55,6 +55,7 @@ def num_ci(x: float | None, ci: list | None, scale: float = 1.0, spec: str = ".3
 
 def make_table(title: str, headers: list[str], rows: list, **kw) -> Table:
     """A ``Table`` of cells (``txt``, ``num``, ``num_ci``); a column whose sort keys are all numbers is numeric."""
+
     def is_num(key: Any) -> bool:
         return isinstance(key, int | float) or key == ""  # "" is an empty cell: it does not make a column text
 
@@ -113,8 +114,9 @@ def per_model(raw: pd.DataFrame) -> Table:
             num(r["repeats"], "d")
         ]
         rows.append(row)
-    return make_table(f"Per-model results ({len(rows)} rows; click a column header to sort)", headers, rows,
-                      sortable=True)
+    return make_table(
+        f"Per-model results ({len(rows)} rows; click a column header to sort)", headers, rows, sortable=True
+    )
 
 
 def failed(raw: pd.DataFrame) -> Table | None:

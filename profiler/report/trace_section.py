@@ -62,8 +62,11 @@ def layer_bars(doc: dict[str, Any], top: int = TOP) -> Figure | None:
     ax.grid(True, axis="x", alpha=0.25)
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=c, label=f"device, {b}-bound") for b, c in BOUND_COLORS.items()
-               if any(r.get("bound") == b for r in layers)]
+    handles = [
+        Patch(color=c, label=f"device, {b}-bound")
+        for b, c in BOUND_COLORS.items()
+        if any(r.get("bound") == b for r in layers)
+    ]
     handles.append(Patch(color="#bdc3c7", label="host (CPU)"))
     if roof:
         from matplotlib.lines import Line2D
@@ -72,8 +75,12 @@ def layer_bars(doc: dict[str, Any], top: int = TOP) -> Figure | None:
     ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
     t = doc["totals"]
     idle = "n/a" if t.get("idle_fraction") is None else f"{100 * t['idle_fraction']:.1f} %"
-    ax.set_title(f"{doc['model']} · {doc['device']} · batch {doc.get('batch')} · {doc.get('resolution')} px · "
-                 f"{doc.get('dtype')} · idle fraction {idle}", fontsize=8, loc="left")
+    ax.set_title(
+        f"{doc['model']} · {doc['device']} · batch {doc.get('batch')} · {doc.get('resolution')} px · "
+        f"{doc.get('dtype')} · idle fraction {idle}",
+        fontsize=8,
+        loc="left",
+    )
     return fig
 
 
@@ -86,9 +93,11 @@ def _roofline_text(bounds: dict[str, int], peaks: dict[str, Any], dtype: str) ->
     if not peaks:
         return f"layers by bound: {counts}; no measured peaks (`profiler peaks`)"
     tf = (peaks.get("matmul_tflops") or {}).get(dtype)
-    return (f"layers by bound: {counts}; peaks ({peaks.get('source', 'stored')}): matmul {dtype} "
-            f"{'–' if tf is None else f'{tf * 1e3:,.1f} GFLOP/s'}, copy {peaks.get('copy_bandwidth_gbs')} GB/s, "
-            f"launch {peaks.get('launch_us')} µs per operator")
+    return (
+        f"layers by bound: {counts}; peaks ({peaks.get('source', 'stored')}): matmul {dtype} "
+        f"{'–' if tf is None else f'{tf * 1e3:,.1f} GFLOP/s'}, copy {peaks.get('copy_bandwidth_gbs')} GB/s, "
+        f"launch {peaks.get('launch_us')} µs per operator"
+    )
 
 
 def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
@@ -110,16 +119,32 @@ def trace_entry(doc: dict[str, Any], src: str) -> dict[str, Any]:
         "roofline": _roofline_text(t.get("bound_counts") or {}, peaks, str(doc.get("dtype"))),
         "file": src,
     }
-    rows = [[txt(r["name"]), txt(r["type"]), num(r["device_ms"], ".3f"), num(r["cpu_ms"], ".3f"),
-             num(r["n_ops"], "g"), num(r["n_kernels"], "g"), num(r.get("macs", 0) / 1e6, ".1f"),
-             num(r.get("bytes", 0) / 1e6, ".2f"), num(r.get("intensity"), ".1f"), txt(str(r.get("bound")))]
-            for r in doc["layers"][:TOP]]
-    table = make_table(f"Top {len(rows)} of {len(doc['layers'])} layers by device time (per iteration)",
-                   ["layer", "type", "device ms", "host ms", "ops", "kernels", "MMAC", "MB", "FLOP/B", "bound"],
-                   rows, sortable=True)
-    caption = ("Device time (on CPU: time inside aten operators) next to host time per layer; the color of the "
-               "device bar is the layer's bound on the measured roofline (compute, memory or launch), the black "
-               "tick its roofline time max(2·MACs / matmul peak, bytes / copy bandwidth).")
+    rows = [
+        [
+            txt(r["name"]),
+            txt(r["type"]),
+            num(r["device_ms"], ".3f"),
+            num(r["cpu_ms"], ".3f"),
+            num(r["n_ops"], "g"),
+            num(r["n_kernels"], "g"),
+            num(r.get("macs", 0) / 1e6, ".1f"),
+            num(r.get("bytes", 0) / 1e6, ".2f"),
+            num(r.get("intensity"), ".1f"),
+            txt(str(r.get("bound"))),
+        ]
+        for r in doc["layers"][:TOP]
+    ]
+    table = make_table(
+        f"Top {len(rows)} of {len(doc['layers'])} layers by device time (per iteration)",
+        ["layer", "type", "device ms", "host ms", "ops", "kernels", "MMAC", "MB", "FLOP/B", "bound"],
+        rows,
+        sortable=True,
+    )
+    caption = (
+        "Device time (on CPU: time inside aten operators) next to host time per layer; the color of the "
+        "device bar is the layer's bound on the measured roofline (compute, memory or launch), the black "
+        "tick its roofline time max(2·MACs / matmul peak, bytes / copy bandwidth)."
+    )
     figure = draw_figure("Per-layer time", caption, layer_bars, doc, n_points=10_000) | {"wide": True}  # PNG
     return {"title": f"{doc['model']} on {doc['device']}", "facts": facts, "figure": figure, "table": table}
 

@@ -64,6 +64,7 @@ def priority_order(units: dict[tuple[str, int], tuple[float, str]]) -> list[tupl
     first = min(left, key=lambda u: (logs[u], u))
     order, fams = [first], {left.pop(first)[1]}
     while left:
+
         def score(u: tuple[str, int]) -> tuple[float, tuple[str, int]]:
             d = min(abs(logs[u] - logs[p]) for p in order)
             return (d + (0.3 if left[u][1] not in fams else 0.0), tuple(-ord(c) for c in u[0]))  # ties: by name
@@ -115,12 +116,7 @@ def plan_budget(
 
     covered, dropped, cheapest = [], [], math.inf
     for cell, cell_units in by_cell.items():
-        pick: list[tuple[str, int]] = []
-        fams: set[str] = set()
-        for u in sorted(cell_units, key=rank.__getitem__):
-            if len(pick) < min_models or (units[u][1] not in fams and len(fams) < min_families):
-                pick.append(u)
-                fams.add(units[u][1])
+        pick = _coverage_units(sorted(cell_units, key=rank.__getitem__), units, min_models, min_families)
         keys = [t.key for u in pick for t in cell_units[u] if t.repeat == 0]
         need = cost_with(keys)
         if need <= budget_s:
@@ -132,7 +128,8 @@ def plan_budget(
     if not covered:
         raise UsageError(
             f"--time-budget {budget_s:g} s is too small for one cell of >= {min_models} models from >= "
-            f"{min_families} families: the cheapest cell needs ~{cheapest:.0f} s; give a larger budget")
+            f"{min_families} families: the cheapest cell needs ~{cheapest:.0f} s; give a larger budget"
+        )
     max_rep = max(t.repeat for t in tasks)
     for rep in range(max_rep + 1):
         for u in order:
@@ -149,3 +146,19 @@ def plan_budget(
     picked = [t for t in tasks if t.key in chosen_set and t.key not in done]
     picked.sort(key=lambda t: (t.repeat, unit_tier[(t.model, t.resolution, t.repeat)]))
     return BudgetPlan(picked, total_s(t.key for t in picked), budget_s, covered, dropped, tier)
+
+
+def _coverage_units(
+    ranked: list[tuple[str, int]],
+    units: dict[tuple[str, int], tuple[float, str]],
+    min_models: int,
+    min_families: int,
+) -> list[tuple[str, int]]:
+    """A cell's coverage: the first ``min_models`` units in priority order, plus more until ``min_families``."""
+    pick: list[tuple[str, int]] = []
+    fams: set[str] = set()
+    for u in ranked:
+        if len(pick) < min_models or (units[u][1] not in fams and len(fams) < min_families):
+            pick.append(u)
+            fams.add(units[u][1])
+    return pick

@@ -76,9 +76,27 @@ from profiler.sweep.config_tables import (
 if TYPE_CHECKING:
     from profiler.timing import TimingConfig
 
-__all__ = ["CUSTOM_KEYS", "DEFAULT_SETTINGS", "EXPERIMENTS_DIR", "FAULTS", "ISOLATION", "MODEL_KEYS", "PREFETCH",
-           "SAMPLE_KEYS", "SETTING_KEYS", "SUBSWEEP_KEYS", "TABLE_KEYS", "TOP_KEYS", "Group", "ModelEntry", "Settings",
-           "SweepConfig", "config_file", "load_config", "parse_config"]
+__all__ = [
+    "CUSTOM_KEYS",
+    "DEFAULT_SETTINGS",
+    "EXPERIMENTS_DIR",
+    "FAULTS",
+    "ISOLATION",
+    "MODEL_KEYS",
+    "PREFETCH",
+    "SAMPLE_KEYS",
+    "SETTING_KEYS",
+    "SUBSWEEP_KEYS",
+    "TABLE_KEYS",
+    "TOP_KEYS",
+    "Group",
+    "ModelEntry",
+    "Settings",
+    "SweepConfig",
+    "config_file",
+    "load_config",
+    "parse_config",
+]
 
 ISOLATION = ("model", "repeat", "sweep")
 PREFETCH = ("auto", "overlap", "before", "off")
@@ -122,12 +140,16 @@ class SweepConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: the parsed file, the resolved model list and the file text (for meta.json)."""
-        return {"name": self.name, "path": self.path, "parsed": self.raw, "text": self.text,
-                "models": {n: e.family for n, e in self.models.items()},
-                # where each external model comes from: source, target, kwargs, library version or file sha
-                "sources": {n: dataclasses.asdict(e.spec) for n, e in self.models.items()
-                            if hasattr(e.spec, "source")},
-                "groups": [dataclasses.asdict(g) for g in self.groups]}
+        return {
+            "name": self.name,
+            "path": self.path,
+            "parsed": self.raw,
+            "text": self.text,
+            "models": {n: e.family for n, e in self.models.items()},
+            # where each external model comes from: source, target, kwargs, library version or file sha
+            "sources": {n: dataclasses.asdict(e.spec) for n, e in self.models.items() if hasattr(e.spec, "source")},
+            "groups": [dataclasses.asdict(g) for g in self.groups],
+        }
 
 
 # Top-level keys: SweepConfig's scalar fields (in field order), then the tables.
@@ -165,19 +187,33 @@ def parse_config(text: str, path: str = "<string>") -> SweepConfig:
     pf_workers = ck.typed(raw.get("prefetch_workers", 0), int, "prefetch_workers", "an integer >= 0")
     pf_ahead = ck.typed(raw.get("prefetch_lookahead", 3), int, "prefetch_lookahead", "an integer >= 1")
     if pf_workers < 0 or pf_ahead < 1:
-        raise ck.fail("prefetch_workers" if pf_workers < 0 else "prefetch_lookahead",
-                      "must be an integer >= 0 (workers; 0 = automatic) / >= 1 (lookahead)")
+        raise ck.fail(
+            "prefetch_workers" if pf_workers < 0 else "prefetch_lookahead",
+            "must be an integer >= 0 (workers; 0 = automatic) / >= 1 (lookahead)",
+        )
     reference = raw.get("reference_model")
     if reference is not None and reference not in entries:
         raise ck.fail("reference_model", f"{reference!r} is not one of this sweep's models: {', '.join(entries)}")
     return SweepConfig(
         reference_model=reference,
-        name=ck.typed(raw.get("name", Path(path).stem), str, "name", "a string"), path=path, text=text,
+        name=ck.typed(raw.get("name", Path(path).stem), str, "name", "a string"),
+        path=path,
+        text=text,
         description=ck.typed(raw.get("description", ""), str, "description", "a string"),
-        seed=seed, shuffle=ck.typed(raw.get("shuffle", True), bool, "shuffle", "true or false"), repeats=repeats,
-        task_timeout_s=float(timeout), count=ck.typed(raw.get("count", True), bool, "count", "true or false"),
-        isolation=isolation, prefetch=prefetch, prefetch_workers=pf_workers, prefetch_lookahead=pf_ahead,
-        timing=timing, faults=faults, groups=tuple(groups), models=entries, raw=raw,
+        seed=seed,
+        shuffle=ck.typed(raw.get("shuffle", True), bool, "shuffle", "true or false"),
+        repeats=repeats,
+        task_timeout_s=float(timeout),
+        count=ck.typed(raw.get("count", True), bool, "count", "true or false"),
+        isolation=isolation,
+        prefetch=prefetch,
+        prefetch_workers=pf_workers,
+        prefetch_lookahead=pf_ahead,
+        timing=timing,
+        faults=faults,
+        groups=tuple(groups),
+        models=entries,
+        raw=raw,
         measure_peaks=ck.typed(raw.get("measure_peaks", True), bool, "measure_peaks", "true or false"),
     )
 

@@ -21,8 +21,13 @@ FAULTS = ("raise", "crash", "hang", "prefetch_crash")
 MODEL_KEYS = ("include", "exclude", "samples", "custom")
 SAMPLE_KEYS = ("space", "n", "seed", "macs_range", "resolution")
 CUSTOM_KEYS = ("ref", "name", "family", "kwargs", "resolution")
-DEFAULT_SETTINGS = {"batches": [1], "resolutions": ["native"], "backends": ["eager"], "dtypes": ["fp32"],
-                    "memory_formats": ["contiguous"]}
+DEFAULT_SETTINGS = {
+    "batches": [1],
+    "resolutions": ["native"],
+    "backends": ["eager"],
+    "dtypes": ["fp32"],
+    "memory_formats": ["contiguous"],
+}
 
 
 @dataclass(frozen=True)
@@ -173,8 +178,9 @@ def _custom(ck: Checker, value: Any, out: dict[str, ModelEntry]) -> list[str]:
         where = f"models.custom[{i}]"
         ck.keys(item, CUSTOM_KEYS, where)
         if "ref" not in item:
-            raise ck.fail(where, "needs ref = a registry name, timm:NAME, torchvision:NAME, MODULE:CALLABLE or "
-                                 "PATH.py:CALLABLE")
+            raise ck.fail(
+                where, "needs ref = a registry name, timm:NAME, torchvision:NAME, MODULE:CALLABLE or PATH.py:CALLABLE"
+            )
         ref = ck.typed(item["ref"], str, f"{where}.ref", "a string")
         name = ck.typed(item.get("name", ref), str, f"{where}.name", "a string")
         family = ck.typed(item.get("family", ""), str, f"{where}.family", "a string") or None
@@ -262,8 +268,7 @@ def parse_timing(ck: Checker, raw: dict[str, Any]) -> dict[str, Any]:
     """``[timing]``: any ``TimingConfig`` field, validated by constructing one."""
     from profiler.timing import TimingConfig
 
-    timing = dict(ck.keys(raw.get("timing", {}), tuple(f.name for f in dataclasses.fields(TimingConfig)),
-                          "[timing]"))
+    timing = dict(ck.keys(raw.get("timing", {}), tuple(f.name for f in dataclasses.fields(TimingConfig)), "[timing]"))
     try:
         TimingConfig(**timing)
     except (UsageError, TypeError) as exc:

@@ -101,28 +101,58 @@ def _dtype_batch(task: Task) -> tuple[str, str]:
 
 def setting_key(t: Task | dict[str, Any]) -> str:
     g = t.__getitem__ if isinstance(t, dict) else lambda k: getattr(t, k)
-    return (f"{g('spec_hash')}|{g('backend')}|{g('dtype')}|b{int(g('batch'))}|r{int(g('resolution'))}"
-            f"|{g('memory_format') or 'contiguous'}")
+    return (
+        f"{g('spec_hash')}|{g('backend')}|{g('dtype')}|b{int(g('batch'))}|r{int(g('resolution'))}"
+        f"|{g('memory_format') or 'contiguous'}"
+    )
 
 
-_H200 = {("eager", "fp32", "b1"): (8.00, 0.042, 0.11), ("eager", "fp16", "b1"): (9.69, 0.078, 1.93),
-         ("eager", "fp32", "bN"): (8.17, 0.067, 1.61), ("eager", "fp16", "bN"): (8.75, 0.010, 1.55)}
+_H200 = {
+    ("eager", "fp32", "b1"): (8.00, 0.042, 0.11),
+    ("eager", "fp16", "b1"): (9.69, 0.078, 1.93),
+    ("eager", "fp32", "bN"): (8.17, 0.067, 1.61),
+    ("eager", "fp16", "bN"): (8.75, 0.010, 1.55),
+}
 # ONNX Runtime on the H200: latency = eager's × (0.5 at batch 1, 1.1 at batch 64) — the ORT/eager ratios of the two
 # models measured both ways (se_resnet50, densenet121) were 0.28–0.64 at batch 1 and 0.93–1.37 at batch 64; rounded
 # up. No autotune term: ORT's cuDNN search happens in the session's first run, inside load_s.
-_H200 |= {("onnxruntime", d, bc): (a * r, b * r, 0.0) for (_, d, bc), (a, b, _) in list(_H200.items())
-          for r in [0.5 if bc == "b1" else 1.1]}
+_H200 |= {
+    ("onnxruntime", d, bc): (a * r, b * r, 0.0)
+    for (_, d, bc), (a, b, _) in list(_H200.items())
+    for r in [0.5 if bc == "b1" else 1.1]
+}
 # Fresh ONNX Runtime sessions on the H200 (estimate_fit.fresh_row_costs of gpu-ort), seconds.
-_H200_SESSIONS = {("onnxruntime", "fp32", "b1"): 0.63, ("onnxruntime", "fp32", "bN"): 1.26,
-                  ("onnxruntime", "fp16", "b1"): 1.56, ("onnxruntime", "fp16", "bN"): 2.66}
+_H200_SESSIONS = {
+    ("onnxruntime", "fp32", "b1"): 0.63,
+    ("onnxruntime", "fp32", "bN"): 1.26,
+    ("onnxruntime", "fp16", "b1"): 1.56,
+    ("onnxruntime", "fp16", "bN"): 2.66,
+}
 _VM_CPU = {("eager", "fp32", "b1"): (3.55, 28.4, 0.0), ("onnxruntime", "fp32", "b1"): (0.62, 11.3, 0.0)}
 BUILTIN: dict[str, CostModel] = {
-    "cuda": CostModel("cuda", "built-in: NVIDIA H200 run of 2026-11-28 (shared/gpu-runs/h200-20261128)", _H200,
-                      row_s=0.18, load_s={"eager": 0.0, "onnxruntime": 1.53}, worker_start_s=11.0, build_s=0.6,
-                      count_s=0.5, export_s=6.0, session_cells=_H200_SESSIONS),
-    "cpu": CostModel("cpu", "built-in: results/reference-quick-cpu-20261127 (2-core VM, 1 thread)", _VM_CPU,
-                     row_s=0.05, load_s={"eager": 0.0, "onnxruntime": 0.08}, worker_start_s=1.7, build_s=0.4,
-                     count_s=0.8, export_s=4.5),
+    "cuda": CostModel(
+        "cuda",
+        "built-in: NVIDIA H200 run of 2026-11-28 (shared/gpu-runs/h200-20261128)",
+        _H200,
+        row_s=0.18,
+        load_s={"eager": 0.0, "onnxruntime": 1.53},
+        worker_start_s=11.0,
+        build_s=0.6,
+        count_s=0.5,
+        export_s=6.0,
+        session_cells=_H200_SESSIONS,
+    ),
+    "cpu": CostModel(
+        "cpu",
+        "built-in: results/reference-quick-cpu-20261127 (2-core VM, 1 thread)",
+        _VM_CPU,
+        row_s=0.05,
+        load_s={"eager": 0.0, "onnxruntime": 0.08},
+        worker_start_s=1.7,
+        build_s=0.4,
+        count_s=0.8,
+        export_s=4.5,
+    ),
 }
 
 
@@ -155,9 +185,16 @@ class Estimate:
         return path
 
 
-def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], float], *, prep_mode: str = "off",
-             prep_workers: int = 1, prepare_onnx: bool = False,
-             export_cached: Callable[[Task], bool] | None = None) -> Estimate:
+def estimate(
+    tasks: list[Task],
+    model: CostModel,
+    gmacs_of: Callable[[Task], float],
+    *,
+    prep_mode: str = "off",
+    prep_workers: int = 1,
+    prepare_onnx: bool = False,
+    export_cached: Callable[[Task], bool] | None = None,
+) -> Estimate:
     """Per-task costs of ``tasks`` (in run order: first-time autotuning is charged where it happens).
 
     ``export_cached(task)``: the task's ONNX graph is already in the cache (no export is charged for it).
@@ -193,8 +230,7 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
         timed = int(timing.get("iters", 30)) * lat_s
         if float(timing.get("ci_target", 0) or 0) > 0:  # adaptive timing: at most its cap (an upper bound)
             timed = max(timed, float(timing.get("max_timed_s", 0) or 0))
-        parts = {"row_s": model.row_s, "session_s": session, "warmup_s": floor, "autotune_s": tune,
-                 "timed_s": timed}
+        parts = {"row_s": model.row_s, "session_s": session, "warmup_s": floor, "autotune_s": tune, "timed_s": timed}
         if t.backend == "compile":  # inductor compiles per task (never timed as latency); not calibrated yet
             parts["compile_s"] = COMPILE_S.get(t.device, 40.0)
         parts_of[t.key] = parts
@@ -224,8 +260,9 @@ def estimate(tasks: list[Task], model: CostModel, gmacs_of: Callable[[Task], flo
         if pooled:
             items.append(f"prep:{pk}")
         shared_of[t.key] = items
-    return Estimate(cost, shared, shared_of, prep, prep_workers, prep_mode if pooled else "off", model, gmacs_of,
-                    parts_of)
+    return Estimate(
+        cost, shared, shared_of, prep, prep_workers, prep_mode if pooled else "off", model, gmacs_of, parts_of
+    )
 
 
 def gmacs_lookup(tasks: list[Task], config: Any, cache_dir: Path | str | None = None) -> Callable[[Task], float]:
@@ -264,4 +301,3 @@ def _meta_macs_224(spec: Any) -> float:
         return counter.get_total_flops() / 2
     except Exception:  # an estimate must not stop planning; assume a mid-size network
         return 2e9
-

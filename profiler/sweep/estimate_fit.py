@@ -41,11 +41,15 @@ def _cell(dtype: str, batch: int) -> tuple[str, str]:
 def fresh_row_costs(run_dir: Path | str) -> SessionCells:
     """Mean fresh-session cost per cell of a run whose every ORT row created its own session (see module doc)."""
     run = Path(run_dir)
-    stamps = [_dt.datetime.fromisoformat(m.group(1) + "+00:00")
-              for m in _ORT_WARNING.finditer((run / "logs" / "workers.log").read_text())]
+    stamps = [
+        _dt.datetime.fromisoformat(m.group(1) + "+00:00")
+        for m in _ORT_WARNING.finditer((run / "logs" / "workers.log").read_text())
+    ]
     conn = sqlite3.connect(f"{(run / 'results.sqlite').resolve().as_uri()}?mode=ro", uri=True)  # never write
-    rows = conn.execute("SELECT dtype, batch, started_at, duration_s, samples_ms, details_json FROM measurements "
-                        "WHERE backend = 'onnxruntime' AND status = 'ok' ORDER BY started_at").fetchall()
+    rows = conn.execute(
+        "SELECT dtype, batch, started_at, duration_s, samples_ms, details_json FROM measurements "
+        "WHERE backend = 'onnxruntime' AND status = 'ok' ORDER BY started_at"
+    ).fetchall()
     conn.close()
     per: dict[tuple[str, str], list[float]] = {}
     for (dtype, batch, started, duration, samples, details), created in zip(rows, stamps, strict=True):
@@ -138,7 +142,11 @@ def from_previous_runs(device: str, env: dict[str, Any], results_dir: Path | str
     for key, fitted in fit_run(rows).items():
         cells[key] = fitted
     fresh, reused = fit_sessions(rows)
-    return replace(base, source=f"previous runs on {want}: {', '.join(d.name for d in runs[-5:])}", cells=cells,
-                   measured_ms=measured,
-                   session_cells=base.session_cells | {("onnxruntime", *k): v for k, v in fresh.items()},
-                   reuse_cells=base.reuse_cells | {("onnxruntime", *k): v for k, v in reused.items()})
+    return replace(
+        base,
+        source=f"previous runs on {want}: {', '.join(d.name for d in runs[-5:])}",
+        cells=cells,
+        measured_ms=measured,
+        session_cells=base.session_cells | {("onnxruntime", *k): v for k, v in fresh.items()},
+        reuse_cells=base.reuse_cells | {("onnxruntime", *k): v for k, v in reused.items()},
+    )

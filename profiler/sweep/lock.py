@@ -38,10 +38,15 @@ class RunLock:
         except BlockingIOError:
             holder = _describe(os.pread(fd, 4096, 0))
             os.close(fd)
-            raise UsageError(f"run {self.path.parent} is being written by {holder}; one writer per run: wait for "
-                             "it to finish (or stop it), then resume") from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "since": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+            raise UsageError(
+                f"run {self.path.parent} is being written by {holder}; one writer per run: wait for "
+                "it to finish (or stop it), then resume"
+            ) from None
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd

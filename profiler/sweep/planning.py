@@ -47,18 +47,32 @@ def plan_with_skips(config: SweepConfig, device: str) -> tuple[list[Task], list[
                         for dtype in s.dtypes:
                             for mf in s.memory_formats:
                                 try:
-                                    validate_request(backend, device, dtype, mf, batch, res,
-                                                     ort_cuda_graph=ort_cuda_graph)
+                                    validate_request(
+                                        backend, device, dtype, mf, batch, res, ort_cuda_graph=ort_cuda_graph
+                                    )
                                 except UsageError as exc:
                                     skipped.append(f"{backend}/{device}/{dtype}/{mf}: {exc}")
                                     continue
-                                per_model.setdefault(name, []).append(Task(
-                                    model=name, family=entry.family, spec=spec_dict, spec_hash=spec_hash,
-                                    backend=backend, device=device, dtype=dtype, memory_format=mf,
-                                    batch=batch, resolution=res, repeat=0, timing=timing, count=config.count,
-                                    timeout_s=config.task_timeout_s, fault=config.faults.get(name),
-                                    isolation=config.isolation,
-                                ))
+                                per_model.setdefault(name, []).append(
+                                    Task(
+                                        model=name,
+                                        family=entry.family,
+                                        spec=spec_dict,
+                                        spec_hash=spec_hash,
+                                        backend=backend,
+                                        device=device,
+                                        dtype=dtype,
+                                        memory_format=mf,
+                                        batch=batch,
+                                        resolution=res,
+                                        repeat=0,
+                                        timing=timing,
+                                        count=config.count,
+                                        timeout_s=config.task_timeout_s,
+                                        fault=config.faults.get(name),
+                                        isolation=config.isolation,
+                                    )
+                                )
     for name in per_model:
         per_model[name] = _shared_state_order(per_model[name])
     tasks: list[Task] = []
@@ -100,8 +114,14 @@ def plan(config: SweepConfig, device: str) -> list[Task]:
     return plan_with_skips(config, device)[0]
 
 
-def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_dir: Path | str | None = None,
-                  env: dict[str, Any] | None = None, gmacs_of: Any = None):  # -> profiler.sweep.estimate.Estimate
+def make_estimate(
+    config: SweepConfig,
+    device: str,
+    tasks: list[Task],
+    results_dir: Path | str | None = None,
+    env: dict[str, Any] | None = None,
+    gmacs_of: Any = None,
+):  # -> profiler.sweep.estimate.Estimate
     """Per-task cost estimates of ``tasks``: previous runs on this device key under ``results_dir``, else built-in."""
     from profiler.sweep import estimate, estimate_fit
     from profiler.sweep.exec.prefetch import default_workers, has_prepare_onnx, resolve_mode
@@ -116,9 +136,15 @@ def make_estimate(config: SweepConfig, device: str, tasks: list[Task], results_d
         model = estimate_fit.from_previous_runs(device, env, results_dir)
     mode = resolve_mode(config.prefetch, device)
     workers = config.prefetch_workers or default_workers(mode)
-    return estimate.estimate(tasks, model, gmacs_of or estimate.gmacs_lookup(tasks, config), prep_mode=mode,
-                             prep_workers=workers, prepare_onnx=has_prepare_onnx(),
-                             export_cached=onnx_cache_checker() if device == "cpu" else None)
+    return estimate.estimate(
+        tasks,
+        model,
+        gmacs_of or estimate.gmacs_lookup(tasks, config),
+        prep_mode=mode,
+        prep_workers=workers,
+        prepare_onnx=has_prepare_onnx(),
+        export_cached=onnx_cache_checker() if device == "cpu" else None,
+    )
 
 
 def estimate_seconds(config: SweepConfig, tasks: list[Task], device: str | None = None) -> float:

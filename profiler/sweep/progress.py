@@ -31,9 +31,14 @@ class SweepProgress:
 
         self.console = Console(stderr=True)
         self._bar = Progress(
-            TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("failed {task.fields[failed]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=self.console,
+            TextColumn("{task.description:<44}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("failed {task.fields[failed]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
         )
         self._id = self._bar.add_task("starting", total=total, completed=done, failed=0)
 
@@ -65,17 +70,23 @@ class SweepProgress:
     def summary(self, run_dir: Path, session: dict[str, Any]) -> None:
         """Print the end-of-session numbers: rows, failures, wall time, time in timed iterations, overhead."""
         ratio = session["overhead_ratio"]
-        print(f"measured {session['rows']} of {session['planned']} planned "
-              f"({session['skipped_stored']} already stored, {session['failed']} failed this session)")
-        print(f"wall time {session['wall_s']:.1f} s, timed iterations {session['timed_s']:.1f} s, "
-              f"overhead ratio {ratio if ratio is not None else 'n/a'} (wall / timed)")
+        print(
+            f"measured {session['rows']} of {session['planned']} planned "
+            f"({session['skipped_stored']} already stored, {session['failed']} failed this session)"
+        )
+        print(
+            f"wall time {session['wall_s']:.1f} s, timed iterations {session['timed_s']:.1f} s, "
+            f"overhead ratio {ratio if ratio is not None else 'n/a'} (wall / timed)"
+        )
         if line := unstable_line(session):
             print(line)
         budget = session.get("budget")
         if budget:
             stop = "; stopped by the budget (resume to continue)" if budget.get("stopped_by_budget") else ""
-            print(f"time budget {budget['budget_s']:.0f} s: estimated {budget['estimate_s']:.0f} s, "
-                  f"actual {budget['actual_s']:.0f} s{stop}")
+            print(
+                f"time budget {budget['budget_s']:.0f} s: estimated {budget['estimate_s']:.0f} s, "
+                f"actual {budget['actual_s']:.0f} s{stop}"
+            )
         from rich.console import Console
 
         Console().print(phase_table(session))
@@ -90,8 +101,9 @@ def unstable_line(session: dict[str, Any]) -> str | None:
         return f"unstable rows: 0 of {session['rows']} (every median within its ci_target)"
     shown = names[:5]
     more = f" and {n - len(shown)} more" if n > len(shown) else ""
-    return (f"unstable rows: {n} of {session['rows']} (median's 95 % CI wider than ± ci_target): "
-            f"{', '.join(shown)}{more}")
+    return (
+        f"unstable rows: {n} of {session['rows']} (median's 95 % CI wider than ± ci_target): {', '.join(shown)}{more}"
+    )
 
 
 # Where a device's first-run costs land in the warm-up phase (named in the label on that device only).
@@ -120,8 +132,10 @@ def phase_table(session: dict[str, Any]) -> Any:
 
     table = Table(title="where the wall time went", title_justify="left")
     if session.get("failed"):  # a failed row's phases are those that ran before it failed
-        table.caption = (f"phases include {session['failed']} failed row(s): "
-                         f"{float(session.get('failed_phases_s') or 0.0):.1f} s spent before failing")
+        table.caption = (
+            f"phases include {session['failed']} failed row(s): "
+            f"{float(session.get('failed_phases_s') or 0.0):.1f} s spent before failing"
+        )
         table.caption_justify = "left"
     table.add_column("phase")
     table.add_column("seconds", justify="right")

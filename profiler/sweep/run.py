@@ -12,9 +12,11 @@ IO); eager rows first, grouped by (dtype, memory format), so that consecutive ro
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +35,13 @@ if TYPE_CHECKING:
     from profiler.sweep.sweep_plan import SweepPlan
 
 
-def _meta(config: SweepConfig, device: str, argv: list[str] | None, skipped: list[str] | None = None,
-          env: dict[str, Any] | None = None) -> dict[str, Any]:
+def _meta(
+    config: SweepConfig,
+    device: str,
+    argv: list[str] | None,
+    skipped: list[str] | None = None,
+    env: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A new run's ``meta.json``; ``env``: the environment already captured for this sweep (else captured now)."""
     from profiler.core import environment
     from profiler.hardware.measure import attach_peaks
@@ -42,11 +49,20 @@ def _meta(config: SweepConfig, device: str, argv: list[str] | None, skipped: lis
     env = dict(env) if env is not None else environment.capture(device)
     # Measured peaks of this device key (`profiler peaks`), for the report's roofline; CPU keys name the threads.
     attach_peaks(env, device, threads=config.timing_config().threads or env.get("torch_threads"))
-    return {"run": {"config_name": config.name, "device": device, "argv": argv if argv is not None else sys.argv,
-                    "git_commit": env.get("git_commit"), "started_at": _now(),
-                    # combinations that can never be measured (e.g. amp on ONNX Runtime), with the reason
-                    "skipped": list(skipped or [])},
-            "environment": env, "config": config.to_dict(), "sessions": []}
+    return {
+        "run": {
+            "config_name": config.name,
+            "device": device,
+            "argv": argv if argv is not None else sys.argv,
+            "git_commit": env.get("git_commit"),
+            "started_at": _now(),
+            # combinations that can never be measured (e.g. amp on ONNX Runtime), with the reason
+            "skipped": list(skipped or []),
+        },
+        "environment": env,
+        "config": config.to_dict(),
+        "sessions": [],
+    }
 
 
 def _now() -> str:
@@ -79,8 +95,7 @@ def run_sweep(
     the opened run): its tasks, environment, estimate and budget (``plan.budget_s`` rules) are used, not made
     again; the session is left in ``plan.session``.
     """
-    from profiler.sweep.exec.local import Limits, SubprocessExecutor
-    from profiler.sweep.exec.prefetch import Prefetcher
+    from profiler.sweep.exec.local import Limits
     from profiler.sweep.lock import RunLock
     from profiler.sweep.progress import SweepProgress
     from profiler.sweep.resume import check_resumable, open_resume
@@ -90,8 +105,14 @@ def run_sweep(
     if plan is None:
         resumed = open_resume(run_dir) if resume else None
         try:
-            plan = make_plan(config, device, results_dir=results_dir or run_dir.parent, budget_s=time_budget_s,
-                             resumed=resumed, retry_failed=retry_failed)
+            plan = make_plan(
+                config,
+                device,
+                results_dir=results_dir or run_dir.parent,
+                budget_s=time_budget_s,
+                resumed=resumed,
+                retry_failed=retry_failed,
+            )
         except BaseException:
             if resumed is not None:
                 resumed.close()
@@ -124,24 +145,22 @@ def run_sweep(
             bplan = plan.budget_plan(done)  # the plan's, unless another writer stored rows since it was made
             est = plan.estimate()
             todo = bplan.tasks
-            limits = Limits(stop_at_unix=time.time() + time_budget_s - (time.perf_counter() - t0),
-                            estimates_s=est.cost_s)
-            budget = {"budget_s": time_budget_s, "estimate_s": round(bplan.estimate_s, 1),
-                      "selected": len(todo), "cells_covered": len(bplan.covered_cells),
-                      "cells_dropped": [list(c) for c in bplan.dropped_cells], "calibration": est.model.source}
+            limits = Limits(
+                stop_at_unix=time.time() + time_budget_s - (time.perf_counter() - t0), estimates_s=est.cost_s
+            )
+            budget = {
+                "budget_s": time_budget_s,
+                "estimate_s": round(bplan.estimate_s, 1),
+                "selected": len(todo),
+                "cells_covered": len(bplan.covered_cells),
+                "cells_dropped": [list(c) for c in bplan.dropped_cells],
+                "calibration": est.model.source,
+            }
         progress = SweepProgress(total=len(tasks), done=n_stored, enabled=show_progress)
-        if make_executor is not None:
-            executor = make_executor(limits=limits, on_start=progress.start)
-        else:
-            pool = None if config.prefetch == "off" else Prefetcher(
-                config.prefetch, device, workers=config.prefetch_workers, lookahead=config.prefetch_lookahead,
-                counts_dir=paths.counts_dir(run_dir), log_path=run_dir / "logs" / "prefetch.log")
-            executor = SubprocessExecutor(run_dir / "logs" / "workers.log", counts_dir=paths.counts_dir(run_dir),
-                                          limits=limits, on_start=progress.start, prefetch=pool)
-        timed_s, n_rows, n_failed = 0.0, 0, 0
-        unstable: list[str] = []  # rows whose median is less precise than their ci_target (issue #27)
-        phases: dict[str, float] = {}
-        failed_phases_s = 0.0  # of those phases, the seconds failed rows spent before failing
+        executor = (make_executor or functools.partial(_default_executor, config, device, run_dir))(
+            limits=limits, on_start=progress.start
+        )
+        tally = _Tally()
         prefetch = executor.prefetch
         interrupted = False
         try:
@@ -150,17 +169,7 @@ def run_sweep(
                     prefetch.start(todo)  # "before": prepares everything now; "overlap": the first few
                 for row in executor.run(todo):
                     store.add(row)
-                    n_rows += 1
-                    ok = row.get("status") == "ok"
-                    n_failed += not ok
-                    if ok and row.get("samples_ms"):
-                        timed_s += sum(row["samples_ms"]) / 1000.0
-                        if _unstable(row):
-                            unstable.append(f"{row.get('model')} {row.get('backend')} batch {row.get('batch')}")
-                    for name in PHASE_COLUMNS:  # every row's, failed ones included: failures cost time too
-                        if row.get(name) is not None:
-                            phases[name] = phases.get(name, 0.0) + float(row[name])
-                            failed_phases_s += 0.0 if ok else float(row[name])
+                    tally.add(row)
                     progress.advance(row)
         except KeyboardInterrupt:
             interrupted = True  # the rows stored so far stay; the session is recorded below, then re-raised
@@ -168,18 +177,33 @@ def run_sweep(
             if prefetch is not None:
                 prefetch.close()
         wall_s = time.perf_counter() - t0
-        session = {"started_at": started, "wall_s": round(wall_s, 4), "timed_s": round(timed_s, 6),
-                   "overhead_ratio": round(wall_s / timed_s, 2) if timed_s > 0 else None,
-                   "rows": n_rows, "failed": n_failed, "planned": len(tasks), "skipped_stored": n_stored,
-                   "phases_s": {k: round(v, 3) for k, v in phases.items()},
-                   "failed_phases_s": round(failed_phases_s, 3),
-                   "argv": argv if argv is not None else sys.argv, "interrupted": interrupted,
-                   "unstable": len(unstable), "unstable_rows": unstable[:20], "device": device}
+        timed_s = tally.timed_s
+        session = {
+            "started_at": started,
+            "wall_s": round(wall_s, 4),
+            "timed_s": round(timed_s, 6),
+            "overhead_ratio": round(wall_s / timed_s, 2) if timed_s > 0 else None,
+            "rows": tally.n_rows,
+            "failed": tally.n_failed,
+            "planned": len(tasks),
+            "skipped_stored": n_stored,
+            "phases_s": {k: round(v, 3) for k, v in tally.phases.items()},
+            "failed_phases_s": round(tally.failed_phases_s, 3),
+            "argv": argv if argv is not None else sys.argv,
+            "interrupted": interrupted,
+            "unstable": len(tally.unstable),
+            "unstable_rows": tally.unstable[:20],
+            "device": device,
+        }
         if prefetch is not None:
             session["prefetch"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in prefetch.stats.items()}
         if budget:
             stopped = executor.stopped_by_budget
-            budget |= {"actual_s": round(wall_s, 1), "stopped_by_budget": stopped, "not_started": len(todo) - n_rows}
+            budget |= {
+                "actual_s": round(wall_s, 1),
+                "stopped_by_budget": stopped,
+                "not_started": len(todo) - tally.n_rows,
+            }
             session["budget"] = budget
         doc = store.read_meta()  # read-modify-write by the writer: another key may have changed since
         doc.setdefault("sessions", []).append(session)
@@ -190,6 +214,53 @@ def run_sweep(
         if show_progress:
             progress.summary(run_dir, session)
     return run_dir
+
+
+def _default_executor(config: SweepConfig, device: str, run_dir: Path, **built: Any) -> Executor:
+    """The subprocess executor, with the config's prefetch pool; ``built``: its limits and progress callback."""
+    from profiler.sweep.exec.local import SubprocessExecutor
+    from profiler.sweep.exec.prefetch import Prefetcher
+
+    pool = (
+        None
+        if config.prefetch == "off"
+        else Prefetcher(
+            config.prefetch,
+            device,
+            workers=config.prefetch_workers,
+            lookahead=config.prefetch_lookahead,
+            counts_dir=paths.counts_dir(run_dir),
+            log_path=run_dir / "logs" / "prefetch.log",
+        )
+    )
+    return SubprocessExecutor(
+        run_dir / "logs" / "workers.log", counts_dir=paths.counts_dir(run_dir), prefetch=pool, **built
+    )
+
+
+@dataclass
+class _Tally:
+    """What a session's rows add up to: rows, failures, timed seconds, phase sums, unstable rows."""
+
+    n_rows: int = 0
+    n_failed: int = 0
+    timed_s: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    failed_phases_s: float = 0.0  # of those phases, the seconds failed rows spent before failing
+    unstable: list[str] = field(default_factory=list)  # medians less precise than their ci_target (issue #27)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.n_rows += 1
+        ok = row.get("status") == "ok"
+        self.n_failed += not ok
+        if ok and row.get("samples_ms"):
+            self.timed_s += sum(row["samples_ms"]) / 1000.0
+            if _unstable(row):
+                self.unstable.append(f"{row.get('model')} {row.get('backend')} batch {row.get('batch')}")
+        for name in PHASE_COLUMNS:  # every row's, failed ones included: failures cost time too
+            if row.get(name) is not None:
+                self.phases[name] = self.phases.get(name, 0.0) + float(row[name])
+                self.failed_phases_s += 0.0 if ok else float(row[name])
 
 
 def _unstable(row: dict[str, Any]) -> bool:

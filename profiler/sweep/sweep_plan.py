@@ -58,8 +58,9 @@ class SweepPlan:
         if self._estimate is None:
             from profiler.sweep import planning as run
 
-            self._estimate = run.make_estimate(self.config, self.device, self.tasks, self.results_dir,
-                                               env=self.environment())
+            self._estimate = run.make_estimate(
+                self.config, self.device, self.tasks, self.results_dir, env=self.environment()
+            )
         return self._estimate
 
     def budget_plan(self, done: Iterable[str] | None = None) -> BudgetPlan:
@@ -85,13 +86,20 @@ class SweepPlan:
         return [t for t in self.tasks if t.key not in self.done]
 
 
-def make_plan(config: SweepConfig, device: str, *, results_dir: Path | str | None = None,
-              budget_s: float | None = None, resumed: Resumed | None = None, retry_failed: bool = False,
-              ) -> SweepPlan:
+def make_plan(
+    config: SweepConfig,
+    device: str,
+    *,
+    results_dir: Path | str | None = None,
+    budget_s: float | None = None,
+    resumed: Resumed | None = None,
+    retry_failed: bool = False,
+) -> SweepPlan:
     """Plan ``config`` on ``device`` once (``run.plan_with_skips``); a resumed run's stored keys are read here."""
     from profiler.sweep import planning as run
 
     tasks, skipped = run.plan_with_skips(config, device)
     done = frozenset(resumed.store.done_keys(include_failed=not retry_failed)) if resumed is not None else frozenset()
-    return SweepPlan(config, device, tasks, skipped, Path(results_dir) if results_dir is not None else None,
-                     budget_s, resumed, done)
+    return SweepPlan(
+        config, device, tasks, skipped, Path(results_dir) if results_dir is not None else None, budget_s, resumed, done
+    )

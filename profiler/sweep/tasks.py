@@ -38,8 +38,10 @@ class Task:
     @property
     def key(self) -> str:
         """Unique, readable key of (model spec, setting, repeat) — the store's primary key."""
-        return (f"{self.model}|{self.spec_hash}|{self.backend}|{self.device}|{self.dtype}|{self.memory_format}"
-                f"|b{self.batch}|r{self.resolution}|rep{self.repeat}")
+        return (
+            f"{self.model}|{self.spec_hash}|{self.backend}|{self.device}|{self.dtype}|{self.memory_format}"
+            f"|b{self.batch}|r{self.resolution}|rep{self.repeat}"
+        )
 
     @property
     def group_key(self) -> str:
@@ -66,10 +68,17 @@ class Task:
     def base_row(self) -> dict[str, Any]:
         """The columns of a result row that the task itself determines."""
         return {
-            "task_key": self.key, "model": self.model, "family": self.family,
-            "spec_json": json.dumps(self.spec, sort_keys=True), "spec_hash": self.spec_hash,
-            "backend": self.backend, "device": self.device, "dtype": self.dtype,
-            "memory_format": self.memory_format, "batch": self.batch, "resolution": self.resolution,
+            "task_key": self.key,
+            "model": self.model,
+            "family": self.family,
+            "spec_json": json.dumps(self.spec, sort_keys=True),
+            "spec_hash": self.spec_hash,
+            "backend": self.backend,
+            "device": self.device,
+            "dtype": self.dtype,
+            "memory_format": self.memory_format,
+            "batch": self.batch,
+            "resolution": self.resolution,
             "repeat": self.repeat,
         }
 

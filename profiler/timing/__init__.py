@@ -117,24 +117,56 @@ def measure(
             from profiler.timing.graphs import measure_graph
 
             samples, details = measure_graph(
-                model, backend=backend, device=device, dtype=dtype, batch=batch, resolution=resolution,
-                memory_format=memory_format, config=config, timer=timer, phases=phases,
+                model,
+                backend=backend,
+                device=device,
+                dtype=dtype,
+                batch=batch,
+                resolution=resolution,
+                memory_format=memory_format,
+                config=config,
+                timer=timer,
+                phases=phases,
             )
         elif backend == "eager":
             from profiler.timing.eager import measure_eager
 
             samples, details = measure_eager(
-                model, device=device, dtype=dtype, batch=batch, resolution=resolution,
-                memory_format=memory_format, config=config, timer=timer, phases=phases,
+                model,
+                device=device,
+                dtype=dtype,
+                batch=batch,
+                resolution=resolution,
+                memory_format=memory_format,
+                config=config,
+                timer=timer,
+                phases=phases,
             )
         else:
             from profiler.timing.onnx import measure_onnx
 
             samples, details = measure_onnx(
-                model, device=device, dtype=dtype, batch=batch, resolution=resolution, config=config,
-                cache_key=cache_key, cache_dir=cache_dir, timer=timer, phases=phases,
+                model,
+                device=device,
+                dtype=dtype,
+                batch=batch,
+                resolution=resolution,
+                config=config,
+                cache_key=cache_key,
+                cache_dir=cache_dir,
+                timer=timer,
+                phases=phases,
             )
-    details = {"backend": backend, "device": device, "dtype": dtype, "memory_format": memory_format,
-               "batch": batch, "resolution": resolution, "config": config.to_dict(), "allocator": allocator,
-               **({"bn_calibration": calibration} if calibration else {}), **details}
+    details = {
+        "backend": backend,
+        "device": device,
+        "dtype": dtype,
+        "memory_format": memory_format,
+        "batch": batch,
+        "resolution": resolution,
+        "config": config.to_dict(),
+        "allocator": allocator,
+        **({"bn_calibration": calibration} if calibration else {}),
+        **details,
+    }
     return TimingResult(samples_ms=samples, stats=summarize(samples, batch), details=details)

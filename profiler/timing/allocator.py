@@ -30,10 +30,16 @@ def keep_heap() -> dict[str, Any]:
         return _state
     try:
         libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, THRESHOLD_BYTES) == 1 and libc.mallopt(_M_TRIM_THRESHOLD,
-                                                                                      THRESHOLD_BYTES) == 1
-        _state = {"keep_heap": ok, "mmap_threshold": THRESHOLD_BYTES, "trim_threshold": THRESHOLD_BYTES,
-                  "via": "mallopt"}
+        ok = (
+            libc.mallopt(_M_MMAP_THRESHOLD, THRESHOLD_BYTES) == 1
+            and libc.mallopt(_M_TRIM_THRESHOLD, THRESHOLD_BYTES) == 1
+        )
+        _state = {
+            "keep_heap": ok,
+            "mmap_threshold": THRESHOLD_BYTES,
+            "trim_threshold": THRESHOLD_BYTES,
+            "via": "mallopt",
+        }
     except (OSError, AttributeError) as exc:  # not glibc (macOS, musl): nothing to set, say so
         _state = {"keep_heap": False, "reason": f"no glibc mallopt: {exc}"}
     return _state

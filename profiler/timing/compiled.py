@@ -63,6 +63,11 @@ def build_compiled(model: Any, x: Any, config: TimingConfig) -> Built:
             )
         return {}
 
-    details = {"compile_backend": "inductor", "compile_mode": mode, "compile_dynamic": False,
-               "compile_cudagraphs": graphed, **{f"compile_{k}": v for k, v in first.items()}}
+    details = {
+        "compile_backend": "inductor",
+        "compile_mode": mode,
+        "compile_dynamic": False,
+        "compile_cudagraphs": graphed,
+        **{f"compile_{k}": v for k, v in first.items()},
+    }
     return Built(step=step, out=out.detach().clone(), details=details, after_timing=after_timing)

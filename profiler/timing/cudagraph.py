@@ -35,6 +35,5 @@ def build_cudagraph(model: Any, x: Any, config: TimingConfig) -> Built:
     static_out.fill_(float("nan"))
     graph.replay()
     torch.cuda.synchronize()
-    details = {"cuda_graph": "torch.cuda.CUDAGraph", "capture_warmup_iters": CAPTURE_WARMUP_ITERS,
-               "static_input": True}
+    details = {"cuda_graph": "torch.cuda.CUDAGraph", "capture_warmup_iters": CAPTURE_WARMUP_ITERS, "static_input": True}
     return Built(step=graph.replay, out=static_out.clone(), details=details)

@@ -22,8 +22,12 @@ from profiler.timing.protocol import (
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 ORT_CUDA_GRAPH_CAPTURE_RUNS = 3
-_GRAPH_OPT = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
-              "all": "ORT_ENABLE_ALL"}
+_GRAPH_OPT = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
 
 
 def provider_options(device: str, dtype: str, cuda_graph: bool = False) -> dict[str, str]:
@@ -86,8 +90,15 @@ def session_key(path: Path | str, device: str, dtype: str, config: TimingConfig)
     if config.ort_cuda_graph and device == "cuda":
         return None
     st = Path(path).stat()
-    return (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, device,
-            tuple(sorted(provider_options(device, dtype).items())), config.threads, config.ort_graph_optimization)
+    return (
+        str(Path(path).resolve()),
+        st.st_size,
+        st.st_mtime_ns,
+        device,
+        tuple(sorted(provider_options(device, dtype).items())),
+        config.threads,
+        config.ort_graph_optimization,
+    )
 
 
 def cached_session(path: Path | str, device: str, dtype: str, config: TimingConfig) -> tuple[Any, dict[str, Any]]:
@@ -186,9 +197,19 @@ def measure_onnx(
     """
     capture = FdCapture(2)
     try:
-        samples, details = _measure(model, device=device, dtype=dtype, batch=batch, resolution=resolution,
-                                    config=config, cache_key=cache_key, cache_dir=cache_dir, timer=timer,
-                                    phases=phases, capture=capture)
+        samples, details = _measure(
+            model,
+            device=device,
+            dtype=dtype,
+            batch=batch,
+            resolution=resolution,
+            config=config,
+            cache_key=cache_key,
+            cache_dir=cache_dir,
+            timer=timer,
+            phases=phases,
+            capture=capture,
+        )
     except Exception as exc:
         attach_ort_log(exc, summary_of(capture))
         raise
@@ -204,9 +225,20 @@ def attach_ort_log(exc: BaseException, log: dict[str, Any] | None) -> None:
             exc.ort_log = log  # type: ignore[attr-defined]
 
 
-def _measure(model: Any, *, device: str, dtype: str, batch: int, resolution: int, config: TimingConfig,
-             cache_key: str | None, cache_dir: Path | str | None, timer: Any, phases: PhaseLog | None,
-             capture: FdCapture) -> tuple[list[float], dict[str, Any]]:
+def _measure(
+    model: Any,
+    *,
+    device: str,
+    dtype: str,
+    batch: int,
+    resolution: int,
+    config: TimingConfig,
+    cache_key: str | None,
+    cache_dir: Path | str | None,
+    timer: Any,
+    phases: PhaseLog | None,
+    capture: FdCapture,
+) -> tuple[list[float], dict[str, Any]]:
     """``measure_onnx``'s work; ``capture`` catches fd 2 around everything but export and the timed loop."""
     import torch
 
@@ -215,9 +247,16 @@ def _measure(model: Any, *, device: str, dtype: str, batch: int, resolution: int
         if cache_key is None:  # nothing identifies the model: a private cache, removed afterwards
             cache_dir, cache_key = stack.enter_context(tempfile.TemporaryDirectory(prefix="archprof-onnx-")), "model"
         with phases.timing("export_s"):
-            entry, export_details = ensure_graph(model, dtype=dtype, batch=batch, resolution=resolution,
-                                                 cache_key=cache_key, cache_dir=cache_dir, opset=config.opset,
-                                                 exporter=config.exporter)
+            entry, export_details = ensure_graph(
+                model,
+                dtype=dtype,
+                batch=batch,
+                resolution=resolution,
+                cache_key=cache_key,
+                cache_dir=cache_dir,
+                opset=config.opset,
+                exporter=config.exporter,
+            )
         del model  # ORT holds its own copy of the weights; free the memory for the session
         if export_details["cache_hit"]:  # reading a cached entry is loading: no export happened
             phases.add("load_s", phases["export_s"])
@@ -253,8 +292,12 @@ def _measure(model: Any, *, device: str, dtype: str, batch: int, resolution: int
     k = min(batch, ref_in.shape[0])
     err = output_error(out[:k], torch.from_numpy(ref_out[:k]))
     tol = OUTPUT_RTOL[dtype]
-    details |= {"max_output_error_rel": err, "output_tolerance_rel": tol, "output_checked": config.check_outputs,
-                "output_checked_rows": k}
+    details |= {
+        "max_output_error_rel": err,
+        "output_tolerance_rel": tol,
+        "output_checked": config.check_outputs,
+        "output_checked_rows": k,
+    }
     if config.check_outputs and not err <= tol:
         raise OutputMismatchError(
             f"onnxruntime {dtype} output differs from eager fp32 by {err:.3g} of the output scale "
@@ -265,6 +308,14 @@ def _measure(model: Any, *, device: str, dtype: str, batch: int, resolution: int
         # ORT's Run blocks until its CUDA stream is done; a device-wide sync on both sides makes that explicit.
         timer = HostTimer(torch.cuda.synchronize if device == "cuda" else None)
     samples, warm = run_protocol(lambda: timer(step), config, phases, warmup_context=capture.capturing())
-    details |= export_details | warm | {"timer": getattr(timer, "name", type(timer).__name__), "io_binding": True,
-                                        "first_run_s": first_run_s, "phases": dict(phases)}
+    details |= (
+        export_details
+        | warm
+        | {
+            "timer": getattr(timer, "name", type(timer).__name__),
+            "io_binding": True,
+            "first_run_s": first_run_s,
+            "phases": dict(phases),
+        }
+    )
     return samples, details

@@ -54,8 +54,15 @@ class Entry:
             return ref["input"], ref["output"]
 
 
-def entry_dir(cache_dir: Path, cache_key: str, resolution: int, graph_dtype: str, batch: int | None = None,
-              opset: int | None = None, exporter: str = "dynamo") -> Path:
+def entry_dir(
+    cache_dir: Path,
+    cache_key: str,
+    resolution: int,
+    graph_dtype: str,
+    batch: int | None = None,
+    opset: int | None = None,
+    exporter: str = "dynamo",
+) -> Path:
     """Where the entry of one (spec, resolution, graph dtype[, static batch][, asked opset][, exporter]) lives."""
     static = f"_b{batch}" if batch is not None else ""
     asked = f"_o{opset}" if opset is not None else ""  # None = the exporter's default opset
@@ -84,11 +91,15 @@ def onnx_cache_checker(cache_dir: Path | str | None = None) -> Callable[[Any], b
     def cached(t: Any) -> bool:
         graph_dtype, opset = GRAPH_DTYPE.get(t.dtype, "fp32"), t.timing.get("opset")
         for batch in (None, t.batch):  # None: the dynamic-batch entry (one per spec and resolution)
-            entry = load_entry(entry_dir(root, t.spec_hash, t.resolution, graph_dtype, batch, opset,
-                                         t.timing.get("exporter", "dynamo")))
+            entry = load_entry(
+                entry_dir(
+                    root, t.spec_hash, t.resolution, graph_dtype, batch, opset, t.timing.get("exporter", "dynamo")
+                )
+            )
             if entry is not None and entry.graph is not None:
                 return True
         return False
+
     return cached
 
 

@@ -153,5 +153,7 @@ def convert_to_fp16(src: Path, dst: Path) -> dict[str, Any]:
     onnx.save(converted, tmp)
     os.replace(tmp, dst)
     # Ops on the converter's block list stay fp32 behind Cast pairs: the count says whether the graph is all fp16.
-    return {"converter": f"onnxconverter-common {onnxconverter_common.__version__} float16",
-            "fp16_casts_added": sum(n.op_type == "Cast" for n in converted.graph.node) - casts_before}
+    return {
+        "converter": f"onnxconverter-common {onnxconverter_common.__version__} float16",
+        "fp16_casts_added": sum(n.op_type == "Cast" for n in converted.graph.node) - casts_before,
+    }

@@ -109,8 +109,7 @@ def _base_meta(resolution: int, graph_dtype: str) -> dict[str, Any]:
     return {"graph_dtype": graph_dtype, "resolution": resolution}
 
 
-def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, opset: int | None,
-                  exporter: str) -> Entry:
+def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, opset: int | None, exporter: str) -> Entry:
     import torch
 
     with staging(cache_dir) as stage:
@@ -120,8 +119,14 @@ def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, ops
         save_reference(stage, ref_in, ref_out)
         meta = _base_meta(resolution, "fp32") | {"bn_calibration": cal}
         try:
-            meta |= export_graph(model, torch.from_numpy(ref_in), stage / "model.onnx", dynamic=True, opset=opset,
-                                 exporters=exporter_order(exporter))
+            meta |= export_graph(
+                model,
+                torch.from_numpy(ref_in),
+                stage / "model.onnx",
+                dynamic=True,
+                opset=opset,
+                exporters=exporter_order(exporter),
+            )
             meta |= _checked(stage / "model.onnx", ref_in, ref_out, "fp32") | {"export_path": "dynamic-fp32"}
         except Exception as exc:  # any failure of the dynamic path: record it, the static fallback takes over
             (stage / "model.onnx").unlink(missing_ok=True)
@@ -129,8 +134,9 @@ def _dynamic_fp32(model: Any, final: Path, cache_dir: Path, resolution: int, ops
         return publish(stage, final, meta | {"export_s": time.perf_counter() - t0})[0]
 
 
-def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolution: int,
-                  opset: int | None, exporter: str) -> Entry:
+def _dynamic_fp16(
+    model: Any, fp32: Entry, final: Path, cache_dir: Path, resolution: int, opset: int | None, exporter: str
+) -> Entry:
     import torch
 
     with staging(cache_dir) as stage:
@@ -144,8 +150,18 @@ def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolut
         try:
             conv = convert_to_fp16(fp32.graph, stage / "model.onnx")
             checked = _checked(stage / "model.onnx", ref_in, ref_out, "fp16")
-            keep = {k: fp32.meta.get(k) for k in ("exporter", "opset", "fallback_reason", "exported_with_torch",
-                                                   "batch_axis", "static_batch", "bn_calibration")}
+            keep = {
+                k: fp32.meta.get(k)
+                for k in (
+                    "exporter",
+                    "opset",
+                    "fallback_reason",
+                    "exported_with_torch",
+                    "batch_axis",
+                    "static_batch",
+                    "bn_calibration",
+                )
+            }
             meta |= keep | conv | checked | {"export_path": "dynamic-fp16-converted"}
         except Exception as conv_exc:
             (stage / "model.onnx").unlink(missing_ok=True)
@@ -156,18 +172,34 @@ def _dynamic_fp16(model: Any, fp32: Entry, final: Path, cache_dir: Path, resolut
                 meta["bn_calibration"] = cal
                 ref_in, ref_out = reference_io(model, resolution)
                 save_reference(stage, ref_in, ref_out)
-                meta |= export_graph(_half_copy(model), torch.from_numpy(ref_in).half(), stage / "model.onnx",
-                                     dynamic=True, opset=opset, exporters=exporter_order(exporter))
+                meta |= export_graph(
+                    _half_copy(model),
+                    torch.from_numpy(ref_in).half(),
+                    stage / "model.onnx",
+                    dynamic=True,
+                    opset=opset,
+                    exporters=exporter_order(exporter),
+                )
                 meta |= _checked(stage / "model.onnx", ref_in, ref_out, "fp16") | {
-                    "export_path": "dynamic-fp16-exported"}
+                    "export_path": "dynamic-fp16-exported"
+                }
             except Exception as exc:
                 (stage / "model.onnx").unlink(missing_ok=True)
                 meta |= {"export_path": "static-fallback", "failed": _why(exc)}
         return publish(stage, final, meta | {"export_s": time.perf_counter() - t0})[0]
 
 
-def _static(model: Any, graph_dtype: str, batch: int, final: Path, cache_dir: Path, resolution: int,
-            opset: int | None, reason: str | None, exporter: str) -> Entry:
+def _static(
+    model: Any,
+    graph_dtype: str,
+    batch: int,
+    final: Path,
+    cache_dir: Path,
+    resolution: int,
+    opset: int | None,
+    reason: str | None,
+    exporter: str,
+) -> Entry:
     """The recorded fallback: one export per batch (fp16: a direct half-precision export)."""
     from profiler.timing.eager import make_input
 
@@ -179,8 +211,9 @@ def _static(model: Any, graph_dtype: str, batch: int, final: Path, cache_dir: Pa
         x = make_input(batch, resolution, "cpu", "fp32", "contiguous", seed=REF_SEED)
         exported = _half_copy(model) if graph_dtype == "fp16" else model
         x = x.half() if graph_dtype == "fp16" else x
-        meta = _base_meta(resolution, graph_dtype) | export_graph(exported, x, stage / "model.onnx", dynamic=False,
-                                                                   opset=opset, exporters=exporter_order(exporter))
+        meta = _base_meta(resolution, graph_dtype) | export_graph(
+            exported, x, stage / "model.onnx", dynamic=False, opset=opset, exporters=exporter_order(exporter)
+        )
         meta |= {"export_path": "static-fallback", "dynamic_fallback_reason": reason, "bn_calibration": cal}
         return publish(stage, final, meta | {"export_s": time.perf_counter() - t0})[0]
 
@@ -193,8 +226,18 @@ def graph_dtypes(dtypes: Sequence[str]) -> list[str]:
     return ["fp32", "fp16"] if any(GRAPH_DTYPE[d] == "fp16" for d in dtypes) else ["fp32"]
 
 
-def static_graph(model: Any, *, graph_dtype: str, batch: int, resolution: int, cache_dir: Path, cache_key: str,
-                 opset: int | None, reason: str | None, exporter: str = "dynamo") -> tuple[Entry, bool]:
+def static_graph(
+    model: Any,
+    *,
+    graph_dtype: str,
+    batch: int,
+    resolution: int,
+    cache_dir: Path,
+    cache_key: str,
+    opset: int | None,
+    reason: str | None,
+    exporter: str = "dynamo",
+) -> tuple[Entry, bool]:
     """The static-batch entry of ``batch`` (made now if missing); (entry, made now)."""
     final = entry_dir(cache_dir, cache_key, resolution, graph_dtype, batch, opset, exporter)
     entry = load_entry(final)
@@ -204,8 +247,15 @@ def static_graph(model: Any, *, graph_dtype: str, batch: int, resolution: int, c
 
 
 def prepare_graphs(
-    model: Any, *, resolution: int, dtypes: Sequence[str], cache_key: str, cache_dir: Path | str | None,
-    opset: int | None = None, batches: Sequence[int] = (), exporter: str = "dynamo",
+    model: Any,
+    *,
+    resolution: int,
+    dtypes: Sequence[str],
+    cache_key: str,
+    cache_dir: Path | str | None,
+    opset: int | None = None,
+    batches: Sequence[int] = (),
+    exporter: str = "dynamo",
 ) -> dict[str, tuple[Entry, bool]]:
     """{graph dtype: (dynamic entry, made now)}; static entries for ``batches`` where the dynamic one failed.
 
@@ -220,13 +270,25 @@ def prepare_graphs(
         entry, now = load_entry(final), False
         if entry is None:
             now = True
-            entry = (_dynamic_fp32(model, final, cache, resolution, opset, exporter) if g == "fp32"
-                     else _dynamic_fp16(model, made["fp32"][0], final, cache, resolution, opset, exporter))
+            entry = (
+                _dynamic_fp32(model, final, cache, resolution, opset, exporter)
+                if g == "fp32"
+                else _dynamic_fp16(model, made["fp32"][0], final, cache, resolution, opset, exporter)
+            )
         made[g] = (entry, now)
         if entry.graph is None and g in wanted:
             for b in batches:
-                static_graph(model, graph_dtype=g, batch=b, resolution=resolution, cache_dir=cache,
-                             cache_key=cache_key, opset=opset, reason=entry.meta.get("failed"), exporter=exporter)
+                static_graph(
+                    model,
+                    graph_dtype=g,
+                    batch=b,
+                    resolution=resolution,
+                    cache_dir=cache,
+                    cache_key=cache_key,
+                    opset=opset,
+                    reason=entry.meta.get("failed"),
+                    exporter=exporter,
+                )
     return made
 
 
@@ -235,8 +297,11 @@ def details_of(entry: Entry, made_now: bool) -> dict[str, Any]:
     meta = {k: v for k, v in entry.meta.items() if k not in ("failed", "export_s")}
     if entry.graph is None:
         meta["dynamic_fallback_reason"] = entry.meta.get("failed")
-    return meta | {"cache_hit": not made_now, "onnx_path": str(entry.graph) if entry.graph else None,
-                   "export_s": entry.meta.get("export_s", 0.0) if made_now else 0.0}
+    return meta | {
+        "cache_hit": not made_now,
+        "onnx_path": str(entry.graph) if entry.graph else None,
+        "export_s": entry.meta.get("export_s", 0.0) if made_now else 0.0,
+    }
 
 
 def prepare_onnx(
@@ -261,22 +326,53 @@ def prepare_onnx(
     ``exporter`` is tried first (``TimingConfig.exporter``; the entry is kept apart from the other exporter's).
     UsageError for a dtype that has no ONNX graph (bf16); ExportError when a needed static export fails.
     """
-    made = prepare_graphs(model, resolution=resolution, dtypes=dtypes, cache_key=cache_key, cache_dir=cache_dir,
-                          opset=opset, batches=batches, exporter=exporter)
+    made = prepare_graphs(
+        model,
+        resolution=resolution,
+        dtypes=dtypes,
+        cache_key=cache_key,
+        cache_dir=cache_dir,
+        opset=opset,
+        batches=batches,
+        exporter=exporter,
+    )
     return {d: details_of(*made[GRAPH_DTYPE[d]]) for d in dtypes}
 
 
 def ensure_graph(
-    model: Any, *, dtype: str, batch: int, resolution: int, cache_key: str, cache_dir: Path | str | None,
-    opset: int | None = None, exporter: str = "dynamo",
+    model: Any,
+    *,
+    dtype: str,
+    batch: int,
+    resolution: int,
+    cache_key: str,
+    cache_dir: Path | str | None,
+    opset: int | None = None,
+    exporter: str = "dynamo",
 ) -> tuple[Entry, dict[str, Any]]:
     """The entry ``measure`` times for (dtype, batch): the dynamic graph, else the static fallback of ``batch``."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     g = GRAPH_DTYPE[dtype]
-    entry, now = prepare_graphs(model, resolution=resolution, dtypes=[dtype], cache_key=cache_key, cache_dir=cache,
-                                opset=opset, exporter=exporter)[g]
+    entry, now = prepare_graphs(
+        model,
+        resolution=resolution,
+        dtypes=[dtype],
+        cache_key=cache_key,
+        cache_dir=cache,
+        opset=opset,
+        exporter=exporter,
+    )[g]
     if entry.graph is not None:
         return entry, details_of(entry, now)
-    static, now = static_graph(model, graph_dtype=g, batch=batch, resolution=resolution, cache_dir=cache,
-                               cache_key=cache_key, opset=opset, reason=entry.meta.get("failed"), exporter=exporter)
+    static, now = static_graph(
+        model,
+        graph_dtype=g,
+        batch=batch,
+        resolution=resolution,
+        cache_dir=cache,
+        cache_key=cache_key,
+        opset=opset,
+        reason=entry.meta.get("failed"),
+        exporter=exporter,
+    )
     return static, details_of(static, now)

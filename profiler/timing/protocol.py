@@ -190,7 +190,13 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def validate_request(
-    backend: str, device: str, dtype: str, memory_format: str, batch: int, resolution: int, *,
+    backend: str,
+    device: str,
+    dtype: str,
+    memory_format: str,
+    batch: int,
+    resolution: int,
+    *,
     ort_cuda_graph: bool = False,
 ) -> None:
     """Reject requests that can never be measured (before building or exporting anything).
@@ -286,8 +292,9 @@ def is_unstable(samples_ms: list[float] | np.ndarray, ci_target: float | None = 
     return median_ci_rel(samples_ms) > (ci_target or UNSTABLE_CI_REL)
 
 
-def _adaptive_extra(time_once_ms: Callable[[], float], samples: list[float], config: TimingConfig,
-                    t_start: float) -> dict[str, Any]:
+def _adaptive_extra(
+    time_once_ms: Callable[[], float], samples: list[float], config: TimingConfig, t_start: float
+) -> dict[str, Any]:
     """Take more samples until the median's CI meets ``config.ci_target`` or the loop reaches ``max_timed_s``."""
     if config.ci_target <= 0:
         return {}
@@ -299,9 +306,13 @@ def _adaptive_extra(time_once_ms: Callable[[], float], samples: list[float], con
             if time.perf_counter() - t_start >= config.max_timed_s:
                 break
         ci = median_ci_rel(samples)
-    return {"median_ci_rel": round(ci, 5) if np.isfinite(ci) else None, "ci_target": config.ci_target,
-            "ci_target_met": bool(ci <= config.ci_target), "max_timed_s": config.max_timed_s,
-            "extra_iters": len(samples) - config.iters}
+    return {
+        "median_ci_rel": round(ci, 5) if np.isfinite(ci) else None,
+        "ci_target": config.ci_target,
+        "ci_target_met": bool(ci <= config.ci_target),
+        "max_timed_s": config.max_timed_s,
+        "extra_iters": len(samples) - config.iters,
+    }
 
 
 # A warm-up iteration with more minor page faults than this is still mapping memory: keep warming (bounded).
@@ -309,9 +320,12 @@ FAULT_QUIET = 64
 FAULT_EXTRA_WARMUP_S = 2.0
 
 
-def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig, phases: PhaseLog | None = None,
-                 warmup_context: contextlib.AbstractContextManager[Any] | None = None,
-                 ) -> tuple[list[float], dict[str, Any]]:
+def run_protocol(
+    time_once_ms: Callable[[], float],
+    config: TimingConfig,
+    phases: PhaseLog | None = None,
+    warmup_context: contextlib.AbstractContextManager[Any] | None = None,
+) -> tuple[list[float], dict[str, Any]]:
     """Warm up (≥ warmup_iters and ≥ warmup_s, then on while an iteration still page-faults, at most
     ``FAULT_EXTRA_WARMUP_S`` longer), then take ``config.iters`` samples of ``time_once_ms()``.
 
@@ -348,6 +362,11 @@ def run_protocol(time_once_ms: Callable[[], float], config: TimingConfig, phases
         adaptive = _adaptive_extra(time_once_ms, samples, config, t1)
         timed_s = time.perf_counter() - t1  # wall of the timed loop, timer overhead included (the samples exclude it)
     per_iter = (minor_faults() - f0) / len(samples)
-    return samples, {"warmup_iters_done": warm_n, "warmup_s_done": round(elapsed, 4),
-                     "timed_s_done": round(timed_s, 4), "minflt_last_warmup_iter": faults,
-                     "minflt_per_iter": round(per_iter, 1), **adaptive}
+    return samples, {
+        "warmup_iters_done": warm_n,
+        "warmup_s_done": round(elapsed, 4),
+        "timed_s_done": round(timed_s, 4),
+        "minflt_last_warmup_iter": faults,
+        "minflt_per_iter": round(per_iter, 1),
+        **adaptive,
+    }

@@ -63,8 +63,9 @@ def _peaks(device: str, env: dict[str, Any], threads: int, measure_if_missing: b
         return {**stored, "source": "stored (profiler peaks)"}
     if not measure_if_missing:
         return None
-    ensure_peaks(device, threads, say=lambda m: print(m, file=sys.stderr, flush=True),
-                 how_to_skip="--peaks stored skips it")
+    ensure_peaks(
+        device, threads, say=lambda m: print(m, file=sys.stderr, flush=True), how_to_skip="--peaks stored skips it"
+    )
     stored = load_peaks(device, env, threads=threads)
     return None if stored is None else {**stored, "source": "measured now by `profiler peaks` (stored)"}
 
@@ -170,8 +171,9 @@ def trace_model(
         latency_ms_unprofiled=unprofiled_ms,
         macs=sum(macs.values()),
         bytes=sum(traffic.values()),
-        bound_counts={b: sum(1 for r in result["layers"] if r["bound"] == b)
-                      for b in ("compute", "memory", "launch", "unknown")},
+        bound_counts={
+            b: sum(1 for r in result["layers"] if r["bound"] == b) for b in ("compute", "memory", "launch", "unknown")
+        },
     )
     return {
         "format": FORMAT,

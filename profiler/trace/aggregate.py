@@ -98,8 +98,9 @@ def aggregate(events: list[Any], device: str, types: dict[str, str] | None = Non
     if device == "cuda" and not dev:
         raise TraceError("the profiler recorded no CUDA kernels (is CUPTI available to torch.profiler?)")
 
-    rows: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(
-        ("calls", "cpu_ms", "device_ms", "n_ops", "n_kernels"), 0.0))
+    rows: dict[str, dict[str, float]] = defaultdict(
+        lambda: dict.fromkeys(("calls", "cpu_ms", "device_ms", "n_ops", "n_kernels"), 0.0)
+    )
     for m in (e for e in cpu if e.name.startswith(MODULE_PREFIX)):
         label = m.name.removeprefix(MODULE_PREFIX)
         rows[label]["calls"] += 1
@@ -129,17 +130,31 @@ def aggregate(events: list[Any], device: str, types: dict[str, str] | None = Non
         else:
             busy = sum(_dur(op) for op in top_ops if starts[i] <= _start(op) < starts[i + 1])
             span = _dur(s)
-        per_iter.append({"step_ms": _dur(s) / 1e3, "busy_ms": busy / 1e3, "span_ms": span / 1e3,
-                         "idle_fraction": (1 - busy / span) if span > 0 else None})
+        per_iter.append(
+            {
+                "step_ms": _dur(s) / 1e3,
+                "busy_ms": busy / 1e3,
+                "span_ms": span / 1e3,
+                "idle_fraction": (1 - busy / span) if span > 0 else None,
+            }
+        )
     busy_total = sum(p["busy_ms"] for p in per_iter)
     span_total = sum(p["span_ms"] for p in per_iter)
     layers = []
     for label, r in rows.items():
         if r["n_ops"] == 0:
             continue  # a container with no operators of its own
-        layers.append({"name": label, "type": (types or {}).get(label, "?"), "calls": r["calls"] / n,
-                       "cpu_ms": max(r["cpu_ms"], 0.0) / n, "device_ms": r["device_ms"] / n,
-                       "n_ops": r["n_ops"] / n, "n_kernels": r["n_kernels"] / n})
+        layers.append(
+            {
+                "name": label,
+                "type": (types or {}).get(label, "?"),
+                "calls": r["calls"] / n,
+                "cpu_ms": max(r["cpu_ms"], 0.0) / n,
+                "device_ms": r["device_ms"] / n,
+                "n_ops": r["n_ops"] / n,
+                "n_kernels": r["n_kernels"] / n,
+            }
+        )
     layers.sort(key=lambda r: (-r["device_ms"], r["name"]))
     totals = {
         "iterations": n,

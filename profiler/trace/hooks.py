@@ -23,8 +23,20 @@ from torch.utils._pytree import tree_flatten
 MODULE_PREFIX = "archprof.module::"
 STEP_NAME = "archprof.step"
 ROOT_LABEL = "(model)"
-_NOT_TRAFFIC = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided", "detach", "alias",
-                "lift_fresh", "_local_scalar_dense", "sym_size", "sym_stride", "sym_numel"}
+_NOT_TRAFFIC = {
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "new_empty",
+    "new_empty_strided",
+    "detach",
+    "alias",
+    "lift_fresh",
+    "_local_scalar_dense",
+    "sym_size",
+    "sym_stride",
+    "sym_numel",
+}
 
 
 def module_label(name: str) -> str:

@@ -32,8 +32,11 @@ class TinyNet(nn.Module):
 def expected(resolution: int, num_classes: int = 10, batch: int = 1) -> dict[str, int]:
     """The hand-computed counts above."""
     r2 = resolution * resolution
-    return {"macs": batch * (180 * r2 + 8 * num_classes), "params": 8 * num_classes + num_classes + 408,
-            "acts": batch * (6 * r2 + num_classes)}
+    return {
+        "macs": batch * (180 * r2 + 8 * num_classes),
+        "params": 8 * num_classes + num_classes + 408,
+        "acts": batch * (6 * r2 + num_classes),
+    }
 
 
 def build(num_classes: int = 10) -> nn.Module:

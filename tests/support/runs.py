@@ -20,8 +20,13 @@ def samples(median: float, n: int = 30, cv: float = 0.03, seed: int = 0) -> list
     return (median * np.exp(rng.normal(0.0, cv, n))).tolist()
 
 
-def rows(scale: dict[str, float] | None = None, seed: int = 0, counts: dict | None = None, repeats: int = 1,
-         speed: float = 1.0) -> pd.DataFrame:
+def rows(
+    scale: dict[str, float] | None = None,
+    seed: int = 0,
+    counts: dict | None = None,
+    repeats: int = 1,
+    speed: float = 1.0,
+) -> pd.DataFrame:
     """Store-shaped rows: one per (model, repeat); latency × ``speed`` (machine) × ``scale[model]`` (code)."""
     scale, counts = scale or {}, counts or COUNTS
     out = []
@@ -29,17 +34,36 @@ def rows(scale: dict[str, float] | None = None, seed: int = 0, counts: dict | No
         for r in range(repeats):
             s = samples(med * speed * scale.get(m, 1.0), seed=seed * 1000 + i * 10 + r)
             macs, params, acts = counts[m]
-            out.append({"model": m, "spec_hash": f"h-{m}", "macs": macs, "params": params, "acts": acts,
-                        "acts_all": acts * 3, "backend": "eager", "device": "cpu", "device_name": "cpu",
-                        "dtype": "fp32", "memory_format": "contiguous", "batch": 1, "resolution": 64, "repeat": r,
-                        "latency_ms": float(np.median(s)), "samples_ms": s, "status": "ok", "error": None})
+            out.append(
+                {
+                    "model": m,
+                    "spec_hash": f"h-{m}",
+                    "macs": macs,
+                    "params": params,
+                    "acts": acts,
+                    "acts_all": acts * 3,
+                    "backend": "eager",
+                    "device": "cpu",
+                    "device_name": "cpu",
+                    "dtype": "fp32",
+                    "memory_format": "contiguous",
+                    "batch": 1,
+                    "resolution": 64,
+                    "repeat": r,
+                    "latency_ms": float(np.median(s)),
+                    "samples_ms": s,
+                    "status": "ok",
+                    "error": None,
+                }
+            )
     return pd.DataFrame(out)
 
 
 def make_run(path: Path, env: dict = ENV, **row_kw) -> Path:
     """A run directory holding ``rows(**row_kw)`` and a meta.json with ``env`` and the ci-check config."""
-    store = ResultStore.create(path, {"environment": env, "config": {"name": "ci-check",
-                                                                      "reference_model": "resnet18"}})
+    store = ResultStore.create(
+        path, {"environment": env, "config": {"name": "ci-check", "reference_model": "resnet18"}}
+    )
     with store:
         for i, r in enumerate(rows(**row_kw).to_dict("records")):
             store.add({**r, "task_key": f"t{i}", "started_at": f"2025-01-01T00:00:{i:02d}"})

@@ -83,9 +83,23 @@ def start_sweep(tmp_path: Path, *args: str) -> subprocess.Popen:
     """``python -m profiler sweep`` on CPU in a child process (results and cache under ``tmp_path``), started."""
     env = {**os.environ, "ARCHPROF_CACHE": str(tmp_path / "cache")}
     return subprocess.Popen(
-        [sys.executable, "-m", "profiler", "sweep", "--device", "cpu", "--no-progress",
-         "--results-dir", str(tmp_path / "res"), *args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "profiler",
+            "sweep",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--results-dir",
+            str(tmp_path / "res"),
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -102,8 +102,13 @@ class Hello:
     event: ClassVar[str] = "hello"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event, "ray_node_id": self.ray_node_id, "node": self.node,
-                "gpu_index": self.gpu_index, "worker_pid": self.worker_pid}
+        return {
+            "event": self.event,
+            "ray_node_id": self.ray_node_id,
+            "node": self.node,
+            "gpu_index": self.gpu_index,
+            "worker_pid": self.worker_pid,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -136,8 +141,12 @@ def from_dict(msg: Any) -> WorkerEvent | None:
         if cls is Row:
             return Row(row=dict(msg["row"]))
         if cls is Hello:
-            return Hello(node=msg["node"], gpu_index=msg["gpu_index"], worker_pid=msg["worker_pid"],
-                         ray_node_id=msg.get("ray_node_id"))
+            return Hello(
+                node=msg["node"],
+                gpu_index=msg["gpu_index"],
+                worker_pid=msg["worker_pid"],
+                ray_node_id=msg.get("ray_node_id"),
+            )
         return Budget()
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed {msg['event']!r} event ({type(exc).__name__}: {exc}): {str(msg)[:200]}") from None
@@ -178,8 +187,12 @@ class PrepDone:
     died: bool = field(default=False, compare=False)
 
     def to_json(self) -> str:
-        doc: dict[str, Any] = {"key": self.key, "build_s": self.build_s, "count_s": self.count_s,
-                               "export_s": self.export_s}
+        doc: dict[str, Any] = {
+            "key": self.key,
+            "build_s": self.build_s,
+            "count_s": self.count_s,
+            "export_s": self.export_s,
+        }
         if self.error is not None:
             doc["error"] = self.error
         return json.dumps(doc)
@@ -188,6 +201,10 @@ class PrepDone:
     def parse(cls, line: str | bytes) -> PrepDone:
         """The answer on one stdout line of a preparation process (a line that is not JSON raises)."""
         doc = json.loads(line)
-        return cls(key=doc.get("key"), build_s=float(doc.get("build_s") or 0.0),
-                   count_s=float(doc.get("count_s") or 0.0), export_s=float(doc.get("export_s") or 0.0),
-                   error=doc.get("error") or None)
+        return cls(
+            key=doc.get("key"),
+            build_s=float(doc.get("build_s") or 0.0),
+            count_s=float(doc.get("count_s") or 0.0),
+            export_s=float(doc.get("export_s") or 0.0),
+            error=doc.get("error") or None,
+        )

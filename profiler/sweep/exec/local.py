@@ -61,8 +61,9 @@ class Executor(ABC):
     up front, it waited for every model of the sweep before timing anything.
     """
 
-    def __init__(self, *, limits: Limits | None = None, on_start: Callable[[Task], None] | None = None,
-                 prefetch: Any = None) -> None:
+    def __init__(
+        self, *, limits: Limits | None = None, on_start: Callable[[Task], None] | None = None, prefetch: Any = None
+    ) -> None:
         self.limits = limits or Limits()
         self.on_start = on_start
         self.prefetch = prefetch
@@ -95,9 +96,15 @@ class Executor(ABC):
 class InlineExecutor(Executor):
     """Measure in this process (no isolation: a crash ends the sweep)."""
 
-    def __init__(self, counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None, *,
-                 limits: Limits | None = None, on_start: Callable[[Task], None] | None = None,
-                 prefetch: Any = None) -> None:
+    def __init__(
+        self,
+        counts_dir: Path | str | None = None,
+        onnx_cache_dir: Path | str | None = None,
+        *,
+        limits: Limits | None = None,
+        on_start: Callable[[Task], None] | None = None,
+        prefetch: Any = None,
+    ) -> None:
         super().__init__(limits=limits, on_start=on_start, prefetch=prefetch)
         self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
 
@@ -112,8 +119,14 @@ class InlineExecutor(Executor):
             if reason is not None:
                 yield from (t.failed_row(reason) for t in group)
                 continue
-            yield from run_tasks(group, self.counts_dir, self.onnx_cache_dir, on_start=self.on_start,
-                                 should_start=self.may_start, gate=self._gate())
+            yield from run_tasks(
+                group,
+                self.counts_dir,
+                self.onnx_cache_dir,
+                on_start=self.on_start,
+                should_start=self.may_start,
+                gate=self._gate(),
+            )
             if self.stopped_by_budget:
                 return
 
@@ -153,10 +166,18 @@ def describe_exit(code: int) -> str:
 class SubprocessExecutor(Executor):
     """One worker process per group of consecutive tasks sharing ``Task.group_key``."""
 
-    def __init__(self, log_path: Path | str | None = None, counts_dir: Path | str | None = None,
-                 onnx_cache_dir: Path | str | None = None, package_root: Path | str | None = None,
-                 env: dict[str, str] | None = None, *, limits: Limits | None = None,
-                 on_start: Callable[[Task], None] | None = None, prefetch: Any = None) -> None:
+    def __init__(
+        self,
+        log_path: Path | str | None = None,
+        counts_dir: Path | str | None = None,
+        onnx_cache_dir: Path | str | None = None,
+        package_root: Path | str | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        limits: Limits | None = None,
+        on_start: Callable[[Task], None] | None = None,
+        prefetch: Any = None,
+    ) -> None:
         super().__init__(limits=limits, on_start=on_start, prefetch=prefetch)
         # package_root: run another checkout's worker (``check --against REV``); env: extra worker variables.
         self.package_root, self.extra_env = str(package_root or _PACKAGE_ROOT), dict(env or {})
@@ -187,8 +208,14 @@ class SubprocessExecutor(Executor):
             log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _worker's finally
         else:
             log = subprocess.DEVNULL
-        proc = subprocess.Popen([sys.executable, "-m", worker_module(self.package_root)], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.cwd)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", worker_module(self.package_root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+            cwd=self.cwd,
+        )
         return proc, log
 
     def _stderr_tail(self, offset: int) -> str:
@@ -213,23 +240,22 @@ class SubprocessExecutor(Executor):
 
         threading.Thread(target=read, daemon=True).start()
         gate = self._gate()
-        job = {"tasks": [t.to_dict() for t in pending], "counts_dir": _str(self.counts_dir),
-               "onnx_cache_dir": _str(self.onnx_cache_dir), "stop_at_unix": self.limits.stop_at_unix,
-               "estimates_s": {t.key: (self.limits.estimates_s or {}).get(t.key, 0.0) for t in pending},
-               "gate": gate is not None}
+        job = {
+            "tasks": [t.to_dict() for t in pending],
+            "counts_dir": _str(self.counts_dir),
+            "onnx_cache_dir": _str(self.onnx_cache_dir),
+            "stop_at_unix": self.limits.stop_at_unix,
+            "estimates_s": {t.key: (self.limits.estimates_s or {}).get(t.key, 0.0) for t in pending},
+            "gate": gate is not None,
+        }
         inflight: Task | None = None
         phases = PhaseTracker()
         started_any = False
         # Until the first task starts, the worker is importing and building: allow it the first task's timeout.
         deadline = time.monotonic() + pending[0].timeout_s
         try:
-            try:
-                proc.stdin.write((json.dumps(job) + "\n").encode())
-                proc.stdin.flush()
-                if gate is None:
-                    proc.stdin.close()  # with a gate, stdin carries the answers to the worker's "want"s
-            except BrokenPipeError:
-                pass
+            # with a gate, stdin stays open: it carries the answers to the worker's "want"s
+            _send_line(proc, json.dumps(job), close=gate is None)
             while True:
                 try:
                     line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -238,8 +264,11 @@ class SubprocessExecutor(Executor):
                     proc.kill()
                     proc.wait()
                     pending.remove(task)
-                    yield task.failed_row(f"timed out after {task.timeout_s:g} s; worker killed",
-                                          worker_pid=proc.pid, **(phases.row() if task is inflight else {}))
+                    yield task.failed_row(
+                        f"timed out after {task.timeout_s:g} s; worker killed",
+                        worker_pid=proc.pid,
+                        **(phases.row() if task is inflight else {}),
+                    )
                     return
                 if line is None:
                     break
@@ -253,11 +282,7 @@ class SubprocessExecutor(Executor):
                     wanted = by_key[ev.key]
                     answer = events.GateAnswer(gate(wanted))  # the worker waits, idle, while the pool finishes
                     deadline = time.monotonic() + wanted.timeout_s  # the wait is not the task's time
-                    try:
-                        proc.stdin.write((answer.to_json() + "\n").encode())
-                        proc.stdin.flush()
-                    except (BrokenPipeError, ValueError):
-                        pass  # the worker is gone: its exit is handled below
+                    _send_line(proc, answer.to_json())
                 elif isinstance(ev, events.Phase):
                     phases.event(ev.phase, ev.s)
                 elif isinstance(ev, events.Budget):
@@ -274,11 +299,7 @@ class SubprocessExecutor(Executor):
             tail = self._stderr_tail(offset)
             if tail:
                 reason += f"; last stderr line: {tail}"
-            # A worker that died before starting anything would die again: fail the whole group, don't loop.
-            victims = [inflight] if inflight is not None else ([] if started_any else list(pending))
-            if not victims:
-                victims = [pending[0]]
-            for task in victims:
+            for task in _victims(pending, inflight, started_any):
                 pending.remove(task)
                 yield task.failed_row(reason, worker_pid=proc.pid, **(phases.row() if task is inflight else {}))
         finally:
@@ -293,6 +314,23 @@ class SubprocessExecutor(Executor):
 
 def _str(p: Path | str | None) -> str | None:
     return None if p is None else str(p)
+
+
+def _send_line(proc: subprocess.Popen, text: str, *, close: bool = False) -> None:
+    """One line to the worker's stdin; a worker that is gone is handled by its exit, not here."""
+    with contextlib.suppress(BrokenPipeError, ValueError):
+        proc.stdin.write((text + "\n").encode())
+        proc.stdin.flush()
+        if close:
+            proc.stdin.close()
+
+
+def _victims(pending: list[Task], inflight: Task | None, started_any: bool) -> list[Task]:
+    """The tasks a dead worker's exit fails: the one in flight; before any started, the whole group (a worker
+    that died before starting anything would die again: don't loop); else the next one."""
+    if inflight is not None:
+        return [inflight]
+    return [pending[0]] if started_any else list(pending)
 
 
 def worker_module(package_root: Path | str) -> str:

@@ -56,25 +56,45 @@ def _jobs(tasks: list[Task], counts_dir: str | None, onnx_cache_dir: str | None)
     """One job per (spec, resolution), in first-use order: what to prepare for it."""
     jobs: dict[str, dict[str, Any]] = {}
     for t in tasks:
-        job = jobs.setdefault(t.prep_key, {"task": t.to_dict(), "count": False, "onnx_dtypes": [],
-                                            "counts_dir": counts_dir, "onnx_cache_dir": onnx_cache_dir,
-                                            "opset": t.timing.get("opset"), "timeout_s": t.timeout_s,
-                                            "exporter": t.timing.get("exporter", "dynamo")})
+        job = jobs.setdefault(
+            t.prep_key,
+            {
+                "task": t.to_dict(),
+                "count": False,
+                "onnx_dtypes": [],
+                "counts_dir": counts_dir,
+                "onnx_cache_dir": onnx_cache_dir,
+                "opset": t.timing.get("opset"),
+                "timeout_s": t.timeout_s,
+                "exporter": t.timing.get("exporter", "dynamo"),
+            },
+        )
         job["count"] = job["count"] or t.count
         if t.backend == "onnxruntime" and t.dtype not in job["onnx_dtypes"]:
             job["onnx_dtypes"].append(t.dtype)
     # A pair with nothing to prepare (no counts; no ONNX, or no prepare_onnx to call) starts no process.
     onnx = has_prepare_onnx()
-    return {k: j for k, j in jobs.items() if j["count"] or (onnx and j["onnx_dtypes"])
-            or j["task"]["fault"] == "prefetch_crash"}
+    return {
+        k: j
+        for k, j in jobs.items()
+        if j["count"] or (onnx and j["onnx_dtypes"]) or j["task"]["fault"] == "prefetch_crash"
+    }
 
 
 class Prefetcher:
     """Prepares (spec, resolution) pairs ahead of the timing worker (see module doc for the overlap rule)."""
 
-    def __init__(self, mode: str, device: str, *, workers: int = 0, lookahead: int = 3,
-                 counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None,
-                 log_path: Path | str | None = None) -> None:
+    def __init__(
+        self,
+        mode: str,
+        device: str,
+        *,
+        workers: int = 0,
+        lookahead: int = 3,
+        counts_dir: Path | str | None = None,
+        onnx_cache_dir: Path | str | None = None,
+        log_path: Path | str | None = None,
+    ) -> None:
         self.mode = resolve_mode(mode, device)
         self.workers = workers or default_workers(self.mode)
         self.lookahead = max(1, lookahead)
@@ -87,9 +107,17 @@ class Prefetcher:
         self._seen: set[str] = set()  # jobs whose answer is in ``stats``
         self._queue: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
-        self.stats: dict[str, Any] = {"mode": self.mode, "workers": self.workers, "lookahead": self.lookahead,
-                                      "prepared": 0, "failed": 0, "retried": 0, **dict.fromkeys(PREPARE_PHASES, 0.0),
-                                      "wait_s": 0.0, "prepare_onnx": has_prepare_onnx()}
+        self.stats: dict[str, Any] = {
+            "mode": self.mode,
+            "workers": self.workers,
+            "lookahead": self.lookahead,
+            "prepared": 0,
+            "failed": 0,
+            "retried": 0,
+            **dict.fromkeys(PREPARE_PHASES, 0.0),
+            "wait_s": 0.0,
+            "prepare_onnx": has_prepare_onnx(),
+        }
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self, tasks: list[Task]) -> None:
@@ -154,7 +182,7 @@ class Prefetcher:
         return reason
 
     def _top_up(self, start: int) -> None:
-        for key in self._order[start:start + self.lookahead]:
+        for key in self._order[start : start + self.lookahead]:
             self._submit(key)
 
     def _submit(self, key: str) -> None:
@@ -217,8 +245,12 @@ def _spawn(log_path: Path | str | None) -> subprocess.Popen:
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         err = open(log_path, "ab")  # noqa: SIM115 - inherited by the child; the parent's copy is closed below
-    proc = subprocess.Popen([sys.executable, "-m", "profiler.sweep.exec.prefetch_worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=err)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profiler.sweep.exec.prefetch_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=err,
+    )
     if err is not subprocess.DEVNULL:
         err.close()
     return proc

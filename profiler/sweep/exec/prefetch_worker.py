@@ -47,9 +47,15 @@ def prepare(job: dict[str, Any]) -> PrepDone:
             model = spec.build().eval()
             out["build_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            prepare_onnx(model, resolution=task.resolution, dtypes=job["onnx_dtypes"], cache_key=task.spec_hash,
-                         cache_dir=job.get("onnx_cache_dir"), opset=job.get("opset"),
-                         exporter=job.get("exporter", "dynamo"))
+            prepare_onnx(
+                model,
+                resolution=task.resolution,
+                dtypes=job["onnx_dtypes"],
+                cache_key=task.spec_hash,
+                cache_dir=job.get("onnx_cache_dir"),
+                opset=job.get("opset"),
+                exporter=job.get("exporter", "dynamo"),
+            )
             out["export_s"] = time.perf_counter() - t2
     except Exception as exc:  # the timing worker will meet (and record) the same error in the row
         out["error"] = f"{type(exc).__name__}: {exc}"[:1000]

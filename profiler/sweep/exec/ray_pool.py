@@ -75,9 +75,13 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
     def work() -> None:
         try:
-            for row in run_tasks(tasks, _local_dir(job["counts_dir"]), _local_dir(job["onnx_cache_dir"]),
-                                 on_start=lambda t: out.put(events.Start(t.key).to_dict()),
-                                 on_phase=lambda t, name, sec: out.put(events.Phase(t.key, name, sec).to_dict())):
+            for row in run_tasks(
+                tasks,
+                _local_dir(job["counts_dir"]),
+                _local_dir(job["onnx_cache_dir"]),
+                on_start=lambda t: out.put(events.Start(t.key).to_dict()),
+                on_phase=lambda t, name, sec: out.put(events.Phase(t.key, name, sec).to_dict()),
+            ):
                 out.put(events.Row({**row, "node": place["node"], "gpu_index": gpu_index}).to_dict())
         except BaseException as exc:  # outside any measurement (those are rows): the driver gets it as RayTaskError
             raised.append(exc)
@@ -107,10 +111,17 @@ class _Slot:
 class RayExecutor(Executor):
     """Groups of tasks (``Task.group_key``) as Ray tasks on a local or remote Ray cluster."""
 
-    def __init__(self, address: str | None = None, num_workers: int | None = None,
-                 counts_dir: Path | str | None = None, onnx_cache_dir: Path | str | None = None, *,
-                 limits: Limits | None = None, on_start: Callable[[Task], None] | None = None,
-                 prefetch: Any = None) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        num_workers: int | None = None,
+        counts_dir: Path | str | None = None,
+        onnx_cache_dir: Path | str | None = None,
+        *,
+        limits: Limits | None = None,
+        on_start: Callable[[Task], None] | None = None,
+        prefetch: Any = None,
+    ) -> None:
         super().__init__(limits=limits, on_start=on_start, prefetch=prefetch)
         self.ray = import_ray()
         self.address, self.num_workers = address, num_workers
@@ -126,12 +137,20 @@ class RayExecutor(Executor):
             # Other nodes do not have this checkout: ship the two packages with the job.
             env = {"py_modules": [str(_PACKAGE_ROOT / "profiler"), str(_PACKAGE_ROOT / "models")]}
         else:
-            env = {"env_vars": {"PYTHONPATH": os.pathsep.join(
-                p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)}}
+            env = {
+                "env_vars": {
+                    "PYTHONPATH": os.pathsep.join(p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH")) if p)
+                }
+            }
         try:
             # Worker output stays in Ray's logs (/tmp/ray/session_latest/logs on each node), not on the progress bar.
-            ray.init(address=self.address, include_dashboard=False, log_to_driver=False, runtime_env=env,
-                     logging_level=logging.WARNING)
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                log_to_driver=False,
+                runtime_env=env,
+                logging_level=logging.WARNING,
+            )
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise UsageError(f"cannot connect to the Ray cluster at {self.address!r}: {exc}") from None
         return True
@@ -143,15 +162,18 @@ class RayExecutor(Executor):
             need = {"num_gpus": 1}
             slots = int(res.get("GPU", 0))
             if slots < 1:
-                raise UsageError("the Ray cluster has no GPU (ray.cluster_resources() has no 'GPU'); "
-                                 "sweep with --device cpu or add GPU nodes")
+                raise UsageError(
+                    "the Ray cluster has no GPU (ray.cluster_resources() has no 'GPU'); "
+                    "sweep with --device cpu or add GPU nodes"
+                )
         else:
             threads = int(tasks[0].timing.get("threads") or 1)
             need = {"num_cpus": threads}
             slots = int(res.get("CPU", 0)) // threads
             if slots < 1:
-                raise UsageError(f"the Ray cluster has {res.get('CPU', 0):g} CPUs; a task needs {threads} "
-                                 f"([timing] threads)")
+                raise UsageError(
+                    f"the Ray cluster has {res.get('CPU', 0):g} CPUs; a task needs {threads} ([timing] threads)"
+                )
         if self.num_workers is not None:
             if self.num_workers < 1:
                 raise UsageError(f"--ray-workers must be >= 1, got {self.num_workers}")
@@ -177,8 +199,12 @@ class RayExecutor(Executor):
         while queue_ or running:
             while queue_ and len(running) < slots:
                 pending = queue_.popleft()
-                job = {"tasks": [t.to_dict() for t in pending], "counts_dir": self.counts_dir,
-                       "onnx_cache_dir": self.onnx_cache_dir, "cache_root": os.environ.get(paths.CACHE_ENV)}
+                job = {
+                    "tasks": [t.to_dict() for t in pending],
+                    "counts_dir": self.counts_dir,
+                    "onnx_cache_dir": self.onnx_cache_dir,
+                    "cache_root": os.environ.get(paths.CACHE_ENV),
+                }
                 # Until the first task starts the worker is starting and importing: allow the first task's timeout.
                 running[remote.remote(job)] = _Slot(pending, time.monotonic() + pending[0].timeout_s)
             wait_s = max(0.0, min(s.deadline for s in running.values()) - time.monotonic())
@@ -189,8 +215,9 @@ class RayExecutor(Executor):
                         task = slot.inflight or slot.pending[0]
                         ray.cancel(gen, force=True)  # kills the worker process
                         del running[gen]
-                        yield from self._fail(slot, task, f"timed out after {task.timeout_s:g} s; Ray worker killed",
-                                              queue_)
+                        yield from self._fail(
+                            slot, task, f"timed out after {task.timeout_s:g} s; Ray worker killed", queue_
+                        )
                 continue
             for gen in ready:
                 slot = running[gen]

@@ -92,6 +92,27 @@ def _release(device: str) -> None:
         torch.cuda.empty_cache()
 
 
+def _hold_model(task: Task, pristine: dict[str, Any], converted: dict[str, Any], own: Any) -> tuple[Any, Any]:
+    """``task``'s (spec, CPU fp32 model), batch norms calibrated at its resolution: the model held since the
+    previous row, else built now (one model at a time in memory; ``own`` times the build)."""
+    import models
+    from profiler.timing.calibrate import BN_MARK, calibrate_bn
+
+    held = pristine.get(task.spec_hash)
+    if held is None:
+        pristine.clear()  # one model at a time in memory
+        converted.clear()
+        _drop_ort_session()  # the last model's session cannot serve this one
+    if held is None or getattr(held[1], BN_MARK, None) != task.resolution:
+        with own.timing("build_s"):
+            if held is None:
+                spec = models.spec_from_dict(task.spec)
+                pristine[task.spec_hash] = held = (spec, spec.build().eval())
+            # Once per model and resolution; every converted copy (fp16, CUDA) inherits the statistics.
+            calibrate_bn(held[1], task.resolution)
+    return held
+
+
 def run_tasks(
     tasks: Iterable[Task],
     counts_dir: Path | str | None = None,
@@ -110,9 +131,7 @@ def run_tasks(
     """
     import functools
 
-    import models
     from profiler.timing import PhaseLog, TimingConfig, measure
-    from profiler.timing.calibrate import BN_MARK, calibrate_bn
 
     counts = CountCache(Path(counts_dir) if counts_dir else None)
     from profiler.timing.onnx_cache import onnx_cache_checker
@@ -132,27 +151,20 @@ def run_tasks(
             return
         if on_start is not None:
             on_start(task)
-        row = {**task.base_row(), "worker_pid": os.getpid(), "started_at": _now(), "build_s": 0.0,
-               **placement(task.device)}
+        row = {
+            **task.base_row(),
+            "worker_pid": os.getpid(),
+            "started_at": _now(),
+            "build_s": 0.0,
+            **placement(task.device),
+        }
         t0 = time.perf_counter()
         partial: dict[str, Any] = {}  # details known before measuring: a failed row keeps them
         heard = functools.partial(on_phase, task) if on_phase is not None else None
         own = PhaseLog(heard)  # the worker's phases (build_s, count_s); the timing layer keeps its own
         try:
             own.put("build_s", 0.0)  # 0: the model of the previous row serves this one
-            held = pristine.get(task.spec_hash)
-            if held is None:
-                pristine.clear()  # one model at a time in memory
-                converted.clear()
-                _drop_ort_session()  # the last model's session cannot serve this one
-            if held is None or getattr(held[1], BN_MARK, None) != task.resolution:
-                with own.timing("build_s"):
-                    if held is None:
-                        spec = models.spec_from_dict(task.spec)
-                        pristine[task.spec_hash] = held = (spec, spec.build().eval())
-                    # Once per model and resolution; every converted copy (fp16, CUDA) inherits the statistics.
-                    calibrate_bn(held[1], task.resolution)
-            spec, model = held
+            spec, model = _hold_model(task, pristine, converted, own)
             if task.count:
                 with own.timing("count_s"):
                     row.update(counts.get(task, spec))
@@ -167,15 +179,28 @@ def run_tasks(
             if factor != 1.0:
                 partial["test_slowdown"] = factor  # recorded with the row: never mistaken for real data
             result = measure(
-                given, backend=task.backend, device=task.device, dtype=task.dtype,
-                batch=task.batch, resolution=task.resolution, memory_format=task.memory_format,
-                config=TimingConfig(**task.timing), cache_key=task.spec_hash, cache_dir=onnx_cache_dir,
-                timer=RecordingTimer(timer_log, task.device) if timer_log else None, on_phase=heard,
+                given,
+                backend=task.backend,
+                device=task.device,
+                dtype=task.dtype,
+                batch=task.batch,
+                resolution=task.resolution,
+                memory_format=task.memory_format,
+                config=TimingConfig(**task.timing),
+                cache_key=task.spec_hash,
+                cache_dir=onnx_cache_dir,
+                timer=RecordingTimer(timer_log, task.device) if timer_log else None,
+                on_phase=heard,
             )
             result.details |= partial
             row.update(result.stats)
-            row.update(latency_ms=result.stats["latency_ms_median"], samples_ms=result.samples_ms,
-                       details_json=json.dumps(result.details, default=str), status="ok", error=None)
+            row.update(
+                latency_ms=result.stats["latency_ms_median"],
+                samples_ms=result.samples_ms,
+                details_json=json.dumps(result.details, default=str),
+                status="ok",
+                error=None,
+            )
             row.update(own, **phases_of(result.details, result.samples_ms))
         except Exception as exc:  # failures are data: any error of this one measurement becomes a row
             row.update(own, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -203,8 +228,9 @@ def _drop_ort_session() -> None:
         sys.modules["profiler.timing.onnx"].clear_session_cache()
 
 
-def _model_for(task: Task, model: Any, graph_cached: Callable[[Task], bool],
-               converted: dict[str, Any]) -> tuple[Any, str]:
+def _model_for(
+    task: Task, model: Any, graph_cached: Callable[[Task], bool], converted: dict[str, Any]
+) -> tuple[Any, str]:
     """(what ``measure`` gets, ``model_source``): ``"copy"``, a deep copy of the pristine model (``measure``
     converts it in place; a copy costs 0.1-0.9 s of Python on the 2-core VM), except
 
@@ -215,8 +241,8 @@ def _model_for(task: Task, model: Any, graph_cached: Callable[[Task], bool],
       row's converted copy again (``converted`` holds one).
     """
     if (task.backend == "onnxruntime" and graph_cached(task)) or (
-            task.backend == "eager" and task.device == "cpu" and task.dtype == "fp32"
-            and task.memory_format == "contiguous"):
+        task.backend == "eager" and task.device == "cpu" and task.dtype == "fp32" and task.memory_format == "contiguous"
+    ):
         converted.clear()
         return model, "pristine"
     if task.backend != "eager":
@@ -290,9 +316,15 @@ def main() -> int:
 
     stop_at, estimates = job.get("stop_at_unix"), job.get("estimates_s")
     n = 0
-    for row in run_tasks(tasks, job.get("counts_dir"), job.get("onnx_cache_dir"), on_start=started,
-                         should_start=lambda t: fits(t, stop_at, estimates), on_phase=phase,
-                         gate=gate if job.get("gate") else None):
+    for row in run_tasks(
+        tasks,
+        job.get("counts_dir"),
+        job.get("onnx_cache_dir"),
+        on_start=started,
+        should_start=lambda t: fits(t, stop_at, estimates),
+        on_phase=phase,
+        gate=gate if job.get("gate") else None,
+    ):
         proto.write(events.Row(row).to_json() + "\n")
         n += 1
     if n < len(tasks):

@@ -41,7 +41,6 @@ def slowed(model: Any, factor: float) -> Any:
     return model
 
 
-
 class RecordingTimer:
     """Test hook (``ARCHPROF_TIMER_LOG``): the default host timer, logging each timed interval to a shared file."""
 
