@@ -11,7 +11,7 @@ python -m profiler peaks --device cpu
 python -m profiler trace resnet50 --device cpu --batch 1 --resolution 224 --iters 5 --top 5 -o "$out/resnet50-cpu-b1.json"
 if python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv,noheader || true
-  python -m pytest tests/test_peaks.py tests/test_trace.py -m gpu -q -p no:cacheprovider
+  python -m pytest tests/hardware/test_peaks.py tests/trace/test_trace.py -m gpu -q -p no:cacheprovider
   python -m profiler peaks --device cuda
   for b in 1 64; do
     python -m profiler trace resnet50 --device cuda --batch "$b" --iters 10 --top 5 -o "$out/resnet50-cuda-b$b.json"

@@ -60,7 +60,7 @@ def _skip_without(name: str) -> None:
 @pytest.fixture(autouse=True)
 def _no_peaks_in_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
     """`profiler sweep` measures the device's peaks (~15 s) when none are stored; an in-process test sweep does
-    not (tests/test_peaks.py tests that step with the function itself, imported before this patch)."""
+    not (tests/hardware/test_peaks.py tests that step with the function itself, imported before this patch)."""
     import profiler.hardware.measure
 
     monkeypatch.setattr(profiler.hardware.measure, "ensure_peaks", lambda *a, **k: None)

@@ -135,7 +135,7 @@ def _check_dtype(dtype: str) -> None:
 
 
 def _run_one(args: argparse.Namespace) -> int:
-    # The dispatch counter gives fvcore's numbers (tests/test_counting_golden.py binds them on every model) in
+    # The dispatch counter gives fvcore's numbers (tests/counting/test_counting_golden.py binds them on every model) in
     # seconds where fvcore's tracer, which runs the kernels, took 351 s for resnet50 at 10000 px.
     args.method = args.method or "torch"
     if args.cross_check and args.method == "fvcore":

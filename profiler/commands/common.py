@@ -25,7 +25,7 @@ __all__ = [
     "resolve_model",
 ]
 
-# Copies of profiler.timing.protocol's choice tuples for the parsers (tests/test_timing_graphs.py binds them):
+# Copies of profiler.timing.protocol's choice tuples for the parsers (tests/timing/test_timing_graphs.py binds them):
 # importing the protocol pulls the timing package and numpy, which tripled the time to build the parser
 # (95 → 310 ms median, measured on the busy 2-core VM), paid by every command including --help.
 BACKENDS = ("eager", "onnxruntime", "cudagraph", "compile")

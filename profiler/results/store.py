@@ -26,7 +26,7 @@ TABLE = "measurements"
 
 # (column, SQLite type), in order, from the fields of ``profiler.results.measurement.Measurement`` (one definition).
 COLUMNS: tuple[tuple[str, str], ...] = measurement.columns()
-PHASE_COLUMNS = measurement.flagged("phase")  # == profiler.core.phases.PHASES (tests/test_facts.py binds them)
+PHASE_COLUMNS = measurement.flagged("phase")  # == profiler.core.phases.PHASES (tests/core/test_facts.py binds them)
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
 # Nullable columns added after schema 1: a run written before them opens (they read as NULL) and gains them
 # (ALTER TABLE) only when a row is written to it, e.g. on --resume. Measured values are never rewritten.
