@@ -1,19 +1,7 @@
 """A run has one shape: ``open_run(arg) -> Run`` with its path, its rows and its ``RunMeta``.
 
-``RunMeta`` (``profiler.results.meta``, re-exported here) is the one reader of ``meta.json`` (``ResultStore.write_meta`` is its one writer). The layout, as
-``profiler.sweep.run`` writes it:
-
-- ``run``: ``config_name``, ``device``, ``argv``, ``git_commit``, ``started_at``, ``skipped`` (combinations that
-  can never be measured, with the reason); an import (``profiler.imports``) writes ``kind: "import"`` instead of
-  ``config_name`` and adds ``imported`` (source file, sha256, licence, include rule, skipped models);
-- ``environment``: ``profiler.core.environment.capture(device)`` (older files: ``env``);
-- ``config``: ``SweepConfig.to_dict()`` — ``name``, ``path``, ``parsed`` (the TOML, holding e.g. ``reference_model``),
-  ``text``, ``models``, ``groups``;
-- ``sessions``: one per start or resume (wall time, timed time, overhead ratio, rows, failed…).
-
->>> meta = RunMeta.from_dict({"config": {"name": "ci-check", "parsed": {"reference_model": "resnet18"}}})
->>> meta.config_name, meta.reference_model, meta.environment, meta.last_session
-('ci-check', 'resnet18', None, None)
+``RunMeta`` (``profiler.results.meta``, imported here) is the one reader of ``meta.json``; its docstring gives the
+layout. ``partial_run_note`` says when a run's sweep stopped early and how to go on.
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""Sweep planning and running: config → ordered tasks → executor → results store (crash-safe, resumable).
+"""Running a sweep: planned tasks → executor → results store (crash-safe, resumable, one writer per run).
 
-``plan(config, device)`` expands the config into tasks in the order they run: repeats outermost (so repeat 0
-of every model runs before repeat 1 — drift shows as a repeat effect, not a model effect), the model order
-shuffled per repeat with the config's seed, and each model's settings kept together so that one worker builds
-(and exports) the model once. Within a model, ONNX Runtime rows come after the other backends' rows, grouped by
-(resolution, graph dtype), so that consecutive rows share one ONNX Runtime session (batch 1 and 64 only rebind
-IO); eager rows first, grouped by (dtype, memory format), so that consecutive rows share one converted model.
-``run_sweep`` measures what the store does not hold yet.
+``run_sweep`` measures what the store does not hold yet; the plan and its order come from
+``profiler.sweep.planning`` (``plan``, ``plan_with_skips`` and ``make_estimate`` stay importable from here).
 """
 
 from __future__ import annotations
