@@ -4,7 +4,7 @@ Every path below is built here and only here, so that a reader and a writer of o
 
 - the checkout root (it holds ``profiler/``, ``models/`` and ``experiments/``);
 - the cache: ``$ARCHPROF_CACHE`` if set, else ``~/.cache/archprof`` (ONNX graphs ``onnx/``, measured peaks
-  ``peaks/``, op tables ``optables/``, counts of imports ``counts/``, the estimate's ``macs224.json``);
+  ``peaks/``, op tables ``optables/``, counts of imports and of the estimate ``counts/``);
 - a run directory: ``meta.json``, and ``counts/<spec_hash>_r<res>.json`` with its per-op table
   ``counts/<spec_hash>_r<res>.ops.json`` (one per spec and resolution, ``count_key``).
 

@@ -36,7 +36,6 @@ or more). The built-in constants live in ``BUILTIN`` and are derived (``estimate
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,38 +265,23 @@ def estimate(
 
 
 def gmacs_lookup(tasks: list[Task], config: Any, cache_dir: Path | str | None = None) -> Callable[[Task], float]:
-    """GMACs per image at each task's resolution: meta-device FLOP count at 224 px (cached), scaled by r²."""
-    from profiler.core.paths import cache_root
+    """GMACs per image at each task's resolution: the model's exact count at 224 px, scaled by r².
 
-    root = Path(cache_dir) if cache_dir else cache_root()
-    path = root / "macs224.json"
+    The count is ``counting``'s own (``CountCache``, the same pass as the sweep's rows), cached under
+    ``$ARCHPROF_CACHE/counts`` beside the counts of imported tables: one MAC count, one cache (issue 23)."""
+    from profiler.core import paths
+    from profiler.counting.cache import CountCache
+
+    counts = CountCache(Path(cache_dir) / paths.COUNTS_DIR if cache_dir else paths.cache_dir(paths.COUNTS_DIR))
+    macs: dict[str, float] = {}
+    for t in tasks:
+        if t.spec_hash not in macs:
+            macs[t.spec_hash] = _macs_224(counts, paths.count_key(t.spec_hash, 224), config.models[t.model].spec)
+    return lambda t: macs[t.spec_hash] * (t.resolution / 224) ** 2 / 1e9
+
+
+def _macs_224(counts: Any, key: str, spec: Any) -> float:
     try:
-        cache: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        cache = {}
-    missing = {t.spec_hash: t.model for t in tasks if t.spec_hash not in cache}
-    if missing:
-        for spec_hash, name in missing.items():
-            cache[spec_hash] = _meta_macs_224(config.models[name].spec)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cache))
-        except OSError:
-            pass  # a read-only home: recount next time
-    return lambda t: cache[t.spec_hash] * (t.resolution / 224) ** 2 / 1e9
-
-
-def _meta_macs_224(spec: Any) -> float:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    try:
-        with torch.device("meta"):  # no allocation, no init: fast even for 30 GFLOP models
-            model = spec.build().eval()
-            x = torch.zeros(1, 3, 224, 224)
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            model(x)
-        return counter.get_total_flops() / 2
-    except Exception:  # an estimate must not stop planning; assume a mid-size network
+        return float(counts.count(key, spec, 224)["macs"])
+    except Exception:  # an estimate must not stop planning (e.g. a model that cannot run at 224): mid-size
         return 2e9
