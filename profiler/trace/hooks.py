@@ -20,23 +20,11 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from profiler.counting.ops import NOT_COMPUTED
+
 MODULE_PREFIX = "archprof.module::"
 STEP_NAME = "archprof.step"
 ROOT_LABEL = "(model)"
-_NOT_TRAFFIC = {
-    "empty",
-    "empty_like",
-    "empty_strided",
-    "new_empty",
-    "new_empty_strided",
-    "detach",
-    "alias",
-    "lift_fresh",
-    "_local_scalar_dense",
-    "sym_size",
-    "sym_stride",
-    "sym_numel",
-}
 
 
 def module_label(name: str) -> str:
@@ -115,7 +103,7 @@ class _TrafficMode(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         outputs = [x for x in tree_flatten(out)[0] if isinstance(x, torch.Tensor)]
         # Views, allocations and queries that return no tensor (prim.device, sizes) move no data.
-        if func.is_view or func.overloadpacket.__name__ in _NOT_TRAFFIC or not outputs:
+        if func.is_view or func.overloadpacket.__name__ in NOT_COMPUTED or not outputs:
             return out
         seen: set[int] = set()
         total = 0
