@@ -50,6 +50,7 @@ from profiler.analysis.opclass_model import NAME as OPCLASS
 from profiler.analysis.opclass_model import OpClassCell
 from profiler.analysis.opclass_model import summarize as summarize_opclass
 from profiler.analysis.optables import attach_tables, table_for_rows
+from profiler.analysis.robustness import N_RESAMPLES
 from profiler.analysis.verdict import decide
 from profiler.core.errors import UsageError
 from profiler.core.jsonsafe import json_safe
@@ -164,7 +165,7 @@ def analyze_frame(
     run_dir: Path | None = None,
     measured_peaks: dict | None = None,
     raw: pd.DataFrame | None = None,
-    n_resamples: int = 50,
+    n_resamples: int = N_RESAMPLES,
 ) -> dict:
     """Analyze every cell of a results frame (raw rows or ``load_frame`` output). JSON-safe dict.
 

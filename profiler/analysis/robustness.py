@@ -32,6 +32,7 @@ from profiler.analysis.data import aggregate, cell_label, split_cells
 from profiler.analysis.heldout import cluster_bootstrap
 from profiler.analysis.verdict import MIN_FAMILIES_VERDICT, rule_label
 
+N_RESAMPLES = 50  # refits on resampled timings per noise check (analyze, report)
 MIN_AGREEMENT = 0.90  # below this share of resamples giving the same words, the verdict is "fragile"
 
 
@@ -205,7 +206,7 @@ def verdict_agreement(
     raw: pd.DataFrame,
     verdicts: dict[str, str],
     *,
-    n_resamples: int = 50,
+    n_resamples: int = N_RESAMPLES,
     seed: int = 0,
     n_boot: int = 500,
     noise: str = "run",

@@ -194,6 +194,7 @@ def build_context(
     models on, ``report.devices``)."""
     from profiler.analysis import analyze_frame
     from profiler.analysis.data import aggregate, cell_label, split_cells, validate
+    from profiler.analysis.robustness import N_RESAMPLES
     from profiler.analysis.stored import analyze_run
 
     meta = RunMeta.from_dict(meta)
@@ -213,7 +214,7 @@ def build_context(
         rows = validate(raw, source)
         frame = aggregate(rows)
         inputs = _analysis_inputs(source)
-        params = {"n_boot": n_boot, "seed": seed, "n_resamples": 50}  # analyze's default noise check
+        params = {"n_boot": n_boot, "seed": seed, "n_resamples": N_RESAMPLES}  # analyze's default noise check
         run_dir = Path(source) if source and Path(source).is_dir() else None
         result, _ = analyze_run(
             rows,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from profiler.sweep import planning
 from profiler.sweep.config import SweepConfig
 from profiler.sweep.tasks import Task
 
@@ -54,11 +55,9 @@ class SweepPlan:
         return self._environment
 
     def estimate(self) -> Estimate:
-        """Per-task cost estimates of every planned task (``run.make_estimate``), made once."""
+        """Per-task cost estimates of every planned task (``planning.make_estimate``), made once."""
         if self._estimate is None:
-            from profiler.sweep import planning as run
-
-            self._estimate = run.make_estimate(
+            self._estimate = planning.make_estimate(
                 self.config, self.device, self.tasks, self.results_dir, env=self.environment()
             )
         return self._estimate
@@ -95,10 +94,8 @@ def make_plan(
     resumed: Resumed | None = None,
     retry_failed: bool = False,
 ) -> SweepPlan:
-    """Plan ``config`` on ``device`` once (``run.plan_with_skips``); a resumed run's stored keys are read here."""
-    from profiler.sweep import planning as run
-
-    tasks, skipped = run.plan_with_skips(config, device)
+    """Plan ``config`` on ``device`` once (``planning.plan_with_skips``); a resumed run's stored keys are read here."""
+    tasks, skipped = planning.plan_with_skips(config, device)
     done = frozenset(resumed.store.done_keys(include_failed=not retry_failed)) if resumed is not None else frozenset()
     return SweepPlan(
         config, device, tasks, skipped, Path(results_dir) if results_dir is not None else None, budget_s, resumed, done
