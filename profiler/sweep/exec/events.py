@@ -16,26 +16,32 @@ reads its lines with this module, and an older checkout reads this worker's line
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 
-@dataclass(frozen=True)
-class Start:
-    """A task begins (the executor's in-flight task, its timeout clock and the progress display)."""
+class _Event:
+    """One line of the worker protocol: ``{"event": NAME, <the fields, in their order>}``."""
 
-    key: str
-    event: ClassVar[str] = "start"
+    event: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event, "key": self.key}
+        return {"event": self.event, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
 
 @dataclass(frozen=True)
-class Phase:
+class Start(_Event):
+    """A task begins (the executor's in-flight task, its timeout clock and the progress display)."""
+
+    key: str
+    event: ClassVar[str] = "start"
+
+
+@dataclass(frozen=True)
+class Phase(_Event):
     """A phase of task ``key`` starts (``s`` None) or ends (``s``: the phase's seconds so far)."""
 
     key: str
@@ -43,56 +49,35 @@ class Phase:
     s: float | None
     event: ClassVar[str] = "phase"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event, "key": self.key, "phase": self.phase, "s": self.s}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
 
 @dataclass(frozen=True)
-class Want:
+class Want(_Event):
     """The worker waits for the (spec, resolution) pair of task ``key``; the executor answers a ``GateAnswer``."""
 
     key: str
     event: ClassVar[str] = "want"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event, "key": self.key}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
 
 @dataclass(frozen=True)
-class Row:
+class Row(_Event):
     """The result row of one task (``row["task_key"]`` names it)."""
 
     row: dict[str, Any]
     event: ClassVar[str] = "row"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event, "row": self.row}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=str)  # a row may hold values JSON lacks: their text
 
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(_Event):
     """The time budget stopped the worker: the tasks it did not start get no row (the sweep is resumable)."""
 
     event: ClassVar[str] = "budget"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
 
 @dataclass(frozen=True)
-class Hello:
+class Hello(_Event):
     """A Ray worker is up: where it runs (row columns ``node``, ``gpu_index``, ``worker_pid``)."""
 
     node: str
@@ -109,9 +94,6 @@ class Hello:
             "gpu_index": self.gpu_index,
             "worker_pid": self.worker_pid,
         }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
 
     @property
     def place(self) -> dict[str, Any]:
