@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core.errors import UsageError
+from profiler.results.measurement import Measurement
 from profiler.sweep.tasks import Task
 
 MAIN_BRANCHES = ("main", "origin/main", "master", "origin/master")
@@ -127,7 +128,7 @@ def round_order(rounds: int, n_sides: int = 2) -> list[tuple[int, int]]:
 def run_rounds(
     sides: list[Side],
     rounds: int,
-    write: Callable[[int, dict[str, Any]], None],
+    write: Callable[[int, Measurement], None],
     *,
     executor_factory: Callable[[Side], Any] | None = None,
     on_round: Callable[[int, Side], None] | None = None,

@@ -61,7 +61,7 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
     from profiler.baseline.select import restrict_tasks
     from profiler.core.device_key import device_key
     from profiler.core.environment import capture
-    from profiler.results.store import COLUMN_NAMES, ResultStore
+    from profiler.results.store import ResultStore
 
     name = args.name or cfg.name
     rounds = args.rounds or max(2, cfg.repeats)
@@ -117,13 +117,8 @@ def run_ab(args: argparse.Namespace, config_path: Path, cfg: Any, device: str, r
 
         t0, started, done = time.perf_counter(), _now(), False
         try:
-            # Another revision's worker may report columns this store does not have: keep the known ones.
-            run_rounds(
-                sides,
-                n,
-                lambda i, row: stores[i].add({k: v for k, v in row.items() if k in COLUMN_NAMES}),
-                on_round=progress,
-            )
+            # Another revision's worker may report columns this store does not have: events.Row drops them.
+            run_rounds(sides, n, lambda i, row: stores[i].add(row), on_round=progress)
             frames = [st.dataframe() for st in stores]
             done = True
         finally:

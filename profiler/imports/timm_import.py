@@ -27,6 +27,7 @@ from profiler.core.errors import UsageError
 from profiler.imports.count_pool import CountJob, count_all, default_cache_dir
 from profiler.imports.include import Include
 from profiler.imports.timm_csv import TimmRow, TimmTable, setting_from_name
+from profiler.results.measurement import Measurement
 
 LICENCE = "Apache-2.0 (huggingface/pytorch-image-models)"
 PROTOCOL = (
@@ -108,7 +109,7 @@ def _row(
     table: TimmTable,
     when: str,
     repeat: int = 0,
-) -> dict[str, Any]:
+) -> Measurement:
     import models
     from profiler.sweep.tasks import Task
 
@@ -135,18 +136,17 @@ def _row(
         "timm_param_count_m": r.param_count_m,
         "timm_samples_per_sec": r.samples_per_sec,
     }
-    return {
-        **task.base_row(),
-        **counts,
-        "device_name": s.device_name,
-        "latency_ms": r.step_time_ms,
-        "latency_ms_mean": r.step_time_ms,
-        "n_samples": None,
-        "throughput_ips": r.samples_per_sec if r.samples_per_sec else r.batch * 1e3 / r.step_time_ms,
-        "status": "ok",
-        "details_json": json.dumps(details, sort_keys=True),
-        "started_at": when,
-    }
+    return task.base_row(
+        counts,
+        device_name=s.device_name,
+        latency_ms=r.step_time_ms,
+        latency_ms_mean=r.step_time_ms,
+        n_samples=None,
+        throughput_ips=r.samples_per_sec if r.samples_per_sec else r.batch * 1e3 / r.step_time_ms,
+        status="ok",
+        details_json=json.dumps(details, sort_keys=True),
+        started_at=when,
+    )
 
 
 def _environment(s: ImportSetting, named: dict) -> dict[str, Any]:

@@ -11,7 +11,9 @@ nullable columns added after schema 1, ``phase`` the per-phase seconds.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,11 @@ def _col(*, sql: str | None = None, later: bool = False, phase: bool = False) ->
 
 @dataclass
 class Measurement:
-    """One measurement as the store holds it (every column nullable but the key)."""
+    """One measurement as the store holds it (every column nullable but the key).
+
+    A row is this object from the moment a task makes it (``Task.base_row``) until ``ResultStore.add`` writes it;
+    the worker protocol carries it as ``to_dict()`` and reads it back with ``from_dict``.
+    """
 
     task_key: str = _col(sql="TEXT PRIMARY KEY")
     model: str | None = None
@@ -78,6 +84,49 @@ class Measurement:
     # Memory traffic of one batch at the row's batch and dtype (bytes; activations × batch at their element size,
     # weights once per batch: counting.opclass). ``bytes`` above stays per image at fp32 for older readers.
     bytes_batch: int | None = _col(later=True)
+
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, ignore_unknown: bool = False) -> Measurement:
+        """The row of a mapping of columns (a worker's wire row, a stored row). An unknown column raises ValueError,
+        or with ``ignore_unknown`` is dropped (a row of another revision, which may know more columns).
+
+        ``samples_ms`` may be its stored JSON text and ``stable`` its stored 0/1: both are read back as typed.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a result row is a mapping of columns, not {type(data).__name__}")
+        unknown = set(data) - _NAMES
+        if unknown and not ignore_unknown:
+            raise ValueError(f"unknown result columns {sorted(unknown)}; known: {', '.join(_ORDER)}")
+        row = cls(**{k: v for k, v in data.items() if k in _NAMES})
+        if isinstance(row.samples_ms, str):
+            row.samples_ms = json.loads(row.samples_ms)
+        if row.stable is not None and not isinstance(row.stable, bool):
+            row.stable = bool(row.stable)
+        return row
+
+    def to_dict(self, *, skip_none: bool = False) -> dict[str, Any]:
+        """Every column, in order (None where unknown); ``skip_none``: only the columns that hold a value."""
+        got = ((name, getattr(self, name)) for name in _ORDER)
+        return {name: value for name, value in got if value is not None or not skip_none}
+
+    def update(self, values: Mapping[str, Any] | None = None, /, **columns: Any) -> None:
+        """Set columns from ``values`` and ``columns`` (later wins); an unknown column raises ValueError."""
+        given = {**(values or {}), **columns}
+        unknown = set(given) - _NAMES
+        if unknown:
+            raise ValueError(f"unknown result columns {sorted(unknown)}; known: {', '.join(_ORDER)}")
+        for name, value in given.items():
+            setattr(self, name, value)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the task was measured (``status == "ok"``); a failed row is data too."""
+        return self.status == "ok"
+
+
+_ORDER: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Measurement))
+_NAMES: frozenset[str] = frozenset(_ORDER)
 
 
 def _sql_type(hint: Any) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core.errors import UsageError
+from profiler.results.measurement import Measurement
 from profiler.results.runs import RunMeta
 from profiler.results.store import COLUMN_NAMES, ResultStore
 
@@ -125,6 +126,6 @@ def merge_runs(sources: list[Path | str], out: Path | str, argv: list[str] | Non
     }
     with ResultStore.create(out, meta) as store:
         for _, row in rows:
-            store.add({k: v for k, v in row.items() if k in COLUMN_NAMES})
+            store.add(Measurement.from_dict(row, ignore_unknown=True))  # a newer run's extra columns: not ours
     device_names = sorted({_device_label(r, None) for _, r in rows if r.get("device_name")})
     return {"out": out, "rows": len(rows), "sources": names, "device_names": device_names}

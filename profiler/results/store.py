@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from profiler.core import paths
 from profiler.core.errors import UsageError
 from profiler.results import measurement
+from profiler.results.measurement import Measurement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,19 +119,18 @@ class ResultStore:
         return RunMeta.read(self.run_dir).raw
 
     # --- rows -----------------------------------------------------------------------------------------
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: Measurement) -> None:
         """Insert (or replace, on a retried task) one measurement; committed before returning."""
-        unknown = set(row) - set(COLUMN_NAMES)
-        if unknown:
-            raise ValueError(f"unknown result columns {sorted(unknown)}; known: {COLUMN_NAMES}")
-        if not row.get("task_key"):
+        if not isinstance(row, Measurement):  # a dict here would skip the column check that from_dict makes
+            raise TypeError(f"ResultStore.add takes a Measurement (Measurement.from_dict(...)), not {type(row).__name__}")
+        if not row.task_key:
             raise ValueError("a result row needs a task_key")
         if self._missing:  # not on open: reading an older run (perhaps read-only) must not change it
             types = dict(COLUMNS)
             for name in self._missing:
                 self._conn.execute(f'ALTER TABLE {TABLE} ADD COLUMN "{name}" {types[name]}')
             self._missing = ()
-        values = {k: row.get(k) for k in COLUMN_NAMES}
+        values = row.to_dict()
         for k in _JSON_COLUMNS:
             if values[k] is not None and not isinstance(values[k], str):
                 values[k] = json.dumps(values[k])

@@ -7,6 +7,7 @@ from typing import Any
 
 from profiler.core.phases import LABELS as _PHASE_LABELS
 from profiler.core.phases import WARMUP
+from profiler.results.measurement import Measurement
 from profiler.sweep.tasks import Task
 
 
@@ -56,13 +57,13 @@ class SweepProgress:
             desc = f"{task.model} {task.backend} {task.dtype} b{task.batch} r{task.resolution}"
             self._bar.update(self._id, description=desc[:44])  # 28 cut "onnxruntime" and the batch
 
-    def advance(self, row: dict[str, Any]) -> None:
-        if row.get("status") != "ok":
+    def advance(self, row: Measurement) -> None:
+        if not row.ok:
             self.failed += 1
             if self._bar is not None:
                 from rich.markup import escape
 
-                msg = escape(f"{row.get('task_key')}: {str(row.get('error'))[:200]}")
+                msg = escape(f"{row.task_key}: {str(row.error)[:200]}")
                 self.console.print(f"[red]failed[/red] {msg}")
         if self._bar is not None:
             self._bar.update(self._id, advance=1, failed=self.failed)

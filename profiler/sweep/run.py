@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from profiler.core import paths
 from profiler.core.errors import UsageError
+from profiler.results.measurement import Measurement
 from profiler.results.store import PHASE_COLUMNS, ResultStore
 from profiler.sweep import planning
 from profiler.sweep.config import SweepConfig
@@ -244,25 +245,24 @@ class _Tally:
     failed_phases_s: float = 0.0  # of those phases, the seconds failed rows spent before failing
     unstable: list[str] = field(default_factory=list)  # medians less precise than their ci_target (issue #27)
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: Measurement) -> None:
         self.n_rows += 1
-        ok = row.get("status") == "ok"
-        self.n_failed += not ok
-        if ok and row.get("samples_ms"):
-            self.timed_s += sum(row["samples_ms"]) / 1000.0
+        self.n_failed += not row.ok
+        if row.ok and row.samples_ms:
+            self.timed_s += sum(row.samples_ms) / 1000.0
             if _unstable(row):
-                self.unstable.append(f"{row.get('model')} {row.get('backend')} batch {row.get('batch')}")
+                self.unstable.append(f"{row.model} {row.backend} batch {row.batch}")
         for name in PHASE_COLUMNS:  # every row's, failed ones included: failures cost time too
-            if row.get(name) is not None:
-                self.phases[name] = self.phases.get(name, 0.0) + float(row[name])
-                self.failed_phases_s += 0.0 if ok else float(row[name])
+            if (seconds := getattr(row, name)) is not None:
+                self.phases[name] = self.phases.get(name, 0.0) + float(seconds)
+                self.failed_phases_s += 0.0 if row.ok else float(seconds)
 
 
-def _unstable(row: dict[str, Any]) -> bool:
+def _unstable(row: Measurement) -> bool:
     """Whether a measured row's median missed its ci_target (``protocol.is_unstable``)."""
     from profiler.timing.protocol import is_unstable, row_ci_target
 
-    return is_unstable(row["samples_ms"], row_ci_target(row.get("details_json")))
+    return is_unstable(row.samples_ms, row_ci_target(row.details_json))
 
 
 def session_summary(run_dir: Path | str) -> dict[str, Any] | None:

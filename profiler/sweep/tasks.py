@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from profiler.core import paths
+from profiler.results.measurement import Measurement
 
 
 @dataclass(frozen=True)
@@ -65,23 +67,25 @@ class Task:
     def from_dict(cls, data: dict[str, Any]) -> Task:
         return cls(**data)
 
-    def base_row(self) -> dict[str, Any]:
-        """The columns of a result row that the task itself determines."""
-        return {
-            "task_key": self.key,
-            "model": self.model,
-            "family": self.family,
-            "spec_json": json.dumps(self.spec, sort_keys=True),
-            "spec_hash": self.spec_hash,
-            "backend": self.backend,
-            "device": self.device,
-            "dtype": self.dtype,
-            "memory_format": self.memory_format,
-            "batch": self.batch,
-            "resolution": self.resolution,
-            "repeat": self.repeat,
-        }
+    def base_row(self, values: Mapping[str, Any] | None = None, /, **columns: Any) -> Measurement:
+        """A new result row holding the columns the task itself determines, then ``values`` and ``columns``."""
+        row = Measurement(
+            task_key=self.key,
+            model=self.model,
+            family=self.family,
+            spec_json=json.dumps(self.spec, sort_keys=True),
+            spec_hash=self.spec_hash,
+            backend=self.backend,
+            device=self.device,
+            dtype=self.dtype,
+            memory_format=self.memory_format,
+            batch=self.batch,
+            resolution=self.resolution,
+            repeat=self.repeat,
+        )
+        row.update(values, **columns)
+        return row
 
-    def failed_row(self, reason: str, **extra: Any) -> dict[str, Any]:
+    def failed_row(self, reason: str, **columns: Any) -> Measurement:
         """A row recording that this task failed (failures are data)."""
-        return {**self.base_row(), "status": "failed", "error": reason, **extra}
+        return self.base_row(status="failed", error=reason, **columns)

@@ -11,6 +11,7 @@ import pytest
 from profiler.analysis.heldout import error_metrics
 from profiler.analysis.mechanistic import DevicePeaks, MechanisticCell, resolve_peaks, roofline_terms
 from profiler.analysis.optables import OpTable
+from profiler.results.measurement import Measurement
 
 PEAKS = DevicePeaks(
     "test", flops_per_s=1e12, bandwidth_bps=1e11, launch_s=None, source="datasheet", launch_source="fitted"
@@ -98,6 +99,6 @@ def test_a_run_without_ops_columns_opens_and_gains_them_on_write(tmp_path):
     with ResultStore.open(tmp_path) as store:
         df = store.dataframe()
         assert df["ops"].isna().all() and df["bytes"].isna().all()
-        store.add({"task_key": "b", "model": "m", "status": "ok", "ops": 174, "bytes": 10})
+        store.add(Measurement.from_dict({"task_key": "b", "model": "m", "status": "ok", "ops": 174, "bytes": 10}))
         rows = {r["task_key"]: r for r in store.rows()}
     assert rows["b"]["ops"] == 174 and rows["a"]["ops"] is None

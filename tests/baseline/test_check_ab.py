@@ -58,16 +58,15 @@ class FakeExecutor:
                 return ms * float(np.exp(self.rng.normal(0.0, 0.03)))
 
             samples, _ = run_protocol(fake_timer, TimingConfig(iters=30, warmup_iters=1, warmup_s=0.0))
-            yield {
-                **t.base_row(),
-                **summarize(samples, 1),
-                "latency_ms": float(np.median(samples)),
-                "samples_ms": samples,
-                "status": "ok",
-                "macs": 1,
-                "params": 1,
-                "acts": 1,
-            }
+            yield t.base_row(
+                summarize(samples, 1),
+                latency_ms=float(np.median(samples)),
+                samples_ms=samples,
+                status="ok",
+                macs=1,
+                params=1,
+                acts=1,
+            )
 
 
 def _ab(tmp_path: Path, slowdown: dict[str, float], seed: int, drift: float, rounds: int = 3) -> dict[str, str]:
@@ -194,17 +193,9 @@ def _fake_ab(tmp_path: Path, monkeypatch, slow_b: float = 1.0) -> Path:
                 c = next(e["counts"] for e in stored["entries"].values() if e["model"] == t.model)
                 ms = 5.0 * (slow_b if i == 1 else 1.0)
                 samples = list(ms * np.exp(rng.normal(0, 0.01, 30)))
-                write(
-                    i,
-                    {
-                        **t.base_row(),
-                        **summarize(samples, 1),
-                        "latency_ms": float(np.median(samples)),
-                        "samples_ms": samples,
-                        "status": "ok",
-                        **c,
-                    },
-                )
+                row = t.base_row(summarize(samples, 1), latency_ms=float(np.median(samples)), samples_ms=samples)
+                row.update(c, status="ok")
+                write(i, row)
 
     monkeypatch.setattr(ab, "run_rounds", rounds)
     return root / "experiments" / "ci-check.toml"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from profiler.cli import main
+from profiler.results.measurement import Measurement
 from profiler.results.store import ResultStore
 
 
@@ -39,22 +40,24 @@ def _partial_run(run_dir: Path, session: dict | None) -> Path:
     store = ResultStore.create(run_dir, meta)
     for i, fam in enumerate(("resnet", "regnetx", "mobilenet")):
         store.add(
-            {
-                "task_key": f"k{i}",
-                "model": f"m{i}",
-                "family": fam,
-                "macs": 1e9 * (i + 1),
-                "params": 1e6,
-                "acts": 1e6 * (i + 1),
-                "latency_ms": 10.0 * (i + 1),
-                "status": "ok",
-                "backend": "eager",
-                "device": "cpu",
-                "batch": 1,
-                "dtype": "fp32",
-                "memory_format": "contiguous",
-                "resolution": 112,
-            }
+            Measurement.from_dict(
+                {
+                    "task_key": f"k{i}",
+                    "model": f"m{i}",
+                    "family": fam,
+                    "macs": 1e9 * (i + 1),
+                    "params": 1e6,
+                    "acts": 1e6 * (i + 1),
+                    "latency_ms": 10.0 * (i + 1),
+                    "status": "ok",
+                    "backend": "eager",
+                    "device": "cpu",
+                    "batch": 1,
+                    "dtype": "fp32",
+                    "memory_format": "contiguous",
+                    "resolution": 112,
+                }
+            )
         )
     if session is not None:
         store.write_meta({**store.read_meta(), "sessions": [session]})

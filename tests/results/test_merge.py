@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from profiler.results.measurement import Measurement
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def _run(path: Path, gpu: str, scale: float, rows: list[dict] | None = None) -> 
     }
     with ResultStore.create(path, meta) as store:
         for r in rows if rows is not None else [_row(m, f, c, gpu, c / 1e8 * scale) for m, f, c in MODELS]:
-            store.add(r)
+            store.add(Measurement.from_dict(r))
     return path
 
 
@@ -69,7 +70,7 @@ def test_merge_keeps_both_devices_and_records_the_sources(tmp_path: Path, capsys
         "latency_ms": None,
     }
     with ResultStore.open(a) as store:
-        store.add(failed)  # a failed row carries no device name: it takes its run's device
+        store.add(Measurement.from_dict(failed))  # a failed row carries no device name: it takes its run's device
     assert main(["merge", str(a), str(b), "-o", str(tmp_path / "both")]) == 0
     assert "merged 9 rows" in capsys.readouterr().out
     df = load_results(tmp_path / "both")
@@ -140,6 +141,6 @@ def test_a_run_from_before_node_and_gpu_index_opens_and_gains_them_on_write(tmp_
     df = load_results(run)
     assert len(df) == 4 and df["node"].isna().all()
     with ResultStore.open(run) as store:
-        store.add(_row("m7", "famA", 10**8, "G", 1.0))
+        store.add(Measurement.from_dict(_row("m7", "famA", 10**8, "G", 1.0)))
     df = load_results(run).set_index("model")
     assert df.loc["m7", "node"] == "host" and df["node"].isna().sum() == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from profiler.results.measurement import Measurement
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_meta_parts_and_fallbacks() -> None:
 def run_dir(tmp_path: Path) -> Path:
     path = tmp_path / "results" / "r1"
     with ResultStore.create(path, {"environment": {"cpu_model": "c"}, "config": {"path": "exp/ci.toml"}}) as store:
-        store.add({"task_key": "k", "model": "m", "status": "ok", "samples_ms": [1.0]})
+        store.add(Measurement.from_dict({"task_key": "k", "model": "m", "status": "ok", "samples_ms": [1.0]}))
     return path
 
 
@@ -93,7 +94,7 @@ def test_baseline_save_reads_the_run_through_open_run(
     from profiler.cli import main
 
     with ResultStore.open(run_dir) as store:
-        store.add(
+        store.add(Measurement.from_dict(
             {
                 "task_key": "k",
                 "model": "resnet18",
@@ -110,7 +111,7 @@ def test_baseline_save_reads_the_run_through_open_run(
                 "acts": 1,
                 "acts_all": 1,
             }
-        )
+        ))
         store.write_meta(
             {**store.read_meta(), "config": {"path": "exp/ci-check.toml", "parsed": {"reference_model": "resnet18"}}}
         )

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from profiler.core.errors import UsageError
+from profiler.results.measurement import Measurement
 from profiler.results.store import COLUMN_NAMES, DB_NAME, META_NAME, ResultStore, export, load_results, resolve_run
 
 
-def row(key: str, status: str = "ok", **kw: object) -> dict:
+def row(key: str, status: str = "ok", **kw: object) -> Measurement:
     base = {
         "task_key": key,
         "model": "m",
@@ -36,7 +37,7 @@ def row(key: str, status: str = "ok", **kw: object) -> dict:
         "status": status,
         "started_at": "2026-01-01T00:00:00+00:00",
     }
-    return {**base, **kw}
+    return Measurement.from_dict({**base, **kw})
 
 
 @pytest.fixture
@@ -75,6 +76,8 @@ def test_bad_rows_are_refused(store: ResultStore) -> None:
         store.add(row("a", latency=1.0))
     with pytest.raises(ValueError, match="task_key"):
         store.add(row(""))
+    with pytest.raises(TypeError, match="takes a Measurement"):
+        store.add({"task_key": "a", "latency": 1.0})  # type: ignore[arg-type]  # a dict would skip the check
     assert store.rows() == []
 
 

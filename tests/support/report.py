@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from profiler.results.measurement import Measurement
 from profiler.results.store import ResultStore
 
 DATA = Path(__file__).parent.parent / "data" / "small_run.csv"
@@ -33,6 +34,8 @@ def stored_run(run_dir: Path) -> Path:
     """The CSV fixture written into a run directory through ResultStore (rows as a sweep adds them)."""
     store = ResultStore.create(run_dir, META)
     for row in pd.read_csv(DATA).to_dict("records"):
-        store.add({k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()})
+        store.add(
+            Measurement.from_dict({k: None if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()})
+        )
     store.close()
     return run_dir

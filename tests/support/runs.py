@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from profiler.results.measurement import Measurement
 from profiler.results.store import ResultStore
 
 ENV = {"cpu_model": "Test CPU 9000", "torch_threads": 2, "torch": "2.13.0+cpu", "onnxruntime": "1.22.1"}
@@ -66,5 +67,5 @@ def make_run(path: Path, env: dict = ENV, **row_kw) -> Path:
     )
     with store:
         for i, r in enumerate(rows(**row_kw).to_dict("records")):
-            store.add({**r, "task_key": f"t{i}", "started_at": f"2025-01-01T00:00:{i:02d}"})
+            store.add(Measurement.from_dict({**r, "task_key": f"t{i}", "started_at": f"2025-01-01T00:00:{i:02d}"}))
     return path

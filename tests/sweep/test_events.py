@@ -7,19 +7,21 @@ import json
 
 import pytest
 
+from profiler.results.measurement import Measurement
 from profiler.sweep.exec import events
 from profiler.sweep.exec.events import Budget, GateAnswer, Hello, Phase, PrepDone, Row, Start, Want
 
-ROW = {
-    "task_key": "k1",
-    "model": "resnet18",
-    "status": "ok",
-    "latency_ms": 1.5,
-    "samples_ms": [1.4, 1.5, 1.6],
-    "build_s": 0.0,
-    "worker_pid": 123,
-    "details_json": json.dumps({"phases": {"timed_s": 0.1}}),
-}
+ROW = Measurement(
+    task_key="k1",
+    model="resnet18",
+    status="ok",
+    latency_ms=1.5,
+    samples_ms=[1.4, 1.5, 1.6],
+    stable=False,
+    build_s=0.0,
+    worker_pid=123,
+    details_json=json.dumps({"phases": {"timed_s": 0.1}}),
+)
 EVERY = [
     Start("k1"),
     Phase("k1", "export_s", None),
@@ -42,6 +44,8 @@ OLD_LINES = [
     '"backend": "eager", "device": "cpu", "batch": 1, "resolution": 64, "repeat": 0, "worker_pid": 4242, '
     '"started_at": "2026-11-30T10:00:00.000+00:00", "build_s": 0.4, "latency_ms": 2.5, "samples_ms": [2.4, 2.5], '
     '"status": "ok", "error": null, "duration_s": 1.2, "device_name": "AMD EPYC", "some_future_column": 1}}',
+    '{"event": "row", "row": {"task_key": "resnet18|eager|cpu|fp32|contiguous|b2|r64|rep0", "model": "resnet18", '
+    '"status": "failed", "error": "worker killed by signal SIGKILL (9)"}}',
     '{"event": "budget"}',
 ]
 
@@ -57,11 +61,21 @@ def test_every_event_round_trips_through_its_line(ev: events.WorkerEvent) -> Non
 
 def test_the_old_workers_lines_parse() -> None:
     got = [events.parse(line) for line in OLD_LINES]
-    assert [type(e) for e in got] == [Start, Phase, Phase, Want, Row, Budget]
+    assert [type(e) for e in got] == [Start, Phase, Phase, Want, Row, Row, Budget]
     assert got[1].s is None and got[2] == Phase("resnet18|eager|cpu|fp32|contiguous|b1|r64|rep0", "build_s", 0.4)
-    assert got[4].row["latency_ms"] == 2.5 and got[4].row["some_future_column"] == 1  # the store drops unknown ones
-    # and the lines this worker writes are the old ones, byte for byte (an older executor parses them by hand)
-    assert [e.to_json() for e in got] == OLD_LINES
+    assert got[4].row.latency_ms == 2.5 and got[4].row.samples_ms == [2.4, 2.5] and got[4].row.ok
+    assert not hasattr(got[4].row, "some_future_column")  # a newer worker's column: dropped, the rest kept
+    assert not got[5].row.ok and got[5].row.error.startswith("worker killed")
+    # The lines this worker writes carry the same columns with the same values, and no others: an older executor
+    # (which parses them by hand and rejects a column it does not know) reads them. Only the key order is the
+    # store's, and a NULL column is absent rather than null.
+    old = [json.loads(line) for line in OLD_LINES]
+    new = [json.loads(e.to_json()) for e in got]
+    for line in old:
+        if "row" in line:
+            line["row"] = {k: v for k, v in line["row"].items() if v is not None and k != "some_future_column"}
+    assert new == old
+    assert [e.to_json() for e in got if not isinstance(e, Row)] == [x for x in OLD_LINES if '"row"' not in x]
 
 
 def test_unknown_and_malformed_lines_are_handled_as_before() -> None:
@@ -69,7 +83,14 @@ def test_unknown_and_malformed_lines_are_handled_as_before() -> None:
     assert events.parse('{"event": "start", "key": "k", "extra": 1}') == Start("k")  # extra fields: ignored
     with pytest.raises(json.JSONDecodeError):
         events.parse("Warning: not JSON\n")  # the protocol is never mixed with prints: this is a broken worker
-    for bad in ('{"key": "k"}', "[1, 2]", '{"event": "phase", "key": "k"}', '{"event": "row"}'):
+    bad_lines = (
+        '{"key": "k"}',
+        "[1, 2]",
+        '{"event": "phase", "key": "k"}',
+        '{"event": "row"}',
+        '{"event": "row", "row": [1]}',
+    )
+    for bad in bad_lines:
         with pytest.raises(ValueError):
             events.parse(bad)
 
@@ -77,7 +98,15 @@ def test_unknown_and_malformed_lines_are_handled_as_before() -> None:
 def test_a_row_with_values_json_lacks_is_sent_as_their_text() -> None:
     from pathlib import Path
 
-    assert events.parse(Row({"task_key": "k", "path": Path("/x")}).to_json()) == Row({"task_key": "k", "path": "/x"})
+    sent = Row(Measurement(task_key="k", error=Path("/x")))  # type: ignore[arg-type]  # a value JSON lacks
+    assert events.parse(sent.to_json()) == Row(Measurement(task_key="k", error="/x"))
+
+
+def test_a_row_is_its_columns_on_the_wire_and_typed_again_after() -> None:
+    wire = json.loads(Row(ROW).to_json())["row"]
+    assert list(wire) == [k for k in ROW.to_dict() if ROW.to_dict()[k] is not None]  # the store's order, no nulls
+    back = events.parse(Row(ROW).to_json())
+    assert isinstance(back, Row) and back.row == ROW and back.row.stable is False  # False is a value, not NULL
 
 
 def test_gate_answer_and_preparation_answer_round_trip() -> None:

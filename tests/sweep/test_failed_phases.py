@@ -162,18 +162,18 @@ def test_failed_ort_row_after_export_has_its_phases(
             on_phase=lambda task, name, s: heard.append((name, s)),
         )
     )
-    assert row["status"] == "failed" and row["error"].startswith("OutputMismatchError: onnxruntime fp32 output")
+    assert row.status == "failed" and row.error.startswith("OutputMismatchError: onnxruntime fp32 output")
     # The worker reports each phase's start (None) and end (seconds so far) as it goes: what its parent keeps
     # when it has to kill the worker.
     assert [n for n, s in heard if s is None] == ["build_s", "export_s", "load_s", "warmup_s"]
     assert {n: s for n, s in heard if s is not None} == {
-        k: row[k] for k in ("build_s", "export_s", "load_s", "warmup_s")
+        k: getattr(row, k) for k in ("build_s", "export_s", "load_s", "warmup_s")
     }
-    assert row["build_s"] > 0 and row["export_s"] > 0 and row["load_s"] > 0 and row["warmup_s"] > 0
-    details = json.loads(row["details_json"])
+    assert row.build_s > 0 and row.export_s > 0 and row.load_s > 0 and row.warmup_s > 0
+    details = json.loads(row.details_json)
     assert details["model_source"] == "copy" and set(details["phases"]) == {"export_s", "load_s", "warmup_s"}
     stored = _stored([row], tmp_path)
-    assert stored["export_s"] == pytest.approx(row["export_s"]) and stored["load_s"] > 0
+    assert stored["export_s"] == pytest.approx(row.export_s) and stored["load_s"] > 0
     assert stored["timed_s"] is None and stored["compile_s"] is None and stored["count_s"] is None  # NULL, not 0
 
 
@@ -183,8 +183,8 @@ def test_failure_before_timing_leaves_timing_phases_null(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(models, "spec_from_dict", lambda data: _TinySpec())
     [row] = list(run_tasks([_task("onnxruntime", fault="raise")], onnx_cache_dir=tmp_path / "onnx"))
-    assert row["status"] == "failed" and "injected fault 'raise'" in row["error"] and row["build_s"] > 0
-    assert row.get("details_json") is None  # nothing was measured: no partial details
+    assert row.status == "failed" and "injected fault 'raise'" in row.error and row.build_s > 0
+    assert row.details_json is None  # nothing was measured: no partial details
     stored = _stored([row], tmp_path)
     assert [stored[p] for p in ("export_s", "compile_s", "load_s", "warmup_s", "timed_s")] == [None] * 5
 
@@ -208,24 +208,11 @@ def test_wall_time_table_counts_failed_rows_phases(tmp_path: Path) -> None:
         def _run(self, todo):
             for i, t in enumerate(t for t in todo if t in tasks):
                 if i == 0:
-                    yield {
-                        **t.base_row(),
-                        "status": "failed",
-                        "error": "OutputMismatchError: x",
-                        "build_s": 0.5,
-                        "export_s": 2.0,
-                        "load_s": 0.5,
-                    }
+                    yield t.failed_row("OutputMismatchError: x", build_s=0.5, export_s=2.0, load_s=0.5)
                 else:
-                    yield {
-                        **t.base_row(),
-                        "status": "ok",
-                        "samples_ms": [100.0],
-                        "latency_ms": 100.0,
-                        "build_s": 0.25,
-                        "warmup_s": 0.1,
-                        "timed_s": 0.1,
-                    }
+                    yield t.base_row(
+                        status="ok", samples_ms=[100.0], latency_ms=100.0, build_s=0.25, warmup_s=0.1, timed_s=0.1
+                    )
 
     run = tmp_path / "run"
     run_sweep(config, device="cpu", run_dir=run, show_progress=False, make_executor=Synthetic)
@@ -278,12 +265,12 @@ def test_killed_worker_row_keeps_the_phases_it_reported(tmp_path: Path, fault: s
     key = repr(task.key)
     (root / "profiler" / "worker.py").write_text(FAKE_WORKER.replace("TASK_KEY(task)", key))
     [row] = list(SubprocessExecutor(package_root=root).run([task]))
-    assert row["status"] == "failed" and ("SIGKILL" in row["error"] or "timed out" in row["error"]), row["error"]
-    assert row["build_s"] == 0.25 and row["export_s"] == 1.5 and row["load_s"] > 0  # load_s: up to the kill
+    assert row.status == "failed" and ("SIGKILL" in row.error or "timed out" in row.error), row.error
+    assert row.build_s == 0.25 and row.export_s == 1.5 and row.load_s > 0  # load_s: up to the kill
     if fault == "hang":
-        assert "timed out after 1 s" in row["error"] and row["load_s"] > 0.5  # killed 1 s after the start
-    assert "warmup_s" not in row and "timed_s" not in row  # never started: NULL
-    assert json.loads(row["details_json"])["phases"] == {"export_s": 1.5, "load_s": row["load_s"]}
+        assert "timed out after 1 s" in row.error and row.load_s > 0.5  # killed 1 s after the start
+    assert row.warmup_s is None and row.timed_s is None  # never started: NULL
+    assert json.loads(row.details_json)["phases"] == {"export_s": 1.5, "load_s": row.load_s}
 
 
 def test_ray_driver_puts_the_reported_phases_into_a_dead_workers_row() -> None:
@@ -305,5 +292,5 @@ def test_ray_driver_puts_the_reported_phases_into_a_dead_workers_row() -> None:
     for ev in got:
         assert list(RayExecutor._handle(driver, slot, ev)) == []
     [row] = list(RayExecutor._fail(slot, task, "Ray worker died (ActorDiedError): killed", deque()))
-    assert row["status"] == "failed" and row["build_s"] == 0.0 and row["export_s"] == 1.5 and row["load_s"] >= 0
-    assert "warmup_s" not in row and set(json.loads(row["details_json"])["phases"]) == {"export_s", "load_s"}
+    assert row.status == "failed" and row.build_s == 0.0 and row.export_s == 1.5 and row.load_s >= 0
+    assert row.warmup_s is None and set(json.loads(row.details_json)["phases"]) == {"export_s", "load_s"}

@@ -59,5 +59,5 @@ def test_a_commit_of_the_old_layout_measures_with_its_own_worker(tmp_path: Path)
         tasks = [t for t in plan_at(old_root, CONFIG, "compat.toml", "cpu", rounds=1) if t.backend == "eager"]
         executor = SubprocessExecutor(package_root=old_root, counts_dir=tmp_path / "counts")
         rows = list(executor.run(tasks))
-    assert [(r["model"], r["status"]) for r in rows] == [("mobilenet_v1_x0_25", "ok")], rows
-    assert rows[0]["latency_ms"] > 0 and len(rows[0]["samples_ms"]) >= 3
+    assert [(r.model, r.status) for r in rows] == [("mobilenet_v1_x0_25", "ok")], rows
+    assert rows[0].latency_ms > 0 and len(rows[0].samples_ms) >= 3

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from profiler.core.errors import UsageError
+from profiler.results.measurement import Measurement
 from profiler.sweep.budget import cell_of, parse_duration, plan_budget, priority_order
 from profiler.sweep.tasks import Task
 from tests.support.sweeps import TINY  # the same two-model config as test_sweep.py
@@ -184,7 +185,7 @@ def test_old_runs_without_phase_columns_still_load(tmp_path: Path) -> None:
     df = load_results(run)
     assert len(df) == 1 and set(PHASE_COLUMNS) <= set(df.columns) and df["timed_s"].isna().all()
     with ResultStore.open(run) as store:  # upgraded in place: new rows with phases can be added on resume
-        store.add({"task_key": "k2", "model": "resnet18", "status": "ok", "timed_s": 1.5})
+        store.add(Measurement.from_dict({"task_key": "k2", "model": "resnet18", "status": "ok", "timed_s": 1.5}))
     assert load_results(run).set_index("task_key").loc["k2", "timed_s"] == 1.5
 
 
@@ -217,8 +218,8 @@ def test_worker_reuses_the_converted_model_and_the_session_and_still_checks(tmp_
     tonnx.clear_session_cache()
     tasks = plan(parse_config(REUSE, "reuse.toml"), "cpu")
     rows = list(run_tasks(tasks, onnx_cache_dir=tmp_path))
-    assert [r["status"] for r in rows] == ["ok"] * 6, [r["error"] for r in rows]
-    details = [json.loads(r["details_json"]) for r in rows]
+    assert [r.status for r in rows] == ["ok"] * 6, [r.error for r in rows]
+    details = [json.loads(r.details_json) for r in rows]
     assert [(d["backend"], d["memory_format"], d["batch"]) for d in details] == [
         ("eager", "contiguous", 1),
         ("eager", "contiguous", 2),
@@ -233,7 +234,7 @@ def test_worker_reuses_the_converted_model_and_the_session_and_still_checks(tmp_
     assert [d["session_reused"] for d in details[4:]] == [False, True]
     assert details[5]["output_checked_rows"] == 2 and details[5]["max_output_error_rel"] < 1e-4
     # The reused session: no export, no session creation (graph file read for the reference only).
-    assert rows[5]["export_s"] == 0.0 and rows[5]["load_s"] < rows[4]["load_s"]
+    assert rows[5].export_s == 0.0 and rows[5].load_s < rows[4].load_s
 
 
 def test_eager_cpu_fp32_leaves_the_pristine_model_as_it_was() -> None:

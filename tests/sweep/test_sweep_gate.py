@@ -55,7 +55,7 @@ def test_the_worker_waits_for_each_model_not_for_the_whole_sweep(executor: Any) 
     rows = []
     for row in ex.run(tasks):
         rows.append(row)
-        events.append(("row", row["model"]))
+        events.append(("row", row.model))
     assert events == [
         ("ready", "mobilenet_v1_x0_25"),
         ("row", "mobilenet_v1_x0_25"),
@@ -67,11 +67,11 @@ def test_the_worker_waits_for_each_model_not_for_the_whole_sweep(executor: Any) 
         ("row", "regnetx_200mf"),
         ("row", "regnetx_200mf"),
     ]
-    status = {(r["model"], r["batch"]): r["status"] for r in rows}
+    status = {(r.model, r.batch): r.status for r in rows}
     assert [s for (m, _), s in status.items() if m == "shufflenet_v2_x0_5"] == ["failed", "failed"]
-    assert all(r["error"] == DIED for r in rows if r["status"] == "failed")
+    assert all(r.error == DIED for r in rows if r.status == "failed")
     assert sum(s == "ok" for s in status.values()) == 4
-    assert len({r["worker_pid"] for r in rows}) == 1  # the failed pair did not cost the worker its life
+    assert len({r.worker_pid for r in rows}) == 1  # the failed pair did not cost the worker its life
 
 
 def test_overlap_on_a_cpu_says_it_can_slow_the_timing(tmp_path, capsys) -> None:

@@ -116,9 +116,9 @@ def test_a_ray_task_that_raises_outside_a_measurement_fails_each_task_once_and_e
 
     tasks = [BadTask(**t.to_dict()) for t in plan(tiny_ray_config(tmp_path), "cpu")[:3]]
     rows = list(RayExecutor().run(tasks))
-    assert sorted(r["task_key"] for r in rows) == sorted(t.key for t in tasks)
-    assert all(r["status"] == "failed" for r in rows)
-    assert all(r["error"].startswith("Ray worker raised (RayTaskError(TypeError)): TypeError: ") for r in rows)
+    assert sorted(r.task_key for r in rows) == sorted(t.key for t in tasks)
+    assert all(r.status == "failed" for r in rows)
+    assert all(r.error.startswith("Ray worker raised (RayTaskError(TypeError)): TypeError: ") for r in rows)
 
 
 @pytest.mark.slow

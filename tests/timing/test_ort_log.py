@@ -239,8 +239,8 @@ def test_the_workers_failed_row_keeps_the_log(
         count=False,
     )
     [row] = list(run_tasks([task], onnx_cache_dir=tmp_path / "onnx"))
-    assert row["status"] == "failed" and row["error"].startswith("OutputMismatchError")
-    details = json.loads(row["details_json"])
+    assert row.status == "failed" and row.error.startswith("OutputMismatchError")
+    details = json.loads(row.details_json)
     assert details["ort_log"]["errors"] == 1 and details["ort_log"]["distinct"][0]["message"] == CUDNN_MSG
     assert set(details["phases"]) == {"export_s", "load_s", "warmup_s"}
 

@@ -197,8 +197,8 @@ def test_a_failed_compile_in_a_sweep_is_a_failed_row(monkeypatch):
         isolation="model",
     )
     [row] = list(run_tasks([task]))
-    assert row["status"] == "failed" and row["error"].startswith("CompileError: ")
-    assert "inductor exploded" in row["error"]
+    assert row.status == "failed" and row.error.startswith("CompileError: ")
+    assert "inductor exploded" in row.error
 
 
 # --- ONNX Runtime's CUDA graph option --------------------------------------------------------------------------

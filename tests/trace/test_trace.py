@@ -12,6 +12,7 @@ from torch import nn
 
 import profiler.trace
 from profiler.cli import main
+from profiler.results.measurement import Measurement
 from profiler.trace.aggregate import TraceError, aggregate
 from profiler.trace.hooks import MODULE_PREFIX, STEP_NAME, module_traffic
 from profiler.trace.roofline import place
@@ -209,7 +210,11 @@ def _run_at(run_dir: Path, resolution: int) -> Path:
     from profiler.results.store import ResultStore
 
     store = ResultStore.create(run_dir, {"run": {}})
-    store.add({"task_key": "k", "model": "resnet18", "family": "resnet", "resolution": resolution, "status": "ok"})
+    store.add(
+        Measurement.from_dict(
+            {"task_key": "k", "model": "resnet18", "family": "resnet", "resolution": resolution, "status": "ok"}
+        )
+    )
     store.close()
     return run_dir
 

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from profiler.results.measurement import Measurement
+
 
 class _Event:
     """One line of the worker protocol: ``{"event": NAME, <the fields, in their order>}``."""
@@ -60,10 +62,19 @@ class Want(_Event):
 
 @dataclass(frozen=True)
 class Row(_Event):
-    """The result row of one task (``row["task_key"]`` names it)."""
+    """The result row of one task (``row.task_key`` names it).
 
-    row: dict[str, Any]
+    On the wire, the columns that hold a value, in the store's order: a column left NULL is absent, as it was in
+    the dicts the worker sent before rows were typed, so an older executor (which rejects a column it does not
+    know) reads these lines as long as the newer columns are unset. Reading, a column this version does not know
+    (a newer worker's) is dropped.
+    """
+
+    row: Measurement
     event: ClassVar[str] = "row"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.event, "row": self.row.to_dict(skip_none=True)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=str)  # a row may hold values JSON lacks: their text
@@ -121,7 +132,7 @@ def from_dict(msg: Any) -> WorkerEvent | None:
         if cls is Phase:
             return Phase(key=msg["key"], phase=msg["phase"], s=None if msg["s"] is None else float(msg["s"]))
         if cls is Row:
-            return Row(row=dict(msg["row"]))
+            return Row(row=Measurement.from_dict(msg["row"], ignore_unknown=True))
         if cls is Hello:
             return Hello(
                 node=msg["node"],

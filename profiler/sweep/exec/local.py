@@ -30,6 +30,7 @@ from typing import Any
 
 from profiler.core.paths import PROJECT_ROOT
 from profiler.core.phases import WORKER_PHASES
+from profiler.results.measurement import Measurement
 from profiler.sweep.exec import events
 from profiler.sweep.exec.worker import PARENT_PID_ENV, fits
 from profiler.sweep.tasks import Task
@@ -50,7 +51,7 @@ class Limits:
 
 
 class Executor(ABC):
-    """Runs tasks, yielding one result row (store.COLUMNS) per task, in any order, each task exactly once.
+    """Runs tasks, yielding one result row (a ``Measurement``) per task, in any order, each task exactly once.
 
     Keyword-only, given when it is built: ``limits`` (the time budget; an executor that stops for it sets
     ``stopped_by_budget``, and the tasks it did not start get no row: resumable), ``on_start(task)`` (called when a
@@ -85,12 +86,12 @@ class Executor(ABC):
             self.stopped_by_budget = True
         return not self.stopped_by_budget
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
+    def run(self, tasks: Iterable[Task]) -> Iterator[Measurement]:
         """Run ``tasks`` and yield their rows as they are measured."""
         return self._run(list(tasks))
 
     @abstractmethod
-    def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]: ...
+    def _run(self, tasks: list[Task]) -> Iterator[Measurement]: ...
 
 
 class InlineExecutor(Executor):
@@ -108,7 +109,7 @@ class InlineExecutor(Executor):
         super().__init__(limits=limits, on_start=on_start, prefetch=prefetch)
         self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
 
-    def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
+    def _run(self, tasks: list[Task]) -> Iterator[Measurement]:
         from profiler.sweep.exec.worker import run_tasks
 
         for _, group in groupby(tasks, key=lambda t: t.group_key):
@@ -185,7 +186,7 @@ class SubprocessExecutor(Executor):
         self.log_path = Path(log_path) if log_path else None
         self.counts_dir, self.onnx_cache_dir = counts_dir, onnx_cache_dir
 
-    def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
+    def _run(self, tasks: list[Task]) -> Iterator[Measurement]:
         for _, group in groupby(tasks, key=lambda t: t.group_key):
             pending = list(group)
             if not self.may_start(pending[0]):
@@ -226,7 +227,7 @@ class SubprocessExecutor(Executor):
             lines = [ln for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
         return lines[-1][:500] if lines else ""
 
-    def _worker(self, pending: list[Task]) -> Iterator[dict[str, Any]]:
+    def _worker(self, pending: list[Task]) -> Iterator[Measurement]:
         """Run ``pending`` in one worker; removes each task from ``pending`` once it has a row."""
         by_key = {t.key: t for t in pending}
         offset = self.log_path.stat().st_size if self.log_path and self.log_path.is_file() else 0
@@ -288,7 +289,7 @@ class SubprocessExecutor(Executor):
                 elif isinstance(ev, events.Budget):
                     self.stopped_by_budget = True  # the worker did not start the rest: no rows, resumable
                 elif isinstance(ev, events.Row):
-                    task = by_key[ev.row["task_key"]]
+                    task = by_key[ev.row.task_key]
                     pending.remove(task)
                     inflight = None
                     yield ev.row

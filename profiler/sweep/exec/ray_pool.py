@@ -28,6 +28,7 @@ from typing import Any
 from profiler.core import paths
 from profiler.core.errors import UsageError
 from profiler.core.paths import PROJECT_ROOT
+from profiler.results.measurement import Measurement
 from profiler.sweep.exec import events
 from profiler.sweep.exec.local import Executor, Limits, PhaseTracker
 from profiler.sweep.tasks import Task
@@ -82,7 +83,8 @@ def _ray_group(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 on_start=lambda t: out.put(events.Start(t.key).to_dict()),
                 on_phase=lambda t, name, sec: out.put(events.Phase(t.key, name, sec).to_dict()),
             ):
-                out.put(events.Row({**row, "node": place["node"], "gpu_index": gpu_index}).to_dict())
+                row.update(node=place["node"], gpu_index=gpu_index)
+                out.put(events.Row(row).to_dict())
         except BaseException as exc:  # outside any measurement (those are rows): the driver gets it as RayTaskError
             raised.append(exc)
         finally:
@@ -180,7 +182,7 @@ class RayExecutor(Executor):
             slots = min(slots, self.num_workers)
         return slots, need
 
-    def _run(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
+    def _run(self, tasks: list[Task]) -> Iterator[Measurement]:
         if not tasks:
             return
         started_ray = self._connect()
@@ -190,7 +192,7 @@ class RayExecutor(Executor):
             if started_ray:
                 self.ray.shutdown()
 
-    def _drive(self, tasks: list[Task]) -> Iterator[dict[str, Any]]:
+    def _drive(self, tasks: list[Task]) -> Iterator[Measurement]:
         ray = self.ray
         slots, need = self.capacity(tasks)
         remote = ray.remote(max_calls=1, max_retries=0, num_returns="streaming", **need)(_ray_group)
@@ -242,7 +244,7 @@ class RayExecutor(Executor):
                 if ev is not None:  # an event this version does not know: skipped
                     yield from self._handle(slot, ev)
 
-    def _handle(self, slot: _Slot, ev: events.WorkerEvent) -> Iterator[dict[str, Any]]:
+    def _handle(self, slot: _Slot, ev: events.WorkerEvent) -> Iterator[Measurement]:
         if isinstance(ev, events.Hello):
             slot.place = ev.place
             slot.ray_node_id = ev.ray_node_id
@@ -257,12 +259,12 @@ class RayExecutor(Executor):
         elif isinstance(ev, events.Phase):
             slot.phases.event(ev.phase, ev.s)
         elif isinstance(ev, events.Row):
-            slot.pending = [t for t in slot.pending if t.key != ev.row["task_key"]]
+            slot.pending = [t for t in slot.pending if t.key != ev.row.task_key]
             slot.inflight = None
             yield ev.row
 
     @staticmethod
-    def _fail(slot: _Slot, task: Task | None, reason: str, queue_: deque[list[Task]]) -> Iterator[dict[str, Any]]:
+    def _fail(slot: _Slot, task: Task | None, reason: str, queue_: deque[list[Task]]) -> Iterator[Measurement]:
         """A failed row for ``task``; the group's other unmeasured tasks go back to the front of the queue."""
         rest = [t for t in slot.pending if t is not task]
         if rest:

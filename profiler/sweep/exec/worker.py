@@ -35,6 +35,7 @@ from typing import Any
 from profiler.core.phases import PHASES as _PHASES
 from profiler.core.phases import TIMING_PHASES as _TIMING_PHASES  # build_s, count_s: the worker's own
 from profiler.counting.cache import CountCache
+from profiler.results.measurement import Measurement
 from profiler.sweep.exec import events
 from profiler.sweep.exec.worker_hooks import TIMER_LOG_ENV, RecordingTimer, slowdown_factor, slowed
 from profiler.sweep.tasks import Task
@@ -121,7 +122,7 @@ def run_tasks(
     should_start: Callable[[Task], bool] | None = None,
     on_phase: Callable[[Task, str, float | None], None] | None = None,
     gate: Callable[[Task], str | None] | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Measurement]:
     """Measure ``tasks`` in this process, yielding one result row each; a failure is a ``failed`` row.
 
     ``gate(task)`` (the prefetch pool, preparing ahead) is asked once per (spec, resolution), before its first
@@ -151,13 +152,7 @@ def run_tasks(
             return
         if on_start is not None:
             on_start(task)
-        row = {
-            **task.base_row(),
-            "worker_pid": os.getpid(),
-            "started_at": _now(),
-            "build_s": 0.0,
-            **placement(task.device),
-        }
+        row = task.base_row(worker_pid=os.getpid(), started_at=_now(), build_s=0.0, **placement(task.device))
         t0 = time.perf_counter()
         partial: dict[str, Any] = {}  # details known before measuring: a failed row keeps them
         heard = functools.partial(on_phase, task) if on_phase is not None else None
@@ -167,8 +162,7 @@ def run_tasks(
             spec, model = _hold_model(task, pristine, converted, own)
             if task.count:
                 with own.timing("count_s"):
-                    row.update(counts.get(task, spec))
-                    row["bytes_batch"] = counts.bytes_batch(task)
+                    row.update(counts.get(task, spec), bytes_batch=counts.bytes_batch(task))
             _inject(task.fault)
             t_copy = time.perf_counter()
             given, model_source = _model_for(task, model, graph_cached, converted)
@@ -211,15 +205,15 @@ def run_tasks(
             if isinstance(log := getattr(exc, "ort_log", None), dict):  # ONNX Runtime's lines before the failure
                 partial["ort_log"] = log
             if partial:
-                row["details_json"] = json.dumps(partial, default=str)
-        if row["status"] == "failed":
+                row.details_json = json.dumps(partial, default=str)
+        if not row.ok:
             converted.clear()
             _release(task.device)  # outside the except block: its traceback no longer pins the failed tensors
-        row["duration_s"] = round(time.perf_counter() - t0, 4)
-        if task.device == "cuda" and row["status"] == "ok":
-            row["device_name"] = _cuda_name()
+        row.duration_s = round(time.perf_counter() - t0, 4)
+        if task.device == "cuda" and row.ok:
+            row.device_name = _cuda_name()
         elif task.device == "cpu":
-            row["device_name"] = _cpu_name()
+            row.device_name = _cpu_name()
         yield row
 
 
