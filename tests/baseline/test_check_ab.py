@@ -15,29 +15,14 @@ from profiler.baseline.ab import Side, default_against, round_order, run_rounds,
 from profiler.results.store import ResultStore
 from profiler.sweep.tasks import Task
 from profiler.timing.protocol import TimingConfig, run_protocol, summarize
+from tests.support.sweeps import make_task
 
 ENV = {"cpu_model": "Test CPU", "torch_threads": 1}
 BASE_MS = {"resnet18": 10.0, "mobilenet_v2_x0_5": 3.0}
 
 
 def _tasks(rounds: int) -> list[Task]:
-    return [
-        Task(
-            model=m,
-            family="f",
-            spec={},
-            spec_hash=f"h{m}",
-            backend="eager",
-            device="cpu",
-            dtype="fp32",
-            memory_format="contiguous",
-            batch=1,
-            resolution=64,
-            repeat=r,
-        )
-        for r in range(rounds)
-        for m in BASE_MS
-    ]
+    return [make_task(model=m, spec_hash=f"h{m}", resolution=64, repeat=r) for r in range(rounds) for m in BASE_MS]
 
 
 class FakeExecutor:
@@ -162,22 +147,7 @@ def _fake_ab(tmp_path: Path, monkeypatch, slow_b: float = 1.0) -> Path:
 
     root = Path(__file__).resolve().parents[2]
     stored = json.loads(next((root / "results" / "baselines").glob("*/ci-check.json")).read_text())
-    tasks = [
-        Task(
-            model=e["model"],
-            family="f",
-            spec={},
-            spec_hash=e["spec_hash"],
-            backend="eager",
-            device="cpu",
-            dtype="fp32",
-            memory_format="contiguous",
-            batch=1,
-            resolution=64,
-            repeat=0,
-        )
-        for e in stored["entries"].values()
-    ]
+    tasks = [make_task(model=e["model"], spec_hash=e["spec_hash"], resolution=64) for e in stored["entries"].values()]
     monkeypatch.setattr(ab, "same_code", lambda root, sha: False)
     monkeypatch.setattr(ab, "worktree", lambda root, sha, parent: contextlib.nullcontext((parent, "f" * 40)))
     monkeypatch.setattr(

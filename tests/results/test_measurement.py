@@ -7,33 +7,21 @@ import json
 
 import pytest
 
+from tests.support.sweeps import make_task
 from profiler.results.measurement import Measurement
 from profiler.results.store import COLUMN_NAMES, ResultStore
 from profiler.sweep.tasks import Task
 
 
 def _task(**kw: object) -> Task:
-    base = dict(
-        model="resnet18",
-        family="resnet",
-        spec={"name": "resnet18", "depth": 18},
-        spec_hash="abc123",
-        backend="eager",
-        device="cpu",
-        dtype="fp32",
-        memory_format="contiguous",
-        batch=8,
-        resolution=64,
-        repeat=0,
-    )
-    return Task(**{**base, **kw})
+    return make_task(model="resnet18", family="resnet", spec={"name": "resnet18", "depth": 18}, batch=8, **kw)
 
 
 def test_a_task_makes_a_typed_row_with_its_own_columns() -> None:
     t = _task(repeat=2)
     row = t.base_row({"macs": 10}, latency_ms=1.5, status="ok")
     assert isinstance(row, Measurement) and row.ok
-    assert (row.task_key, row.model, row.batch, row.resolution, row.repeat) == (t.key, "resnet18", 8, 64, 2)
+    assert (row.task_key, row.model, row.batch, row.resolution, row.repeat) == (t.key, "resnet18", 8, 16, 2)
     assert json.loads(row.spec_json) == t.spec and (row.macs, row.latency_ms) == (10, 1.5)
     failed = t.failed_row("worker killed by signal SIGKILL (9)", worker_pid=7)
     assert not failed.ok and failed.status == "failed" and failed.error.startswith("worker killed")

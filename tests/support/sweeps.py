@@ -7,10 +7,33 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from profiler.sweep.config import load_config
+from profiler.sweep.tasks import Task
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# A task with every field a test does not care about set to something valid (CPU, fp32, batch 1, 16 px).
+_TASK_DEFAULTS: dict[str, Any] = dict(
+    model="tiny",
+    family="test",
+    spec={},
+    spec_hash="tiny",
+    backend="eager",
+    device="cpu",
+    dtype="fp32",
+    memory_format="contiguous",
+    batch=1,
+    resolution=16,
+    repeat=0,
+)
+
+
+def make_task(**fields: Any) -> Task:
+    """A ``Task`` with ``fields`` over test defaults (model "tiny", eager on the CPU, fp32, batch 1, 16 px)."""
+    return Task(**{**_TASK_DEFAULTS, **fields})
+
 
 # Two tiny models, two batches, three timed iterations: the in-process sweep tests' config (``parse_config``).
 TINY = """

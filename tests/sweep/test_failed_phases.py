@@ -15,6 +15,7 @@ from profiler.sweep.tasks import Task
 from profiler.timing import DeviceOOMError, ExportError, OutputMismatchError, TimingConfig, measure
 from profiler.timing import onnx as tonnx
 from tests.support.nets import Tiny, Unexportable
+from tests.support.sweeps import make_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -119,18 +120,9 @@ class _TinySpec:
 
 
 def _task(backend: str, fault: str | None = None) -> Task:
-    return Task(
-        model="tiny",
-        family="test",
-        spec={},
+    return make_task(
         spec_hash="tinyfailphase",
         backend=backend,
-        device="cpu",
-        dtype="fp32",
-        memory_format="contiguous",
-        batch=1,
-        resolution=16,
-        repeat=0,
         timing={"iters": 2, "warmup_iters": 1, "warmup_s": 0.0, "threads": 1},
         count=False,
         fault=fault,

@@ -17,7 +17,7 @@ from profiler.core.errors import UsageError
 from profiler.results.measurement import Measurement
 from profiler.sweep.budget import cell_of, parse_duration, plan_budget, priority_order
 from profiler.sweep.tasks import Task
-from tests.support.sweeps import TINY  # the same two-model config as test_sweep.py
+from tests.support.sweeps import TINY, make_task  # the same two-model config as test_sweep.py
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("600s", 600), ("1h", 3600), ("90", 90), ("1.5h", 5400)])
@@ -247,19 +247,7 @@ def test_eager_cpu_fp32_leaves_the_pristine_model_as_it_was() -> None:
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()).eval()
     calibrate_bn(model, 16)  # measure sets the batch-norm statistics once per resolution, from a seeded input
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    task = Task(
-        model="m",
-        family="f",
-        spec={},
-        spec_hash="h",
-        backend="eager",
-        device="cpu",
-        dtype="fp32",
-        memory_format="contiguous",
-        batch=2,
-        resolution=16,
-        repeat=0,
-    )
+    task = make_task(batch=2)
     given, source = _model_for(task, model, lambda t: False, {})
     assert given is model and source == "pristine"
     measure(

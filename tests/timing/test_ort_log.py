@@ -17,6 +17,7 @@ from torch import nn
 from profiler.timing import OutputMismatchError, TimingConfig, fdcapture, measure
 from profiler.timing import onnx as tonnx
 from profiler.timing.fdcapture import FdCapture, summarize_ort_log, summary_of
+from tests.support.sweeps import make_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -215,7 +216,6 @@ def test_the_workers_failed_row_keeps_the_log(
 ) -> None:
     import models
     from profiler.sweep.exec.worker import run_tasks
-    from profiler.sweep.tasks import Task
 
     class Spec:
         def build(self) -> nn.Module:
@@ -223,18 +223,9 @@ def test_the_workers_failed_row_keeps_the_log(
 
     monkeypatch.setattr(models, "spec_from_dict", lambda data: Spec())
     monkeypatch.setattr(tonnx, "output_error", lambda actual, reference: 1.0)
-    task = Task(
-        model="tiny",
-        family="test",
-        spec={},
+    task = make_task(
         spec_hash="tinyortlog",
         backend="onnxruntime",
-        device="cpu",
-        dtype="fp32",
-        memory_format="contiguous",
-        batch=1,
-        resolution=16,
-        repeat=0,
         timing={"iters": 2, "warmup_iters": 1, "warmup_s": 0.0, "threads": 1},
         count=False,
     )

@@ -22,6 +22,7 @@ from profiler.timing import (
 )
 from profiler.timing import protocol as proto
 from tests.support.nets import tiny_net
+from tests.support.sweeps import make_task
 from tests.support.timing import fake_compile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -174,22 +175,16 @@ def test_compiled_output_is_checked_against_eager(monkeypatch):
 def test_a_failed_compile_in_a_sweep_is_a_failed_row(monkeypatch):
     import models
     from profiler.sweep.exec.worker import run_tasks
-    from profiler.sweep.tasks import Task
 
     fake_compile(monkeypatch, fail=RuntimeError("inductor exploded"))
     spec = models.model_info("mobilenet_v1_x0_25").spec
-    task = Task(
+    task = make_task(
         model="mobilenet_v1_x0_25",
         family="mobilenet",
         spec=models.spec_to_dict(spec),
         spec_hash=models.spec_hash(spec),
         backend="compile",
-        device="cpu",
-        dtype="fp32",
-        memory_format="contiguous",
-        batch=1,
         resolution=32,
-        repeat=0,
         timing=FAST.to_dict(),
         count=False,
         timeout_s=60.0,
