@@ -192,8 +192,11 @@ class PrepDone:
 
     @classmethod
     def parse(cls, line: str | bytes) -> PrepDone:
-        """The answer on one stdout line of a preparation process (a line that is not JSON raises)."""
+        """The answer on one stdout line of a preparation process; a line that is not a JSON object raises
+        ValueError (``json.JSONDecodeError`` is one)."""
         doc = json.loads(line)
+        if not isinstance(doc, dict):
+            raise ValueError(f"not a preparation answer: {str(doc)[:200]}")
         return cls(
             key=doc.get("key"),
             build_s=float(doc.get("build_s") or 0.0),

@@ -218,6 +218,12 @@ class Prefetcher:
                         res = PrepDone(key=key, error=f"preparation process {exc}", died=True)
                         if attempt == 1:
                             self.stats["retried"] += 1
+                    except Exception as exc:  # a bug of the pool: the pair's rows fail; ready() never waits forever
+                        proc = _stop(proc)
+                        res = PrepDone(
+                            key=key, error=f"preparation pool failed: {type(exc).__name__}: {exc}", died=True
+                        )
+                        break
                 fut.set_result(res)
         finally:
             if proc is not None and proc.poll() is None:
@@ -271,4 +277,15 @@ def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> PrepDone:
         from profiler.sweep.exec.local import describe_exit
 
         raise PrepDied(describe_exit(proc.wait()) if ready else "timed out; killed")
-    return PrepDone.parse(line)
+    try:
+        return PrepDone.parse(line)
+    except (ValueError, TypeError) as exc:  # e.g. a library printed on the protocol's fd: the process is not trusted
+        _stop(proc)
+        raise PrepDied(f"answered outside its protocol ({exc}); killed") from None
+
+
+def _stop(proc: subprocess.Popen | None) -> None:
+    """Kill ``proc`` (if any) and reap it; returns None, the pool's mark for "no process"."""
+    if proc is not None:
+        proc.kill()
+        proc.wait()
