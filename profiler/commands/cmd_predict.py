@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 
-from profiler.analysis.data import cell_selectors as _cell_selectors
-from profiler.analysis.predict_new import cell_resolution, check_span
 from profiler.commands.common import MODEL_HELP, add_model_kwargs, print_json
 from profiler.core.errors import UsageError
 
@@ -157,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
         return _run_on_device(args)
 
     from profiler.analysis import fit_form
+    from profiler.analysis.data import cell_selectors
     from profiler.analysis.forms import NEEDS_OPS, available_forms, check_form
+    from profiler.analysis.predict_new import cell_resolution, check_span
 
     if bool(args.model) == bool(args.space):
         raise UsageError("give either a MODEL name or --space S (not both)")
@@ -180,9 +180,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--form {form} needs per-op tables: give a MODEL (--space predicts with M0–M4 and P)")
         from profiler.commands.predict_tables import run_with_tables
 
-        return run_with_tables(args, form, _cell_selectors(args.cell))
+        return run_with_tables(args, form, cell_selectors(args.cell))
     frame, meta = _measured(args.source)
-    key, cell, why_cell = _default_cell(frame, meta, _cell_selectors(args.cell))
+    key, cell, why_cell = _default_cell(frame, meta, cell_selectors(args.cell))
     fittable = available_forms(cell)
     if form is not None and form not in fittable:
         raise UsageError(
