@@ -91,11 +91,14 @@ def run_sweep(
     the opened run): its tasks, environment, estimate and budget (``plan.budget_s`` rules) are used, not made
     again; the session is left in ``plan.session``.
     """
+    import scipy.stats  # noqa: F401  (protocol.median_ci_rel's)
+
     from profiler.sweep.exec.local import Limits
     from profiler.sweep.lock import RunLock
     from profiler.sweep.progress import SweepProgress
     from profiler.sweep.resume import check_resumable, open_resume
     from profiler.sweep.sweep_plan import make_plan
+    from profiler.timing import protocol  # noqa: F401  (the row loop's imports, before its first row: _unstable)
 
     run_dir = Path(run_dir)
     if plan is None:
@@ -259,7 +262,12 @@ class _Tally:
 
 
 def _unstable(row: Measurement) -> bool:
-    """Whether a measured row's median missed its ci_target (``protocol.is_unstable``)."""
+    """Whether a measured row's median missed its ci_target (``protocol.is_unstable``).
+
+    ``run_sweep`` imports what this needs (numpy, scipy.stats) before the first row. Imported here, on the first
+    row, a Ctrl-C landing inside a C extension's import set CPython's "unhandled KeyboardInterrupt" mark even though
+    the sweep caught it: the process then ended by SIGINT instead of printing the resume hint and exiting 130.
+    """
     from profiler.timing.protocol import is_unstable, row_ci_target
 
     return is_unstable(row.samples_ms, row_ci_target(row.details_json))
