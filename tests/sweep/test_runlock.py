@@ -77,7 +77,7 @@ def test_sigint_prints_resume_hint_and_records_session(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert "run r2" in err.splitlines()[0] or "run r2" in err  # the run id is said at the start
-    assert proc.returncode == 130 and "--resume r2" in err and "Traceback" not in err
+    assert proc.returncode == 130 and "--resume r2" in err and "Traceback" not in err, err
     sessions = json.loads((tmp_path / "res" / "r2" / "meta.json").read_text())["sessions"]
     assert sessions[-1]["interrupted"] is True and sessions[-1]["rows"] >= 1
 
