@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -165,14 +163,13 @@ def run_sweep(
         prefetch = executor.prefetch
         interrupted = False
         try:
-            with progress, _Interrupts() as ctrl_c:
+            with progress:
                 if prefetch is not None:
                     prefetch.start(todo)  # "before": prepares everything now; "overlap": the first few
                 for row in executor.run(todo):
                     store.add(row)
                     tally.add(row)
                     progress.advance(row)
-                    ctrl_c.check()
         except KeyboardInterrupt:
             interrupted = True  # the rows stored so far stay; the session is recorded below, then re-raised
         finally:
@@ -238,37 +235,6 @@ def _default_executor(config: SweepConfig, device: str, run_dir: Path, **built: 
     return SubprocessExecutor(
         run_dir / "logs" / "workers.log", counts_dir=paths.counts_dir(run_dir), prefetch=pool, **built
     )
-
-
-class _Interrupts:
-    """SIGINT during the row loop: raise KeyboardInterrupt at once, as Python does, and also remember it.
-
-    Python drops a KeyboardInterrupt raised while a finalizer (``__del__``, a weakref callback) runs ("Exception
-    ignored in ..."), and the sweep then went on to the end and exited 0 (seen once in CI, in
-    ``tests/sweep/test_runlock.py``). ``check()`` after each stored row raises it again, so a dropped Ctrl-C stops
-    the sweep at the next row. Installed only in the main thread (the only one Python delivers signals to).
-    """
-
-    def __init__(self) -> None:
-        self.seen = False
-        self._previous: Any = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.seen = True
-        raise KeyboardInterrupt
-
-    def check(self) -> None:
-        if self.seen:
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> _Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 @dataclass

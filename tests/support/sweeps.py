@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -123,7 +124,15 @@ def start_sweep(tmp_path: Path, *args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A job started in the background by a shell without job control (`.ci/run &`, nohup) inherits SIGINT
+        # ignored, and so would this sweep: the Ctrl-C tests would see it run to the end. Python installs its
+        # KeyboardInterrupt handler only where SIGINT is at its default, so give the child the default.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def count_rows(db: Path) -> int:
