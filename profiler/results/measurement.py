@@ -85,7 +85,6 @@ class Measurement:
     # weights once per batch: counting.opclass). ``bytes`` above stays per image at fp32 for older readers.
     bytes_batch: int | None = _col(later=True)
 
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, ignore_unknown: bool = False) -> Measurement:
         """The row of a mapping of columns (a worker's wire row, a stored row). An unknown column raises ValueError,
@@ -95,10 +94,8 @@ class Measurement:
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"a result row is a mapping of columns, not {type(data).__name__}")
-        unknown = set(data) - _NAMES
-        if unknown and not ignore_unknown:
-            raise ValueError(f"unknown result columns {sorted(unknown)}; known: {', '.join(_ORDER)}")
-        row = cls(**{k: v for k, v in data.items() if k in _NAMES})
+        row = cls()
+        row.update({k: v for k, v in data.items() if k in _NAMES} if ignore_unknown else data)
         if isinstance(row.samples_ms, str):
             row.samples_ms = json.loads(row.samples_ms)
         if row.stable is not None and not isinstance(row.stable, bool):

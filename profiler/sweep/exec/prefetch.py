@@ -219,7 +219,8 @@ class Prefetcher:
                         if attempt == 1:
                             self.stats["retried"] += 1
                     except Exception as exc:  # a bug of the pool: the pair's rows fail; ready() never waits forever
-                        proc = _stop(proc)
+                        _stop(proc)
+                        proc = None
                         res = PrepDone(
                             key=key, error=f"preparation pool failed: {type(exc).__name__}: {exc}", died=True
                         )
@@ -285,7 +286,7 @@ def _ask(proc: subprocess.Popen, job: dict[str, Any]) -> PrepDone:
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
-    """Kill ``proc`` (if any) and reap it; returns None, the pool's mark for "no process"."""
+    """Kill ``proc`` (if any) and reap it."""
     if proc is not None:
         proc.kill()
         proc.wait()
